@@ -1,0 +1,77 @@
+// Live-handle table implementation: chunked slots that never move, so lookups need no lock.
+#include "capi/handles.h"
+
+namespace brass {
+
+HandleTable& HandleTable::get() {
+  static HandleTable* t = new HandleTable;
+  return *t;
+}
+
+HandleTable::Slot* HandleTable::slot(uint32_t idx) const {
+  uint32_t c = idx >> kChunkBits;
+  if (c >= kMaxChunks) return nullptr;
+  Slot* base = chunks_[c].load(std::memory_order_acquire);
+  return base ? base + (idx & (kChunkSize - 1)) : nullptr;
+}
+
+uintptr_t HandleTable::insert(HandleKind kind, void* obj, void (*deleter)(void*)) {
+  std::lock_guard<std::mutex> lk(mu_);
+  uint32_t idx;
+  if (!free_.empty()) {
+    idx = free_.back();
+    free_.pop_back();
+  } else {
+    idx = next_;
+    if ((idx >> kChunkBits) >= kMaxChunks) {
+      deleter(obj);
+      fail(BRASS_ERR_OUT_OF_MEMORY, "too many live handles");
+    }
+    if (!chunks_[idx >> kChunkBits].load()) chunks_[idx >> kChunkBits].store(new Slot[kChunkSize]);
+    ++next_;
+  }
+  Slot* s = slot(idx);
+  s->obj = obj;
+  s->deleter = deleter;
+  s->kind.store(uint8_t(kind), std::memory_order_release);
+  live_[int(kind)].fetch_add(1);
+  uint64_t gen = s->gen.load();
+  return uintptr_t((gen << 32) | uint64_t(idx + 1));
+}
+
+void* HandleTable::lookup(uintptr_t h, HandleKind kind, const char* what) const {
+  uint64_t v = uint64_t(h);
+  uint32_t idx = uint32_t(v & 0xffffffffu);
+  if (h == 0) fail(BRASS_ERR_HANDLE, what, ": NULL handle");
+  Slot* s = idx ? slot(idx - 1) : nullptr;
+  if (!s || s->gen.load(std::memory_order_acquire) != uint32_t(v >> 32) ||
+      s->kind.load(std::memory_order_acquire) != uint8_t(kind))
+    fail(BRASS_ERR_HANDLE, what, ": invalid handle (freed, foreign, or of another type)");
+  return s->obj;
+}
+
+bool HandleTable::release(uintptr_t h, HandleKind kind) {
+  void* obj;
+  void (*del)(void*);
+  {
+    std::lock_guard<std::mutex> lk(mu_);
+    uint64_t v = uint64_t(h);
+    uint32_t idx = uint32_t(v & 0xffffffffu);
+    Slot* s = idx ? slot(idx - 1) : nullptr;
+    if (!s || s->gen.load() != uint32_t(v >> 32) || s->kind.load() != uint8_t(kind)) return false;
+    obj = s->obj;
+    del = s->deleter;
+    s->kind.store(uint8_t(HandleKind::kFree));
+    uint32_t g = s->gen.load() + 1;
+    s->gen.store(g == 0 ? 1 : g);
+    s->obj = nullptr;
+    free_.push_back(idx - 1);
+    live_[int(kind)].fetch_sub(1);
+  }
+  del(obj);
+  return true;
+}
+
+int64_t HandleTable::live(HandleKind kind) const { return live_[int(kind)].load(); }
+
+}  // namespace brass

@@ -1,0 +1,287 @@
+/*
+** brass/c_api.h: the public C API of Brass, a deep-learning engine in the line of MXNet.
+**
+** A short tour:
+**
+**   brass_ndarray_t a, b, c = NULL;
+**   int64_t shape[2] = {2, 3};
+**   brass_ndarray_create(shape, 2, BRASS_FLOAT32, BRASS_CPU, 0, &a);   // uninitialized
+**   brass_ndarray_copy_from(a, host_data, sizeof host_data);           // fill it
+**   brass_op_t add;
+**   brass_op_find("broadcast_add", &add);
+**   brass_ndarray_t ins[2] = {a, b};
+**   int32_t nout = 1;
+**   brass_op_invoke(add, 2, ins, 0, NULL, NULL, &nout, &c);             // asynchronous
+**   brass_ndarray_copy_to(c, host_out, sizeof host_out);               // waits for c
+**   brass_ndarray_free(a); ...
+**
+** Conventions:
+** - Every fallible function returns a brass_status: BRASS_OK (0) or one of the error codes
+**   below. The message of the last failure is in brass_last_error(), a thread-local string
+**   valid until the next Brass call on the same thread.
+** - Handles are opaque and typed. Each is checked against a table of live handles, so a freed
+**   or foreign handle gives BRASS_ERR_HANDLE instead of touching freed memory.
+** - Work on arrays is asynchronous: a call that launches work returns once the work is
+**   scheduled. An error inside that work is stored on the arrays it writes and returned by the
+**   next call that waits on any of them (copy_to, wait_to_read, brass_wait_all).
+** - Every function is thread-safe unless its comment says otherwise.
+** - Shapes are int64_t; dtypes and device types use MXNet's integer codes.
+**
+** The declarations between the BRASS_CDEF markers are also read by the Python binding
+** (cffi), so they use no macros.
+*/
+#ifndef BRASS_C_API_H_
+#define BRASS_C_API_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define BRASS_API __declspec(dllexport)
+#else
+#define BRASS_API __attribute__((visibility("default")))
+#endif
+
+#define BRASS_VERSION_MAJOR 0
+#define BRASS_VERSION_MINOR 1
+#define BRASS_VERSION_PATCH 0
+/* major * 10000 + minor * 100 + patch */
+#define BRASS_VERSION_NUMBER 100
+#define BRASS_VERSION_STRING "0.1.0"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The types below are shared with brass/c_predict_api.h; either header may come first. */
+#ifndef BRASS_COMMON_TYPES_DEFINED
+#define BRASS_COMMON_TYPES_DEFINED
+/* BRASS_CDEF_COMMON_BEGIN */
+typedef int32_t brass_status;
+
+/* Status codes. Fixed numbers, only ever appended to. */
+enum {
+  BRASS_OK = 0,
+  BRASS_ERR_INVALID_ARGUMENT = 1, /* a bad value: parameter, axis, argument count */
+  BRASS_ERR_SHAPE = 2,            /* shapes that do not fit together */
+  BRASS_ERR_DTYPE = 3,            /* unsupported or mismatched dtype */
+  BRASS_ERR_DEVICE = 4,           /* unknown, unavailable or mismatched device */
+  BRASS_ERR_INDEX = 5,            /* index out of bounds */
+  BRASS_ERR_HANDLE = 6,           /* NULL, freed, foreign or wrongly typed handle */
+  BRASS_ERR_IO = 7,               /* a file could not be read or written */
+  BRASS_ERR_FORMAT = 8,           /* malformed file or serialized data */
+  BRASS_ERR_OUT_OF_MEMORY = 9,    /* an allocation failed or would pass a set limit */
+  BRASS_ERR_UNSUPPORTED = 10,     /* valid request this build or device cannot do */
+  BRASS_ERR_NOT_FOUND = 11,       /* unknown operator, parameter or name */
+  BRASS_ERR_INTERNAL = 12         /* a bug in Brass; please report it */
+};
+
+/* Element types: MXNet's codes, used in its file formats. */
+typedef int32_t brass_dtype;
+enum {
+  BRASS_FLOAT32 = 0,
+  BRASS_FLOAT64 = 1,
+  BRASS_FLOAT16 = 2,
+  BRASS_UINT8 = 3,
+  BRASS_INT32 = 4,
+  BRASS_INT8 = 5,
+  BRASS_INT64 = 6,
+  BRASS_BOOL = 7,
+  BRASS_INT16 = 8,
+  BRASS_UINT16 = 9,
+  BRASS_UINT32 = 10,
+  BRASS_UINT64 = 11,
+  BRASS_BFLOAT16 = 12
+};
+
+/* Device types: MXNet's codes. A device is a (type, id) pair. */
+typedef int32_t brass_device_type;
+enum { BRASS_CPU = 1, BRASS_GPU = 2, BRASS_CPU_PINNED = 3 };
+/* BRASS_CDEF_COMMON_END */
+#endif /* BRASS_COMMON_TYPES_DEFINED */
+
+/* BRASS_CDEF_BEGIN */
+typedef struct brass_ndarray_s *brass_ndarray_t;   /* an n-dimensional array */
+typedef struct brass_op_s *brass_op_t;             /* a registered operator; never freed */
+typedef struct brass_params_s *brass_params_t;     /* parsed operator parameters */
+typedef struct brass_ndlist_s *brass_ndlist_t;     /* a loaded list of named arrays */
+typedef struct brass_async_s *brass_async_t;       /* completion token of asynchronous work */
+
+enum { BRASS_MAX_NDIM = 32 };
+
+/* ---- Library ------------------------------------------------------------------------- */
+
+/* BRASS_VERSION_NUMBER of the library actually loaded; compare with the header's. */
+BRASS_API int32_t brass_version_number(void);
+/* Version string and source id (a hash of the sources the library was built from). Static. */
+BRASS_API const char *brass_version_string(void);
+BRASS_API const char *brass_source_id(void);
+/* The message of the last failed call on this thread ("" if none). */
+BRASS_API const char *brass_last_error(void);
+/* Features of this build and machine as a static string, e.g. "cpu isa=avx512 threads=2". */
+BRASS_API const char *brass_build_info(void);
+/* Number of GPUs usable by this build (0 without CUDA or without a GPU). */
+BRASS_API brass_status brass_gpu_count(int32_t *out);
+
+/* ---- Arrays -------------------------------------------------------------------------- */
+
+/*
+** brass_ndarray_create: allocate an uninitialized array.
+**   shape [in]  ndim extents (ndim 0 makes a 0-d array); copied, not kept.
+**   out   [out] new handle owned by the caller; release with brass_ndarray_free().
+*/
+BRASS_API brass_status brass_ndarray_create(const int64_t *shape, int32_t ndim, brass_dtype dtype,
+                                            brass_device_type dev_type, int32_t dev_id,
+                                            brass_ndarray_t *out);
+/* Release a handle. The memory returns to the pool once no pending work and no view uses it.
+** NULL and already freed handles are harmless no-ops. */
+BRASS_API void brass_ndarray_free(brass_ndarray_t arr);
+/*
+** brass_ndarray_info: everything Python needs to know about an array, in one call.
+**   shape [out] room for BRASS_MAX_NDIM extents (may be NULL).
+*/
+BRASS_API brass_status brass_ndarray_info(brass_ndarray_t arr, int32_t *ndim, int64_t *shape,
+                                          brass_dtype *dtype, brass_device_type *dev_type,
+                                          int32_t *dev_id);
+/* Copy nbytes from host memory into the array (nbytes must equal its size in bytes).
+** Waits for pending work on the array first; the copy is done when the call returns. */
+BRASS_API brass_status brass_ndarray_copy_from(brass_ndarray_t arr, const void *data,
+                                               size_t nbytes);
+/* Copy the array into host memory (nbytes must equal its size in bytes); waits for it. */
+BRASS_API brass_status brass_ndarray_copy_to(brass_ndarray_t arr, void *data, size_t nbytes);
+/* Wait until all pending writes (wait_to_read) or all pending work (wait_to_write) on the
+** array are done; returns the error of failed work that wrote it, and clears it. */
+BRASS_API brass_status brass_ndarray_wait_to_read(brass_ndarray_t arr);
+BRASS_API brass_status brass_ndarray_wait_to_write(brass_ndarray_t arr);
+/* Wait for all work on all devices; returns (and clears) the first stored error. */
+BRASS_API brass_status brass_wait_all(void);
+/* Address of the first element, after waiting for all pending work on the array. CPU arrays
+** only. Valid while the handle (or any view of the same memory) is alive. */
+BRASS_API brass_status brass_ndarray_data(brass_ndarray_t arr, void **out);
+/* A view sharing memory: rows [begin, end) along the first axis. */
+BRASS_API brass_status brass_ndarray_slice(brass_ndarray_t arr, int64_t begin, int64_t end,
+                                           brass_ndarray_t *out);
+/* A view sharing memory with another shape of the same size (no special values here). */
+BRASS_API brass_status brass_ndarray_reshape(brass_ndarray_t arr, const int64_t *shape,
+                                             int32_t ndim, brass_ndarray_t *out);
+/*
+** brass_ndarray_from_external: wrap memory owned elsewhere (zero copy, e.g. DLPack).
+**   data     [in] contiguous, C-order, aligned to the dtype's size; must stay valid until
+**                 deleter(deleter_ctx) is called, which happens once, from any thread, when
+**                 the last user of the memory is gone. deleter may be NULL.
+*/
+BRASS_API brass_status brass_ndarray_from_external(void *data, const int64_t *shape, int32_t ndim,
+                                                   brass_dtype dtype, brass_device_type dev_type,
+                                                   int32_t dev_id, void (*deleter)(void *),
+                                                   void *deleter_ctx, brass_ndarray_t *out);
+/* Number of live array handles (for leak tests). */
+BRASS_API brass_status brass_ndarray_live_count(int64_t *out);
+
+/* ---- Operators ----------------------------------------------------------------------- */
+
+/* Number of registered operators, and the name of the i-th (static string). */
+BRASS_API brass_status brass_op_count(int32_t *out);
+BRASS_API brass_status brass_op_name(int32_t index, const char **out);
+/* Find an operator by name or alias (MXNet's aliases included). */
+BRASS_API brass_status brass_op_find(const char *name, brass_op_t *out);
+/*
+** brass_op_info: describe an operator. All strings are static.
+**   num_inputs  [out] -1 when variadic (then the count comes from a parameter, e.g. num_args).
+**   input_names [out] comma-separated input names.
+**   num_outputs [out] visible outputs (for ops with a variable count: with default params).
+*/
+BRASS_API brass_status brass_op_info(brass_op_t op, const char **name, const char **doc,
+                                     int32_t *num_inputs, const char **input_names,
+                                     int32_t *num_outputs, int32_t *num_params);
+/* Describe parameter i of an operator: name, type (e.g. "int", "float", "Shape",
+** "{'relu','tanh'}"), default as a string ("" when required), doc. Static strings. */
+BRASS_API brass_status brass_op_param_info(brass_op_t op, int32_t i, const char **name,
+                                           const char **type, const char **default_value,
+                                           const char **doc);
+/*
+** brass_params_create: parse string parameters once, for reuse in many invocations.
+**   keys, vals [in] num pairs of NUL-terminated strings, MXNet's syntax ("(2, 3)", "True").
+**   out        [out] owned by the caller; release with brass_params_free().
+*/
+BRASS_API brass_status brass_params_create(brass_op_t op, int32_t num, const char **keys,
+                                           const char **vals, brass_params_t *out);
+BRASS_API void brass_params_free(brass_params_t params);
+/*
+** brass_op_invoke: run an operator on arrays (imperative, asynchronous).
+**   params      [in]     parsed parameters, or NULL for the defaults.
+**   num_outputs [in,out] in: room in outputs; out: the number of outputs.
+**   outputs     [in,out] either all NULL (new arrays are made, owned by the caller) or all
+**                        given (the results are written into them: their shapes and dtypes
+**                        must match).
+*/
+BRASS_API brass_status brass_op_invoke(brass_op_t op, int32_t num_inputs,
+                                       const brass_ndarray_t *inputs, brass_params_t params,
+                                       int32_t *num_outputs, brass_ndarray_t *outputs);
+/* brass_op_invoke with string parameters (parsed on every call). */
+BRASS_API brass_status brass_op_invoke_str(brass_op_t op, int32_t num_inputs,
+                                           const brass_ndarray_t *inputs, int32_t num_params,
+                                           const char **keys, const char **vals,
+                                           int32_t *num_outputs, brass_ndarray_t *outputs);
+
+/* ---- Engine -------------------------------------------------------------------------- */
+
+/*
+** brass_engine_push_async: schedule foreign work ordered with everything else on the arrays.
+**   fn       [in] called once, on an engine thread, when all earlier writes to `reads` and
+**                 all earlier work on `writes` are done; it must (now or later, from any
+**                 thread) call brass_async_complete(token, NULL or an error message).
+**   reads, writes [in] arrays the work reads and writes; the handles are not kept.
+** Later work on `writes` waits for the completion. The call returns at once.
+*/
+BRASS_API brass_status brass_engine_push_async(void (*fn)(void *ctx, brass_async_t token),
+                                               void *ctx, int32_t num_reads,
+                                               const brass_ndarray_t *reads, int32_t num_writes,
+                                               const brass_ndarray_t *writes, const char *name);
+/* Signal completion of async work. error: NULL for success, else a message stored on the
+** written arrays. Call exactly once per token; the token is dead afterwards. */
+BRASS_API brass_status brass_async_complete(brass_async_t token, const char *error);
+/* Engine kind in use: "threaded" or "naive" (chosen by BRASS_ENGINE at load). */
+BRASS_API const char *brass_engine_kind(void);
+/* Threads in the shared CPU pool (cores, or BRASS_NUM_THREADS). */
+BRASS_API int32_t brass_num_threads(void);
+
+/* ---- Random numbers ------------------------------------------------------------------ */
+
+/* Seed the generator of every device (dev_type < 0) or of one device. */
+BRASS_API brass_status brass_random_seed(int64_t seed, brass_device_type dev_type, int32_t dev_id);
+
+/* ---- Memory -------------------------------------------------------------------------- */
+
+/* Bytes in use by live arrays and bytes held free in the pool, for one device. */
+BRASS_API brass_status brass_storage_info(brass_device_type dev_type, int32_t dev_id,
+                                          uint64_t *in_use, uint64_t *pooled);
+/* Return the pool's free blocks of a device to the system. */
+BRASS_API brass_status brass_storage_release(brass_device_type dev_type, int32_t dev_id);
+
+/* ---- Files (MXNet's NDArray list format, .params) -------------------------------------- */
+
+/*
+** brass_ndarray_save: write arrays (with names, or names == NULL for an unnamed list) to a
+** file in MXNet's format, atomically (temporary file, then rename). Waits for the arrays.
+*/
+BRASS_API brass_status brass_ndarray_save(const char *fname, int32_t num,
+                                          const brass_ndarray_t *arrays, const char **names);
+/* Load a file (or a buffer) written by MXNet or Brass. Every file is treated as hostile. */
+BRASS_API brass_status brass_ndarray_load(const char *fname, brass_ndlist_t *out);
+BRASS_API brass_status brass_ndarray_load_bytes(const void *data, size_t nbytes,
+                                                brass_ndlist_t *out);
+/* Entries of a loaded list: count; name of entry i ("" for unnamed lists; valid while the
+** list lives) and a new array handle owned by the caller. */
+BRASS_API brass_status brass_ndlist_size(brass_ndlist_t list, int32_t *out);
+BRASS_API brass_status brass_ndlist_get(brass_ndlist_t list, int32_t i, const char **name,
+                                        brass_ndarray_t *out);
+BRASS_API void brass_ndlist_free(brass_ndlist_t list);
+/* Upper bound on the bytes one load may allocate (default 16 GiB). */
+BRASS_API brass_status brass_set_load_limit(uint64_t bytes);
+/* BRASS_CDEF_END */
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BRASS_C_API_H_ */

@@ -1,0 +1,20 @@
+"""Brass: a deep-learning framework in the line of MXNet. ``import brass as mx``.
+
+>>> import brass as mx
+>>> (mx.nd.ones((2, 2)) + 1).asnumpy().tolist()
+[[2.0, 2.0], [2.0, 2.0]]
+"""
+from .base import BrassError, MXNetError  # noqa: F401
+from .context import Context, cpu, gpu, cpu_pinned, current_context, num_gpus  # noqa: F401
+from . import context  # noqa: F401
+from . import ndarray  # noqa: F401
+from . import ndarray as nd  # noqa: F401
+from . import random  # noqa: F401
+from .base import lib as _lib, ffi as _ffi
+
+__version__ = _ffi.string(_lib.brass_version_string()).decode()
+
+
+def build_info():
+    """Features of this build and machine (ISA, threads, engine, CUDA)."""
+    return _ffi.string(_lib.brass_build_info()).decode()

@@ -1,0 +1,21 @@
+"""brass.nd: imperative arrays and every registered operator (generated at import)."""
+from .ndarray import (NDArray, array, empty, zeros, ones, full, arange, waitall,  # noqa: F401
+                      from_numpy, from_dlpack, concatenate, moveaxis)
+from . import _internal
+from .utils import save, load, zeros_like, ones_like  # noqa: F401
+
+_internal.generate(globals())
+from . import ndarray as _nd_mod  # noqa: E402
+from .. import random  # noqa: E402,F401
+from . import linalg  # noqa: E402,F401
+
+# MXNet's Python names for some registered ops
+reshape = globals()["Reshape"]
+flatten = globals()["Flatten"]
+concat = globals()["Concat"]
+split = globals()["SliceChannel"]
+swapaxes = globals()["SwapAxis"]
+cast = globals()["Cast"]
+stop_gradient = globals()["BlockGrad"]
+identity = globals()["_copy"]
+flip = globals()["reverse"]

@@ -1,0 +1,339 @@
+// Threaded and naive engines. The threaded engine keeps, per variable, a count of running
+// reads, a flag for a running write and a queue of waiting work; each piece of work counts
+// the variables still to be granted and is dispatched when the count reaches zero.
+#include "engine/engine.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <cstring>
+
+#include "base/error.h"
+#include "engine/thread_pool.h"
+
+namespace brass {
+
+std::exception_ptr annotate_error(std::exception_ptr e, const char* op) {
+  try {
+    std::rethrow_exception(e);
+  } catch (const Error& err) {
+    std::string msg = err.what();
+    if (msg.compare(0, std::strlen(op), op) == 0) return e;
+    return std::make_exception_ptr(Error(err.code(), std::string(op) + ": " + msg));
+  } catch (const std::bad_alloc&) {
+    return std::make_exception_ptr(Error(BRASS_ERR_OUT_OF_MEMORY, std::string(op) + ": out of memory"));
+  } catch (const std::exception& ex) {
+    return std::make_exception_ptr(Error(BRASS_ERR_INTERNAL, std::string(op) + ": " + ex.what()));
+  } catch (...) {
+    return std::make_exception_ptr(Error(BRASS_ERR_INTERNAL, std::string(op) + ": unknown error"));
+  }
+}
+
+struct OprBlock {
+  std::atomic<int> wait{0};
+  SyncFn fn;
+  AsyncFn afn;
+  std::vector<VarPtr> reads, writes;
+  const char* name = "";
+  Device dev;
+  bool small = false;
+  bool no_skip = false;  // wait markers run even when their variables carry errors
+};
+
+namespace engine_impl {
+
+// Drops duplicates, and reads that are also writes.
+void dedup(std::vector<VarPtr>& reads, std::vector<VarPtr>& writes) {
+  auto uniq = [](std::vector<VarPtr>& v) {
+    std::sort(v.begin(), v.end());
+    v.erase(std::unique(v.begin(), v.end()), v.end());
+  };
+  if (writes.size() > 1) uniq(writes);
+  if (reads.size() > 1) uniq(reads);
+  if (!writes.empty() && !reads.empty())
+    reads.erase(std::remove_if(reads.begin(), reads.end(),
+                               [&](const VarPtr& r) {
+                                 return std::find(writes.begin(), writes.end(), r) != writes.end();
+                               }),
+                reads.end());
+}
+
+std::exception_ptr first_error(const OprBlock& op) {
+  for (auto* list : {&op.reads, &op.writes})
+    for (auto& v : *list) {
+      std::lock_guard<std::mutex> lk(v->mu);
+      if (v->error) return v->error;
+    }
+  return nullptr;
+}
+
+class GlobalErrors {
+ public:
+  void add(std::exception_ptr e) {
+    std::lock_guard<std::mutex> lk(mu_);
+    if (errs_.size() < 64) errs_.push_back(e);
+  }
+  std::exception_ptr take() {
+    std::lock_guard<std::mutex> lk(mu_);
+    std::exception_ptr e = errs_.empty() ? nullptr : errs_.front();
+    errs_.clear();
+    return e;
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::exception_ptr> errs_;
+};
+
+void store_error(OprBlock& op, std::exception_ptr e, GlobalErrors& g) {
+  for (auto& v : op.writes) {
+    std::lock_guard<std::mutex> lk(v->mu);
+    v->error = e;
+  }
+  g.add(e);
+}
+
+// ---------------------------------------------------------------------------------------
+class NaiveEngine : public Engine {
+ public:
+  void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+            const char* name, bool) override {
+    OprBlock op;
+    op.reads = std::move(reads);
+    op.writes = std::move(writes);
+    op.name = name;
+    op.dev = dev;
+    if (auto e = first_error(op)) { store_error(op, e, errors_); return; }
+    try {
+      fn();
+    } catch (...) {
+      store_error(op, annotate_error(std::current_exception(), name), errors_);
+    }
+  }
+
+  void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+                  const char* name) override {
+    OprBlock op;
+    op.reads = std::move(reads);
+    op.writes = std::move(writes);
+    op.name = name;
+    op.dev = dev;
+    if (auto e = first_error(op)) { store_error(op, e, errors_); return; }
+    struct State { std::mutex mu; std::condition_variable cv; bool done = false; std::exception_ptr err; };
+    auto st = std::make_shared<State>();
+    try {
+      fn([st](std::exception_ptr e) {
+        std::lock_guard<std::mutex> lk(st->mu);
+        st->err = e;
+        st->done = true;
+        st->cv.notify_all();
+      });
+    } catch (...) {
+      std::lock_guard<std::mutex> lk(st->mu);
+      st->err = std::current_exception();
+      st->done = true;
+    }
+    std::unique_lock<std::mutex> lk(st->mu);
+    st->cv.wait(lk, [&] { return st->done; });
+    if (st->err) store_error(op, annotate_error(st->err, name), errors_);
+  }
+
+  void wait_for_var(const VarPtr& v, bool) override {
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> lk(v->mu);
+      std::swap(e, v->error);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+  void wait_all() override {
+    if (auto e = errors_.take()) std::rethrow_exception(e);
+  }
+  const char* kind() const override { return "naive"; }
+
+ private:
+  GlobalErrors errors_;
+};
+
+// ---------------------------------------------------------------------------------------
+thread_local int t_inline_depth = 0;
+
+class ThreadedEngine : public Engine {
+ public:
+  void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+            const char* name, bool small) override {
+    auto* op = new OprBlock;
+    op->fn = std::move(fn);
+    op->reads = std::move(reads);
+    op->writes = std::move(writes);
+    op->name = name;
+    op->dev = dev;
+    op->small = small;
+    schedule(op);
+  }
+
+  void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+                  const char* name) override {
+    auto* op = new OprBlock;
+    op->afn = std::move(fn);
+    op->reads = std::move(reads);
+    op->writes = std::move(writes);
+    op->name = name;
+    op->dev = dev;
+    schedule(op);
+  }
+
+  void wait_for_var(const VarPtr& v, bool for_write) override {
+    bool idle;
+    {
+      std::lock_guard<std::mutex> lk(v->mu);
+      idle = !v->writing && v->queue.empty() && (!for_write || v->running_reads == 0);
+    }
+    if (!idle) {
+      struct State { std::mutex mu; std::condition_variable cv; bool done = false; };
+      auto st = std::make_shared<State>();
+      auto* op = new OprBlock;
+      op->fn = [st] {
+        std::lock_guard<std::mutex> lk(st->mu);
+        st->done = true;
+        st->cv.notify_all();
+      };
+      if (for_write) op->writes.push_back(v); else op->reads.push_back(v);
+      op->name = "wait_for_var";
+      op->no_skip = true;
+      op->small = true;
+      schedule(op);
+      std::unique_lock<std::mutex> lk(st->mu);
+      st->cv.wait(lk, [&] { return st->done; });
+    }
+    std::exception_ptr e;
+    {
+      std::lock_guard<std::mutex> lk(v->mu);
+      std::swap(e, v->error);
+    }
+    if (e) std::rethrow_exception(e);
+  }
+
+  void wait_all() override {
+    {
+      std::unique_lock<std::mutex> lk(pending_mu_);
+      pending_cv_.wait(lk, [&] { return pending_.load() == 0; });
+    }
+    if (auto e = errors_.take()) std::rethrow_exception(e);
+  }
+
+  const char* kind() const override { return "threaded"; }
+
+ private:
+  void schedule(OprBlock* op) {
+    dedup(op->reads, op->writes);
+    pending_.fetch_add(1);
+    op->wait.store(int(op->reads.size() + op->writes.size()) + 1);
+    int granted = 0;
+    for (auto& v : op->reads) {
+      std::lock_guard<std::mutex> lk(v->mu);
+      if (!v->writing && v->queue.empty()) { ++v->running_reads; ++granted; }
+      else v->queue.emplace_back(op, false);
+    }
+    for (auto& v : op->writes) {
+      std::lock_guard<std::mutex> lk(v->mu);
+      if (!v->writing && v->running_reads == 0 && v->queue.empty()) { v->writing = true; ++granted; }
+      else v->queue.emplace_back(op, true);
+    }
+    if (op->wait.fetch_sub(granted + 1) == granted + 1) dispatch(op, true);
+  }
+
+  void grant(OprBlock* op) {
+    if (op->wait.fetch_sub(1) == 1) dispatch(op, false);
+  }
+
+  void dispatch(OprBlock* op, bool from_push) {
+    // Cheap work that nothing blocks runs right here; the rest goes to the pool. A bounded
+    // depth keeps chains of completions from growing the stack.
+    if (op->small && t_inline_depth < 8 && (from_push || thread_pool::in_worker())) {
+      ++t_inline_depth;
+      execute(op);
+      --t_inline_depth;
+    } else {
+      thread_pool::submit([this, op] { execute(op); });
+    }
+  }
+
+  void execute(OprBlock* op) {
+    if (!op->no_skip) {
+      if (auto e = first_error(*op)) return complete(op, e, true);
+    }
+    if (op->afn) {
+      try {
+        op->afn([this, op](std::exception_ptr e) { complete(op, e, false); });
+      } catch (...) {
+        complete(op, std::current_exception(), false);
+      }
+      return;
+    }
+    try {
+      op->fn();
+    } catch (...) {
+      return complete(op, std::current_exception(), false);
+    }
+    complete(op, nullptr, false);
+  }
+
+  void complete(OprBlock* op, std::exception_ptr e, bool inherited) {
+    if (e) store_error(*op, inherited ? e : annotate_error(e, op->name), errors_);
+    std::vector<OprBlock*> ready;
+    for (auto& v : op->reads) {
+      std::lock_guard<std::mutex> lk(v->mu);
+      if (--v->running_reads == 0 && !v->queue.empty()) {
+        // Only a write can wait behind running reads.
+        ready.push_back(v->queue.front().first);
+        v->queue.pop_front();
+        v->writing = true;
+      }
+    }
+    for (auto& v : op->writes) {
+      std::lock_guard<std::mutex> lk(v->mu);
+      v->writing = false;
+      while (!v->queue.empty() && !v->queue.front().second) {
+        ready.push_back(v->queue.front().first);
+        v->queue.pop_front();
+        ++v->running_reads;
+      }
+      if (v->running_reads == 0 && !v->queue.empty()) {
+        ready.push_back(v->queue.front().first);
+        v->queue.pop_front();
+        v->writing = true;
+      }
+    }
+    delete op;
+    for (OprBlock* r : ready) grant(r);
+    if (pending_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lk(pending_mu_);
+      pending_cv_.notify_all();
+    }
+  }
+
+  std::atomic<int64_t> pending_{0};
+  std::mutex pending_mu_;
+  std::condition_variable pending_cv_;
+  GlobalErrors errors_;
+};
+
+}  // namespace engine_impl
+
+Engine& Engine::get() {
+  static Engine* e = [] () -> Engine* {
+#ifdef BRASS_NO_THREADS
+    return new engine_impl::NaiveEngine;
+#else
+    const char* k = std::getenv("BRASS_ENGINE");
+    if (k && (std::strcmp(k, "naive") == 0 || std::strcmp(k, "NaiveEngine") == 0))
+      return new engine_impl::NaiveEngine;
+    return new engine_impl::ThreadedEngine;
+#endif
+  }();
+  return *e;
+}
+
+}  // namespace brass

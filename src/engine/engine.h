@@ -1,0 +1,64 @@
+// The dependency engine. Work is pushed with the variables it reads and writes; work on
+// disjoint variables runs concurrently, conflicting work keeps program order (reads between
+// two writes may run together). Two implementations behind one interface: threaded (the
+// default) and naive (BRASS_ENGINE=naive: runs each push to completion on the caller).
+//
+// Errors: work that throws stores its error on the variables it writes; later work touching
+// such a variable is skipped and inherits the error; a wait on the variable rethrows it.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/device.h"
+
+namespace brass {
+
+struct OprBlock;
+
+// A variable tags one resource (an array's memory). Owned by shared_ptr; pushed work keeps
+// the variables it uses alive.
+struct Var {
+  std::mutex mu;
+  int64_t running_reads = 0;
+  bool writing = false;
+  std::deque<std::pair<OprBlock*, bool>> queue;  // (work, is_write) not yet granted
+  std::exception_ptr error;
+};
+using VarPtr = std::shared_ptr<Var>;
+
+// Completion callback of asynchronous work: call once, from any thread; nullptr = success.
+using DoneFn = std::function<void(std::exception_ptr)>;
+using SyncFn = std::function<void()>;
+using AsyncFn = std::function<void(DoneFn)>;
+
+class Engine {
+ public:
+  virtual ~Engine() = default;
+  static Engine& get();
+  static VarPtr new_var() { return std::make_shared<Var>(); }
+
+  // `small` hints that the work is cheap: the threaded engine may run it on the pushing
+  // thread when nothing blocks it, which saves a thread hop.
+  virtual void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+                    const char* name, bool small = false) = 0;
+  virtual void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes,
+                          Device dev, const char* name) = 0;
+  // Blocks until earlier writes (for_write: all earlier work) on v are done; rethrows and
+  // clears v's stored error.
+  virtual void wait_for_var(const VarPtr& v, bool for_write = false) = 0;
+  // Blocks until all pushed work is done; rethrows (and clears) the first stored error.
+  virtual void wait_all() = 0;
+  virtual const char* kind() const = 0;
+};
+
+// Wraps an exception so its message names the op it came from.
+std::exception_ptr annotate_error(std::exception_ptr e, const char* op);
+
+}  // namespace brass

@@ -1,0 +1,157 @@
+// Thread pool: one deque of tasks served by N workers. parallel_for splits work into chunks
+// that idle workers pick up; the caller works through chunks too, so it never blocks on a
+// chunk nobody has started.
+#include "engine/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <cstdlib>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace brass {
+namespace thread_pool_impl {
+
+thread_local bool t_in_worker = false;
+thread_local int t_parallel_depth = 0;
+
+int configured_threads() {
+#ifdef BRASS_NO_THREADS
+  return 1;
+#else
+  if (const char* s = std::getenv("BRASS_NUM_THREADS")) {
+    int v = std::atoi(s);
+    if (v >= 1) return std::min(v, 1024);
+  }
+  unsigned hc = std::thread::hardware_concurrency();
+  return hc ? int(hc) : 1;
+#endif
+}
+
+class Pool {
+ public:
+  explicit Pool(int n) : n_(n) {
+#ifndef BRASS_NO_THREADS
+    for (int i = 0; i < n; ++i) workers_.emplace_back([this] { loop(); });
+#endif
+  }
+  // Never joined: the pool lives for the whole process (static destruction order would
+  // otherwise race with late frees of engine work).
+  int size() const { return n_; }
+
+  void submit(std::function<void()> f, bool urgent) {
+#ifdef BRASS_NO_THREADS
+    (void)urgent;
+    f();
+#else
+    {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (urgent) q_.push_front(std::move(f));
+      else q_.push_back(std::move(f));
+    }
+    cv_.notify_one();
+#endif
+  }
+
+ private:
+  void loop() {
+    t_in_worker = true;
+    for (;;) {
+      std::function<void()> f;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [this] { return !q_.empty(); });
+        f = std::move(q_.front());
+        q_.pop_front();
+      }
+      f();
+    }
+  }
+  int n_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> q_;
+  std::vector<std::thread> workers_;
+};
+
+Pool& pool() {
+  static Pool* p = new Pool(configured_threads());
+  return *p;
+}
+
+struct Job {
+  std::function<void(int64_t, int64_t)> fn;
+  int64_t n = 0, chunk = 0, nchunks = 0;
+  std::atomic<int64_t> next{0};
+  std::atomic<int64_t> done{0};
+  std::mutex mu;
+  std::condition_variable cv;
+  std::exception_ptr err;
+
+  void run_chunks() {
+    ++t_parallel_depth;
+    for (;;) {
+      int64_t c = next.fetch_add(1);
+      if (c >= nchunks) break;
+      int64_t b = c * chunk, e = std::min(n, b + chunk);
+      try {
+        fn(b, e);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mu);
+        if (!err) err = std::current_exception();
+      }
+      if (done.fetch_add(1) + 1 == nchunks) {
+        std::lock_guard<std::mutex> lk(mu);
+        cv.notify_all();
+      }
+    }
+    --t_parallel_depth;
+  }
+};
+
+}  // namespace thread_pool_impl
+
+namespace thread_pool {
+
+int num_threads() { return thread_pool_impl::pool().size(); }
+
+void submit(std::function<void()> task, bool urgent) {
+  thread_pool_impl::pool().submit(std::move(task), urgent);
+}
+
+bool in_worker() { return thread_pool_impl::t_in_worker; }
+
+void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+  using namespace thread_pool_impl;
+  if (n <= 0) return;
+  grain = std::max<int64_t>(grain, 1);
+  int nt = num_threads();
+  if (nt == 1 || n <= grain || t_parallel_depth > 0) {
+    fn(0, n);
+    return;
+  }
+  auto job = std::make_shared<Job>();
+  job->fn = fn;
+  job->n = n;
+  int64_t max_chunks = int64_t(nt) * 4;
+  job->nchunks = std::min<int64_t>((n + grain - 1) / grain, max_chunks);
+  job->chunk = (n + job->nchunks - 1) / job->nchunks;
+  job->nchunks = (n + job->chunk - 1) / job->chunk;
+  int helpers = int(std::min<int64_t>(nt - 1, job->nchunks - 1));
+  for (int i = 0; i < helpers; ++i) pool().submit([job] { job->run_chunks(); }, true);
+  job->run_chunks();
+  if (job->done.load() != job->nchunks) {
+    std::unique_lock<std::mutex> lk(job->mu);
+    job->cv.wait(lk, [&] { return job->done.load() == job->nchunks; });
+  }
+  if (job->err) std::rethrow_exception(job->err);
+}
+
+}  // namespace thread_pool
+}  // namespace brass

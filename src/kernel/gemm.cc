@@ -1,0 +1,297 @@
+// GEMM driver: packs A and B into cache-sized blocks (BLIS loop order) and runs the
+// micro-kernel of the active ISA over them, splitting C (never K) across the thread pool.
+// Called by the dot/FullyConnected/convolution kernels through kernel/gemm.h.
+#include "kernel/gemm.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+
+#include "engine/thread_pool.h"
+#include "kernel/cpu_features.h"
+#include "kernel/gemm_internal.h"
+
+namespace brass {
+namespace kernel {
+namespace gemm_impl {
+
+using gemm_internal::KernelDesc;
+
+// The largest tile any kernel uses; edge tiles go through a buffer of this size.
+constexpr int kMaxTile = 16 * 64;
+// Below this many multiply-adds per task, splitting costs more than it saves.
+constexpr int64_t kMinMacsPerTask = int64_t(1) << 20;
+
+// Portable kernel, always present; plain loops the compiler may vectorize for the baseline.
+template <class T, int MR, int NR>
+void scalar_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha, T beta) {
+  T acc[MR][NR] = {};
+  for (int64_t p = 0; p < kc; ++p) {
+    for (int i = 0; i < MR; ++i) {
+      T av = a[i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += av * b[j];
+    }
+    a += MR;
+    b += NR;
+  }
+  for (int i = 0; i < MR; ++i) {
+    T* ci = c + i * ldc;
+    if (beta == T(0)) {
+      for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j];
+    } else {
+      for (int j = 0; j < NR; ++j) ci[j] = alpha * acc[i][j] + beta * ci[j];
+    }
+  }
+}
+
+template <class T, int MR, int NR>
+KernelDesc<T> scalar_desc() {
+  KernelDesc<T> d;
+  d.fn = scalar_kernel<T, MR, NR>;
+  d.pack_a = gemm_internal::pack_panel<T, MR>;
+  d.pack_b = gemm_internal::pack_panel<T, NR>;
+  d.mr = MR;
+  d.nr = NR;
+  d.kc = 256;
+  d.mc = 64;
+  d.nc = 1024;
+  return d;
+}
+
+template <class T>
+struct Kernels;
+template <>
+struct Kernels<float> {
+  static KernelDesc<float> scalar() { return scalar_desc<float, 4, 8>(); }
+  static KernelDesc<float> avx512() { return gemm_internal::avx512_f32(); }
+  static KernelDesc<float> avx2() { return gemm_internal::avx2_f32(); }
+  static KernelDesc<float> neon() { return gemm_internal::neon_f32(); }
+};
+template <>
+struct Kernels<double> {
+  static KernelDesc<double> scalar() {
+    return scalar_desc<double, 4, 4>();
+  }
+  static KernelDesc<double> avx512() { return gemm_internal::avx512_f64(); }
+  static KernelDesc<double> avx2() { return gemm_internal::avx2_f64(); }
+  static KernelDesc<double> neon() { return gemm_internal::neon_f64(); }
+};
+
+template <class T>
+KernelDesc<T> kernel_for(Isa isa) {
+  static const KernelDesc<T> scalar = Kernels<T>::scalar();
+  static const KernelDesc<T> avx512 = Kernels<T>::avx512();
+  static const KernelDesc<T> avx2 = Kernels<T>::avx2();
+  static const KernelDesc<T> neon = Kernels<T>::neon();
+  const KernelDesc<T>* d = &scalar;
+  switch (isa) {
+    case Isa::kAvx512: d = &avx512; break;
+    case Isa::kAvx2: d = &avx2; break;
+    case Isa::kNeon: d = &neon; break;
+    default: break;
+  }
+  KernelDesc<T> t = d->fn ? *d : scalar;
+  if (const char* e = std::getenv("TKC")) t.kc = std::atoi(e);  // TUNING HACK
+  if (const char* e = std::getenv("TMC")) t.mc = std::atoi(e);
+  if (const char* e = std::getenv("TNC")) t.nc = std::atoi(e);
+  return t;
+}
+
+// Grow-only, 64-byte aligned scratch, one per thread, so tasks never share packing space.
+struct Scratch {
+  void* p = nullptr;
+  size_t bytes = 0;
+  ~Scratch() { std::free(p); }
+  void* get(size_t n) {
+    if (n > bytes) {
+      std::free(p);
+      p = nullptr;
+      bytes = 0;
+      size_t rounded = (n + 63) / 64 * 64;
+      p = std::aligned_alloc(64, rounded);
+      if (!p) throw std::bad_alloc();
+      bytes = rounded;
+    }
+    return p;
+  }
+};
+thread_local Scratch t_pack_a, t_pack_b;
+
+std::atomic<int> g_forced_tasks{0};
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
+
+// Rows [i0, i0+rows) x depth [p0, p0+kc) of op(A) into consecutive panels of mr rows.
+template <class T>
+void pack_a(const KernelDesc<T>& kd, bool ta, const T* a, int64_t lda, int64_t i0, int64_t rows,
+            int64_t p0, int64_t kc, T* dst) {
+  const T* base = ta ? a + p0 * lda + i0 : a + i0 * lda + p0;
+  const int64_t step = ta ? 1 : lda;
+  for (int64_t ip = 0; ip < rows; ip += kd.mr)
+    kd.pack_a(ta, base + ip * step, lda, std::min<int64_t>(kd.mr, rows - ip), kc, dst + ip * kc);
+}
+
+// Columns [j0, j0+cols) x depth [p0, p0+kc) of op(B) into consecutive panels of nr columns.
+template <class T>
+void pack_b(const KernelDesc<T>& kd, bool tb, const T* b, int64_t ldb, int64_t j0, int64_t cols,
+            int64_t p0, int64_t kc, T* dst) {
+  const T* base = tb ? b + j0 * ldb + p0 : b + p0 * ldb + j0;
+  const int64_t step = tb ? ldb : 1;
+  for (int64_t jp = 0; jp < cols; jp += kd.nr)
+    kd.pack_b(!tb, base + jp * step, ldb, std::min<int64_t>(kd.nr, cols - jp), kc, dst + jp * kc);
+}
+
+template <class T>
+struct Problem {
+  bool ta, tb;
+  int64_t m, n, k;
+  T alpha;
+  const T* a;
+  int64_t lda;
+  const T* b;
+  int64_t ldb;
+  T beta;
+  T* c;
+  int64_t ldc;
+  int64_t kc;  // depth per packed block: a function of k alone, so sums never depend on the split
+};
+
+// One tile of C past the matrix edge: run the full kernel on a copy so the arithmetic (and so
+// the bits) match what an interior tile would have computed.
+template <class T>
+void edge_tile(const KernelDesc<T>& kd, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc,
+               int64_t rm, int64_t rn, T alpha, T beta) {
+  alignas(64) T tmp[kMaxTile];
+  const int nr = kd.nr;
+  if (beta != T(0)) {
+    for (int64_t i = 0; i < rm; ++i)
+      for (int64_t j = 0; j < rn; ++j) tmp[i * nr + j] = c[i * ldc + j];
+  }
+  kd.fn(kc, ap, bp, tmp, nr, alpha, beta);
+  for (int64_t i = 0; i < rm; ++i)
+    for (int64_t j = 0; j < rn; ++j) c[i * ldc + j] = tmp[i * nr + j];
+}
+
+// C[m0:m1, n0:n1] on the calling thread: loops jc (nc) / pc (kc) / ic (mc) / jr / ir.
+template <class T>
+void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t m1, int64_t n0,
+              int64_t n1) {
+  const int mr = kd.mr, nr = kd.nr;
+  const int64_t kcs = pr.kc;
+  const int64_t mrows = m1 - m0, ncols = n1 - n0;
+  const int64_t ncs = round_up(ceil_div(ncols, ceil_div(ncols, kd.nc)), nr);
+  const int64_t mcs = round_up(ceil_div(mrows, ceil_div(mrows, kd.mc)), mr);
+  T* pa = static_cast<T*>(t_pack_a.get(sizeof(T) * size_t(mcs * kcs)));
+  T* pb = static_cast<T*>(t_pack_b.get(sizeof(T) * size_t(ncs * kcs)));
+  for (int64_t jc = n0; jc < n1; jc += ncs) {
+    const int64_t nc = std::min(ncs, n1 - jc);
+    for (int64_t pc = 0; pc < pr.k; pc += kcs) {
+      const int64_t kc = std::min(kcs, pr.k - pc);
+      pack_b(kd, pr.tb, pr.b, pr.ldb, jc, nc, pc, kc, pb);
+      const T beta = pc == 0 ? pr.beta : T(1);
+      for (int64_t ic = m0; ic < m1; ic += mcs) {
+        const int64_t mc = std::min(mcs, m1 - ic);
+        pack_a(kd, pr.ta, pr.a, pr.lda, ic, mc, pc, kc, pa);
+        for (int64_t jr = 0; jr < nc; jr += nr) {
+          const int64_t rn = std::min<int64_t>(nr, nc - jr);
+          const T* bp = pb + jr * kc;
+          for (int64_t ir = 0; ir < mc; ir += mr) {
+            const int64_t rm = std::min<int64_t>(mr, mc - ir);
+            const T* ap = pa + ir * kc;
+            T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
+            if (rm == mr && rn == nr) {
+              kd.fn(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
+            } else {
+              edge_tile(kd, kc, ap, bp, cp, pr.ldc, rm, rn, pr.alpha, beta);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+template <class T>
+void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
+  for (int64_t i = 0; i < m; ++i) {
+    T* ci = c + i * ldc;
+    if (beta == T(0)) {
+      std::fill(ci, ci + n, T(0));
+    } else if (beta != T(1)) {
+      for (int64_t j = 0; j < n; ++j) ci[j] *= beta;
+    }
+  }
+}
+
+template <class T>
+void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+  if (m <= 0 || n <= 0) return;
+  if (k <= 0 || alpha == T(0)) {
+    scale_c(m, n, beta, c, ldc);
+    return;
+  }
+  const KernelDesc<T> kd = kernel_for<T>(active_isa());
+  Problem<T> pr{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0};
+  pr.kc = ceil_div(k, ceil_div(k, kd.kc));
+
+  // Split C into a gm x gn grid, one task per thread, choosing the grid that packs least:
+  // every task packs its own rows of A once per nc block and its own columns of B once.
+  const int64_t mtiles = ceil_div(m, kd.mr), ntiles = ceil_div(n, kd.nr);
+  int64_t tasks = g_forced_tasks.load(std::memory_order_relaxed);
+  if (tasks <= 0) {
+    tasks = std::min<int64_t>(thread_pool::num_threads(), m * n * k / kMinMacsPerTask);
+  }
+  tasks = std::max<int64_t>(1, std::min(tasks, mtiles * ntiles));
+  int64_t gm = 1, gn = 1;
+  double best = -1;
+  for (int64_t g = 1; g <= tasks; ++g) {
+    if (tasks % g || g > mtiles || tasks / g > ntiles) continue;
+    const int64_t tm = round_up(ceil_div(m, g), kd.mr);
+    const int64_t tn = round_up(ceil_div(n, tasks / g), kd.nr);
+    const double cost = double(tm) * double(ceil_div(tn, kd.nc)) + double(tn);
+    if (best < 0 || cost < best) {
+      best = cost;
+      gm = g;
+      gn = tasks / g;
+    }
+  }
+  const int64_t tm = round_up(ceil_div(m, gm), kd.mr);
+  const int64_t tn = round_up(ceil_div(n, gn), kd.nr);
+  gm = ceil_div(m, tm);
+  gn = ceil_div(n, tn);
+  auto body = [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i = t / gn, j = t % gn;
+      run_tile(kd, pr, i * tm, std::min(m, (i + 1) * tm), j * tn, std::min(n, (j + 1) * tn));
+    }
+  };
+  if (gm * gn == 1) {
+    body(0, 1);
+  } else {
+    thread_pool::parallel_for(gm * gn, 1, body);
+  }
+}
+
+}  // namespace gemm_impl
+
+namespace gemm_internal {
+KernelDesc<float> sgemm_kernel(Isa isa) { return gemm_impl::kernel_for<float>(isa); }
+KernelDesc<double> dgemm_kernel(Isa isa) { return gemm_impl::kernel_for<double>(isa); }
+void set_gemm_tasks(int n) { gemm_impl::g_forced_tasks.store(n < 0 ? 0 : n); }
+}  // namespace gemm_internal
+
+void sgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, float alpha, const float* a,
+           int64_t lda, const float* b, int64_t ldb, float beta, float* c, int64_t ldc) {
+  gemm_impl::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+void dgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, const double* a,
+           int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
+  gemm_impl::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
+}
+
+}  // namespace kernel
+}  // namespace brass

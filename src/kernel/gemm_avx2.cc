@@ -1,0 +1,142 @@
+// AVX2+FMA GEMM micro-kernels (f32 6x16, f64 6x8), called by the driver in gemm.cc.
+// Built with function-level target attributes so the library needs no -m flags; the driver
+// only calls them after active_isa() reported AVX2 and FMA.
+#include "kernel/gemm_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace brass {
+namespace kernel {
+namespace gemm_avx2_impl {
+
+#if defined(__x86_64__)
+#define BRASS_GEMM_AVX2 __attribute__((target("avx2,fma")))
+#define BRASS_GEMM_AVX2_INLINE __attribute__((target("avx2,fma"), always_inline)) inline
+
+template <class T>
+struct Vec;
+template <>
+struct Vec<float> {
+  using type = __m256;
+  static constexpr int kLanes = 8;
+};
+template <>
+struct Vec<double> {
+  using type = __m256d;
+  static constexpr int kLanes = 4;
+};
+
+BRASS_GEMM_AVX2_INLINE __m256 vzero(float) { return _mm256_setzero_ps(); }
+BRASS_GEMM_AVX2_INLINE __m256d vzero(double) { return _mm256_setzero_pd(); }
+BRASS_GEMM_AVX2_INLINE __m256 vset(float x) { return _mm256_set1_ps(x); }
+BRASS_GEMM_AVX2_INLINE __m256d vset(double x) { return _mm256_set1_pd(x); }
+BRASS_GEMM_AVX2_INLINE __m256 vload(const float* p) { return _mm256_load_ps(p); }
+BRASS_GEMM_AVX2_INLINE __m256d vload(const double* p) { return _mm256_load_pd(p); }
+BRASS_GEMM_AVX2_INLINE __m256 vloadu(const float* p) { return _mm256_loadu_ps(p); }
+BRASS_GEMM_AVX2_INLINE __m256d vloadu(const double* p) { return _mm256_loadu_pd(p); }
+BRASS_GEMM_AVX2_INLINE void vstoreu(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
+BRASS_GEMM_AVX2_INLINE void vstoreu(double* p, __m256d v) { _mm256_storeu_pd(p, v); }
+BRASS_GEMM_AVX2_INLINE __m256 vfma(__m256 a, __m256 b, __m256 c) {
+  return _mm256_fmadd_ps(a, b, c);
+}
+BRASS_GEMM_AVX2_INLINE __m256d vfma(__m256d a, __m256d b, __m256d c) {
+  return _mm256_fmadd_pd(a, b, c);
+}
+BRASS_GEMM_AVX2_INLINE __m256 vmul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
+BRASS_GEMM_AVX2_INLINE __m256d vmul(__m256d a, __m256d b) { return _mm256_mul_pd(a, b); }
+
+// Rows of C broadcast from A, NV vectors of B per row: 12 accumulators, 2 B vectors and one
+// broadcast fill the 16 ymm registers.
+template <class T, int MR, int NV>
+BRASS_GEMM_AVX2 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                                    T alpha, T beta) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::kLanes;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = vzero(T());
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
+    // The packed A panel for the next steps is far ahead in memory; pull it into L1.
+    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      V av = vset(a[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += NV * L;
+  }
+  V va = vset(alpha);
+  if (beta == T(0)) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) vstoreu(c + i * ldc + j * L, vmul(va, acc[i][j]));
+  } else {
+    V vb = vset(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) {
+        T* ci = c + i * ldc + j * L;
+        vstoreu(ci, vfma(va, acc[i][j], vmul(vb, vloadu(ci))));
+      }
+  }
+}
+
+// The generic packer, vectorized for this ISA.
+template <class T, int R>
+BRASS_GEMM_AVX2 void pack(bool contiguous, const T* src, int64_t ld, int64_t r, int64_t kc,
+                          T* dst) {
+  gemm_internal::pack_panel<T, R>(contiguous, src, ld, r, kc, dst);
+}
+
+#undef BRASS_GEMM_AVX2_INLINE
+#undef BRASS_GEMM_AVX2
+#endif  // __x86_64__
+
+}  // namespace gemm_avx2_impl
+
+namespace gemm_internal {
+
+KernelDesc<float> avx2_f32() {
+  KernelDesc<float> d;
+#if defined(__x86_64__)
+  d.fn = gemm_avx2_impl::micro_kernel<float, 6, 2>;
+  d.pack_a = gemm_avx2_impl::pack<float, 6>;
+  d.pack_b = gemm_avx2_impl::pack<float, 16>;
+  d.mr = 6;
+  d.nr = 16;
+  d.kc = 256;
+  d.mc = 144;
+  d.nc = 4096;
+#endif
+  return d;
+}
+
+KernelDesc<double> avx2_f64() {
+  KernelDesc<double> d;
+#if defined(__x86_64__)
+  d.fn = gemm_avx2_impl::micro_kernel<double, 6, 2>;
+  d.pack_a = gemm_avx2_impl::pack<double, 6>;
+  d.pack_b = gemm_avx2_impl::pack<double, 8>;
+  d.mr = 6;
+  d.nr = 8;
+  d.kc = 256;
+  d.mc = 72;
+  d.nc = 2048;
+#endif
+  return d;
+}
+
+}  // namespace gemm_internal
+}  // namespace kernel
+}  // namespace brass

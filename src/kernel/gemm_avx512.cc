@@ -1,0 +1,149 @@
+// AVX-512 GEMM micro-kernels (f32 14x32, f64 14x16), called by the driver in gemm.cc.
+// Built with function-level target attributes so the library needs no -m flags; the driver
+// only calls them after active_isa() reported AVX-512.
+#include "kernel/gemm_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+namespace brass {
+namespace kernel {
+namespace gemm_avx512_impl {
+
+#if defined(__x86_64__)
+#define BRASS_GEMM_AVX512 __attribute__((target("avx512f,avx2,fma")))
+#define BRASS_GEMM_AVX512_INLINE __attribute__((target("avx512f,avx2,fma"), always_inline)) inline
+
+template <class T>
+struct Vec;
+template <>
+struct Vec<float> {
+  using type = __m512;
+  static constexpr int kLanes = 16;
+};
+template <>
+struct Vec<double> {
+  using type = __m512d;
+  static constexpr int kLanes = 8;
+};
+
+BRASS_GEMM_AVX512_INLINE __m512 vzero(float) { return _mm512_setzero_ps(); }
+BRASS_GEMM_AVX512_INLINE __m512d vzero(double) { return _mm512_setzero_pd(); }
+BRASS_GEMM_AVX512_INLINE __m512 vset(float x) { return _mm512_set1_ps(x); }
+BRASS_GEMM_AVX512_INLINE __m512d vset(double x) { return _mm512_set1_pd(x); }
+BRASS_GEMM_AVX512_INLINE __m512 vload(const float* p) { return _mm512_load_ps(p); }
+BRASS_GEMM_AVX512_INLINE __m512d vload(const double* p) { return _mm512_load_pd(p); }
+BRASS_GEMM_AVX512_INLINE __m512 vloadu(const float* p) { return _mm512_loadu_ps(p); }
+BRASS_GEMM_AVX512_INLINE __m512d vloadu(const double* p) { return _mm512_loadu_pd(p); }
+BRASS_GEMM_AVX512_INLINE void vstoreu(float* p, __m512 v) { _mm512_storeu_ps(p, v); }
+BRASS_GEMM_AVX512_INLINE void vstoreu(double* p, __m512d v) { _mm512_storeu_pd(p, v); }
+BRASS_GEMM_AVX512_INLINE __m512 vfma(__m512 a, __m512 b, __m512 c) {
+  return _mm512_fmadd_ps(a, b, c);
+}
+BRASS_GEMM_AVX512_INLINE __m512d vfma(__m512d a, __m512d b, __m512d c) {
+  return _mm512_fmadd_pd(a, b, c);
+}
+BRASS_GEMM_AVX512_INLINE __m512 vmul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
+BRASS_GEMM_AVX512_INLINE __m512d vmul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
+
+// Rows of C broadcast from A, NV vectors of B per row: MR*NV accumulators stay in the 32 zmm
+// registers with NV left for B (broadcasts fold into the FMA's memory operand).
+template <class T, int MR, int NV>
+BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                                    T alpha, T beta) {
+  using V = typename Vec<T>::type;
+  constexpr int L = Vec<T>::kLanes;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) acc[i][j] = vzero(T());
+  // C's rows are often a power of two apart and collide in L1; start fetching them now so the
+  // update after the loop does not wait on them.
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * L - 1), _MM_HINT_T0);
+  }
+  for (int64_t p = 0; p < kc; ++p) {
+    V bv[NV];
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
+    // The packed A panel for the next steps is far ahead in memory; pull it into L1.
+    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i) {
+      V av = vset(a[i]);
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);
+    }
+    a += MR;
+    b += NV * L;
+  }
+  V va = vset(alpha);
+  if (beta == T(0)) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) vstoreu(c + i * ldc + j * L, vmul(va, acc[i][j]));
+  } else {
+    V vb = vset(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; ++i)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) {
+        T* ci = c + i * ldc + j * L;
+        vstoreu(ci, vfma(va, acc[i][j], vmul(vb, vloadu(ci))));
+      }
+  }
+}
+
+// The generic packer, vectorized for this ISA.
+template <class T, int R>
+BRASS_GEMM_AVX512 void pack(bool contiguous, const T* src, int64_t ld, int64_t r, int64_t kc,
+                            T* dst) {
+  gemm_internal::pack_panel<T, R>(contiguous, src, ld, r, kc, dst);
+}
+
+#undef BRASS_GEMM_AVX512_INLINE
+#undef BRASS_GEMM_AVX512
+#endif  // __x86_64__
+
+}  // namespace gemm_avx512_impl
+
+namespace gemm_internal {
+
+KernelDesc<float> avx512_f32() {
+  KernelDesc<float> d;
+#if defined(__x86_64__)
+  d.fn = gemm_avx512_impl::micro_kernel<float, 14, 2>;
+  d.pack_a = gemm_avx512_impl::pack<float, 14>;
+  d.pack_b = gemm_avx512_impl::pack<float, 32>;
+  d.mr = 14;
+  d.nr = 32;
+  d.kc = 256;
+  d.mc = 168;
+  d.nc = 4096;
+#endif
+  return d;
+}
+
+KernelDesc<double> avx512_f64() {
+  KernelDesc<double> d;
+#if defined(__x86_64__)
+  d.fn = gemm_avx512_impl::micro_kernel<double, 14, 2>;
+  d.pack_a = gemm_avx512_impl::pack<double, 14>;
+  d.pack_b = gemm_avx512_impl::pack<double, 16>;
+  d.mr = 14;
+  d.nr = 16;
+  d.kc = 256;
+  d.mc = 112;
+  d.nc = 2048;
+#endif
+  return d;
+}
+
+}  // namespace gemm_internal
+}  // namespace kernel
+}  // namespace brass

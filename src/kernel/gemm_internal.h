@@ -1,0 +1,102 @@
+// Contract between the GEMM driver (gemm.cc) and the per-ISA micro-kernel files
+// (gemm_avx512.cc, gemm_avx2.cc, gemm_neon.cc). Not part of the public interface.
+#pragma once
+
+#include <cstdint>
+
+#include "kernel/cpu_features.h"
+
+namespace brass {
+namespace kernel {
+namespace gemm_internal {
+
+// Computes one MR x NR tile of C from packed panels:
+//   c[i*ldc + j] = alpha * sum_{p<kc} a[p*MR + i] * b[p*NR + j] + beta * c[i*ldc + j]
+// for i < MR, j < NR, summing p in increasing order (the driver relies on that for results
+// that do not depend on how the work was split). beta == 0 stores without reading c.
+// a and b are 64-byte aligned; c is not assumed aligned.
+template <class T>
+using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
+                             T beta);
+
+// Packs r <= R rows of a depth-kc slice into a panel dst[p*R + i] (i < R, p < kc), zeroing
+// rows r..R-1 so edge tiles can run the full kernel. contiguous: row i at depth p is
+// src[p*ld + i] (A transposed, B not); otherwise src[i*ld + p].
+template <class T>
+using PackPanel = void (*)(bool contiguous, const T* src, int64_t ld, int64_t r, int64_t kc,
+                           T* dst);
+
+// Plain version of PackPanel with the panel height fixed at compile time, so that ISA files can
+// wrap it in a function with their target attribute and let the compiler vectorize it.
+template <class T, int R>
+__attribute__((always_inline)) inline void pack_panel(bool contiguous, const T* src, int64_t ld,
+                                                      int64_t r, int64_t kc, T* dst) {
+  if (contiguous && r == R) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* s = src + p * ld;
+      T* d = dst + p * R;
+#pragma GCC unroll 64
+      for (int i = 0; i < R; ++i) d[i] = s[i];
+    }
+  } else if (contiguous) {
+    for (int64_t p = 0; p < kc; ++p) {
+      const T* s = src + p * ld;
+      T* d = dst + p * R;
+      for (int64_t i = 0; i < r; ++i) d[i] = s[i];
+      for (int64_t i = r; i < R; ++i) d[i] = T(0);
+    }
+  } else if (r == R) {
+    // A transpose, done in slices of 16 depths: when ld is a power of two the R source rows
+    // share a few cache sets, so each row's line is used up before moving to the next row.
+    constexpr int kSlice = 16;
+    int64_t p0 = 0;
+    for (; p0 + kSlice <= kc; p0 += kSlice) {
+      T* d = dst + p0 * R;
+      for (int i = 0; i < R; ++i) {
+        const T* s = src + i * ld + p0;
+#pragma GCC unroll 16
+        for (int p = 0; p < kSlice; ++p) d[p * R + i] = s[p];
+      }
+    }
+    for (; p0 < kc; ++p0)
+      for (int i = 0; i < R; ++i) dst[p0 * R + i] = src[i * ld + p0];
+  } else {
+    for (int64_t p = 0; p < kc; ++p) {
+      T* d = dst + p * R;
+      for (int64_t i = 0; i < r; ++i) d[i] = src[i * ld + p];
+      for (int64_t i = r; i < R; ++i) d[i] = T(0);
+    }
+  }
+}
+
+// A micro-kernel and the cache blocking tuned for it. fn == nullptr: not built for this
+// target (the driver then falls back to the portable kernel).
+template <class T>
+struct KernelDesc {
+  MicroKernel<T> fn = nullptr;
+  PackPanel<T> pack_a = nullptr;  // R = mr
+  PackPanel<T> pack_b = nullptr;  // R = nr
+  int mr = 0, nr = 0;          // tile of C per call; nr is a multiple of the vector width
+  int kc = 0, mc = 0, nc = 0;  // depth of a packed block, rows of packed A, columns of packed B
+};
+
+// Per-ISA kernels; each returns fn == nullptr when its file was built for another target.
+KernelDesc<float> avx512_f32();
+KernelDesc<double> avx512_f64();
+KernelDesc<float> avx2_f32();
+KernelDesc<double> avx2_f64();
+KernelDesc<float> neon_f32();
+KernelDesc<double> neon_f64();
+
+// What sgemm/dgemm run when isa is active (the portable kernel where isa has none). For tests,
+// which place sizes around the tile and block edges.
+KernelDesc<float> sgemm_kernel(Isa isa);
+KernelDesc<double> dgemm_kernel(Isa isa);
+
+// Test hook: n > 0 makes every following call split C into n tasks (as far as the tiles allow)
+// whatever the thread count and size; 0 restores the default. Results must not change.
+void set_gemm_tasks(int n);
+
+}  // namespace gemm_internal
+}  // namespace kernel
+}  // namespace brass

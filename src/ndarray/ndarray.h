@@ -1,0 +1,81 @@
+// NDArray: a view (shape, dtype, byte offset) of a reference-counted chunk of device memory
+// that carries the engine variable ordering all work on that memory. Views share the chunk.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "base/device.h"
+#include "base/dtype.h"
+#include "base/shape.h"
+#include "engine/engine.h"
+#include "storage/storage.h"
+
+namespace brass {
+
+struct Chunk {
+  Block block;                      // pooled memory, or
+  void* external = nullptr;         // memory owned elsewhere, released by `release`
+  std::function<void()> release;
+  size_t nbytes = 0;
+  Device dev;
+  VarPtr var = Engine::new_var();
+  void* ptr() const { return external ? external : block.ptr; }
+  ~Chunk();
+};
+
+// The raw view that kernels see.
+struct TBlob {
+  void* dptr = nullptr;
+  Shape shape;
+  DType dtype = DType::kFloat32;
+  Device dev;
+  int64_t size() const { return shape.size(); }
+  template <class T> T* ptr() const { return static_cast<T*>(dptr); }
+};
+
+class NDArray {
+ public:
+  NDArray() = default;
+  NDArray(const Shape& shape, DType dtype, Device dev);  // allocates, uninitialized
+  static NDArray from_external(void* data, const Shape& shape, DType dtype, Device dev,
+                               std::function<void()> release);
+
+  bool is_none() const { return !chunk_; }
+  const Shape& shape() const { return shape_; }
+  DType dtype() const { return dtype_; }
+  Device device() const { return chunk_ ? chunk_->dev : Device(); }
+  int64_t size() const { return shape_.size(); }
+  size_t nbytes() const { return size_t(size()) * dtype_size(dtype_); }
+  void* data() const { return static_cast<char*>(chunk_->ptr()) + offset_; }
+  const VarPtr& var() const { return chunk_->var; }
+  const std::shared_ptr<Chunk>& chunk() const { return chunk_; }
+  bool same_memory(const NDArray& o) const { return chunk_ == o.chunk_; }
+  TBlob blob() const { return TBlob{data(), shape_, dtype_, device()}; }
+
+  NDArray slice(int64_t begin, int64_t end) const;   // view along axis 0
+  NDArray reshape(const Shape& s) const;             // view, same size
+  NDArray at(int64_t i) const;                       // view of row i (ndim - 1 dims)
+
+  void wait_to_read() const { Engine::get().wait_for_var(var(), false); }
+  void wait_to_write() const { Engine::get().wait_for_var(var(), true); }
+  void copy_from_host(const void* src, size_t nbytes) const;  // synchronous
+  void copy_to_host(void* dst, size_t nbytes) const;          // synchronous
+
+ private:
+  std::shared_ptr<Chunk> chunk_;
+  Shape shape_ = Shape(0);
+  DType dtype_ = DType::kFloat32;
+  int64_t offset_ = 0;  // bytes
+};
+
+// Asynchronous copy between arrays of the same shape, converting dtype if needed.
+void copy_array(const NDArray& src, const NDArray& dst);
+
+// Copies between host and a device (CUDA hooks; CPU is memcpy).
+namespace cuda_hooks {
+extern void (*copy)(void* dst, Device ddev, const void* src, Device sdev, size_t n);
+}
+
+}  // namespace brass

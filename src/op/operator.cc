@@ -1,0 +1,236 @@
+// Registry, attribute parsing, common inference, and imperative invocation.
+#include "op/operator.h"
+
+#include <algorithm>
+
+#include "random/random.h"
+#include "storage/storage.h"
+
+namespace brass {
+
+Op& Op::alias(const char* a) {
+  aliases.emplace_back(a);
+  OpRegistry::get().add_alias(a, this);
+  return *this;
+}
+
+OpRegistry& OpRegistry::get() {
+  static OpRegistry* r = new OpRegistry;
+  return *r;
+}
+
+Op& OpRegistry::add(const char* name) {
+  auto it = by_name_.find(name);
+  if (it != by_name_.end()) return *it->second;  // a second file adding a kernel
+  Op* op = new Op;
+  op->name = name;
+  ops_.push_back(op);
+  by_name_[name] = op;
+  return *op;
+}
+
+void OpRegistry::add_alias(const std::string& alias, Op* op) { by_name_[alias] = op; }
+
+const Op* OpRegistry::find(const std::string& name) const {
+  auto it = by_name_.find(name);
+  return it == by_name_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<NodeAttrs> make_attrs(const Op* op,
+                                      std::vector<std::pair<std::string, std::string>> kv) {
+  auto a = std::make_shared<NodeAttrs>();
+  a->op = op;
+  a->parsed = op->schema->parse(op->name.c_str(), kv);
+  a->dict = std::move(kv);
+  return a;
+}
+
+namespace infer {
+
+void assign_shape(Shape& dst, const Shape& src, const char* op, const char* what) {
+  if (!src.ndim_known()) return;
+  if (!dst.ndim_known()) { dst = src; return; }
+  if (dst.ndim() != src.ndim())
+    fail(BRASS_ERR_SHAPE, op, ": shape mismatch for ", what, ": ", dst, " vs ", src);
+  for (int i = 0; i < dst.ndim(); ++i) {
+    if (src[i] < 0) continue;
+    if (dst[i] < 0) dst[i] = src[i];
+    else if (dst[i] != src[i])
+      fail(BRASS_ERR_SHAPE, op, ": shape mismatch for ", what, ": ", dst, " vs ", src);
+  }
+}
+
+void assign_type(int& dst, int src, const char* op, const char* what) {
+  if (src < 0) return;
+  if (dst < 0) { dst = src; return; }
+  if (dst != src)
+    fail(BRASS_ERR_DTYPE, op, ": dtype mismatch for ", what, ": ", dtype_name(DType(dst)), " vs ",
+         dtype_name(DType(src)));
+}
+
+bool same_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  Shape s;
+  const char* op = a.op->name.c_str();
+  for (size_t i = 0; i < in.size(); ++i) assign_shape(s, in[i], op, "inputs");
+  for (auto& o : out) assign_shape(s, o, op, "outputs");
+  for (auto& i : in) assign_shape(i, s, op, "inputs");
+  for (auto& o : out) assign_shape(o, s, op, "outputs");
+  return s.known();
+}
+
+bool same_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+  int t = -1;
+  const char* op = a.op->name.c_str();
+  for (int v : in) assign_type(t, v, op, "inputs");
+  for (int v : out) assign_type(t, v, op, "outputs");
+  for (auto& v : in) v = t;
+  for (auto& v : out) v = t;
+  return t >= 0;
+}
+
+}  // namespace infer
+
+// ---------------------------------------------------------------------------------------
+namespace invoke_impl {
+
+bool overlaps(const NDArray& a, const NDArray& b) {
+  if (!a.same_memory(b)) return false;
+  const char* a0 = static_cast<const char*>(a.data());
+  const char* b0 = static_cast<const char*>(b.data());
+  return a0 < b0 + b.nbytes() && b0 < a0 + a.nbytes();
+}
+
+}  // namespace invoke_impl
+
+Device parse_device(const std::string& s, const char* op) {
+  if (s.empty()) return Device::cpu();
+  auto open = s.find('('), close = s.find(')');
+  std::string kind = s.substr(0, open);
+  int id = 0;
+  if (open != std::string::npos) {
+    if (close == std::string::npos || close < open)
+      fail(BRASS_ERR_DEVICE, op, ": bad device '", s, "'");
+    id = int(parse::to_int(s.substr(open + 1, close - open - 1)));
+  }
+  if (kind == "cpu") return Device::make(BRASS_CPU, id);
+  if (kind == "gpu") return Device::make(BRASS_GPU, id);
+  if (kind == "cpu_pinned") return Device::make(BRASS_CPU_PINNED, id);
+  fail(BRASS_ERR_DEVICE, op, ": unknown device '", s, "'");
+}
+
+void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
+            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs) {
+  const NodeAttrs& attrs = *held;
+  const char* name = op->name.c_str();
+  int nin = op->inputs_for(attrs), nout = op->outputs_for(attrs);
+  if (int(inputs.size()) != nin)
+    fail(BRASS_ERR_INVALID_ARGUMENT, name, ": expected ", nin, " input(s), got ", inputs.size());
+  if (!outputs.empty() && int(outputs.size()) != nout)
+    fail(BRASS_ERR_INVALID_ARGUMENT, name, ": expected ", nout, " output array(s), got ", outputs.size());
+  Device dev = !inputs.empty() ? inputs[0].device() : !outputs.empty() ? outputs[0].device() : Device::cpu();
+  if (inputs.empty() && outputs.empty())
+    for (auto& kv : attrs.dict)
+      if (kv.first == "ctx") dev = parse_device(kv.second, name);
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    if (inputs[i].is_none()) fail(BRASS_ERR_INVALID_ARGUMENT, name, ": input ", i, " is empty");
+    if (inputs[i].device() != dev)
+      fail(BRASS_ERR_DEVICE, name, ": inputs are on different devices (", dev.str(), " and ",
+           inputs[i].device().str(), ")");
+  }
+  int di = dev.is_gpu() ? 1 : 0;
+  if (!op->compute[di])
+    fail(BRASS_ERR_UNSUPPORTED, name, ": no kernel for ", dev.str(), " in this build");
+
+  std::vector<Shape> ishapes(nin), oshapes(nout);
+  std::vector<int> itypes(nin), otypes(nout, -1);
+  for (int i = 0; i < nin; ++i) { ishapes[i] = inputs[i].shape(); itypes[i] = int(inputs[i].dtype()); }
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    otypes[i] = int(outputs[i].dtype());
+    oshapes[i] = outputs[i].shape();
+  }
+  if (!op->infer_shape(attrs, ishapes, oshapes))
+    fail(BRASS_ERR_SHAPE, name, ": could not infer the output shapes");
+  for (int i = 0; i < nin; ++i)
+    if (ishapes[i] != inputs[i].shape())
+      fail(BRASS_ERR_SHAPE, name, ": input ", i, " has shape ", inputs[i].shape(), ", expected ", ishapes[i]);
+  if (!op->infer_type(attrs, itypes, otypes))
+    fail(BRASS_ERR_DTYPE, name, ": could not infer the output dtypes");
+  for (int i = 0; i < nin; ++i)
+    if (itypes[i] != int(inputs[i].dtype()))
+      fail(BRASS_ERR_DTYPE, name, ": input ", i, " has dtype ", dtype_name(inputs[i].dtype()),
+           ", expected ", dtype_name(DType(itypes[i])));
+
+  // Results written into given arrays that an input overlaps (and the op cannot handle in
+  // place) are computed into fresh arrays and copied over afterwards.
+  std::vector<NDArray> results(nout), copy_back(nout);
+  for (int o = 0; o < nout; ++o) {
+    if (outputs.empty()) {
+      results[o] = NDArray(oshapes[o], DType(otypes[o]), dev);
+      continue;
+    }
+    const NDArray& given = outputs[o];
+    if (given.shape() != oshapes[o])
+      fail(BRASS_ERR_SHAPE, name, ": output ", o, " has shape ", given.shape(), ", expected ", oshapes[o]);
+    if (given.device() != dev)
+      fail(BRASS_ERR_DEVICE, name, ": output ", o, " is on ", given.device().str(), ", inputs on ", dev.str());
+    bool clash = false;
+    for (int i = 0; i < nin; ++i) {
+      if (!invoke_impl::overlaps(inputs[i], given)) continue;
+      bool allowed = inputs[i].data() == given.data() && inputs[i].shape() == given.shape() &&
+                     std::find(op->inplace.begin(), op->inplace.end(), std::make_pair(i, o)) != op->inplace.end();
+      if (!allowed) clash = true;
+    }
+    if (clash) {
+      results[o] = NDArray(oshapes[o], DType(otypes[o]), dev);
+      copy_back[o] = given;
+    } else {
+      results[o] = given;
+    }
+  }
+
+  std::vector<VarPtr> reads, writes;
+  reads.reserve(nin);
+  for (auto& a : inputs) reads.push_back(a.var());
+  for (auto& a : results) writes.push_back(a.var());
+  for (int m : op->mutate_inputs) writes.push_back(inputs[m].var());
+
+  RandomStream rng;
+  if (op->need_random) rng = random::next_stream(dev);
+  int64_t work = 0;
+  for (auto& r : results) work += r.size();
+  for (auto& a : inputs) work = std::max(work, a.size());
+  bool small = work < (1 << 15);
+  const ComputeFn* fn = &op->compute[di];
+  const TempFn* tf = op->temp_size ? &op->temp_size : nullptr;
+  Engine::get().push(
+      [fn, tf, held, inputs, results, dev, rng] {
+        OpContext ctx;
+        ctx.dev = dev;
+        ctx.attrs = held.get();
+        ctx.req.assign(results.size(), Req::kWrite);
+        ctx.rng = rng;
+        std::vector<TBlob> in(inputs.size()), out(results.size());
+        for (size_t i = 0; i < inputs.size(); ++i) in[i] = inputs[i].blob();
+        for (size_t i = 0; i < results.size(); ++i) out[i] = results[i].blob();
+        Block tmp;
+        if (tf) {
+          size_t n = (*tf)(*held, in, out);
+          if (n) tmp = storage::alloc(n, dev);
+          ctx.temp = tmp.ptr;
+        }
+        try {
+          (*fn)(ctx, in, out);
+        } catch (...) {
+          storage::free(tmp);
+          throw;
+        }
+        storage::free(tmp);
+      },
+      std::move(reads), std::move(writes), dev, name, small);
+
+  for (int o = 0; o < nout; ++o)
+    if (!copy_back[o].is_none()) copy_array(results[o], copy_back[o]);
+  if (outputs.empty()) outputs = std::move(results);
+}
+
+}  // namespace brass

@@ -1,0 +1,147 @@
+// The operator registry. Each operator registers everything about itself in one place:
+// names, docs, typed parameters, inputs/outputs/aux states, shape and type inference,
+// kernels per device, in-place options, resources, and (later) its gradient.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/device.h"
+#include "base/dtype.h"
+#include "base/params.h"
+#include "base/shape.h"
+#include "ndarray/ndarray.h"
+
+namespace brass {
+
+struct Op;
+
+// What the kernel must do with each output.
+enum class Req : int { kNull = 0, kWrite = 1, kInplace = 2, kAdd = 3 };
+
+// An operator applied with parsed parameters: what a graph node or an imperative call holds.
+struct NodeAttrs {
+  const Op* op = nullptr;
+  std::vector<std::pair<std::string, std::string>> dict;  // as given (for JSON)
+  std::shared_ptr<const void> parsed;                     // the op's parameter struct
+  template <class P> const P& param() const { return *static_cast<const P*>(parsed.get()); }
+};
+
+// A counter-based random stream reserved for one invocation (Philox key and stream id).
+struct RandomStream {
+  uint64_t seed = 0;
+  uint64_t stream = 0;
+};
+
+struct OpContext {
+  Device dev;
+  const NodeAttrs* attrs = nullptr;
+  std::vector<Req> req;
+  void* temp = nullptr;  // scratch of the size the op asked for
+  RandomStream rng;
+  template <class P> const P& param() const { return attrs->param<P>(); }
+};
+
+using ComputeFn = std::function<void(const OpContext&, const std::vector<TBlob>& in,
+                                     const std::vector<TBlob>& out)>;
+// Shape/type inference: fill what can be known (unknown: ndim -1 or extents -1; dtype -1),
+// throw on contradiction; return true when every shape/type is known.
+using ShapeFn = std::function<bool(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out)>;
+using TypeFn = std::function<bool(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out)>;
+using CountFn = std::function<int(const NodeAttrs&)>;
+using TempFn = std::function<size_t(const NodeAttrs&, const std::vector<TBlob>& in,
+                                    const std::vector<TBlob>& out)>;
+
+struct Op {
+  std::string name;
+  std::string doc;
+  std::vector<std::string> aliases;
+  int num_inputs = 1;                 // -1: from num_inputs_fn
+  int num_outputs = 1;
+  CountFn num_inputs_fn, num_outputs_fn;
+  std::vector<std::string> input_names;
+  std::vector<int> mutate_inputs;     // aux states: inputs the op writes
+  std::shared_ptr<ParamSchema> schema = std::make_shared<ParamSchema>();
+  ShapeFn infer_shape;
+  TypeFn infer_type;
+  ComputeFn compute[2];               // [0] cpu, [1] cuda
+  std::vector<std::pair<int, int>> inplace;  // (input, output) that may share memory
+  TempFn temp_size;
+  bool need_random = false;
+  std::shared_ptr<const NodeAttrs> default_attrs;  // parsed defaults, for the hot path
+
+  // Builder interface used at registration.
+  Op& describe(const std::string& d) { doc = d; return *this; }
+  Op& alias(const char* a);
+  Op& inputs(std::vector<std::string> names) {
+    input_names = std::move(names);
+    num_inputs = int(input_names.size());
+    return *this;
+  }
+  Op& set_num_inputs(CountFn f) { num_inputs = -1; num_inputs_fn = std::move(f); return *this; }
+  Op& set_num_outputs(int n) { num_outputs = n; return *this; }
+  Op& set_num_outputs(CountFn f) { num_outputs_fn = std::move(f); return *this; }
+  template <class P> Op& params() { schema = make_schema<P>(); return *this; }
+  Op& shape_fn(ShapeFn f) { infer_shape = std::move(f); return *this; }
+  Op& type_fn(TypeFn f) { infer_type = std::move(f); return *this; }
+  Op& cpu(ComputeFn f) { compute[0] = std::move(f); return *this; }
+  Op& cuda(ComputeFn f) { compute[1] = std::move(f); return *this; }
+  Op& inplace_pairs(std::vector<std::pair<int, int>> p) { inplace = std::move(p); return *this; }
+  Op& temp(TempFn f) { temp_size = std::move(f); return *this; }
+  Op& random() { need_random = true; return *this; }
+  Op& mutates(std::vector<int> idx) { mutate_inputs = std::move(idx); return *this; }
+
+  int inputs_for(const NodeAttrs& a) const { return num_inputs >= 0 ? num_inputs : num_inputs_fn(a); }
+  int outputs_for(const NodeAttrs& a) const { return num_outputs_fn ? num_outputs_fn(a) : num_outputs; }
+};
+
+class OpRegistry {
+ public:
+  static OpRegistry& get();
+  Op& add(const char* name);
+  const Op* find(const std::string& name) const;  // name or alias; nullptr if unknown
+  const std::vector<Op*>& ops() const { return ops_; }
+  void add_alias(const std::string& alias, Op* op);
+
+ private:
+  std::vector<Op*> ops_;
+  std::map<std::string, Op*> by_name_;
+};
+
+// Parses string parameters for an op (throws naming the op and the parameter).
+std::shared_ptr<NodeAttrs> make_attrs(const Op* op,
+                                      std::vector<std::pair<std::string, std::string>> kv);
+
+#define BRASS_OP_CONCAT_(a, b) a##b
+#define BRASS_OP_CONCAT(a, b) BRASS_OP_CONCAT_(a, b)
+// Registers an operator: BRASS_REGISTER_OP(sqrt).describe(...)...;
+#define BRASS_REGISTER_OP(name) \
+  static ::brass::Op& BRASS_OP_CONCAT(brass_op_reg_, name) = ::brass::OpRegistry::get().add(#name)
+// For names that are not identifiers or clash: BRASS_REGISTER_OP_NAMED(tag, "name").
+#define BRASS_REGISTER_OP_NAMED(tag, name) \
+  static ::brass::Op& BRASS_OP_CONCAT(brass_op_reg_, tag) = ::brass::OpRegistry::get().add(name)
+
+// Imperative execution: infer, allocate, push to the engine. `outputs` empty: allocated here.
+void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
+            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs);
+
+// "cpu(0)", "gpu(1)", "" (cpu(0)) -> a device this build can use, or fails naming op.
+Device parse_device(const std::string& s, const char* op);
+
+// Common inference helpers.
+namespace infer {
+// Every input and output has the same shape (unknowns filled in from the others).
+bool same_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out);
+// Every input and output has the same dtype.
+bool same_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out);
+// Unifies two shapes, failing with the op name on contradiction.
+void assign_shape(Shape& dst, const Shape& src, const char* op, const char* what);
+void assign_type(int& dst, int src, const char* op, const char* what);
+}  // namespace infer
+
+}  // namespace brass

@@ -1,0 +1,186 @@
+// Binary operators: broadcast_* (numpy broadcasting), elemwise_* and MXNet's same-shape
+// internal forms, and the scalar forms (_plus_scalar, _rminus_scalar, ...). One functor per
+// operation serves all three.
+#include <cmath>
+#include <type_traits>
+
+#include "kernel/elemwise.h"
+#include "op/operator.h"
+
+namespace brass {
+namespace binary_ops {
+
+using kernel::DefaultCompute;
+
+template <class T> inline T int_div(T a, T b) {
+  if (b == T(0)) return T(0);  // no SIGFPE: integer division by zero gives 0
+  if constexpr (std::is_signed<T>::value) {
+    if (b == T(-1)) return T(T(0) - a);  // INT_MIN / -1 wraps instead of trapping
+  }
+  return a / b;
+}
+
+// Python-style modulo: the result takes the divisor's sign; x mod 0 = 0 (MXNet).
+template <class T> inline T py_mod(T a, T b) {
+  if constexpr (std::is_floating_point<T>::value) {
+    if (b == T(0)) return T(0);
+    T r = std::fmod(a, b);
+    if (r != T(0) && ((r < T(0)) != (b < T(0)))) r += b;
+    return r;
+  } else {
+    if (b == T(0)) return T(0);
+    if constexpr (std::is_signed<T>::value) {
+      if (b == T(-1)) return T(0);
+      T r = a % b;
+      if (r != 0 && ((r < 0) != (b < 0))) r += b;
+      return r;
+    } else {
+      return a % b;
+    }
+  }
+}
+
+template <class T> inline T int_pow(T a, T b) {
+  if constexpr (std::is_signed<T>::value) {
+    if (b < 0) return a == T(1) ? T(1) : a == T(-1) ? ((b & 1) ? T(-1) : T(1)) : T(0);
+  }
+  using U = std::make_unsigned_t<T>;
+  U r = 1, base = U(a);
+  for (U e = U(b); e; e >>= 1) {
+    if (e & 1) r *= base;
+    base *= base;
+  }
+  return T(r);
+}
+
+#define BRASS_BINARY(Name, expr)                                    \
+  struct Name : DefaultCompute {                                    \
+    template <class T> static inline T map(T a, T b) { return expr; } \
+  };
+
+BRASS_BINARY(Add, T(a + b))
+BRASS_BINARY(Sub, T(a - b))
+BRASS_BINARY(Mul, T(a * b))
+BRASS_BINARY(Div, std::is_integral<T>::value ? int_div(a, b) : T(a / b))
+BRASS_BINARY(Mod, py_mod(a, b))
+BRASS_BINARY(Maximum, (a > b || a != a) ? a : b)
+BRASS_BINARY(Minimum, (a < b || a != a) ? a : b)
+BRASS_BINARY(Hypot, T(std::hypot(double(a), double(b))))
+BRASS_BINARY(Equal, a == b ? T(1) : T(0))
+BRASS_BINARY(NotEqual, a != b ? T(1) : T(0))
+BRASS_BINARY(Greater, a > b ? T(1) : T(0))
+BRASS_BINARY(GreaterEqual, a >= b ? T(1) : T(0))
+BRASS_BINARY(Lesser, a < b ? T(1) : T(0))
+BRASS_BINARY(LesserEqual, a <= b ? T(1) : T(0))
+BRASS_BINARY(LogicalAnd, (a != T(0) && b != T(0)) ? T(1) : T(0))
+BRASS_BINARY(LogicalOr, (a != T(0) || b != T(0)) ? T(1) : T(0))
+BRASS_BINARY(LogicalXor, ((a != T(0)) != (b != T(0))) ? T(1) : T(0))
+#undef BRASS_BINARY
+
+struct Power : DefaultCompute {
+  template <class T> static inline T map(T a, T b) {
+    if constexpr (std::is_integral<T>::value) return int_pow(a, b);
+    else return std::pow(a, b);
+  }
+};
+
+bool broadcast_shape_fn(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
+  if (!in[0].ndim_known() || !in[1].ndim_known()) return false;
+  Shape s = kernel::broadcast_shape(in[0], in[1], attrs.op->name.c_str());
+  infer::assign_shape(out[0], s, attrs.op->name.c_str(), "output");
+  return out[0].known();
+}
+
+struct ScalarParam {
+  double scalar;
+  bool is_int;
+  static void declare(ParamSpec<ScalarParam>& s) {
+    s.field("scalar", &ScalarParam::scalar).set_default(1.0).describe("Scalar input value.");
+    s.field("is_int", &ScalarParam::is_int).set_default(true)
+        .describe("Whether the scalar is an integer (accepted for MXNet compatibility).");
+  }
+};
+
+template <class F>
+void binary_kernel(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  kernel::binary_broadcast<F>(in[0], in[1], out[0], ctx.req[0]);
+}
+
+template <class F, bool kReverse>
+void scalar_kernel(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  kernel::binary_scalar<F>(in[0], ctx.param<ScalarParam>().scalar, kReverse, out[0], ctx.req[0]);
+}
+
+Op& binary_op(const char* name, const ComputeFn& fn, bool broadcast, const std::string& doc) {
+  return OpRegistry::get()
+      .add(name)
+      .describe(doc)
+      .inputs({"lhs", "rhs"})
+      .shape_fn(broadcast ? ShapeFn(broadcast_shape_fn) : ShapeFn(infer::same_shape))
+      .type_fn(infer::same_type)
+      .inplace_pairs({{0, 0}, {1, 0}})
+      .cpu(fn);
+}
+
+template <class F>
+void family(const char* bname, const char* ename, const char* sname, const char* rname,
+            const char* what, std::vector<const char*> e_aliases = {},
+            std::vector<const char*> s_aliases = {}, std::vector<const char*> b_aliases = {}) {
+  std::string w(what);
+  Op& b = binary_op(bname, binary_kernel<F>, true,
+                    w + " with numpy broadcasting.\n\n    " + bname + "([[1], [2]], [10, 20]) has shape (2, 2)");
+  for (auto a : b_aliases) b.alias(a);
+  if (ename) {
+    Op& e = binary_op(ename, binary_kernel<F>, false, w + " of two arrays of the same shape.");
+    for (auto a : e_aliases) e.alias(a);
+  }
+  auto scalar_op = [&](const char* name, const ComputeFn& fn, const std::string& doc) -> Op& {
+    return OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ScalarParam>()
+        .shape_fn(infer::same_shape).type_fn(infer::same_type).inplace_pairs({{0, 0}}).cpu(fn);
+  };
+  Op& s = scalar_op(sname, scalar_kernel<F, false>, w + " of an array and a scalar: f(x, scalar).");
+  for (auto a : s_aliases) s.alias(a);
+  if (rname) scalar_op(rname, scalar_kernel<F, true>, w + " of a scalar and an array: f(scalar, x).");
+}
+
+const bool kRegistered = [] {
+  family<Add>("broadcast_add", "elemwise_add", "_plus_scalar", nullptr, "Sum",
+              {"_plus", "_Plus", "_add"}, {"_PlusScalar"}, {"broadcast_plus"});
+  family<Sub>("broadcast_sub", "elemwise_sub", "_minus_scalar", "_rminus_scalar", "Difference",
+              {"_minus", "_Minus", "_sub"}, {"_MinusScalar"}, {"broadcast_minus"});
+  OpRegistry::get().add_alias("_RMinusScalar", const_cast<Op*>(OpRegistry::get().find("_rminus_scalar")));
+  family<Mul>("broadcast_mul", "elemwise_mul", "_mul_scalar", nullptr, "Product",
+              {"_mul", "_Mul"}, {"_MulScalar"});
+  family<Div>("broadcast_div", "elemwise_div", "_div_scalar", "_rdiv_scalar",
+              "Quotient (integers truncate; x / 0 gives 0 for integers)", {"_div", "_Div"}, {"_DivScalar"});
+  OpRegistry::get().add_alias("_RDivScalar", const_cast<Op*>(OpRegistry::get().find("_rdiv_scalar")));
+  family<Mod>("broadcast_mod", "_mod", "_mod_scalar", "_rmod_scalar",
+              "Modulo with the sign of the divisor (x mod 0 gives 0)", {"_Mod"});
+  family<Power>("broadcast_power", "_power", "_power_scalar", "_rpower_scalar", "Power",
+                {"_Power", "elemwise_pow"}, {"_PowerScalar"});
+  OpRegistry::get().add_alias("_RPowerScalar", const_cast<Op*>(OpRegistry::get().find("_rpower_scalar")));
+  family<Maximum>("broadcast_maximum", "_maximum", "_maximum_scalar", nullptr, "Element-wise maximum",
+                  {"_Maximum"}, {"_MaximumScalar"});
+  family<Minimum>("broadcast_minimum", "_minimum", "_minimum_scalar", nullptr, "Element-wise minimum",
+                  {"_Minimum"}, {"_MinimumScalar"});
+  family<Hypot>("broadcast_hypot", "_hypot", "_hypot_scalar", nullptr, "sqrt(a*a + b*b)", {"_Hypot"},
+                {"_HypotScalar"});
+  family<Equal>("broadcast_equal", "_equal", "_equal_scalar", nullptr, "1 where a == b, else 0");
+  family<NotEqual>("broadcast_not_equal", "_not_equal", "_not_equal_scalar", nullptr, "1 where a != b, else 0");
+  family<Greater>("broadcast_greater", "_greater", "_greater_scalar", nullptr, "1 where a > b, else 0");
+  family<GreaterEqual>("broadcast_greater_equal", "_greater_equal", "_greater_equal_scalar", nullptr,
+                       "1 where a >= b, else 0");
+  family<Lesser>("broadcast_lesser", "_lesser", "_lesser_scalar", nullptr, "1 where a < b, else 0");
+  family<LesserEqual>("broadcast_lesser_equal", "_lesser_equal", "_lesser_equal_scalar", nullptr,
+                      "1 where a <= b, else 0");
+  family<LogicalAnd>("broadcast_logical_and", "_logical_and", "_logical_and_scalar", nullptr,
+                     "Logical and (1 or 0)");
+  family<LogicalOr>("broadcast_logical_or", "_logical_or", "_logical_or_scalar", nullptr,
+                    "Logical or (1 or 0)");
+  family<LogicalXor>("broadcast_logical_xor", "_logical_xor", "_logical_xor_scalar", nullptr,
+                     "Logical exclusive or (1 or 0)");
+  return true;
+}();
+
+}  // namespace binary_ops
+}  // namespace brass

@@ -1,0 +1,772 @@
+// Indexing operators: take, pick, one_hot, where, diag, and the slice writers _slice_assign /
+// _slice_assign_scalar (what NDArray.__setitem__ calls). MXNet 1.x names, parameters and
+// semantics; every dtype. Gathers move elements as raw words, so only the index input needs a
+// dtype switch.
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "kernel/elemwise.h"
+#include "op/operator.h"
+
+namespace brass {
+namespace indexing_ops {
+
+// ---- Shared helpers ----------------------------------------------------------------------
+
+// A tuple of optional integers, MXNet's slice syntax: "(0, None)", "[1, -1]", "()".
+// Its own type (not Tuple, whose parser reads None as -1, a valid slice bound).
+struct SliceTuple {
+  std::vector<std::optional<int64_t>> v;
+};
+
+SliceTuple parse_slice_tuple(const std::string& s0) {
+  size_t b = 0, e = s0.size();
+  while (b < e && (s0[b] == ' ' || s0[b] == '\t' || s0[b] == '\n')) ++b;
+  while (e > b && (s0[e - 1] == ' ' || s0[e - 1] == '\t' || s0[e - 1] == '\n')) --e;
+  std::string s = s0.substr(b, e - b);
+  if (s.empty()) fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got ''");
+  if (s.front() == '(' || s.front() == '[') {
+    char close = s.front() == '(' ? ')' : ']';
+    if (s.back() != close) fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got '", s0, "'");
+    s = s.substr(1, s.size() - 2);
+  }
+  // Items between commas; one trailing comma is allowed ("(1,)"), other blank items are not.
+  std::vector<std::string> items;
+  size_t pos = 0;
+  for (;;) {
+    size_t comma = s.find(',', pos);
+    items.push_back(s.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  auto blank = [](const std::string& x) { return x.find_first_not_of(" \t\n") == std::string::npos; };
+  if (items.size() > 1 && blank(items.back())) items.pop_back();
+  SliceTuple t;
+  if (items.size() == 1 && blank(items[0])) return t;
+  for (auto& item : items) {
+    if (blank(item)) fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got '", s0, "'");
+    if (parse::is_none(item)) t.v.emplace_back(std::nullopt);
+    else t.v.emplace_back(parse::to_int(item));
+  }
+  return t;
+}
+
+std::string slice_tuple_str(const SliceTuple& t) {
+  std::string s = "(";
+  for (size_t i = 0; i < t.v.size(); ++i) {
+    if (i) s += ", ";
+    s += t.v[i] ? std::to_string(*t.v[i]) : std::string("None");
+  }
+  if (t.v.size() == 1) s += ",";
+  return s + ")";
+}
+
+}  // namespace indexing_ops
+
+template <> struct ParamTraits<indexing_ops::SliceTuple> {
+  static const char* type() { return "Shape(tuple) of int or None"; }
+  static indexing_ops::SliceTuple parse(const std::string& s) { return indexing_ops::parse_slice_tuple(s); }
+  static std::string str(const indexing_ops::SliceTuple& v) { return indexing_ops::slice_tuple_str(v); }
+};
+
+namespace indexing_ops {
+
+// Calls f with an unsigned word type of the element size: elements are moved, never converted.
+template <class F>
+void dispatch_width(DType t, F&& f) {
+  switch (dtype_size(t)) {
+    case 1: f(uint8_t()); return;
+    case 2: f(uint16_t()); return;
+    case 4: f(uint32_t()); return;
+    case 8: f(uint64_t()); return;
+  }
+  fail(BRASS_ERR_DTYPE, "unsupported element size for dtype ", dtype_name(t));
+}
+
+// The kernels here only write their outputs; accumulation has no use for them.
+void check_req(const OpContext& ctx, const char* op) {
+  for (Req r : ctx.req)
+    if (r == Req::kAdd) fail(BRASS_ERR_UNSUPPORTED, op, ": accumulating into the output (kAdd) is not supported");
+}
+
+int64_t prod(const Shape& s, int from, int to) {
+  int64_t p = 1;
+  for (int i = from; i < to; ++i) p *= s[i];
+  return p;
+}
+
+// Index values of any dtype as int64 (floats truncate toward zero, NaN gives 0).
+std::vector<int64_t> indices_as_int64(const TBlob& idx) {
+  std::vector<int64_t> out(size_t(idx.size()));
+  dispatch_dtype(idx.dtype, [&](auto tag) {
+    using I = decltype(tag);
+    const I* p = idx.ptr<I>();
+    int64_t* o = out.data();
+    thread_pool::parallel_for(idx.size(), kernel::kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) {
+        if constexpr (std::is_same<I, uint64_t>::value)
+          o[i] = p[i] > uint64_t(INT64_MAX) ? INT64_MAX : int64_t(p[i]);
+        else
+          o[i] = convert<int64_t>(p[i]);
+      }
+    });
+    return 0;
+  });
+  return out;
+}
+
+enum class Mode { kClip, kWrap, kRaise };
+
+Mode parse_mode(const std::string& m) {
+  if (m == "wrap") return Mode::kWrap;
+  if (m == "raise") return Mode::kRaise;
+  return Mode::kClip;
+}
+
+// Maps indices into [0, n) by the mode; raise mode (MXNet: valid range [0, n)) fails naming op.
+void apply_mode(std::vector<int64_t>& j, int64_t n, Mode mode, const char* op, int axis) {
+  if (mode == Mode::kRaise) {
+    for (int64_t v : j)
+      if (v < 0 || v >= n)
+        fail(BRASS_ERR_INDEX, op, ": index ", v, " is out of bounds for axis ", axis, " with size ", n);
+    return;
+  }
+  int64_t* p = j.data();
+  thread_pool::parallel_for(int64_t(j.size()), kernel::kGrain, [&](int64_t b, int64_t e) {
+    if (mode == Mode::kClip) {
+      for (int64_t i = b; i < e; ++i) p[i] = p[i] < 0 ? 0 : (p[i] >= n ? n - 1 : p[i]);
+    } else {
+      for (int64_t i = b; i < e; ++i) {
+        int64_t r = p[i] % n;
+        p[i] = r < 0 ? r + n : r;
+      }
+    }
+  });
+}
+
+bool type_out_is_in0(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+  const char* op = a.op->name.c_str();
+  infer::assign_type(out[0], in[0], op, "output");
+  infer::assign_type(in[0], out[0], op, "data");
+  return in[0] >= 0 && in[1] >= 0;
+}
+
+// ---- take ----------------------------------------------------------------------------------
+
+struct TakeParam {
+  int axis;
+  std::string mode;
+  static void declare(ParamSpec<TakeParam>& s) {
+    s.field("axis", &TakeParam::axis).set_default(0)
+        .describe("The axis of the input array to take from; negative counts from the end.");
+    s.field("mode", &TakeParam::mode).set_default("clip").set_choices({"raise", "wrap", "clip"})
+        .describe("Out-of-bound indices: 'clip' to the range, 'wrap' around, or 'raise' an error.");
+  }
+};
+
+bool take_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const Shape& d = in[0];
+  const Shape& idx = in[1];
+  if (!d.ndim_known() || !idx.ndim_known()) return false;
+  if (d.ndim() == 0) fail(BRASS_ERR_SHAPE, "take: data must have at least one dimension, got shape ()");
+  int axis = normalize_axis(a.param<TakeParam>().axis, d.ndim(), "take");
+  int ond = d.ndim() - 1 + idx.ndim();
+  if (ond > kMaxNDim)
+    fail(BRASS_ERR_SHAPE, "take: the output would have ", ond, " dimensions (at most ", kMaxNDim, ")");
+  Shape o(ond);
+  int k = 0;
+  for (int i = 0; i < axis; ++i) o[k++] = d[i];
+  for (int i = 0; i < idx.ndim(); ++i) o[k++] = idx[i];
+  for (int i = axis + 1; i < d.ndim(); ++i) o[k++] = d[i];
+  if (d[axis] == 0 && idx.known() && idx.size() > 0)
+    fail(BRASS_ERR_INDEX, "take: cannot take ", idx.size(), " indices from axis ", axis,
+         " of size 0 (data shape ", d, ")");
+  infer::assign_shape(out[0], o, "take", "output");
+  return out[0].known();
+}
+
+void take_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "take");
+  const auto& p = ctx.param<TakeParam>();
+  const TBlob& d = in[0];
+  int axis = normalize_axis(p.axis, d.shape.ndim(), "take");
+  int64_t outer = prod(d.shape, 0, axis), n = d.shape[axis];
+  int64_t inner = prod(d.shape, axis + 1, d.shape.ndim());
+  std::vector<int64_t> j = indices_as_int64(in[1]);
+  int64_t m = int64_t(j.size());
+  Mode mode = parse_mode(p.mode);
+  if (mode == Mode::kRaise) apply_mode(j, n, mode, "take", axis);  // checked even with no output
+  if (out[0].size() == 0) return;
+  if (mode != Mode::kRaise) apply_mode(j, n, mode, "take", axis);
+  dispatch_width(d.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* src = d.ptr<W>();
+    W* dst = out[0].ptr<W>();
+    const int64_t* jj = j.data();
+    int64_t grain = std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(inner, 1));
+    thread_pool::parallel_for(outer * m, grain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t o = r / m, t = r % m;
+        const W* s = src + (o * n + jj[t]) * inner;
+        W* q = dst + r * inner;
+        for (int64_t i = 0; i < inner; ++i) q[i] = s[i];
+      }
+    });
+  });
+}
+
+// ---- pick ----------------------------------------------------------------------------------
+
+struct PickParam {
+  std::optional<int> axis;
+  bool keepdims;
+  std::string mode;
+  static void declare(ParamSpec<PickParam>& s) {
+    s.field("axis", &PickParam::axis).set_default(std::optional<int>(-1))
+        .describe("The axis to pick along; negative counts from the end. None is not supported (as in MXNet).");
+    s.field("keepdims", &PickParam::keepdims).set_default(false)
+        .describe("Keep the picked axis in the output, with size 1.");
+    s.field("mode", &PickParam::mode).set_default("clip").set_choices({"clip", "wrap"})
+        .describe("Out-of-bound indices: 'clip' to the range or 'wrap' around.");
+  }
+};
+
+int pick_axis(const PickParam& p, int ndim) {
+  if (!p.axis) fail(BRASS_ERR_INVALID_ARGUMENT, "pick: axis=None is not supported; give an axis");
+  if (ndim == 0) fail(BRASS_ERR_SHAPE, "pick: data must have at least one dimension, got shape ()");
+  return normalize_axis(*p.axis, ndim, "pick");
+}
+
+bool pick_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const auto& p = a.param<PickParam>();
+  const Shape& d = in[0];
+  if (!d.ndim_known()) {
+    if (in[1].ndim_known()) infer::assign_shape(out[0], in[1], "pick", "output");
+    return false;
+  }
+  int axis = pick_axis(p, d.ndim());
+  Shape s(p.keepdims ? d.ndim() : d.ndim() - 1);
+  int k = 0;
+  for (int i = 0; i < d.ndim(); ++i) {
+    if (i != axis) s[k++] = d[i];
+    else if (p.keepdims) s[k++] = 1;
+  }
+  // MXNet 1.x (no 0-d arrays) gives a 1-D input's index the shape (1,); accept it too.
+  if (s.ndim() == 0 && in[1].ndim() == 1 && (in[1][0] == 1 || in[1][0] < 0)) s = Shape{1};
+  infer::assign_shape(in[1], s, "pick", "index");
+  infer::assign_shape(out[0], s, "pick", "output");
+  if (d.known() && d[axis] == 0 && s.size() > 0)
+    fail(BRASS_ERR_INDEX, "pick: cannot pick from axis ", axis, " of size 0 (data shape ", d, ")");
+  return out[0].known() && d.known();
+}
+
+void pick_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "pick");
+  const auto& p = ctx.param<PickParam>();
+  const TBlob& d = in[0];
+  int axis = pick_axis(p, d.shape.ndim());
+  int64_t n = d.shape[axis], inner = prod(d.shape, axis + 1, d.shape.ndim());
+  if (out[0].size() == 0) return;
+  std::vector<int64_t> j = indices_as_int64(in[1]);
+  apply_mode(j, n, parse_mode(p.mode), "pick", axis);
+  dispatch_width(d.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* src = d.ptr<W>();
+    W* dst = out[0].ptr<W>();
+    const int64_t* jj = j.data();
+    thread_pool::parallel_for(out[0].size(), kernel::kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t o = r / inner, i = r % inner;
+        dst[r] = src[(o * n + jj[r]) * inner + i];
+      }
+    });
+  });
+}
+
+// ---- one_hot -------------------------------------------------------------------------------
+
+struct OneHotParam {
+  int depth;
+  double on_value, off_value;
+  DType dtype;
+  static void declare(ParamSpec<OneHotParam>& s) {
+    s.field("depth", &OneHotParam::depth).set_lower_bound(0).describe("Depth of the one-hot dimension.");
+    s.field("on_value", &OneHotParam::on_value).set_default(1.0)
+        .describe("The value at the positions the indices name.");
+    s.field("off_value", &OneHotParam::off_value).set_default(0.0).describe("The value everywhere else.");
+    s.field("dtype", &OneHotParam::dtype).set_default(DType::kFloat32).describe("Output dtype.");
+  }
+};
+
+bool one_hot_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const Shape& i = in[0];
+  if (!i.ndim_known()) return false;
+  if (i.ndim() + 1 > kMaxNDim)
+    fail(BRASS_ERR_SHAPE, "one_hot: indices of shape ", i, " give more than ", kMaxNDim, " dimensions");
+  Shape o(i.ndim() + 1);
+  for (int k = 0; k < i.ndim(); ++k) o[k] = i[k];
+  o[i.ndim()] = a.param<OneHotParam>().depth;
+  infer::assign_shape(out[0], o, "one_hot", "output");
+  return out[0].known();
+}
+
+void one_hot_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "one_hot");
+  const auto& p = ctx.param<OneHotParam>();
+  if (out[0].size() == 0) return;
+  std::vector<int64_t> j = indices_as_int64(in[0]);
+  int64_t depth = p.depth;
+  dispatch_dtype(out[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T on = convert<T>(p.on_value), off = convert<T>(p.off_value);
+    T* o = out[0].ptr<T>();
+    const int64_t* jj = j.data();
+    int64_t grain = std::max<int64_t>(1, kernel::kGrain / depth);
+    thread_pool::parallel_for(int64_t(j.size()), grain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        T* row = o + r * depth;
+        for (int64_t c = 0; c < depth; ++c) row[c] = off;
+        if (jj[r] >= 0 && jj[r] < depth) row[jj[r]] = on;  // out of range: an all-off row
+      }
+    });
+    return 0;
+  });
+}
+
+// ---- where ---------------------------------------------------------------------------------
+
+bool where_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
+  Shape s;
+  infer::assign_shape(s, in[1], "where", "x");
+  infer::assign_shape(s, in[2], "where", "y (must match x)");
+  infer::assign_shape(s, out[0], "where", "output");
+  infer::assign_shape(in[1], s, "where", "x");
+  infer::assign_shape(in[2], s, "where", "y");
+  infer::assign_shape(out[0], s, "where", "output");
+  const Shape& c = in[0];
+  if (c.ndim_known() && s.ndim_known()) {
+    if (c.ndim() == s.ndim()) {
+      infer::assign_shape(in[0], s, "where", "condition (must match x, or be 1-D of length x.shape[0])");
+    } else if (c.ndim() == 1 && s.ndim() >= 1) {
+      if (c[0] >= 0 && s[0] >= 0 && c[0] != s[0])
+        fail(BRASS_ERR_SHAPE, "where: a 1-D condition must have length x.shape[0]: condition ", c,
+             ", x ", s);
+    } else {
+      fail(BRASS_ERR_SHAPE, "where: condition must have the shape of x, or be 1-D of length "
+           "x.shape[0]: condition ", c, ", x ", s);
+    }
+  }
+  return s.known() && in[0].known();
+}
+
+bool where_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
+  int t = -1;
+  infer::assign_type(t, in[1], "where", "x");
+  infer::assign_type(t, in[2], "where", "y (must match x)");
+  infer::assign_type(t, out[0], "where", "output");
+  in[1] = in[2] = out[0] = t;
+  return t >= 0 && in[0] >= 0;
+}
+
+void where_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "where");
+  const TBlob &c = in[0], &x = in[1], &y = in[2], &o = out[0];
+  int64_t n = o.size();
+  if (n == 0) return;
+  // Rows of x picked whole when the condition is 1-D and x is not.
+  bool rows = c.shape.ndim() != x.shape.ndim();
+  int64_t row = rows ? n / x.shape[0] : 1;
+  std::vector<uint8_t> mask(size_t(c.size()));
+  dispatch_dtype(c.dtype, [&](auto tag) {
+    using C = decltype(tag);
+    const C* p = c.ptr<C>();
+    uint8_t* m = mask.data();
+    thread_pool::parallel_for(c.size(), kernel::kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) m[i] = convert<bool>(p[i]) ? 1 : 0;  // NaN counts as true
+    });
+    return 0;
+  });
+  dispatch_width(o.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* xp = x.ptr<W>();
+    const W* yp = y.ptr<W>();
+    W* op = o.ptr<W>();
+    const uint8_t* m = mask.data();
+    thread_pool::parallel_for(n, kernel::kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) op[i] = m[i / row] ? xp[i] : yp[i];
+    });
+  });
+}
+
+// ---- diag ----------------------------------------------------------------------------------
+
+struct DiagParam {
+  int64_t k;
+  int axis1, axis2;
+  static void declare(ParamSpec<DiagParam>& s) {
+    s.field("k", &DiagParam::k).set_default(int64_t(0))
+        .describe("The diagonal: 0 the main one, k > 0 above it, k < 0 below it.");
+    s.field("axis1", &DiagParam::axis1).set_default(0)
+        .describe("The first axis of the 2-D sub-arrays whose diagonals are taken (input of 2 or more dims).");
+    s.field("axis2", &DiagParam::axis2).set_default(1)
+        .describe("The second axis of the 2-D sub-arrays whose diagonals are taken.");
+  }
+};
+
+struct DiagPlan {
+  int a1 = 0, a2 = 0;
+  int64_t len = 0;  // diagonal length
+};
+
+DiagPlan diag_plan(const DiagParam& p, const Shape& d) {
+  DiagPlan g;
+  g.a1 = normalize_axis(p.axis1, d.ndim(), "diag");
+  g.a2 = normalize_axis(p.axis2, d.ndim(), "diag");
+  if (g.a1 == g.a2)
+    fail(BRASS_ERR_INVALID_ARGUMENT, "diag: axis1 and axis2 must differ, both are ", g.a1);
+  int64_t h = d[g.a1], w = d[g.a2];
+  if (h < 0 || w < 0) { g.len = -1; return g; }
+  int64_t s = p.k >= 0 ? std::min(h, w - p.k) : std::min(h + p.k, w);
+  g.len = std::max<int64_t>(s, 0);
+  return g;
+}
+
+bool diag_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const auto& p = a.param<DiagParam>();
+  const Shape& d = in[0];
+  if (!d.ndim_known()) return false;
+  if (d.ndim() == 0) fail(BRASS_ERR_SHAPE, "diag: input must have at least one dimension, got shape ()");
+  if (d.ndim() == 1) {
+    if (d[0] < 0) return false;
+    int64_t n = d[0] + (p.k < 0 ? -p.k : p.k);
+    infer::assign_shape(out[0], Shape{n, n}, "diag", "output");
+    return true;
+  }
+  DiagPlan g = diag_plan(p, d);
+  Shape o(d.ndim() - 1);
+  int k = 0;
+  for (int i = 0; i < d.ndim(); ++i)
+    if (i != g.a1 && i != g.a2) o[k++] = d[i];
+  o[k] = g.len;
+  infer::assign_shape(out[0], o, "diag", "output");
+  return out[0].known();
+}
+
+void diag_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "diag");
+  const auto& p = ctx.param<DiagParam>();
+  const TBlob &d = in[0], &o = out[0];
+  if (o.size() == 0) return;
+  int64_t off_r = p.k < 0 ? -p.k : 0, off_c = p.k > 0 ? p.k : 0;
+  if (d.shape.ndim() == 1) {
+    int64_t n = d.shape[0], w = o.shape[1];
+    std::memset(o.dptr, 0, size_t(o.size()) * dtype_size(o.dtype));  // zero bits are 0 in every dtype
+    dispatch_width(d.dtype, [&](auto tag) {
+      using W = decltype(tag);
+      const W* s = d.ptr<W>();
+      W* q = o.ptr<W>();
+      for (int64_t i = 0; i < n; ++i) q[(i + off_r) * w + i + off_c] = s[i];
+    });
+    return;
+  }
+  DiagPlan g = diag_plan(p, d.shape);
+  int nd = d.shape.ndim();
+  int64_t stride[kMaxNDim];
+  stride[nd - 1] = 1;
+  for (int i = nd - 2; i >= 0; --i) stride[i] = stride[i + 1] * d.shape[i + 1];
+  // The remaining axes, in order, index the output rows; each row is one diagonal.
+  int rest[kMaxNDim], nr = 0;
+  for (int i = 0; i < nd; ++i)
+    if (i != g.a1 && i != g.a2) rest[nr++] = i;
+  int64_t rows = o.size() / g.len, len = g.len;
+  int64_t step = stride[g.a1] + stride[g.a2];
+  int64_t start = off_r * stride[g.a1] + off_c * stride[g.a2];
+  dispatch_width(d.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* s = d.ptr<W>();
+    W* q = o.ptr<W>();
+    int64_t grain = std::max<int64_t>(1, kernel::kGrain / len);
+    thread_pool::parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t base = start, t = r;
+        for (int i = nr - 1; i >= 0; --i) {
+          int64_t ext = d.shape[rest[i]];
+          base += (t % ext) * stride[rest[i]];
+          t /= ext;
+        }
+        W* qr = q + r * len;
+        for (int64_t l = 0; l < len; ++l) qr[l] = s[base + l * step];
+      }
+    });
+  });
+}
+
+// ---- _slice_assign, _slice_assign_scalar ---------------------------------------------------
+
+struct SliceAssignParam {
+  SliceTuple begin, end, step;
+  static void declare(ParamSpec<SliceAssignParam>& s) {
+    s.field("begin", &SliceAssignParam::begin).describe("Starting indices of the region, e.g. (0, None).");
+    s.field("end", &SliceAssignParam::end).describe("Ending indices of the region (exclusive), e.g. (2, None).");
+    s.field("step", &SliceAssignParam::step).set_default(SliceTuple{})
+        .describe("Step of the region per axis, e.g. (1, -1); empty or None means 1.");
+  }
+};
+
+struct SliceAssignScalarParam {
+  double scalar;
+  SliceTuple begin, end, step;
+  static void declare(ParamSpec<SliceAssignScalarParam>& s) {
+    s.field("scalar", &SliceAssignScalarParam::scalar).set_default(0.0)
+        .describe("The value assigned to the region.");
+    s.field("begin", &SliceAssignScalarParam::begin).describe("Starting indices of the region, e.g. (0, None).");
+    s.field("end", &SliceAssignScalarParam::end).describe("Ending indices of the region (exclusive).");
+    s.field("step", &SliceAssignScalarParam::step).set_default(SliceTuple{})
+        .describe("Step of the region per axis; empty or None means 1.");
+  }
+};
+
+// The region a slice selects, per axis: first index, step and count (-1: unknown extent).
+struct Region {
+  int nd = 0;
+  int64_t begin[kMaxNDim], step[kMaxNDim], len[kMaxNDim];
+};
+
+// Python's slice.indices() per axis (which is MXNet 1.x's slice since 1.6): bounds clamp,
+// negative bounds count from the end, a None bound is the natural end for the step's sign.
+Region slice_region(const Shape& d, const SliceTuple& begin, const SliceTuple& end,
+                    const SliceTuple& step, const char* op) {
+  size_t nb = begin.v.size();
+  if (end.v.size() != nb)
+    fail(BRASS_ERR_INVALID_ARGUMENT, op, ": begin ", slice_tuple_str(begin), " and end ",
+         slice_tuple_str(end), " must have the same length");
+  if (!step.v.empty() && step.v.size() != nb)
+    fail(BRASS_ERR_INVALID_ARGUMENT, op, ": step ", slice_tuple_str(step), " and begin ",
+         slice_tuple_str(begin), " must have the same length");
+  if (int(nb) > d.ndim())
+    fail(BRASS_ERR_INVALID_ARGUMENT, op, ": begin ", slice_tuple_str(begin), " has more axes than data of shape ", d);
+  Region r;
+  r.nd = d.ndim();
+  for (int i = 0; i < r.nd; ++i) {
+    int64_t n = d[i];
+    if (size_t(i) >= nb) {
+      r.begin[i] = 0; r.step[i] = 1; r.len[i] = n;
+      continue;
+    }
+    int64_t s = step.v.empty() || !step.v[i] ? 1 : *step.v[i];
+    if (s == 0) fail(BRASS_ERR_INVALID_ARGUMENT, op, ": step[", i, "] must not be 0");
+    r.step[i] = s;
+    if (n < 0) { r.begin[i] = 0; r.len[i] = -1; continue; }
+    const auto &bo = begin.v[i], &eo = end.v[i];
+    int64_t b, e;
+    if (s > 0) {
+      b = bo ? *bo : 0;
+      if (b < 0) b = std::max<int64_t>(b + n, 0);
+      b = std::min(b, n);
+      e = eo ? *eo : n;
+      if (e < 0) e = std::max<int64_t>(e + n, 0);
+      e = std::min(e, n);
+      r.len[i] = e > b ? (e - b - 1) / s + 1 : 0;
+    } else {
+      b = bo ? *bo : n - 1;
+      if (b < 0) b = std::max<int64_t>(b + n, -1);
+      b = std::min(b, n - 1);
+      e = eo ? *eo : -1;
+      if (eo && e < 0) e = std::max<int64_t>(e + n, -1);
+      e = std::min(e, n - 1);
+      r.len[i] = b > e ? (b - e - 1) / (-s) + 1 : 0;
+    }
+    r.begin[i] = r.len[i] > 0 ? b : 0;
+  }
+  return r;
+}
+
+Shape region_shape(const Region& r) {
+  Shape s(r.nd);
+  for (int i = 0; i < r.nd; ++i) s[i] = r.len[i];
+  return s;
+}
+
+// Calls fn(offset in data, position in region order, count, element step) for every row of the
+// region (its last axis), in parallel. 0-d data is one row of one element.
+template <class F>
+void for_region_rows(const Shape& d, const Region& r, F&& fn) {
+  int nd = r.nd;
+  if (nd == 0) { fn(int64_t(0), int64_t(0), int64_t(1), int64_t(1)); return; }
+  int64_t stride[kMaxNDim];
+  stride[nd - 1] = 1;
+  for (int i = nd - 2; i >= 0; --i) stride[i] = stride[i + 1] * d[i + 1];
+  int64_t rows = 1;
+  for (int i = 0; i < nd - 1; ++i) rows *= r.len[i];
+  int64_t len = r.len[nd - 1];
+  if (rows == 0 || len == 0) return;
+  int64_t base0 = 0;
+  for (int i = 0; i < nd; ++i) base0 += r.begin[i] * stride[i];
+  int64_t grain = std::max<int64_t>(1, kernel::kGrain / len);
+  thread_pool::parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+    for (int64_t row = b; row < e; ++row) {
+      int64_t off = base0, t = row;
+      for (int i = nd - 2; i >= 0; --i) {
+        off += (t % r.len[i]) * r.step[i] * stride[i];
+        t /= r.len[i];
+      }
+      fn(off, row * len, len, r.step[nd - 1]);
+    }
+  });
+}
+
+// out = lhs unless they are the same memory (the in-place case writes only the region).
+void copy_unless_inplace(const TBlob& lhs, const TBlob& out) {
+  if (lhs.dptr == out.dptr) return;
+  size_t es = dtype_size(out.dtype);
+  const char* s = static_cast<const char*>(lhs.dptr);
+  char* q = static_cast<char*>(out.dptr);
+  int64_t chunk = kernel::kGrain * 8;
+  int64_t nbytes = out.size() * int64_t(es);
+  thread_pool::parallel_for(nbytes, chunk, [&](int64_t b, int64_t e) { std::memcpy(q + b, s + b, size_t(e - b)); });
+}
+
+template <class P>
+Region param_region(const P& p, const Shape& d, const char* op) {
+  return slice_region(d, p.begin, p.end, p.step, op);
+}
+
+bool slice_assign_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  infer::assign_shape(out[0], in[0], "_slice_assign", "output (the shape of lhs)");
+  infer::assign_shape(in[0], out[0], "_slice_assign", "lhs");
+  if (!in[0].ndim_known()) return false;
+  const auto& p = a.param<SliceAssignParam>();
+  Region r = param_region(p, in[0], "_slice_assign");
+  Shape want = region_shape(r);
+  try {
+    infer::assign_shape(in[1], want, "_slice_assign", "rhs");
+  } catch (const Error&) {
+    fail(BRASS_ERR_SHAPE, "_slice_assign: rhs has shape ", in[1], ", the region of lhs ", in[0],
+         " has shape ", want);
+  }
+  return in[0].known() && in[1].known();
+}
+
+void slice_assign_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "_slice_assign");
+  const TBlob &lhs = in[0], &rhs = in[1], &o = out[0];
+  copy_unless_inplace(lhs, o);
+  Region r = param_region(ctx.param<SliceAssignParam>(), o.shape, "_slice_assign");
+  dispatch_width(o.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* s = rhs.ptr<W>();
+    W* q = o.ptr<W>();
+    for_region_rows(o.shape, r, [&](int64_t off, int64_t pos, int64_t len, int64_t step) {
+      W* qr = q + off;
+      const W* sr = s + pos;
+      for (int64_t j = 0; j < len; ++j) qr[j * step] = sr[j];
+    });
+  });
+}
+
+void slice_assign_scalar_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                             const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "_slice_assign_scalar");
+  const auto& p = ctx.param<SliceAssignScalarParam>();
+  const TBlob& o = out[0];
+  copy_unless_inplace(in[0], o);
+  Region r = param_region(p, o.shape, "_slice_assign_scalar");
+  dispatch_dtype(o.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T v = convert<T>(p.scalar);
+    T* q = o.ptr<T>();
+    for_region_rows(o.shape, r, [&](int64_t off, int64_t, int64_t len, int64_t step) {
+      T* qr = q + off;
+      for (int64_t j = 0; j < len; ++j) qr[j * step] = v;
+    });
+    return 0;
+  });
+}
+
+// ---- Registration --------------------------------------------------------------------------
+
+const bool kRegistered = [] {
+  OpRegistry::get().add("take")
+      .describe("Takes elements from an array along an axis by index.\n\n"
+                "The output shape is a.shape[:axis] + indices.shape + a.shape[axis+1:]. Indices of\n"
+                "any dtype are truncated to integers; out-of-range ones clip, wrap or raise (mode).\n\n"
+                "    take([[1, 2], [3, 4], [5, 6]], [[0, 1], [1, 2]]) =\n"
+                "        [[[1, 2], [3, 4]], [[3, 4], [5, 6]]]")
+      .inputs({"a", "indices"}).params<TakeParam>()
+      .shape_fn(take_shape).type_fn(type_out_is_in0).cpu(take_cpu);
+
+  OpRegistry::get().add("pick")
+      .describe("Picks one element per position along an axis, by index.\n\n"
+                "    pick([[1, 2], [3, 4], [5, 6]], index=[0, 1, 0], axis=1) = [1, 4, 5]")
+      .inputs({"data", "index"}).params<PickParam>()
+      .shape_fn(pick_shape).type_fn(type_out_is_in0).cpu(pick_cpu);
+
+  OpRegistry::get().add("one_hot")
+      .describe("One-hot encoding: output[i..., j] = on_value if indices[i...] == j, else\n"
+                "off_value. Indices outside [0, depth) give an all-off row.\n\n"
+                "    one_hot([1, 0, 2], depth=3) = [[0, 1, 0], [1, 0, 0], [0, 0, 1]]")
+      .inputs({"indices"}).params<OneHotParam>()
+      .shape_fn(one_hot_shape)
+      .type_fn([](const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+        infer::assign_type(out[0], int(a.param<OneHotParam>().dtype), "one_hot", "output");
+        return in[0] >= 0;
+      })
+      .cpu(one_hot_cpu);
+
+  OpRegistry::get().add("where")
+      .describe("Elements from x where condition is true (non-zero), else from y.\n\n"
+                "condition has the shape of x, or is 1-D with length x.shape[0] and picks whole rows.\n\n"
+                "    where([1, 0, 1], [1, 2, 3], [4, 5, 6]) = [1, 5, 3]")
+      .inputs({"condition", "x", "y"})
+      .shape_fn(where_shape).type_fn(where_type)
+      .inplace_pairs({{1, 0}, {2, 0}})
+      .cpu(where_cpu);
+
+  OpRegistry::get().add("diag")
+      .describe("Diagonals. A 1-D input becomes a 2-D matrix with it on diagonal k; an N-D input\n"
+                "gives the diagonals of its 2-D sub-arrays over axis1 and axis2, as a last axis.\n\n"
+                "    diag([[1, 2], [3, 4]]) = [1, 4]\n"
+                "    diag([1, 2], k=1) = [[0, 1, 0], [0, 0, 2], [0, 0, 0]]")
+      .inputs({"data"}).params<DiagParam>()
+      .shape_fn(diag_shape).type_fn(infer::same_type).cpu(diag_cpu);
+
+  OpRegistry::get().add("_slice_assign")
+      .describe("lhs with the region begin:end:step replaced by rhs (NDArray.__setitem__).\n\n"
+                "begin, end and step follow slice: None is the natural bound, negative values count\n"
+                "from the end. Given out= the same array as lhs, only the region is written.\n\n"
+                "    _slice_assign(zeros((2, 3)), ones((1, 2)), begin=(1, 1), end=(2, 3)) =\n"
+                "        [[0, 0, 0], [0, 1, 1]]")
+      .alias("_crop_assign")
+      .inputs({"lhs", "rhs"}).params<SliceAssignParam>()
+      .shape_fn(slice_assign_shape).type_fn(infer::same_type)
+      .inplace_pairs({{0, 0}})
+      .cpu(slice_assign_cpu);
+
+  OpRegistry::get().add("_slice_assign_scalar")
+      .describe("data with the region begin:end:step set to a scalar (NDArray.__setitem__).\n\n"
+                "    _slice_assign_scalar(zeros((3,)), scalar=2, begin=(1,), end=(None,)) = [0, 2, 2]")
+      .alias("_crop_assign_scalar")
+      .inputs({"data"}).params<SliceAssignScalarParam>()
+      .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+        bool ok = infer::same_shape(a, in, out);
+        if (in[0].ndim_known()) param_region(a.param<SliceAssignScalarParam>(), in[0], "_slice_assign_scalar");
+        return ok;
+      })
+      .type_fn(infer::same_type)
+      .inplace_pairs({{0, 0}})
+      .cpu(slice_assign_scalar_cpu);
+  return true;
+}();
+
+}  // namespace indexing_ops
+}  // namespace brass

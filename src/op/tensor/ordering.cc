@@ -1,0 +1,445 @@
+// Ordering operators: topk, sort, argsort (MXNet 1.x) and cumsum (numpy.cumsum, MXNet's
+// _np_cumsum). Sorts are stable, so ties keep their input order, and NaN sorts as the largest
+// value (last ascending, first descending), as numpy.sort does.
+#include <algorithm>
+#include <cstring>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "kernel/elemwise.h"
+#include "op/operator.h"
+
+namespace brass {
+namespace ordering_ops {
+
+// An array seen as (outer, n, inner) around the sorted axis; the flattened array when the
+// axis is None (outer = inner = 1).
+struct Rows {
+  int axis = -1;  // -1: flattened
+  int64_t outer = 1, n = 1, inner = 1;
+};
+
+Rows rows_of(const Shape& d, const std::optional<int>& axis, const char* op) {
+  Rows r;
+  if (!axis) {
+    r.n = d.size();
+    return r;
+  }
+  r.axis = normalize_axis(*axis, d.ndim(), op);
+  for (int i = 0; i < r.axis; ++i) r.outer *= d[i];
+  r.n = d[r.axis];
+  for (int i = r.axis + 1; i < d.ndim(); ++i) r.inner *= d[i];
+  return r;
+}
+
+// The shape of k results per row: the input with the axis cut to k, or (k,) when flattened.
+Shape k_shape(const Shape& d, const std::optional<int>& axis, int64_t k, const char* op) {
+  if (!axis) return Shape{k};
+  Shape s = d;
+  s[normalize_axis(*axis, d.ndim(), op)] = k;
+  return s;
+}
+
+// The largest n such that 0..n are all exact in dtype t.
+int64_t index_limit(DType t) {
+  switch (t) {
+    case DType::kUint8: return 255;
+    case DType::kInt8: return 127;
+    case DType::kInt16: return 32767;
+    case DType::kUint16: return 65535;
+    case DType::kFloat16: return 2048;
+    case DType::kBFloat16: return 256;
+    case DType::kFloat32: return int64_t(1) << 24;
+    case DType::kInt32: return INT32_MAX;
+    case DType::kUint32: return UINT32_MAX;
+    case DType::kFloat64: return int64_t(1) << 53;
+    default: return INT64_MAX;
+  }
+}
+
+void check_index_dtype(DType t, int64_t n, const char* op) {
+  if (n > 0 && n - 1 > index_limit(t))
+    fail(BRASS_ERR_DTYPE, op, ": dtype ", dtype_name(t), " cannot represent the indices of an axis of size ",
+         n, "; choose a wider dtype");
+}
+
+template <class C> inline bool is_nan(C v) {
+  if constexpr (std::is_floating_point<C>::value) return v != v;
+  else return false;
+}
+
+template <class C> struct Key {
+  C v;
+  int64_t i;  // position along the axis
+};
+
+// Strict weak order on values: ascending with NaN last, or descending with NaN first.
+template <class C> struct KeyOrder {
+  bool asc;
+  bool operator()(const Key<C>& a, const Key<C>& b) const {
+    bool na = is_nan(a.v), nb = is_nan(b.v);
+    if (na || nb) return asc ? (!na && nb) : (na && !nb);
+    return asc ? a.v < b.v : b.v < a.v;
+  }
+};
+
+// KeyOrder with ties broken by position: the same result as a stable sort, for partial_sort.
+template <class C> struct KeyOrderTied {
+  KeyOrder<C> o;
+  bool operator()(const Key<C>& a, const Key<C>& b) const {
+    if (o(a, b)) return true;
+    if (o(b, a)) return false;
+    return a.i < b.i;
+  }
+};
+
+// Where the first k sorted elements of each row go; null pointers are not written.
+template <class T> struct SortOut {
+  T* values = nullptr;       // (outer, k, inner): the values
+  int64_t* indices = nullptr;  // (outer, k, inner): their positions along the axis
+  T* mask = nullptr;         // the input's shape: 1 at the chosen elements (zeroed by the caller)
+};
+
+template <class T>
+void sort_rows(const TBlob& d, const Rows& g, bool asc, int64_t k, const SortOut<T>& out) {
+  using C = typename kernel::ComputeOf<T>::type;
+  const T* src = d.ptr<T>();
+  int64_t rows = g.outer * g.inner, n = g.n, inner = g.inner;
+  if (rows == 0 || k == 0) return;
+  bool partial = k * 8 < n;
+  int64_t grain = std::max<int64_t>(1, kernel::kGrain / n);
+  thread_pool::parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+    std::vector<Key<C>> keys(static_cast<size_t>(n));
+    for (int64_t r = b; r < e; ++r) {
+      int64_t o = r / inner, i = r % inner;
+      const T* row = src + o * n * inner + i;
+      for (int64_t j = 0; j < n; ++j) keys[j] = Key<C>{convert<C>(row[j * inner]), j};
+      if (partial)
+        std::partial_sort(keys.begin(), keys.begin() + k, keys.end(), KeyOrderTied<C>{KeyOrder<C>{asc}});
+      else
+        std::stable_sort(keys.begin(), keys.end(), KeyOrder<C>{asc});
+      int64_t ob = o * k * inner + i;
+      if (out.values)
+        for (int64_t j = 0; j < k; ++j) out.values[ob + j * inner] = row[keys[j].i * inner];
+      if (out.indices)
+        for (int64_t j = 0; j < k; ++j) out.indices[ob + j * inner] = keys[j].i;
+      if (out.mask) {
+        T one = convert<T>(1);
+        T* mrow = out.mask + o * n * inner + i;
+        for (int64_t j = 0; j < k; ++j) mrow[keys[j].i * inner] = one;
+      }
+    }
+  });
+}
+
+// Positions (int64) into an index output of any dtype.
+void store_indices(const std::vector<int64_t>& idx, const TBlob& out) {
+  dispatch_dtype(out.dtype, [&](auto tag) {
+    using I = decltype(tag);
+    I* q = out.ptr<I>();
+    const int64_t* p = idx.data();
+    thread_pool::parallel_for(out.size(), kernel::kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t i = b; i < e; ++i) q[i] = convert<I>(p[i]);
+    });
+    return 0;
+  });
+}
+
+// Runs the sort of `d` and fills the requested outputs (any of them may be null).
+void run_sort(const TBlob& d, const Rows& g, bool asc, int64_t k, const TBlob* values,
+              const TBlob* indices, const TBlob* mask) {
+  std::vector<int64_t> idx;
+  if (indices) idx.resize(size_t(indices->size()));
+  if (mask) std::memset(mask->dptr, 0, size_t(mask->size()) * dtype_size(mask->dtype));
+  dispatch_dtype(d.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    SortOut<T> so;
+    if (values) so.values = values->ptr<T>();
+    if (indices) so.indices = idx.data();
+    if (mask) so.mask = mask->ptr<T>();
+    sort_rows<T>(d, g, asc, k, so);
+    return 0;
+  });
+  if (indices) store_indices(idx, *indices);
+}
+
+void check_req(const OpContext& ctx, const char* op) {
+  for (Req r : ctx.req)
+    if (r == Req::kAdd) fail(BRASS_ERR_UNSUPPORTED, op, ": accumulating into the output (kAdd) is not supported");
+}
+
+// ---- topk ----------------------------------------------------------------------------------
+
+struct TopKParam {
+  std::optional<int> axis;
+  int k;
+  std::string ret_typ;
+  bool is_ascend;
+  DType dtype;
+  static void declare(ParamSpec<TopKParam>& s) {
+    s.field("axis", &TopKParam::axis).set_default(std::optional<int>(-1))
+        .describe("Axis along which to choose the top k; None uses the flattened array.");
+    s.field("k", &TopKParam::k).set_default(1)
+        .describe("Number of elements to select (at most the axis size); k < 1 selects them all.");
+    s.field("ret_typ", &TopKParam::ret_typ).set_default("indices")
+        .set_choices({"value", "indices", "mask", "both"})
+        .describe("'value': the top k values; 'indices': their indices; 'mask': 1 at the top k "
+                  "elements, 0 elsewhere; 'both': [values, indices].");
+    s.field("is_ascend", &TopKParam::is_ascend).set_default(false)
+        .describe("Choose the k smallest (True) or the k largest (False) elements.");
+    s.field("dtype", &TopKParam::dtype).set_default(DType::kFloat32)
+        .set_choices({"uint8", "int32", "int64", "float16", "float32", "float64"})
+        .describe("DType of the indices output; it must represent every index exactly.");
+  }
+};
+
+bool topk_both(const NodeAttrs& a) { return a.param<TopKParam>().ret_typ == "both"; }
+
+bool topk_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const auto& p = a.param<TopKParam>();
+  const Shape& d = in[0];
+  if (!d.ndim_known()) return false;
+  int64_t n;
+  int axis = -1;
+  if (p.axis) {
+    axis = normalize_axis(*p.axis, d.ndim(), "topk");
+    n = d[axis];
+  } else {
+    n = d.known() ? d.size() : -1;
+  }
+  int64_t k = p.k < 1 ? n : p.k;
+  if (n >= 0 && k > n) {
+    if (p.axis) fail(BRASS_ERR_INVALID_ARGUMENT, "topk: k ", p.k, " is out of range for axis ", axis, " of size ", n);
+    fail(BRASS_ERR_INVALID_ARGUMENT, "topk: k ", p.k, " is out of range for the flattened input of size ", n);
+  }
+  if (p.ret_typ == "indices" || p.ret_typ == "both") check_index_dtype(p.dtype, n, "topk");
+  if (p.ret_typ == "mask") {
+    infer::assign_shape(out[0], d, "topk", "output");
+    return d.known();
+  }
+  if (k < 0) return false;
+  Shape s = k_shape(d, p.axis, k, "topk");
+  for (auto& o : out) infer::assign_shape(o, s, "topk", "output");
+  return s.known();
+}
+
+bool topk_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+  const auto& p = a.param<TopKParam>();
+  if (p.ret_typ == "indices") {
+    infer::assign_type(out[0], int(p.dtype), "topk", "indices output");
+  } else {
+    infer::assign_type(out[0], in[0], "topk", "output");
+    infer::assign_type(in[0], out[0], "topk", "data");
+    if (p.ret_typ == "both") infer::assign_type(out[1], int(p.dtype), "topk", "indices output");
+  }
+  return in[0] >= 0;
+}
+
+void topk_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  check_req(ctx, "topk");
+  const auto& p = ctx.param<TopKParam>();
+  Rows g = rows_of(in[0].shape, p.axis, "topk");
+  int64_t k = p.k < 1 ? g.n : p.k;
+  auto want = [&](size_t i) { return ctx.req[i] != Req::kNull ? &out[i] : nullptr; };
+  if (p.ret_typ == "value") run_sort(in[0], g, p.is_ascend, k, want(0), nullptr, nullptr);
+  else if (p.ret_typ == "indices") run_sort(in[0], g, p.is_ascend, k, nullptr, want(0), nullptr);
+  else if (p.ret_typ == "mask") run_sort(in[0], g, p.is_ascend, k, nullptr, nullptr, want(0));
+  else run_sort(in[0], g, p.is_ascend, k, want(0), want(1), nullptr);
+}
+
+// ---- sort, argsort -------------------------------------------------------------------------
+
+struct SortParam {
+  std::optional<int> axis;
+  bool is_ascend;
+  static void declare(ParamSpec<SortParam>& s) {
+    s.field("axis", &SortParam::axis).set_default(std::optional<int>(-1))
+        .describe("Axis along which to sort; None sorts the flattened array.");
+    s.field("is_ascend", &SortParam::is_ascend).set_default(true)
+        .describe("Sort in ascending (True) or descending (False) order.");
+  }
+};
+
+struct ArgSortParam {
+  std::optional<int> axis;
+  bool is_ascend;
+  DType dtype;
+  static void declare(ParamSpec<ArgSortParam>& s) {
+    s.field("axis", &ArgSortParam::axis).set_default(std::optional<int>(-1))
+        .describe("Axis along which to sort; None sorts the flattened array.");
+    s.field("is_ascend", &ArgSortParam::is_ascend).set_default(true)
+        .describe("Sort in ascending (True) or descending (False) order.");
+    s.field("dtype", &ArgSortParam::dtype).set_default(DType::kFloat32)
+        .set_choices({"uint8", "int32", "int64", "float16", "float32", "float64"})
+        .describe("DType of the output indices; it must represent every index exactly.");
+  }
+};
+
+// Output shape of a full sort: the input's, or (size,) when flattened.
+template <class P>
+bool sorted_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const auto& p = a.param<P>();
+  const char* op = a.op->name.c_str();
+  const Shape& d = in[0];
+  if (!d.ndim_known()) return false;
+  if (p.axis) {
+    normalize_axis(*p.axis, d.ndim(), op);
+    infer::assign_shape(out[0], d, op, "output");
+    if constexpr (std::is_same<P, ArgSortParam>::value)
+      if (d.known()) check_index_dtype(p.dtype, d[normalize_axis(*p.axis, d.ndim(), op)], op);
+    return d.known();
+  }
+  if (!d.known()) return false;
+  if constexpr (std::is_same<P, ArgSortParam>::value) check_index_dtype(p.dtype, d.size(), op);
+  infer::assign_shape(out[0], Shape{d.size()}, op, "output");
+  return true;
+}
+
+void sort_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "sort");
+  const auto& p = ctx.param<SortParam>();
+  Rows g = rows_of(in[0].shape, p.axis, "sort");
+  run_sort(in[0], g, p.is_ascend, g.n, &out[0], nullptr, nullptr);
+}
+
+void argsort_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "argsort");
+  const auto& p = ctx.param<ArgSortParam>();
+  Rows g = rows_of(in[0].shape, p.axis, "argsort");
+  run_sort(in[0], g, p.is_ascend, g.n, nullptr, &out[0], nullptr);
+}
+
+// ---- cumsum --------------------------------------------------------------------------------
+
+struct CumsumParam {
+  std::optional<int> axis;
+  std::optional<DType> dtype;
+  static void declare(ParamSpec<CumsumParam>& s) {
+    s.field("axis", &CumsumParam::axis).set_default(std::nullopt)
+        .describe("Axis along which to sum; None sums over the flattened array.");
+    s.field("dtype", &CumsumParam::dtype).set_default(std::nullopt)
+        .describe("Output dtype (elements are cast to it first); None keeps the input's "
+                  "(int64 for bool).");
+  }
+};
+
+bool cumsum_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const auto& p = a.param<CumsumParam>();
+  const Shape& d = in[0];
+  if (!d.ndim_known()) return false;
+  if (p.axis) {
+    normalize_axis(*p.axis, d.ndim(), "cumsum");
+    infer::assign_shape(out[0], d, "cumsum", "output");
+    infer::assign_shape(in[0], out[0], "cumsum", "input");
+    return in[0].known();
+  }
+  if (!d.known()) return false;
+  infer::assign_shape(out[0], Shape{d.size()}, "cumsum", "output");
+  return true;
+}
+
+bool cumsum_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+  const auto& p = a.param<CumsumParam>();
+  if (p.dtype) {
+    infer::assign_type(out[0], int(*p.dtype), "cumsum", "output");
+  } else if (in[0] >= 0) {
+    infer::assign_type(out[0], in[0] == int(DType::kBool) ? int(DType::kInt64) : in[0], "cumsum", "output");
+  }
+  return in[0] >= 0 && out[0] >= 0;
+}
+
+template <class T, class O>
+void cumsum_rows(const TBlob& in, const TBlob& out, const Rows& g) {
+  // Integers add with wrap-around (unsigned arithmetic, no undefined overflow); floats in
+  // their compute type (float for float16/bfloat16).
+  using A = std::conditional_t<std::is_integral<O>::value && !std::is_same<O, bool>::value, uint64_t,
+                               typename kernel::ComputeOf<O>::type>;
+  const T* x = in.ptr<T>();
+  O* y = out.ptr<O>();
+  int64_t rows = g.outer * g.inner, n = g.n, inner = g.inner;
+  int64_t grain = std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(n, 1));
+  thread_pool::parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+    for (int64_t r = b; r < e; ++r) {
+      int64_t base = (r / inner) * n * inner + r % inner;
+      A acc = A(0);
+      for (int64_t j = 0; j < n; ++j) {
+        int64_t at = base + j * inner;
+        O v = convert<O>(x[at]);
+        if constexpr (std::is_same<A, uint64_t>::value) {
+          acc += static_cast<uint64_t>(v);
+          y[at] = static_cast<O>(acc);
+        } else {
+          acc = A(acc + convert<A>(v));
+          y[at] = convert<O>(acc);
+        }
+      }
+    }
+  });
+}
+
+void cumsum_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  check_req(ctx, "cumsum");
+  const auto& p = ctx.param<CumsumParam>();
+  Rows g = rows_of(in[0].shape, p.axis, "cumsum");
+  if (out[0].size() == 0) return;
+  dispatch_dtype(in[0].dtype, [&](auto ti) {
+    using T = decltype(ti);
+    dispatch_dtype(out[0].dtype, [&](auto to) {
+      using O = decltype(to);
+      cumsum_rows<T, O>(in[0], out[0], g);
+      return 0;
+    });
+    return 0;
+  });
+}
+
+// ---- Registration --------------------------------------------------------------------------
+
+const bool kRegistered = [] {
+  OpRegistry::get().add("topk")
+      .describe("The top k elements along an axis: their indices (default), values, both, or a\n"
+                "mask. Largest first unless is_ascend; ties keep their input order.\n\n"
+                "    topk([[0.3, 0.2, 0.4], [0.1, 0.3, 0.2]], k=2) = [[2, 0], [1, 2]]\n"
+                "    topk([[0.3, 0.2, 0.4], [0.1, 0.3, 0.2]], k=2, ret_typ='value', axis=0) =\n"
+                "        [[0.3, 0.3, 0.4], [0.1, 0.2, 0.2]]")
+      .inputs({"data"}).params<TopKParam>()
+      .set_num_outputs([](const NodeAttrs& a) { return topk_both(a) ? 2 : 1; })
+      .shape_fn(topk_shape).type_fn(topk_type).cpu(topk_cpu);
+
+  OpRegistry::get().add("sort")
+      .describe("Sorts along an axis (stable; NaN sorts as the largest value).\n\n"
+                "    sort([[1, 4], [3, 1]]) = [[1, 4], [1, 3]]\n"
+                "    sort([[1, 4], [3, 1]], axis=None) = [1, 1, 3, 4]")
+      .inputs({"data"}).params<SortParam>()
+      .shape_fn(sorted_shape<SortParam>).type_fn(infer::same_type).cpu(sort_cpu);
+
+  OpRegistry::get().add("argsort")
+      .describe("The indices that sort an array along an axis (stable: ties keep their order).\n\n"
+                "    argsort([0.3, 0.2, 0.4]) = [1, 0, 2]")
+      .inputs({"data"}).params<ArgSortParam>()
+      .shape_fn(sorted_shape<ArgSortParam>)
+      .type_fn([](const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+        infer::assign_type(out[0], int(a.param<ArgSortParam>().dtype), "argsort", "output");
+        return in[0] >= 0;
+      })
+      .cpu(argsort_cpu);
+
+  OpRegistry::get().add("cumsum")
+      .describe("Cumulative sum along an axis (numpy.cumsum); None sums the flattened array.\n\n"
+                "    cumsum([[1, 2], [3, 4]]) = [1, 3, 6, 10]\n"
+                "    cumsum([[1, 2], [3, 4]], axis=0) = [[1, 2], [4, 6]]")
+      .alias("_np_cumsum")
+      .inputs({"a"}).params<CumsumParam>()
+      .shape_fn(cumsum_shape).type_fn(cumsum_type)
+      .inplace_pairs({{0, 0}})
+      .cpu(cumsum_cpu);
+  return true;
+}();
+
+}  // namespace ordering_ops
+}  // namespace brass

@@ -1,0 +1,345 @@
+// Reductions: sum, mean, prod, max, min, nansum, nanprod, norm, argmax, argmin, with MXNet
+// 1.x axis/keepdims/exclude rules (a full reduction gives shape (1,)). Every output element
+// sums in one fixed order, so results do not depend on the thread count.
+#include <cmath>
+#include <limits>
+
+#include "kernel/elemwise.h"
+#include "kernel/transpose.h"
+#include "op/operator.h"
+#include "storage/storage.h"
+
+namespace brass {
+namespace reduce_ops {
+
+struct ReduceParam {
+  std::optional<Tuple> axis;
+  bool keepdims, exclude;
+  static void declare(ParamSpec<ReduceParam>& s) {
+    s.field("axis", &ReduceParam::axis).set_default(std::nullopt)
+        .describe("Axes to reduce; None or () reduces all of them.");
+    s.field("keepdims", &ReduceParam::keepdims).set_default(false).describe("Keep reduced axes as size 1.");
+    s.field("exclude", &ReduceParam::exclude).set_default(false).describe("Reduce every axis except `axis`.");
+  }
+};
+
+struct NormParam {
+  int ord;
+  std::optional<Tuple> axis;
+  bool keepdims;
+  std::optional<DType> out_dtype;
+  static void declare(ParamSpec<NormParam>& s) {
+    s.field("ord", &NormParam::ord).set_default(2).set_range(1, 2).describe("Order of the norm: 1 or 2.");
+    s.field("axis", &NormParam::axis).set_default(std::nullopt).describe("Axes; None for all.");
+    s.field("keepdims", &NormParam::keepdims).set_default(false).describe("Keep reduced axes as size 1.");
+    s.field("out_dtype", &NormParam::out_dtype).set_default(std::nullopt).describe("Output dtype (default: input's).");
+  }
+};
+
+struct ArgParam {
+  std::optional<int> axis;
+  bool keepdims;
+  static void declare(ParamSpec<ArgParam>& s) {
+    s.field("axis", &ArgParam::axis).set_default(std::nullopt).describe("Axis; None flattens the input.");
+    s.field("keepdims", &ArgParam::keepdims).set_default(false).describe("Keep the reduced axis as size 1.");
+  }
+};
+
+// Which axes are reduced, from the op's parameters.
+std::vector<char> reduced_axes(const char* op, int nd, const std::optional<Tuple>& axis, bool exclude) {
+  std::vector<char> r(nd, 0);
+  if (!axis || axis->empty()) {
+    std::fill(r.begin(), r.end(), exclude ? 0 : 1);
+    if (exclude && axis) std::fill(r.begin(), r.end(), 1);  // exclude=() keeps nothing out
+    return r;
+  }
+  for (int64_t a : *axis) {
+    int k = normalize_axis(a, nd, op);
+    if (r[k]) fail(BRASS_ERR_INVALID_ARGUMENT, op, ": axis ", a, " is given twice");
+    r[k] = 1;
+  }
+  if (exclude)
+    for (auto& v : r) v = !v;
+  return r;
+}
+
+Shape reduced_shape(const Shape& in, const std::vector<char>& r, bool keepdims) {
+  Shape out(0);
+  bool all = true;
+  for (int i = 0; i < in.ndim(); ++i) {
+    if (!r[i]) { out.push_back(in[i]); all = false; }
+    else if (keepdims) out.push_back(1);
+  }
+  if (out.ndim() == 0 && all && !keepdims) out.push_back(1);  // MXNet 1.x: full reduction -> (1,)
+  return out;
+}
+
+// The reduction as (outer, R, inner) after moving reduced axes together if needed.
+struct Plan {
+  int64_t outer = 1, r = 1, inner = 1;
+  bool need_transpose = false;
+  std::vector<int> perm;  // kept axes then reduced axes
+};
+
+Plan make_plan(const Shape& s, const std::vector<char>& red) {
+  Plan p;
+  // Pattern of non-unit axes.
+  std::vector<std::pair<char, int64_t>> runs;
+  for (int i = 0; i < s.ndim(); ++i) {
+    if (s[i] == 1) continue;
+    if (!runs.empty() && runs.back().first == red[i]) runs.back().second *= s[i];
+    else runs.emplace_back(red[i], s[i]);
+  }
+  int nred = 0;
+  for (auto& rr : runs) nred += rr.first;
+  if (nred <= 1 && runs.size() <= 3) {
+    int stage = 0;  // 0: before R, 1: after R
+    for (auto& rr : runs) {
+      if (rr.first) { p.r = rr.second; stage = 1; }
+      else if (stage == 0) p.outer *= rr.second;
+      else p.inner *= rr.second;
+    }
+    return p;
+  }
+  p.need_transpose = true;
+  for (int i = 0; i < s.ndim(); ++i) if (!red[i]) { p.perm.push_back(i); p.outer *= s[i]; }
+  for (int i = 0; i < s.ndim(); ++i) if (red[i]) { p.perm.push_back(i); p.r *= s[i]; }
+  return p;
+}
+
+template <class T> using Acc = std::conditional_t<std::is_floating_point<T>::value || std::is_same<T, half_t>::value ||
+                                                      std::is_same<T, bf16_t>::value,
+                                                  double, std::conditional_t<std::is_same<T, uint64_t>::value, uint64_t, int64_t>>;
+
+template <class A> inline bool is_nan(A v) { return v != v; }
+
+enum class Kind { kSum, kMean, kProd, kMax, kMin, kNanSum, kNanProd, kNorm1, kNorm2 };
+
+template <Kind K, class A> inline A init() {
+  if constexpr (K == Kind::kProd || K == Kind::kNanProd) return A(1);
+  else if constexpr (K == Kind::kMax) return std::numeric_limits<A>::has_infinity ? -std::numeric_limits<A>::infinity() : std::numeric_limits<A>::lowest();
+  else if constexpr (K == Kind::kMin) return std::numeric_limits<A>::has_infinity ? std::numeric_limits<A>::infinity() : std::numeric_limits<A>::max();
+  else return A(0);
+}
+
+template <Kind K, class A> inline A step(A acc, A x) {
+  if constexpr (K == Kind::kSum || K == Kind::kMean) return acc + x;
+  else if constexpr (K == Kind::kProd) return acc * x;
+  else if constexpr (K == Kind::kNanSum) return is_nan(x) ? acc : acc + x;
+  else if constexpr (K == Kind::kNanProd) return is_nan(x) ? acc : acc * x;
+  else if constexpr (K == Kind::kMax) return (x > acc || is_nan(x) || is_nan(acc)) ? (is_nan(acc) ? acc : x) : acc;
+  else if constexpr (K == Kind::kMin) return (x < acc || is_nan(x) || is_nan(acc)) ? (is_nan(acc) ? acc : x) : acc;
+  else if constexpr (K == Kind::kNorm1) return acc + (x < A(0) ? A(0) - x : x);
+  else return acc + x * x;
+}
+
+template <Kind K, class A> inline A combine(A a, A b) {
+  if constexpr (K == Kind::kProd || K == Kind::kNanProd) return a * b;
+  else if constexpr (K == Kind::kMax || K == Kind::kMin) return step<K, A>(a, b);
+  else return a + b;
+}
+
+template <Kind K, class A> inline A finish(A acc, int64_t r) {
+  if constexpr (K == Kind::kMean) return r ? acc / A(r) : A(std::numeric_limits<double>::quiet_NaN());
+  else if constexpr (K == Kind::kNorm2) return A(std::sqrt(double(acc)));
+  else return acc;
+}
+
+constexpr int64_t kChunk = 1 << 16;  // fixed partial-sum block: independent of threads
+
+template <Kind K, class T, class O>
+void reduce_typed(const T* x, O* y, const Plan& p, Req req) {
+  using A = Acc<T>;
+  auto put = [&](int64_t i, A v) {
+    v = finish<K, A>(v, p.r);
+    y[i] = req == Req::kAdd ? convert<O>(convert<double>(y[i]) + double(v)) : convert<O>(v);
+  };
+  if (p.inner == 1) {
+    if (p.outer == 1 && p.r > kChunk) {
+      int64_t nc = (p.r + kChunk - 1) / kChunk;
+      std::vector<A> part(nc);
+      thread_pool::parallel_for(nc, 1, [&](int64_t cb, int64_t ce) {
+        for (int64_t c = cb; c < ce; ++c) {
+          A acc = init<K, A>();
+          int64_t e = std::min(p.r, (c + 1) * kChunk);
+          for (int64_t j = c * kChunk; j < e; ++j) acc = step<K, A>(acc, convert<A>(x[j]));
+          part[c] = acc;
+        }
+      });
+      A acc = init<K, A>();
+      for (int64_t c = 0; c < nc; ++c) acc = combine<K, A>(acc, part[c]);
+      put(0, acc);
+      return;
+    }
+    thread_pool::parallel_for(p.outer, std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(p.r, 1)),
+                              [&](int64_t ob, int64_t oe) {
+      for (int64_t o = ob; o < oe; ++o) {
+        const T* xo = x + o * p.r;
+        A acc = init<K, A>();
+        for (int64_t j = 0; j < p.r; ++j) acc = step<K, A>(acc, convert<A>(xo[j]));
+        put(o, acc);
+      }
+    });
+    return;
+  }
+  thread_pool::parallel_for(p.outer, std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(p.r * p.inner, 1)),
+                            [&](int64_t ob, int64_t oe) {
+    std::vector<A> acc(p.inner);
+    for (int64_t o = ob; o < oe; ++o) {
+      std::fill(acc.begin(), acc.end(), init<K, A>());
+      const T* xo = x + o * p.r * p.inner;
+      for (int64_t j = 0; j < p.r; ++j) {
+        const T* row = xo + j * p.inner;
+        for (int64_t i = 0; i < p.inner; ++i) acc[i] = step<K, A>(acc[i], convert<A>(row[i]));
+      }
+      for (int64_t i = 0; i < p.inner; ++i) put(o * p.inner + i, acc[i]);
+    }
+  });
+}
+
+// Runs the plan, transposing into temp space first when the reduced axes are scattered.
+template <Kind K>
+void run(const OpContext& ctx, const TBlob& in, const TBlob& out, const std::vector<char>& red) {
+  if (ctx.req[0] == Req::kNull) return;
+  Plan p = make_plan(in.shape, red);
+  TBlob src = in;
+  if (p.need_transpose) {
+    Shape ts(0);
+    for (int a : p.perm) ts.push_back(in.shape[a]);
+    src = TBlob{ctx.temp, ts, in.dtype, in.dev};
+    kernel::transpose(in, src, p.perm);
+  }
+  dispatch_dtype(in.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    return dispatch_dtype(out.dtype, [&](auto otag) {
+      using O = decltype(otag);
+      if constexpr (std::is_same<O, T>::value || std::is_floating_point<O>::value ||
+                    std::is_same<O, half_t>::value || std::is_same<O, bf16_t>::value) {
+        reduce_typed<K, T, O>(src.ptr<T>(), out.ptr<O>(), p, ctx.req[0]);
+      } else {
+        fail(BRASS_ERR_DTYPE, "reduce: unsupported output dtype ", dtype_name(out.dtype));
+      }
+      return 0;
+    });
+  });
+}
+
+size_t temp_for_transpose(const NodeAttrs&, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
+  return size_t(in[0].size()) * dtype_size(in[0].dtype);
+}
+
+template <Kind K>
+void reg(const char* name, const char* doc, std::vector<const char*> aliases = {}) {
+  Op& op = OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ReduceParam>()
+      .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+        if (!in[0].ndim_known()) return false;
+        const auto& p = a.param<ReduceParam>();
+        auto red = reduced_axes(a.op->name.c_str(), in[0].ndim(), p.axis, p.exclude);
+        infer::assign_shape(out[0], reduced_shape(in[0], red, p.keepdims), a.op->name.c_str(), "output");
+        return out[0].known();
+      })
+      .type_fn(infer::same_type)
+      .temp(temp_for_transpose)
+      .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+        const auto& p = c.param<ReduceParam>();
+        run<K>(c, in[0], out[0], reduced_axes(c.attrs->op->name.c_str(), in[0].shape.ndim(), p.axis, p.exclude));
+      });
+  for (auto a : aliases) op.alias(a);
+}
+
+template <bool kMax>
+void arg_kernel(const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (c.req[0] == Req::kNull) return;
+  const auto& p = c.param<ArgParam>();
+  const TBlob& x = in[0];
+  int64_t outer = 1, r = x.size(), inner = 1;
+  if (p.axis) {
+    int ax = normalize_axis(*p.axis, x.shape.ndim(), kMax ? "argmax" : "argmin");
+    outer = 1;
+    for (int i = 0; i < ax; ++i) outer *= x.shape[i];
+    r = x.shape[ax];
+    inner = 1;
+    for (int i = ax + 1; i < x.shape.ndim(); ++i) inner *= x.shape[i];
+  }
+  if (r == 0) fail(BRASS_ERR_INVALID_ARGUMENT, kMax ? "argmax" : "argmin", ": attempt to reduce an empty axis");
+  dispatch_dtype(x.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using A = Acc<T>;
+    const T* xs = x.ptr<T>();
+    T* y = out[0].ptr<T>();
+    thread_pool::parallel_for(outer * inner, std::max<int64_t>(1, 4096 / r), [&](int64_t b, int64_t e) {
+      for (int64_t t = b; t < e; ++t) {
+        int64_t o = t / inner, i = t % inner;
+        const T* base = xs + o * r * inner + i;
+        A best = convert<A>(base[0]);
+        int64_t bi = 0;
+        for (int64_t j = 1; j < r && !is_nan(best); ++j) {
+          A v = convert<A>(base[j * inner]);
+          if (is_nan(v) || (kMax ? v > best : v < best)) { best = v; bi = j; }
+        }
+        y[t] = convert<T>(bi);
+      }
+    });
+    return 0;
+  });
+}
+
+template <bool kMax>
+void reg_arg(const char* name, const char* doc) {
+  OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ArgParam>()
+      .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+        if (!in[0].ndim_known()) return false;
+        const auto& p = a.param<ArgParam>();
+        Shape s(0);
+        if (!p.axis) {
+          if (p.keepdims) s = Shape(in[0].ndim(), 1); else s = Shape{1};
+        } else {
+          int ax = normalize_axis(*p.axis, in[0].ndim(), a.op->name.c_str());
+          std::vector<char> red(in[0].ndim(), 0);
+          red[ax] = 1;
+          s = reduced_shape(in[0], red, p.keepdims);
+        }
+        infer::assign_shape(out[0], s, a.op->name.c_str(), "output");
+        return out[0].known();
+      })
+      .type_fn(infer::same_type)
+      .cpu(arg_kernel<kMax>);
+}
+
+const bool kRegistered = [] {
+  reg<Kind::kSum>("sum", "Sum over axes.\n\n    sum([[1, 2], [3, 4]], axis=1) = [3, 7]", {"sum_axis"});
+  reg<Kind::kMean>("mean", "Mean over axes.\n\n    mean([[1, 2], [3, 4]], axis=0) = [2, 3]");
+  reg<Kind::kProd>("prod", "Product over axes.\n\n    prod([[1, 2], [3, 4]], axis=1) = [2, 12]");
+  reg<Kind::kMax>("max", "Maximum over axes (NaN propagates).", {"max_axis"});
+  reg<Kind::kMin>("min", "Minimum over axes (NaN propagates).", {"min_axis"});
+  reg<Kind::kNanSum>("nansum", "Sum over axes, treating NaN as zero.");
+  reg<Kind::kNanProd>("nanprod", "Product over axes, treating NaN as one.");
+  OpRegistry::get().add("norm").describe("L1 or L2 norm over axes.\n\n    norm([3, 4]) = [5]")
+      .inputs({"data"}).params<NormParam>()
+      .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+        if (!in[0].ndim_known()) return false;
+        const auto& p = a.param<NormParam>();
+        auto red = reduced_axes("norm", in[0].ndim(), p.axis, false);
+        infer::assign_shape(out[0], reduced_shape(in[0], red, p.keepdims), "norm", "output");
+        return out[0].known();
+      })
+      .type_fn([](const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+        const auto& p = a.param<NormParam>();
+        if (p.out_dtype) infer::assign_type(out[0], int(*p.out_dtype), "norm", "output");
+        else infer::assign_type(out[0], in[0], "norm", "output");
+        return in[0] >= 0 && out[0] >= 0;
+      })
+      .temp(temp_for_transpose)
+      .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+        const auto& p = c.param<NormParam>();
+        auto red = reduced_axes("norm", in[0].shape.ndim(), p.axis, false);
+        if (p.ord == 1) run<Kind::kNorm1>(c, in[0], out[0], red);
+        else run<Kind::kNorm2>(c, in[0], out[0], red);
+      });
+  reg_arg<true>("argmax", "Index of the maximum along an axis (first one on ties; NaN wins).");
+  reg_arg<false>("argmin", "Index of the minimum along an axis (first one on ties; NaN wins).");
+  return true;
+}();
+
+}  // namespace reduce_ops
+}  // namespace brass
