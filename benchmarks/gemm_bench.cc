@@ -4,7 +4,8 @@
 //   (continued) src/kernel/cpu_features.cc src/engine/thread_pool.cc -pthread -o /tmp/gemm_bench
 //   BRASS_NUM_THREADS=1 /tmp/gemm_bench [sizes...]   (BRASS_ISA=avx2 forces a kernel family)
 // Options: -d (float64), -t (A and B transposed), -r SECONDS (time per size), -c (time by the
-// calling thread's CPU clock: steadier on a busy machine, meaningful with one thread only).
+// calling thread's CPU clock: steadier on a busy machine, meaningful with one thread only),
+// -n TASKS (cut C into that many tasks instead of the driver's choice).
 // Built with -shared -fPIC instead, it is the library that bench_gemm.py --kernel-lib loads.
 #include <time.h>
 
@@ -17,6 +18,7 @@
 #include "engine/thread_pool.h"
 #include "kernel/cpu_features.h"
 #include "kernel/gemm.h"
+#include "kernel/gemm_internal.h"
 
 namespace gemm_bench {
 
@@ -84,6 +86,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "-d")) dbl = true;
     else if (!std::strcmp(argv[i], "-t")) trans = true;
     else if (!std::strcmp(argv[i], "-c")) gemm_bench::g_cpu_clock = true;
+    else if (!std::strcmp(argv[i], "-n") && i + 1 < argc)
+      brass::kernel::gemm_internal::set_gemm_tasks(std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "-r") && i + 1 < argc) seconds = std::atof(argv[++i]);
     else sizes.push_back(std::atol(argv[i]));
   }

@@ -101,13 +101,15 @@ brass_status do_invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& att
     fail(BRASS_ERR_INVALID_ARGUMENT, op->name, ": bad input list");
   if (!num_outputs || *num_outputs < 0 || (*num_outputs > 0 && !outputs))
     fail(BRASS_ERR_INVALID_ARGUMENT, op->name, ": bad output list");
-  std::vector<NDArray> in;
-  in.reserve(num_inputs);
+  // Per-thread vectors: the imperative hot path allocates nothing here after warm-up.
+  thread_local std::vector<NDArray> in, out;
+  struct Clear { ~Clear() { in.clear(); out.clear(); } } clear_after;
+  in.clear();
+  out.clear();
   for (int32_t i = 0; i < num_inputs; ++i) in.push_back(arr(inputs[i], op->name.c_str()));
   int nout = op->outputs_for(*attrs);
   if (*num_outputs < nout)
     fail(BRASS_ERR_INVALID_ARGUMENT, op->name, ": room for ", *num_outputs, " outputs, needs ", nout);
-  std::vector<NDArray> out;
   bool given = nout > 0 && outputs[0] != nullptr;
   if (given) {
     for (int i = 0; i < nout; ++i) {
@@ -375,6 +377,19 @@ brass_status brass_op_invoke(brass_op_t h, int32_t num_inputs, const brass_ndarr
   }
   return do_invoke(op, a, num_inputs, inputs, num_outputs, outputs);
   API_END();
+}
+
+brass_ndarray_t brass_op_call1(brass_op_t op, brass_ndarray_t a, brass_params_t params) {
+  int32_t n = 1;
+  brass_ndarray_t out = nullptr;
+  return brass_op_invoke(op, 1, &a, params, &n, &out) == BRASS_OK && n == 1 ? out : nullptr;
+}
+
+brass_ndarray_t brass_op_call2(brass_op_t op, brass_ndarray_t a, brass_ndarray_t b, brass_params_t params) {
+  brass_ndarray_t in[2] = {a, b};
+  int32_t n = 1;
+  brass_ndarray_t out = nullptr;
+  return brass_op_invoke(op, 2, in, params, &n, &out) == BRASS_OK && n == 1 ? out : nullptr;
 }
 
 brass_status brass_op_invoke_str(brass_op_t h, int32_t num_inputs, const brass_ndarray_t* inputs,

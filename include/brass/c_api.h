@@ -223,6 +223,15 @@ BRASS_API brass_status brass_op_invoke_str(brass_op_t op, int32_t num_inputs,
                                            const char **keys, const char **vals,
                                            int32_t *num_outputs, brass_ndarray_t *outputs);
 
+/*
+** brass_op_call1 / brass_op_call2: the fast path for operators with one output and one or
+** two inputs (element-wise math, arithmetic): the new output array (owned by the caller), or
+** NULL on failure, with the message in brass_last_error(). params may be NULL (defaults).
+*/
+BRASS_API brass_ndarray_t brass_op_call1(brass_op_t op, brass_ndarray_t a, brass_params_t params);
+BRASS_API brass_ndarray_t brass_op_call2(brass_op_t op, brass_ndarray_t a, brass_ndarray_t b,
+                                         brass_params_t params);
+
 /* ---- Engine -------------------------------------------------------------------------- */
 
 /*

@@ -20,6 +20,15 @@ class Shape {
   Shape(std::initializer_list<int64_t> dims);
   Shape(const int64_t* dims, int ndim);
   explicit Shape(const std::vector<int64_t>& dims) : Shape(dims.data(), int(dims.size())) {}
+  // Copies touch only the used extents: shapes are copied on every imperative call.
+  Shape(const Shape& o) : ndim_(o.ndim_) {
+    for (int i = 0; i < ndim_; ++i) d_[i] = o.d_[i];
+  }
+  Shape& operator=(const Shape& o) {
+    ndim_ = o.ndim_;
+    for (int i = 0; i < ndim_; ++i) d_[i] = o.d_[i];
+    return *this;
+  }
 
   int ndim() const { return ndim_; }
   bool ndim_known() const { return ndim_ >= 0; }

@@ -139,6 +139,26 @@ class NaiveEngine : public Engine {
     if (st->err) store_error(op, annotate_error(st->err, name), errors_);
   }
 
+  bool run_now(const VarPtr* reads, int nr, const VarPtr* writes, int nw,
+               const std::function<void()>& fn, const char* name) override {
+    for (int i = 0; i < nr + nw; ++i) {
+      const VarPtr& v = i < nr ? reads[i] : writes[i - nr];
+      std::lock_guard<std::mutex> lk(v->mu);
+      if (v->error) return false;  // the pushed path propagates it
+    }
+    try {
+      fn();
+    } catch (...) {
+      auto e = annotate_error(std::current_exception(), name);
+      for (int i = 0; i < nw; ++i) {
+        std::lock_guard<std::mutex> lk(writes[i]->mu);
+        writes[i]->error = e;
+      }
+      errors_.add(e);
+    }
+    return true;
+  }
+
   void wait_for_var(const VarPtr& v, bool) override {
     std::exception_ptr e;
     {
@@ -215,6 +235,74 @@ class ThreadedEngine : public Engine {
     if (e) std::rethrow_exception(e);
   }
 
+  bool run_now(const VarPtr* reads, int nr, const VarPtr* writes, int nw,
+               const std::function<void()>& fn, const char* name) override {
+    // Claim every variable or none: lock them all (in address order, so two claimers cannot
+    // deadlock), check they are idle, mark them, unlock.
+    constexpr int kMax = 16;
+    if (nr + nw > kMax) return false;
+    Var* vs[kMax];
+    bool wr[kMax];
+    int n = 0;
+    for (int i = 0; i < nw; ++i) { vs[n] = writes[i].get(); wr[n++] = true; }
+    for (int i = 0; i < nr; ++i) {
+      Var* v = reads[i].get();
+      bool dup = false;
+      for (int j = 0; j < n; ++j) dup = dup || vs[j] == v;
+      if (!dup) { vs[n] = v; wr[n++] = false; }
+    }
+    for (int i = 1; i < n; ++i)  // insertion sort by address; n is tiny
+      for (int j = i; j > 0 && vs[j] < vs[j - 1]; --j) { std::swap(vs[j], vs[j - 1]); std::swap(wr[j], wr[j - 1]); }
+    int m = 0;
+    for (int i = 0; i < n; ++i) {
+      if (i > 0 && vs[i] == vs[i - 1]) { wr[i - 1] = wr[i - 1] || wr[i]; continue; }
+      vs[m] = vs[i]; wr[m++] = wr[i];
+    }
+    n = m;
+    for (int i = 0; i < n; ++i) vs[i]->mu.lock();
+    bool ok = true;
+    for (int i = 0; i < n && ok; ++i) {
+      Var* v = vs[i];
+      ok = !v->error && !v->writing && v->queue.empty() && (!wr[i] || v->running_reads == 0);
+    }
+    if (ok)
+      for (int i = 0; i < n; ++i) {
+        if (wr[i]) vs[i]->writing = true;
+        else ++vs[i]->running_reads;
+      }
+    for (int i = n - 1; i >= 0; --i) vs[i]->mu.unlock();
+    if (!ok) return false;
+    pending_.fetch_add(1);
+    std::exception_ptr err;
+    try {
+      fn();
+    } catch (...) {
+      err = annotate_error(std::current_exception(), name);
+    }
+    // Release as complete() does, granting whatever queued behind us meanwhile.
+    std::vector<OprBlock*> ready;
+    for (int i = 0; i < n; ++i) {
+      Var* v = vs[i];
+      std::lock_guard<std::mutex> lk(v->mu);
+      if (err && wr[i]) v->error = err;
+      if (wr[i]) {
+        v->writing = false;
+        release_after_write(v, ready);
+      } else if (--v->running_reads == 0 && !v->queue.empty()) {
+        ready.push_back(v->queue.front().first);
+        v->queue.pop_front();
+        v->writing = true;
+      }
+    }
+    if (err) errors_.add(err);
+    for (OprBlock* r : ready) grant(r);
+    if (pending_.fetch_sub(1) == 1) {
+      std::lock_guard<std::mutex> lk(pending_mu_);
+      pending_cv_.notify_all();
+    }
+    return true;
+  }
+
   void wait_all() override {
     {
       std::unique_lock<std::mutex> lk(pending_mu_);
@@ -242,6 +330,20 @@ class ThreadedEngine : public Engine {
       else v->queue.emplace_back(op, true);
     }
     if (op->wait.fetch_sub(granted + 1) == granted + 1) dispatch(op, true);
+  }
+
+  // After a write completes (v locked): grant the run of reads at the head, or one write.
+  static void release_after_write(Var* v, std::vector<OprBlock*>& ready) {
+    while (!v->queue.empty() && !v->queue.front().second) {
+      ready.push_back(v->queue.front().first);
+      v->queue.pop_front();
+      ++v->running_reads;
+    }
+    if (v->running_reads == 0 && !v->queue.empty()) {
+      ready.push_back(v->queue.front().first);
+      v->queue.pop_front();
+      v->writing = true;
+    }
   }
 
   void grant(OprBlock* op) {
@@ -295,16 +397,7 @@ class ThreadedEngine : public Engine {
     for (auto& v : op->writes) {
       std::lock_guard<std::mutex> lk(v->mu);
       v->writing = false;
-      while (!v->queue.empty() && !v->queue.front().second) {
-        ready.push_back(v->queue.front().first);
-        v->queue.pop_front();
-        ++v->running_reads;
-      }
-      if (v->running_reads == 0 && !v->queue.empty()) {
-        ready.push_back(v->queue.front().first);
-        v->queue.pop_front();
-        v->writing = true;
-      }
+      release_after_write(v.get(), ready);
     }
     delete op;
     for (OprBlock* r : ready) grant(r);

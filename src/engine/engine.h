@@ -24,11 +24,27 @@ struct OprBlock;
 
 // A variable tags one resource (an array's memory). Owned by shared_ptr; pushed work keeps
 // the variables it uses alive.
+// A FIFO of waiting work that allocates nothing until something waits (most variables never
+// queue anything, and a std::deque allocates on construction).
+class WaitQueue {
+ public:
+  bool empty() const { return head_ == items_.size(); }
+  const std::pair<OprBlock*, bool>& front() const { return items_[head_]; }
+  void pop_front() {
+    if (++head_ == items_.size()) { items_.clear(); head_ = 0; }
+  }
+  void emplace_back(OprBlock* op, bool is_write) { items_.emplace_back(op, is_write); }
+
+ private:
+  std::vector<std::pair<OprBlock*, bool>> items_;
+  size_t head_ = 0;
+};
+
 struct Var {
   std::mutex mu;
   int64_t running_reads = 0;
   bool writing = false;
-  std::deque<std::pair<OprBlock*, bool>> queue;  // (work, is_write) not yet granted
+  WaitQueue queue;  // (work, is_write) not yet granted
   std::exception_ptr error;
 };
 using VarPtr = std::shared_ptr<Var>;
@@ -50,6 +66,12 @@ class Engine {
                     const char* name, bool small = false) = 0;
   virtual void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes,
                           Device dev, const char* name) = 0;
+  // Runs fn on the calling thread right now if nothing blocks it (no pending work that
+  // conflicts, no stored errors), holding the variables as pushed work would; returns false
+  // (without running anything) otherwise, and the caller pushes instead. Saves the cost of a
+  // pushed closure for small work.
+  virtual bool run_now(const VarPtr* reads, int num_reads, const VarPtr* writes, int num_writes,
+                       const std::function<void()>& fn, const char* name) = 0;
   // Blocks until earlier writes (for_write: all earlier work) on v are done; rethrows and
   // clears v's stored error.
   virtual void wait_for_var(const VarPtr& v, bool for_write = false) = 0;

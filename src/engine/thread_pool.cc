@@ -127,7 +127,7 @@ void submit(std::function<void()> task, bool urgent) {
 
 bool in_worker() { return thread_pool_impl::t_in_worker; }
 
-void parallel_for(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for_impl(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   using namespace thread_pool_impl;
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);

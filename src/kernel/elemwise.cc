@@ -22,33 +22,31 @@ Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
 
 BroadcastPlan plan_broadcast(const Shape& a, const Shape& b, const Shape& out) {
   int nd = out.ndim();
-  // Per output dim: extent and whether each input varies along it.
-  std::vector<int64_t> ext;
-  std::vector<char> va, vb;
+  // Non-unit output dims with whether each input varies along them, neighbours with the same
+  // pattern merged. Fixed arrays: this runs on every small call.
+  int64_t me[kMaxNDim];
+  char ma[kMaxNDim], mb[kMaxNDim];
+  int m = 0;
   for (int i = 0; i < nd; ++i) {
+    if (out[i] == 1) continue;
     int ia = a.ndim() - nd + i, ib = b.ndim() - nd + i;
-    int64_t da = ia >= 0 ? a[ia] : 1, db = ib >= 0 ? b[ib] : 1;
-    if (out[i] == 1) continue;  // drop unit dims
-    ext.push_back(out[i]);
-    va.push_back(da != 1);
-    vb.push_back(db != 1);
-  }
-  // Merge neighbours with the same pattern.
-  std::vector<int64_t> me;
-  std::vector<char> ma, mb;
-  for (size_t i = 0; i < ext.size(); ++i) {
-    if (!me.empty() && ma.back() == va[i] && mb.back() == vb[i]) me.back() *= ext[i];
-    else { me.push_back(ext[i]); ma.push_back(va[i]); mb.push_back(vb[i]); }
+    char va = (ia >= 0 ? a[ia] : 1) != 1, vb = (ib >= 0 ? b[ib] : 1) != 1;
+    if (m > 0 && ma[m - 1] == va && mb[m - 1] == vb) {
+      me[m - 1] *= out[i];
+    } else {
+      me[m] = out[i];
+      ma[m] = va;
+      mb[m] = vb;
+      ++m;
+    }
   }
   BroadcastPlan p;
-  if (me.empty()) { me.push_back(1); ma.push_back(1); mb.push_back(1); }
-  p.inner = me.back();
-  p.ia = ma.back() ? 1 : 0;
-  p.ib = mb.back() ? 1 : 0;
-  p.nd = int(me.size()) - 1;
-  int64_t stride_a, stride_b;
-  stride_a = ma.back() ? p.inner : 1;
-  stride_b = mb.back() ? p.inner : 1;
+  if (m == 0) { me[0] = 1; ma[0] = 1; mb[0] = 1; m = 1; }
+  p.inner = me[m - 1];
+  p.ia = ma[m - 1] ? 1 : 0;
+  p.ib = mb[m - 1] ? 1 : 0;
+  p.nd = m - 1;
+  int64_t stride_a = ma[m - 1] ? p.inner : 1, stride_b = mb[m - 1] ? p.inner : 1;
   for (int d = p.nd - 1; d >= 0; --d) {
     p.dims[d] = me[d];
     p.sa[d] = ma[d] ? stride_a : 0;

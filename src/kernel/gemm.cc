@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
-#include <cstring>
 #include <new>
 
 #include "engine/thread_pool.h"
@@ -50,8 +49,8 @@ template <class T, int MR, int NR>
 KernelDesc<T> scalar_desc() {
   KernelDesc<T> d;
   d.fn = scalar_kernel<T, MR, NR>;
-  d.pack_a = gemm_internal::pack_panel<T, MR>;
-  d.pack_b = gemm_internal::pack_panel<T, NR>;
+  d.pack_a = gemm_internal::pack_block<T, MR>;
+  d.pack_b = gemm_internal::pack_block<T, NR>;
   d.mr = MR;
   d.nr = NR;
   d.kc = 256;
@@ -71,16 +70,14 @@ struct Kernels<float> {
 };
 template <>
 struct Kernels<double> {
-  static KernelDesc<double> scalar() {
-    return scalar_desc<double, 4, 4>();
-  }
+  static KernelDesc<double> scalar() { return scalar_desc<double, 4, 4>(); }
   static KernelDesc<double> avx512() { return gemm_internal::avx512_f64(); }
   static KernelDesc<double> avx2() { return gemm_internal::avx2_f64(); }
   static KernelDesc<double> neon() { return gemm_internal::neon_f64(); }
 };
 
 template <class T>
-KernelDesc<T> kernel_for(Isa isa) {
+const KernelDesc<T>& kernel_for(Isa isa) {
   static const KernelDesc<T> scalar = Kernels<T>::scalar();
   static const KernelDesc<T> avx512 = Kernels<T>::avx512();
   static const KernelDesc<T> avx2 = Kernels<T>::avx2();
@@ -92,11 +89,7 @@ KernelDesc<T> kernel_for(Isa isa) {
     case Isa::kNeon: d = &neon; break;
     default: break;
   }
-  KernelDesc<T> t = d->fn ? *d : scalar;
-  if (const char* e = std::getenv("TKC")) t.kc = std::atoi(e);  // TUNING HACK
-  if (const char* e = std::getenv("TMC")) t.mc = std::atoi(e);
-  if (const char* e = std::getenv("TNC")) t.nc = std::atoi(e);
-  return t;
+  return d->fn ? *d : scalar;
 }
 
 // Grow-only, 64-byte aligned scratch, one per thread, so tasks never share packing space.
@@ -128,20 +121,14 @@ inline int64_t round_up(int64_t a, int64_t b) { return ceil_div(a, b) * b; }
 template <class T>
 void pack_a(const KernelDesc<T>& kd, bool ta, const T* a, int64_t lda, int64_t i0, int64_t rows,
             int64_t p0, int64_t kc, T* dst) {
-  const T* base = ta ? a + p0 * lda + i0 : a + i0 * lda + p0;
-  const int64_t step = ta ? 1 : lda;
-  for (int64_t ip = 0; ip < rows; ip += kd.mr)
-    kd.pack_a(ta, base + ip * step, lda, std::min<int64_t>(kd.mr, rows - ip), kc, dst + ip * kc);
+  kd.pack_a(ta, ta ? a + p0 * lda + i0 : a + i0 * lda + p0, lda, rows, kc, dst);
 }
 
 // Columns [j0, j0+cols) x depth [p0, p0+kc) of op(B) into consecutive panels of nr columns.
 template <class T>
 void pack_b(const KernelDesc<T>& kd, bool tb, const T* b, int64_t ldb, int64_t j0, int64_t cols,
             int64_t p0, int64_t kc, T* dst) {
-  const T* base = tb ? b + j0 * ldb + p0 : b + p0 * ldb + j0;
-  const int64_t step = tb ? ldb : 1;
-  for (int64_t jp = 0; jp < cols; jp += kd.nr)
-    kd.pack_b(!tb, base + jp * step, ldb, std::min<int64_t>(kd.nr, cols - jp), kc, dst + jp * kc);
+  kd.pack_b(!tb, tb ? b + j0 * ldb + p0 : b + p0 * ldb + j0, ldb, cols, kc, dst);
 }
 
 template <class T>
@@ -234,30 +221,41 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     scale_c(m, n, beta, c, ldc);
     return;
   }
-  const KernelDesc<T> kd = kernel_for<T>(active_isa());
+  const KernelDesc<T>& kd = kernel_for<T>(active_isa());
   Problem<T> pr{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0};
   pr.kc = ceil_div(k, ceil_div(k, kd.kc));
 
-  // Split C into a gm x gn grid, one task per thread, choosing the grid that packs least:
-  // every task packs its own rows of A once per nc block and its own columns of B once.
+  // Split C into a gm x gn grid of tasks, one per thread. Each task packs its own rows of A
+  // once per nc block and its own columns of B once, so the grid is chosen for the shortest
+  // task: its multiply-adds plus its packing, a packed element costing about 8 of them.
   const int64_t mtiles = ceil_div(m, kd.mr), ntiles = ceil_div(n, kd.nr);
   int64_t tasks = g_forced_tasks.load(std::memory_order_relaxed);
   if (tasks <= 0) {
-    tasks = std::min<int64_t>(thread_pool::num_threads(), m * n * k / kMinMacsPerTask);
+    // Large products get two tasks per thread: the pool hands them out as threads come free,
+    // so a core that is busy with something else delays the result less, for one more pass
+    // of packing.
+    const int64_t threads = thread_pool::num_threads();
+    const double macs = double(m) * double(n) * double(k);
+    tasks = threads * (macs >= double(kMinMacsPerTask) * 64.0 * double(threads) ? 2 : 1);
+    tasks = int64_t(std::min(double(tasks), macs / double(kMinMacsPerTask)));
   }
   tasks = std::max<int64_t>(1, std::min(tasks, mtiles * ntiles));
   int64_t gm = 1, gn = 1;
-  double best = -1;
-  for (int64_t g = 1; g <= tasks; ++g) {
-    if (tasks % g || g > mtiles || tasks / g > ntiles) continue;
-    const int64_t tm = round_up(ceil_div(m, g), kd.mr);
-    const int64_t tn = round_up(ceil_div(n, tasks / g), kd.nr);
-    const double cost = double(tm) * double(ceil_div(tn, kd.nc)) + double(tn);
-    if (best < 0 || cost < best) {
-      best = cost;
-      gm = g;
-      gn = tasks / g;
+  for (; tasks > 1; --tasks) {
+    double best = -1;
+    for (int64_t g = 1; g <= tasks; ++g) {
+      if (tasks % g || g > mtiles || tasks / g > ntiles) continue;
+      const int64_t tm = std::min(m, round_up(ceil_div(m, g), kd.mr));
+      const int64_t tn = std::min(n, round_up(ceil_div(n, tasks / g), kd.nr));
+      const double cost =
+          double(tm) * double(tn) + 8.0 * (double(tm) * double(ceil_div(tn, kd.nc)) + double(tn));
+      if (best < 0 || cost < best) {
+        best = cost;
+        gm = g;
+        gn = tasks / g;
+      }
     }
+    if (best >= 0) break;  // else no grid of this many tasks fits the tiles; try fewer
   }
   const int64_t tm = round_up(ceil_div(m, gm), kd.mr);
   const int64_t tn = round_up(ceil_div(n, gn), kd.nr);

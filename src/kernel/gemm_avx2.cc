@@ -51,7 +51,7 @@ BRASS_GEMM_AVX2_INLINE __m256d vmul(__m256d a, __m256d b) { return _mm256_mul_pd
 // broadcast fill the 16 ymm registers.
 template <class T, int MR, int NV>
 BRASS_GEMM_AVX2 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                                    T alpha, T beta) {
+                                  T alpha, T beta) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::kLanes;
   V acc[MR][NV];
@@ -59,11 +59,18 @@ BRASS_GEMM_AVX2 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int6
   for (int i = 0; i < MR; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = vzero(T());
+  // C's rows are often a power of two apart and collide in L1; start fetching them now so the
+  // update after the loop does not wait on them.
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; ++i) {
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * L - 1), _MM_HINT_T0);
+  }
   for (int64_t p = 0; p < kc; ++p) {
     V bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
-    // The packed A panel for the next steps is far ahead in memory; pull it into L1.
+    // Packed A streams in from L2; ask for it a few depth steps before it is needed.
     _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
@@ -94,9 +101,9 @@ BRASS_GEMM_AVX2 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int6
 
 // The generic packer, vectorized for this ISA.
 template <class T, int R>
-BRASS_GEMM_AVX2 void pack(bool contiguous, const T* src, int64_t ld, int64_t r, int64_t kc,
+BRASS_GEMM_AVX2 void pack(bool contiguous, const T* src, int64_t ld, int64_t rows, int64_t kc,
                           T* dst) {
-  gemm_internal::pack_panel<T, R>(contiguous, src, ld, r, kc, dst);
+  gemm_internal::pack_block<T, R>(contiguous, src, ld, rows, kc, dst);
 }
 
 #undef BRASS_GEMM_AVX2_INLINE
@@ -115,9 +122,9 @@ KernelDesc<float> avx2_f32() {
   d.pack_b = gemm_avx2_impl::pack<float, 16>;
   d.mr = 6;
   d.nr = 16;
-  d.kc = 256;
+  d.kc = 1024;
   d.mc = 144;
-  d.nc = 4096;
+  d.nc = 1024;
 #endif
   return d;
 }
@@ -130,9 +137,9 @@ KernelDesc<double> avx2_f64() {
   d.pack_b = gemm_avx2_impl::pack<double, 8>;
   d.mr = 6;
   d.nr = 8;
-  d.kc = 256;
-  d.mc = 72;
-  d.nc = 2048;
+  d.kc = 512;
+  d.mc = 144;
+  d.nc = 1024;
 #endif
   return d;
 }

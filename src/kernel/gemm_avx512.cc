@@ -70,7 +70,7 @@ BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, in
     V bv[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
-    // The packed A panel for the next steps is far ahead in memory; pull it into L1.
+    // Packed A streams in from L2; ask for it a few depth steps before it is needed.
     _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
 #pragma GCC unroll 32
     for (int i = 0; i < MR; ++i) {
@@ -101,9 +101,9 @@ BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, in
 
 // The generic packer, vectorized for this ISA.
 template <class T, int R>
-BRASS_GEMM_AVX512 void pack(bool contiguous, const T* src, int64_t ld, int64_t r, int64_t kc,
+BRASS_GEMM_AVX512 void pack(bool contiguous, const T* src, int64_t ld, int64_t rows, int64_t kc,
                             T* dst) {
-  gemm_internal::pack_panel<T, R>(contiguous, src, ld, r, kc, dst);
+  gemm_internal::pack_block<T, R>(contiguous, src, ld, rows, kc, dst);
 }
 
 #undef BRASS_GEMM_AVX512_INLINE
@@ -122,9 +122,9 @@ KernelDesc<float> avx512_f32() {
   d.pack_b = gemm_avx512_impl::pack<float, 32>;
   d.mr = 14;
   d.nr = 32;
-  d.kc = 256;
+  d.kc = 1024;
   d.mc = 168;
-  d.nc = 4096;
+  d.nc = 1024;
 #endif
   return d;
 }
@@ -137,9 +137,9 @@ KernelDesc<double> avx512_f64() {
   d.pack_b = gemm_avx512_impl::pack<double, 16>;
   d.mr = 14;
   d.nr = 16;
-  d.kc = 256;
-  d.mc = 112;
-  d.nc = 2048;
+  d.kc = 512;
+  d.mc = 168;
+  d.nc = 1024;
 #endif
   return d;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernel/cpu_features.h"
 
@@ -19,52 +20,69 @@ template <class T>
 using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                              T beta);
 
-// Packs r <= R rows of a depth-kc slice into a panel dst[p*R + i] (i < R, p < kc), zeroing
-// rows r..R-1 so edge tiles can run the full kernel. contiguous: row i at depth p is
-// src[p*ld + i] (A transposed, B not); otherwise src[i*ld + p].
+// Packs `rows` rows of a depth-kc slice into ceil(rows / R) panels of R rows, panel q at
+// dst + q*R*kc holding row q*R + i at depth p in dst[q*R*kc + p*R + i]; the last panel is
+// zero-filled past `rows`, so edge tiles can run the full kernel. contiguous: row i at depth p
+// is src[p*ld + i] (A transposed, B not); otherwise src[i*ld + p].
 template <class T>
-using PackPanel = void (*)(bool contiguous, const T* src, int64_t ld, int64_t r, int64_t kc,
+using PackBlock = void (*)(bool contiguous, const T* src, int64_t ld, int64_t rows, int64_t kc,
                            T* dst);
 
-// Plain version of PackPanel with the panel height fixed at compile time, so that ISA files can
+// Plain version of PackBlock with the panel height fixed at compile time, so that ISA files can
 // wrap it in a function with their target attribute and let the compiler vectorize it.
 template <class T, int R>
-__attribute__((always_inline)) inline void pack_panel(bool contiguous, const T* src, int64_t ld,
-                                                      int64_t r, int64_t kc, T* dst) {
-  if (contiguous && r == R) {
+__attribute__((always_inline)) inline void pack_block(bool contiguous, const T* src, int64_t ld,
+                                                      int64_t rows, int64_t kc, T* dst) {
+  const int64_t full = rows / R, rest = rows % R;
+  constexpr int64_t kLine = 64 / sizeof(T);
+  if (contiguous) {
+    // Depth-major, so each source row is read front to back rather than in R-wide pieces one
+    // ld apart. Rows are usually a page or more apart, where hardware prefetchers stop, so
+    // the row kAhead steps on is requested here.
+    constexpr int64_t kAhead = 4;
     for (int64_t p = 0; p < kc; ++p) {
       const T* s = src + p * ld;
       T* d = dst + p * R;
-#pragma GCC unroll 64
-      for (int i = 0; i < R; ++i) d[i] = s[i];
+      if (p + kAhead < kc) {
+        for (int64_t x = 0; x < rows; x += kLine) __builtin_prefetch(s + kAhead * ld + x);
+      }
+      for (int64_t q = 0; q < full; ++q) std::memcpy(d + q * R * kc, s + q * R, sizeof(T) * R);
+      if (rest) {
+        T* dl = d + full * R * kc;
+        for (int64_t i = 0; i < rest; ++i) dl[i] = s[full * R + i];
+        for (int64_t i = rest; i < R; ++i) dl[i] = T(0);
+      }
     }
-  } else if (contiguous) {
-    for (int64_t p = 0; p < kc; ++p) {
-      const T* s = src + p * ld;
-      T* d = dst + p * R;
-      for (int64_t i = 0; i < r; ++i) d[i] = s[i];
-      for (int64_t i = r; i < R; ++i) d[i] = T(0);
-    }
-  } else if (r == R) {
-    // A transpose, done in slices of 16 depths: when ld is a power of two the R source rows
-    // share a few cache sets, so each row's line is used up before moving to the next row.
-    constexpr int kSlice = 16;
+    return;
+  }
+  // A transpose, in slices of 16 depths: when ld is a power of two the R source rows share a
+  // few cache sets, so each row's line is used up before moving to the next row.
+  constexpr int kSlice = 16;
+  for (int64_t q = 0; q < full; ++q) {
+    const T* sq = src + q * R * ld;
+    T* dq = dst + q * R * kc;
     int64_t p0 = 0;
     for (; p0 + kSlice <= kc; p0 += kSlice) {
-      T* d = dst + p0 * R;
+      T* d = dq + p0 * R;
+      const bool more = p0 + 2 * kSlice <= kc;
       for (int i = 0; i < R; ++i) {
-        const T* s = src + i * ld + p0;
+        const T* s = sq + i * ld + p0;
+        // R streams are more than the hardware prefetcher follows; fetch the next slice.
+        if (more) __builtin_prefetch(s + kSlice);
 #pragma GCC unroll 16
         for (int p = 0; p < kSlice; ++p) d[p * R + i] = s[p];
       }
     }
     for (; p0 < kc; ++p0)
-      for (int i = 0; i < R; ++i) dst[p0 * R + i] = src[i * ld + p0];
-  } else {
+      for (int i = 0; i < R; ++i) dq[p0 * R + i] = sq[i * ld + p0];
+  }
+  if (rest) {
+    const T* sq = src + full * R * ld;
+    T* dq = dst + full * R * kc;
     for (int64_t p = 0; p < kc; ++p) {
-      T* d = dst + p * R;
-      for (int64_t i = 0; i < r; ++i) d[i] = src[i * ld + p];
-      for (int64_t i = r; i < R; ++i) d[i] = T(0);
+      T* d = dq + p * R;
+      for (int64_t i = 0; i < rest; ++i) d[i] = sq[i * ld + p];
+      for (int64_t i = rest; i < R; ++i) d[i] = T(0);
     }
   }
 }
@@ -74,9 +92,9 @@ __attribute__((always_inline)) inline void pack_panel(bool contiguous, const T* 
 template <class T>
 struct KernelDesc {
   MicroKernel<T> fn = nullptr;
-  PackPanel<T> pack_a = nullptr;  // R = mr
-  PackPanel<T> pack_b = nullptr;  // R = nr
-  int mr = 0, nr = 0;          // tile of C per call; nr is a multiple of the vector width
+  PackBlock<T> pack_a = nullptr;  // R = mr
+  PackBlock<T> pack_b = nullptr;  // R = nr
+  int mr = 0, nr = 0;          // tile of C per call (mr * nr <= 1024)
   int kc = 0, mc = 0, nc = 0;  // depth of a packed block, rows of packed A, columns of packed B
 };
 

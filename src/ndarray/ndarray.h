@@ -20,7 +20,7 @@ struct Chunk {
   std::function<void()> release;
   size_t nbytes = 0;
   Device dev;
-  VarPtr var = Engine::new_var();
+  Var var;                          // orders all work on this memory
   void* ptr() const { return external ? external : block.ptr; }
   ~Chunk();
 };
@@ -31,6 +31,8 @@ struct TBlob {
   Shape shape;
   DType dtype = DType::kFloat32;
   Device dev;
+  TBlob() {}  // user-provided: value-initialization must not zero the whole Shape
+  TBlob(void* p, const Shape& s, DType t, Device d) : dptr(p), shape(s), dtype(t), dev(d) {}
   int64_t size() const { return shape.size(); }
   template <class T> T* ptr() const { return static_cast<T*>(dptr); }
 };
@@ -49,7 +51,9 @@ class NDArray {
   int64_t size() const { return shape_.size(); }
   size_t nbytes() const { return size_t(size()) * dtype_size(dtype_); }
   void* data() const { return static_cast<char*>(chunk_->ptr()) + offset_; }
-  const VarPtr& var() const { return chunk_->var; }
+  // The engine variable, sharing the chunk's ownership: pushed work holding it keeps the
+  // memory alive (one allocation serves both).
+  VarPtr var() const { return VarPtr(chunk_, &chunk_->var); }
   const std::shared_ptr<Chunk>& chunk() const { return chunk_; }
   bool same_memory(const NDArray& o) const { return chunk_ == o.chunk_; }
   TBlob blob() const { return TBlob{data(), shape_, dtype_, device()}; }

@@ -118,6 +118,50 @@ Device parse_device(const std::string& s, const char* op) {
   fail(BRASS_ERR_DEVICE, op, ": unknown device '", s, "'");
 }
 
+namespace invoke_impl {
+
+// Runs a kernel on arrays: builds the blobs and context, provides temp space.
+void run_kernel(const ComputeFn& fn, const TempFn* tf, const NodeAttrs& attrs, Device dev,
+                const RandomStream& rng, const NDArray* inputs, size_t nin, const NDArray* results,
+                size_t nout, std::vector<TBlob>& in, std::vector<TBlob>& out, OpContext& ctx) {
+  ctx.dev = dev;
+  ctx.attrs = &attrs;
+  ctx.req.assign(nout, Req::kWrite);
+  ctx.rng = rng;
+  ctx.temp = nullptr;
+  in.resize(nin);
+  out.resize(nout);
+  for (size_t i = 0; i < nin; ++i) in[i] = inputs[i].blob();
+  for (size_t i = 0; i < nout; ++i) out[i] = results[i].blob();
+  Block tmp;
+  if (tf) {
+    size_t n = (*tf)(attrs, in, out);
+    if (n) tmp = storage::alloc(n, dev);
+    ctx.temp = tmp.ptr;
+  }
+  try {
+    fn(ctx, in, out);
+  } catch (...) {
+    storage::free(tmp);
+    throw;
+  }
+  storage::free(tmp);
+}
+
+// Per-thread scratch so that small imperative calls allocate nothing but their outputs.
+struct Scratch {
+  std::vector<Shape> ishapes, oshapes;
+  std::vector<int> itypes, otypes;
+  std::vector<NDArray> results, copy_back;
+  std::vector<VarPtr> reads, writes;
+  std::vector<TBlob> in, out;
+  OpContext ctx;
+  int depth = 0;
+};
+thread_local Scratch t_scratch;
+
+}  // namespace invoke_impl
+
 void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
             const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs) {
   const NodeAttrs& attrs = *held;
@@ -141,8 +185,19 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   if (!op->compute[di])
     fail(BRASS_ERR_UNSUPPORTED, name, ": no kernel for ", dev.str(), " in this build");
 
-  std::vector<Shape> ishapes(nin), oshapes(nout);
-  std::vector<int> itypes(nin), otypes(nout, -1);
+  // Scratch is per thread; a nested call (none today) would get fresh vectors.
+  invoke_impl::Scratch local;
+  invoke_impl::Scratch& sc = invoke_impl::t_scratch.depth == 0 ? invoke_impl::t_scratch : local;
+  ++sc.depth;
+  struct DepthGuard { int& d; ~DepthGuard() { --d; } } guard{sc.depth};
+  auto& ishapes = sc.ishapes;
+  auto& oshapes = sc.oshapes;
+  auto& itypes = sc.itypes;
+  auto& otypes = sc.otypes;
+  ishapes.resize(nin);
+  itypes.resize(nin);
+  oshapes.assign(nout, Shape());
+  otypes.assign(nout, -1);
   for (int i = 0; i < nin; ++i) { ishapes[i] = inputs[i].shape(); itypes[i] = int(inputs[i].dtype()); }
   for (size_t i = 0; i < outputs.size(); ++i) {
     otypes[i] = int(outputs[i].dtype());
@@ -162,7 +217,11 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
 
   // Results written into given arrays that an input overlaps (and the op cannot handle in
   // place) are computed into fresh arrays and copied over afterwards.
-  std::vector<NDArray> results(nout), copy_back(nout);
+  auto& results = sc.results;
+  auto& copy_back = sc.copy_back;
+  results.assign(nout, NDArray());
+  copy_back.assign(nout, NDArray());
+  bool any_copy_back = false;
   for (int o = 0; o < nout; ++o) {
     if (outputs.empty()) {
       results[o] = NDArray(oshapes[o], DType(otypes[o]), dev);
@@ -183,13 +242,16 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
     if (clash) {
       results[o] = NDArray(oshapes[o], DType(otypes[o]), dev);
       copy_back[o] = given;
+      any_copy_back = true;
     } else {
       results[o] = given;
     }
   }
 
-  std::vector<VarPtr> reads, writes;
-  reads.reserve(nin);
+  auto& reads = sc.reads;
+  auto& writes = sc.writes;
+  reads.clear();
+  writes.clear();
   for (auto& a : inputs) reads.push_back(a.var());
   for (auto& a : results) writes.push_back(a.var());
   for (int m : op->mutate_inputs) writes.push_back(inputs[m].var());
@@ -199,38 +261,41 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   int64_t work = 0;
   for (auto& r : results) work += r.size();
   for (auto& a : inputs) work = std::max(work, a.size());
-  bool small = work < (1 << 15);
-  const ComputeFn* fn = &op->compute[di];
+  bool small = work < (1 << 15) && !dev.is_gpu();
+  const ComputeFn& fn = op->compute[di];
   const TempFn* tf = op->temp_size ? &op->temp_size : nullptr;
-  Engine::get().push(
-      [fn, tf, held, inputs, results, dev, rng] {
-        OpContext ctx;
-        ctx.dev = dev;
-        ctx.attrs = held.get();
-        ctx.req.assign(results.size(), Req::kWrite);
-        ctx.rng = rng;
-        std::vector<TBlob> in(inputs.size()), out(results.size());
-        for (size_t i = 0; i < inputs.size(); ++i) in[i] = inputs[i].blob();
-        for (size_t i = 0; i < results.size(); ++i) out[i] = results[i].blob();
-        Block tmp;
-        if (tf) {
-          size_t n = (*tf)(*held, in, out);
-          if (n) tmp = storage::alloc(n, dev);
-          ctx.temp = tmp.ptr;
-        }
-        try {
-          (*fn)(ctx, in, out);
-        } catch (...) {
-          storage::free(tmp);
-          throw;
-        }
-        storage::free(tmp);
-      },
-      std::move(reads), std::move(writes), dev, name, small);
 
-  for (int o = 0; o < nout; ++o)
-    if (!copy_back[o].is_none()) copy_array(results[o], copy_back[o]);
-  if (outputs.empty()) outputs = std::move(results);
+  bool done = false;
+  if (small) {
+    done = Engine::get().run_now(
+        reads.data(), int(reads.size()), writes.data(), int(writes.size()),
+        [&] {
+          invoke_impl::run_kernel(fn, tf, attrs, dev, rng, inputs.data(), inputs.size(), results.data(),
+                                  results.size(), sc.in, sc.out, sc.ctx);
+        },
+        name);
+  }
+  if (!done) {
+    std::vector<NDArray> in_copy(inputs), res_copy(results);
+    const ComputeFn* fp = &fn;
+    Engine::get().push(
+        [fp, tf, held, in_copy, res_copy, dev, rng] {
+          std::vector<TBlob> in, out;
+          OpContext ctx;
+          invoke_impl::run_kernel(*fp, tf, *held, dev, rng, in_copy.data(), in_copy.size(), res_copy.data(),
+                                  res_copy.size(), in, out, ctx);
+        },
+        std::vector<VarPtr>(reads), std::vector<VarPtr>(writes), dev, name, small);
+  }
+  if (any_copy_back)
+    for (int o = 0; o < nout; ++o)
+      if (!copy_back[o].is_none()) copy_array(results[o], copy_back[o]);
+  if (outputs.empty()) outputs.assign(results.begin(), results.end());
+  // Drop the scratch's references so memory returns to the pool when callers let go.
+  results.clear();
+  copy_back.clear();
+  reads.clear();
+  writes.clear();
 }
 
 }  // namespace brass

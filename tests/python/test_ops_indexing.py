@@ -17,12 +17,15 @@ def rand(shape, dtype, seed=0, low=None, high=None):
     if dt.kind == "f":
         return rng.standard_normal(shape).astype(dt)
     if dt.kind == "u":
-        return rng.integers(0 if low is None else low, 20 if high is None else high, shape).astype(dt)
+        lo, hi = (0 if low is None else low), (20 if high is None else high)
+        return rng.integers(lo, hi, shape).astype(dt)
     return rng.integers(-10 if low is None else low, 10 if high is None else high, shape).astype(dt)
 
 
 def nd(a, dtype=None):
     a = np.asarray(a)
+    if a.ndim == 0:  # built as (1,) and viewed as 0-d, whatever array() does with 0-d input
+        return mx.nd.array(a.reshape(1), dtype=dtype or a.dtype).reshape(())
     return mx.nd.array(a, dtype=dtype or a.dtype)
 
 
@@ -104,7 +107,8 @@ def test_take_edge_shapes():
     check_equal(mx.nd.take(nd(data), nd(np.zeros((2, 0), np.int32))), np.zeros((2, 0, 3)))
     # zero-size data on another axis
     z = np.zeros((0, 5), np.float32)
-    check_equal(mx.nd.take(nd(z), nd(np.array([4, 1], np.int32)), axis=1), np.zeros((0, 2), np.float32))
+    check_equal(mx.nd.take(nd(z), nd(np.array([4, 1], np.int32)), axis=1),
+                np.zeros((0, 2), np.float32))
     # length-1 axis
     one = rand((1, 3), "int32")
     check_equal(mx.nd.take(nd(one), nd(np.array([0, 5, -2], np.int64))), one[[0, 0, 0]])
@@ -176,7 +180,8 @@ def test_pick_errors():
     raises(lambda: mx.nd.pick(data, nd(np.zeros((3,), np.int32)), axis=2), "pick", "axis")
     raises(lambda: mx.nd.pick(data, nd(np.zeros((4,), np.int32)), axis=1), "pick", "index")
     raises(lambda: mx.nd.pick(data, nd(np.zeros((3,), np.int32)), axis=None), "pick", "None")
-    raises(lambda: mx.nd.pick(data, nd(np.zeros((3,), np.int32)), axis=1, mode="raise"), "pick", "mode")
+    raises(lambda: mx.nd.pick(data, nd(np.zeros((3,), np.int32)), axis=1, mode="raise"),
+           "pick", "mode")
 
 
 # ---- one_hot --------------------------------------------------------------------------------
@@ -207,9 +212,11 @@ def test_one_hot_defaults_and_out_of_range():
 
 def test_one_hot_edge_shapes():
     check_equal(mx.nd.one_hot(nd(np.array(2, np.int32)), depth=4), np_one_hot(np.array(2), 4))
-    check_equal(mx.nd.one_hot(nd(np.zeros((0, 3), np.int32)), depth=4), np.zeros((0, 3, 4), np.float32))
-    check_equal(mx.nd.one_hot(nd(np.array([0, 1], np.int32)), depth=0), np.zeros((2, 0), np.float32))
-    check_equal(mx.nd.one_hot(nd(np.array([0, 1], np.int32)), depth=1), np_one_hot(np.array([0, 1]), 1))
+    i01 = nd(np.array([0, 1], np.int32))
+    check_equal(mx.nd.one_hot(nd(np.zeros((0, 3), np.int32)), depth=4),
+                np.zeros((0, 3, 4), np.float32))
+    check_equal(mx.nd.one_hot(i01, depth=0), np.zeros((2, 0), np.float32))
+    check_equal(mx.nd.one_hot(i01, depth=1), np_one_hot(np.array([0, 1]), 1))
 
 
 def test_one_hot_errors():
@@ -255,10 +262,11 @@ def test_where_edge_cases():
 
 def test_where_errors():
     x = nd(np.zeros((3, 4), np.float32))
-    raises(lambda: mx.nd.where(nd(np.zeros((3, 4), np.float32)), x, nd(np.zeros((4, 3), np.float32))), "where")
+    c = nd(np.zeros((3, 4), np.float32))
+    raises(lambda: mx.nd.where(c, x, nd(np.zeros((4, 3), np.float32))), "where", "(4, 3)")
     raises(lambda: mx.nd.where(nd(np.zeros((4,), np.float32)), x, x), "where", "condition")
     raises(lambda: mx.nd.where(nd(np.zeros((3, 2), np.float32)), x, x), "where", "condition")
-    raises(lambda: mx.nd.where(nd(np.zeros((3, 4), np.float32)), x, nd(np.zeros((3, 4), np.int32))), "where")
+    raises(lambda: mx.nd.where(c, x, nd(np.zeros((3, 4), np.int32))), "where", "int32")
 
 
 # ---- diag -----------------------------------------------------------------------------------
@@ -288,7 +296,8 @@ def test_diag_edge_shapes():
     check_equal(mx.nd.diag(nd(np.zeros((0,), np.float32)), k=2), np.zeros((2, 2), np.float32))
     check_equal(mx.nd.diag(nd(np.ones((1,), np.int32))), np.ones((1, 1), np.int32))
     check_equal(mx.nd.diag(nd(np.zeros((3, 0), np.float32))), np.zeros((0,), np.float32))
-    check_equal(mx.nd.diag(nd(np.zeros((2, 0, 3), np.float32)), axis1=0, axis2=2), np.zeros((0, 2), np.float32))
+    check_equal(mx.nd.diag(nd(np.zeros((2, 0, 3), np.float32)), axis1=0, axis2=2),
+                np.zeros((0, 2), np.float32))
     m = rand((1, 5), "float64")
     check_equal(mx.nd.diag(nd(m), k=3), np.diag(m, 3))
 
@@ -363,7 +372,10 @@ def test_slice_assign_scalar(dtype, case, inplace):
     if step is not None:
         kw["step"] = step
     a = nd(lhs)
-    out = mx.nd._slice_assign_scalar(a, out=a, **kw) if inplace else mx.nd._slice_assign_scalar(a, **kw)
+    if inplace:
+        out = mx.nd._slice_assign_scalar(a, out=a, **kw)
+    else:
+        out = mx.nd._slice_assign_scalar(a, **kw)
     check_equal(out, want)
     if not inplace:
         check_equal(a, lhs)
@@ -373,11 +385,14 @@ def test_slice_assign_syntax_and_0d():
     lhs = np.arange(12, dtype=np.float32).reshape(3, 4)
     want = lhs.copy()
     want[1:, ::2] = -1
-    out = mx.nd._slice_assign_scalar(nd(lhs), scalar=-1, begin="(1, None)", end="[None, None]", step="(None, 2)")
+    out = mx.nd._slice_assign_scalar(nd(lhs), scalar=-1, begin="(1, None)", end="[None, None]",
+                                     step="(None, 2)")
     check_equal(out, want)
     s = np.array(5, np.int32)
-    check_equal(mx.nd._slice_assign(nd(s), nd(np.array(9, np.int32)), begin=(), end=()), np.array(9, np.int32))
-    check_equal(mx.nd._slice_assign_scalar(nd(s), scalar=2, begin=(), end=()), np.array(2, np.int32))
+    check_equal(mx.nd._slice_assign(nd(s), nd(np.array(9, np.int32)), begin=(), end=()),
+                np.array(9, np.int32))
+    check_equal(mx.nd._slice_assign_scalar(nd(s), scalar=2, begin=(), end=()),
+                np.array(2, np.int32))
     z = np.zeros((0, 3), np.float32)
     check_equal(mx.nd._slice_assign_scalar(nd(z), scalar=1, begin=(None,), end=(None,)), z)
 
@@ -457,8 +472,10 @@ def test_topk(dtype, axis, ret_typ, is_ascend):
 def test_topk_index_dtype_and_defaults(idx_dtype):
     x = rand((5, 7), "float32", seed=16)
     check_equal(mx.nd.topk(nd(x)), ref_topk(x, -1, 1, False, "indices"))
-    check_equal(mx.nd.topk(nd(x), k=4, dtype=idx_dtype), ref_topk(x, -1, 4, False, "indices", idx_dtype))
+    check_equal(mx.nd.topk(nd(x), k=4, dtype=idx_dtype),
+                ref_topk(x, -1, 4, False, "indices", idx_dtype))
     v, i = mx.nd.topk(nd(x), k=2, axis=0, ret_typ="both", dtype=idx_dtype)
+    check_equal(v, ref_topk(x, 0, 2, False, "value"))
     check_equal(i, ref_topk(x, 0, 2, False, "indices", idx_dtype))
 
 
@@ -466,14 +483,16 @@ def test_topk_nan_and_edge_shapes():
     x = np.array([[1.0, np.nan, 3.0, -np.inf, np.nan, np.inf]], np.float32)
     for asc in [False, True]:
         for ret in ["indices", "value", "mask"]:
-            check_equal(mx.nd.topk(nd(x), k=4, ret_typ=ret, is_ascend=asc), ref_topk(x, -1, 4, asc, ret))
+            check_equal(mx.nd.topk(nd(x), k=4, ret_typ=ret, is_ascend=asc),
+                        ref_topk(x, -1, 4, asc, ret))
     s = np.array(2.5, np.float32)
     check_equal(mx.nd.topk(nd(s), axis=None), np.array([0], np.float32))
     check_equal(mx.nd.topk(nd(s), axis=None, ret_typ="mask"), np.array(1, np.float32))
     z = np.zeros((0, 4), np.float32)
     check_equal(mx.nd.topk(nd(z), k=2), np.zeros((0, 2), np.float32))
     check_equal(mx.nd.topk(nd(z), k=2, ret_typ="mask"), z)
-    check_equal(mx.nd.topk(nd(np.zeros((3, 0), np.int32)), k=0, ret_typ="value"), np.zeros((3, 0), np.int32))
+    check_equal(mx.nd.topk(nd(np.zeros((3, 0), np.int32)), k=0, ret_typ="value"),
+                np.zeros((3, 0), np.int32))
     one = rand((3, 1), "int64")
     check_equal(mx.nd.topk(nd(one), ret_typ="value"), one)
 
@@ -496,7 +515,8 @@ def test_sort_argsort(dtype, axis, is_ascend):
     x = rand((5, 4, 2), dtype, seed=17, low=0, high=4)
     order, ax = ref_order(x, axis, is_ascend)
     flat = x.reshape(-1) if axis is None else x
-    check_equal(mx.nd.sort(nd(x), axis=axis, is_ascend=is_ascend), np.take_along_axis(flat, order, ax))
+    check_equal(mx.nd.sort(nd(x), axis=axis, is_ascend=is_ascend),
+                np.take_along_axis(flat, order, ax))
     check_equal(mx.nd.argsort(nd(x), axis=axis, is_ascend=is_ascend), order.astype(np.float32))
     check_equal(mx.nd.argsort(nd(x), axis=axis, is_ascend=is_ascend, dtype="int64"), order)
 
@@ -518,7 +538,8 @@ def test_sort_errors():
     x = nd(np.zeros((3, 4), np.float32))
     raises(lambda: mx.nd.sort(x, axis=2), "sort", "axis")
     raises(lambda: mx.nd.argsort(x, axis=-3), "argsort", "axis")
-    raises(lambda: mx.nd.argsort(nd(np.zeros((300,), np.float32)), dtype="uint8"), "argsort", "uint8")
+    raises(lambda: mx.nd.argsort(nd(np.zeros((300,), np.float32)), dtype="uint8"),
+           "argsort", "uint8")
     raises(lambda: mx.nd.argsort(x, dtype="int8"), "argsort", "dtype")
 
 
@@ -542,7 +563,8 @@ def test_cumsum(dtype, axis, out_dtype):
     want = ref_cumsum(x, axis, out_dtype)
     assert got.shape == want.shape and got.dtype == want.dtype
     if want.dtype == np.float16:
-        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=2e-3, atol=2e-2)
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64),
+                                   rtol=2e-3, atol=2e-2)
     elif want.dtype.kind == "f":
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     else:

@@ -88,6 +88,21 @@ def invoke(name, inputs, params, out):
     return out
 
 
+_scalar_cache = {}
+
+
+def scalar_params(name, value):
+    """Parsed {scalar: value} parameters for a scalar op, cached per (op, value)."""
+    key = (name, value, type(value))
+    p = _scalar_cache.get(key)
+    if p is None:
+        p = params_handle(name, {"scalar": value})
+        if len(_scalar_cache) > 4096:
+            _scalar_cache.clear()
+        _scalar_cache[key] = p
+    return p
+
+
 def invoke_fast(name, inputs, out, **kwargs):
     return invoke(name, inputs, params_handle(name, kwargs) if kwargs else ffi.NULL, out)
 
@@ -171,3 +186,6 @@ def generate(namespace):
         _ops[name] = fn
         _meta[name] = (h, nin, input_names, param_names)
         namespace[name] = fn
+    from .ndarray import _fast
+    for n in list(_ops):
+        _fast[n] = _handles[n]

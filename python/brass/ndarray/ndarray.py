@@ -386,18 +386,43 @@ def _op(name):
     return _ops[name]
 
 
+_NULL = ffi.NULL
+_call1 = lib.brass_op_call1
+_call2 = lib.brass_op_call2
+_fast = {}  # op name -> op handle, for the operator fast path
+
+
+def _raise_last():
+    raise BrassError(ffi.string(lib.brass_last_error()).decode("utf-8", "replace"))
+
+
 def _binary(lhs, rhs, array_op, scalar_op, out):
-    """Dispatches a Python operator: array-array broadcast, or the scalar form."""
-    from ._internal import invoke_fast
-    if isinstance(rhs, NDArray):
+    """Dispatches a Python operator: array-array broadcast, or the scalar form. One C call."""
+    if type(rhs) is NDArray:
         if array_op is None:  # reflected ops only reach here with a scalar
-            raise TypeError("unsupported operand")
-        return invoke_fast(array_op, (lhs, rhs), out)
+            return NotImplemented
+        if out is None:
+            h = _call2(_fast[array_op], lhs._h, rhs._h, _NULL)
+            if not h:
+                _raise_last()
+            return NDArray(h)
+        from ._internal import invoke
+        return invoke(array_op, (lhs, rhs), _NULL, out)
     if isinstance(rhs, base.numeric_types):
-        return invoke_fast(scalar_op, (lhs,), out, scalar=rhs)
-    if isinstance(rhs, (np.ndarray, list, tuple)):
-        return _binary(lhs, array(rhs, ctx=lhs.context, dtype=lhs.dtype), array_op, scalar_op, out) \
-            if array_op else NotImplemented
+        from ._internal import scalar_params
+        p = scalar_params(scalar_op, rhs)
+        if out is None:
+            h = _call1(_fast[scalar_op], lhs._h, p)
+            if not h:
+                _raise_last()
+            return NDArray(h)
+        from ._internal import invoke
+        return invoke(scalar_op, (lhs,), p, out)
+    if isinstance(rhs, NDArray):  # a subclass
+        from ._internal import invoke
+        return invoke(array_op, (lhs, rhs), _NULL, out) if array_op else NotImplemented
+    if isinstance(rhs, (np.ndarray, list, tuple)) and array_op:
+        return _binary(lhs, array(rhs, ctx=lhs.context, dtype=lhs.dtype), array_op, scalar_op, out)
     return NotImplemented
 
 

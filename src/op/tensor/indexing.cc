@@ -30,7 +30,8 @@ SliceTuple parse_slice_tuple(const std::string& s0) {
   if (s.empty()) fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got ''");
   if (s.front() == '(' || s.front() == '[') {
     char close = s.front() == '(' ? ')' : ']';
-    if (s.back() != close) fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got '", s0, "'");
+    if (s.back() != close)
+      fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got '", s0, "'");
     s = s.substr(1, s.size() - 2);
   }
   // Items between commas; one trailing comma is allowed ("(1,)"), other blank items are not.
@@ -42,12 +43,15 @@ SliceTuple parse_slice_tuple(const std::string& s0) {
     if (comma == std::string::npos) break;
     pos = comma + 1;
   }
-  auto blank = [](const std::string& x) { return x.find_first_not_of(" \t\n") == std::string::npos; };
+  auto blank = [](const std::string& x) {
+    return x.find_first_not_of(" \t\n") == std::string::npos;
+  };
   if (items.size() > 1 && blank(items.back())) items.pop_back();
   SliceTuple t;
   if (items.size() == 1 && blank(items[0])) return t;
   for (auto& item : items) {
-    if (blank(item)) fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got '", s0, "'");
+    if (blank(item))
+      fail(BRASS_ERR_INVALID_ARGUMENT, "expected a tuple such as (0, None), got '", s0, "'");
     if (parse::is_none(item)) t.v.emplace_back(std::nullopt);
     else t.v.emplace_back(parse::to_int(item));
   }
@@ -68,8 +72,12 @@ std::string slice_tuple_str(const SliceTuple& t) {
 
 template <> struct ParamTraits<indexing_ops::SliceTuple> {
   static const char* type() { return "Shape(tuple) of int or None"; }
-  static indexing_ops::SliceTuple parse(const std::string& s) { return indexing_ops::parse_slice_tuple(s); }
-  static std::string str(const indexing_ops::SliceTuple& v) { return indexing_ops::slice_tuple_str(v); }
+  static indexing_ops::SliceTuple parse(const std::string& s) {
+    return indexing_ops::parse_slice_tuple(s);
+  }
+  static std::string str(const indexing_ops::SliceTuple& v) {
+    return indexing_ops::slice_tuple_str(v);
+  }
 };
 
 namespace indexing_ops {
@@ -87,12 +95,13 @@ void dispatch_width(DType t, F&& f) {
 }
 
 // The kernels here only write their outputs; accumulation has no use for them.
-void check_req(const OpContext& ctx, const char* op) {
+void reject_add_req(const OpContext& ctx, const char* op) {
   for (Req r : ctx.req)
-    if (r == Req::kAdd) fail(BRASS_ERR_UNSUPPORTED, op, ": accumulating into the output (kAdd) is not supported");
+    if (r == Req::kAdd)
+      fail(BRASS_ERR_UNSUPPORTED, op, ": accumulating into the output (kAdd) is not supported");
 }
 
-int64_t prod(const Shape& s, int from, int to) {
+int64_t extent_product(const Shape& s, int from, int to) {
   int64_t p = 1;
   for (int i = from; i < to; ++i) p *= s[i];
   return p;
@@ -131,7 +140,8 @@ void apply_mode(std::vector<int64_t>& j, int64_t n, Mode mode, const char* op, i
   if (mode == Mode::kRaise) {
     for (int64_t v : j)
       if (v < 0 || v >= n)
-        fail(BRASS_ERR_INDEX, op, ": index ", v, " is out of bounds for axis ", axis, " with size ", n);
+        fail(BRASS_ERR_INDEX, op, ": index ", v, " is out of bounds for axis ", axis, " with size ",
+             n);
     return;
   }
   int64_t* p = j.data();
@@ -171,11 +181,13 @@ bool take_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
   const Shape& d = in[0];
   const Shape& idx = in[1];
   if (!d.ndim_known() || !idx.ndim_known()) return false;
-  if (d.ndim() == 0) fail(BRASS_ERR_SHAPE, "take: data must have at least one dimension, got shape ()");
+  if (d.ndim() == 0)
+    fail(BRASS_ERR_SHAPE, "take: data must have at least one dimension, got shape ()");
   int axis = normalize_axis(a.param<TakeParam>().axis, d.ndim(), "take");
   int ond = d.ndim() - 1 + idx.ndim();
   if (ond > kMaxNDim)
-    fail(BRASS_ERR_SHAPE, "take: the output would have ", ond, " dimensions (at most ", kMaxNDim, ")");
+    fail(BRASS_ERR_SHAPE, "take: the output would have ", ond, " dimensions (at most ", kMaxNDim,
+         ")");
   Shape o(ond);
   int k = 0;
   for (int i = 0; i < axis; ++i) o[k++] = d[i];
@@ -190,12 +202,12 @@ bool take_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
 
 void take_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "take");
+  reject_add_req(ctx, "take");
   const auto& p = ctx.param<TakeParam>();
   const TBlob& d = in[0];
   int axis = normalize_axis(p.axis, d.shape.ndim(), "take");
-  int64_t outer = prod(d.shape, 0, axis), n = d.shape[axis];
-  int64_t inner = prod(d.shape, axis + 1, d.shape.ndim());
+  int64_t outer = extent_product(d.shape, 0, axis), n = d.shape[axis];
+  int64_t inner = extent_product(d.shape, axis + 1, d.shape.ndim());
   std::vector<int64_t> j = indices_as_int64(in[1]);
   int64_t m = int64_t(j.size());
   Mode mode = parse_mode(p.mode);
@@ -227,7 +239,8 @@ struct PickParam {
   std::string mode;
   static void declare(ParamSpec<PickParam>& s) {
     s.field("axis", &PickParam::axis).set_default(std::optional<int>(-1))
-        .describe("The axis to pick along; negative counts from the end. None is not supported (as in MXNet).");
+        .describe("The axis to pick along; negative counts from the end. None is not supported "
+                  "(as in MXNet).");
     s.field("keepdims", &PickParam::keepdims).set_default(false)
         .describe("Keep the picked axis in the output, with size 1.");
     s.field("mode", &PickParam::mode).set_default("clip").set_choices({"clip", "wrap"})
@@ -266,11 +279,11 @@ bool pick_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
 
 void pick_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "pick");
+  reject_add_req(ctx, "pick");
   const auto& p = ctx.param<PickParam>();
   const TBlob& d = in[0];
   int axis = pick_axis(p, d.shape.ndim());
-  int64_t n = d.shape[axis], inner = prod(d.shape, axis + 1, d.shape.ndim());
+  int64_t n = d.shape[axis], inner = extent_product(d.shape, axis + 1, d.shape.ndim());
   if (out[0].size() == 0) return;
   std::vector<int64_t> j = indices_as_int64(in[1]);
   apply_mode(j, n, parse_mode(p.mode), "pick", axis);
@@ -295,10 +308,12 @@ struct OneHotParam {
   double on_value, off_value;
   DType dtype;
   static void declare(ParamSpec<OneHotParam>& s) {
-    s.field("depth", &OneHotParam::depth).set_lower_bound(0).describe("Depth of the one-hot dimension.");
+    s.field("depth", &OneHotParam::depth).set_lower_bound(0)
+        .describe("Depth of the one-hot dimension.");
     s.field("on_value", &OneHotParam::on_value).set_default(1.0)
         .describe("The value at the positions the indices name.");
-    s.field("off_value", &OneHotParam::off_value).set_default(0.0).describe("The value everywhere else.");
+    s.field("off_value", &OneHotParam::off_value).set_default(0.0)
+        .describe("The value everywhere else.");
     s.field("dtype", &OneHotParam::dtype).set_default(DType::kFloat32).describe("Output dtype.");
   }
 };
@@ -307,7 +322,8 @@ bool one_hot_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape
   const Shape& i = in[0];
   if (!i.ndim_known()) return false;
   if (i.ndim() + 1 > kMaxNDim)
-    fail(BRASS_ERR_SHAPE, "one_hot: indices of shape ", i, " give more than ", kMaxNDim, " dimensions");
+    fail(BRASS_ERR_SHAPE, "one_hot: indices of shape ", i, " give more than ", kMaxNDim,
+         " dimensions");
   Shape o(i.ndim() + 1);
   for (int k = 0; k < i.ndim(); ++k) o[k] = i[k];
   o[i.ndim()] = a.param<OneHotParam>().depth;
@@ -315,9 +331,10 @@ bool one_hot_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape
   return out[0].known();
 }
 
-void one_hot_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+void one_hot_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                 const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "one_hot");
+  reject_add_req(ctx, "one_hot");
   const auto& p = ctx.param<OneHotParam>();
   if (out[0].size() == 0) return;
   std::vector<int64_t> j = indices_as_int64(in[0]);
@@ -352,7 +369,8 @@ bool where_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& o
   const Shape& c = in[0];
   if (c.ndim_known() && s.ndim_known()) {
     if (c.ndim() == s.ndim()) {
-      infer::assign_shape(in[0], s, "where", "condition (must match x, or be 1-D of length x.shape[0])");
+      infer::assign_shape(in[0], s, "where",
+                          "condition (must match x, or be 1-D of length x.shape[0])");
     } else if (c.ndim() == 1 && s.ndim() >= 1) {
       if (c[0] >= 0 && s[0] >= 0 && c[0] != s[0])
         fail(BRASS_ERR_SHAPE, "where: a 1-D condition must have length x.shape[0]: condition ", c,
@@ -376,7 +394,7 @@ bool where_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
 
 void where_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "where");
+  reject_add_req(ctx, "where");
   const TBlob &c = in[0], &x = in[1], &y = in[2], &o = out[0];
   int64_t n = o.size();
   if (n == 0) return;
@@ -400,7 +418,11 @@ void where_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
     W* op = o.ptr<W>();
     const uint8_t* m = mask.data();
     thread_pool::parallel_for(n, kernel::kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) op[i] = m[i / row] ? xp[i] : yp[i];
+      if (!rows) {
+        for (int64_t i = b; i < e; ++i) op[i] = m[i] ? xp[i] : yp[i];
+      } else {
+        for (int64_t i = b; i < e; ++i) op[i] = m[i / row] ? xp[i] : yp[i];
+      }
     });
   });
 }
@@ -414,7 +436,8 @@ struct DiagParam {
     s.field("k", &DiagParam::k).set_default(int64_t(0))
         .describe("The diagonal: 0 the main one, k > 0 above it, k < 0 below it.");
     s.field("axis1", &DiagParam::axis1).set_default(0)
-        .describe("The first axis of the 2-D sub-arrays whose diagonals are taken (input of 2 or more dims).");
+        .describe("The first axis of the 2-D sub-arrays whose diagonals are taken (input of 2 "
+                  "or more dims).");
     s.field("axis2", &DiagParam::axis2).set_default(1)
         .describe("The second axis of the 2-D sub-arrays whose diagonals are taken.");
   }
@@ -442,7 +465,8 @@ bool diag_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
   const auto& p = a.param<DiagParam>();
   const Shape& d = in[0];
   if (!d.ndim_known()) return false;
-  if (d.ndim() == 0) fail(BRASS_ERR_SHAPE, "diag: input must have at least one dimension, got shape ()");
+  if (d.ndim() == 0)
+    fail(BRASS_ERR_SHAPE, "diag: input must have at least one dimension, got shape ()");
   if (d.ndim() == 1) {
     if (d[0] < 0) return false;
     int64_t n = d[0] + (p.k < 0 ? -p.k : p.k);
@@ -461,14 +485,15 @@ bool diag_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
 
 void diag_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "diag");
+  reject_add_req(ctx, "diag");
   const auto& p = ctx.param<DiagParam>();
   const TBlob &d = in[0], &o = out[0];
   if (o.size() == 0) return;
   int64_t off_r = p.k < 0 ? -p.k : 0, off_c = p.k > 0 ? p.k : 0;
   if (d.shape.ndim() == 1) {
     int64_t n = d.shape[0], w = o.shape[1];
-    std::memset(o.dptr, 0, size_t(o.size()) * dtype_size(o.dtype));  // zero bits are 0 in every dtype
+    // All-zero bits are 0 in every dtype.
+    std::memset(o.dptr, 0, size_t(o.size()) * dtype_size(o.dtype));
     dispatch_width(d.dtype, [&](auto tag) {
       using W = decltype(tag);
       const W* s = d.ptr<W>();
@@ -514,8 +539,10 @@ void diag_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
 struct SliceAssignParam {
   SliceTuple begin, end, step;
   static void declare(ParamSpec<SliceAssignParam>& s) {
-    s.field("begin", &SliceAssignParam::begin).describe("Starting indices of the region, e.g. (0, None).");
-    s.field("end", &SliceAssignParam::end).describe("Ending indices of the region (exclusive), e.g. (2, None).");
+    s.field("begin", &SliceAssignParam::begin)
+        .describe("Starting indices of the region, e.g. (0, None).");
+    s.field("end", &SliceAssignParam::end)
+        .describe("Ending indices of the region (exclusive), e.g. (2, None).");
     s.field("step", &SliceAssignParam::step).set_default(SliceTuple{})
         .describe("Step of the region per axis, e.g. (1, -1); empty or None means 1.");
   }
@@ -527,8 +554,10 @@ struct SliceAssignScalarParam {
   static void declare(ParamSpec<SliceAssignScalarParam>& s) {
     s.field("scalar", &SliceAssignScalarParam::scalar).set_default(0.0)
         .describe("The value assigned to the region.");
-    s.field("begin", &SliceAssignScalarParam::begin).describe("Starting indices of the region, e.g. (0, None).");
-    s.field("end", &SliceAssignScalarParam::end).describe("Ending indices of the region (exclusive).");
+    s.field("begin", &SliceAssignScalarParam::begin)
+        .describe("Starting indices of the region, e.g. (0, None).");
+    s.field("end", &SliceAssignScalarParam::end)
+        .describe("Ending indices of the region (exclusive).");
     s.field("step", &SliceAssignScalarParam::step).set_default(SliceTuple{})
         .describe("Step of the region per axis; empty or None means 1.");
   }
@@ -552,7 +581,8 @@ Region slice_region(const Shape& d, const SliceTuple& begin, const SliceTuple& e
     fail(BRASS_ERR_INVALID_ARGUMENT, op, ": step ", slice_tuple_str(step), " and begin ",
          slice_tuple_str(begin), " must have the same length");
   if (int(nb) > d.ndim())
-    fail(BRASS_ERR_INVALID_ARGUMENT, op, ": begin ", slice_tuple_str(begin), " has more axes than data of shape ", d);
+    fail(BRASS_ERR_INVALID_ARGUMENT, op, ": begin ", slice_tuple_str(begin),
+         " has more axes than data of shape ", d);
   Region r;
   r.nd = d.ndim();
   for (int i = 0; i < r.nd; ++i) {
@@ -631,7 +661,9 @@ void copy_unless_inplace(const TBlob& lhs, const TBlob& out) {
   char* q = static_cast<char*>(out.dptr);
   int64_t chunk = kernel::kGrain * 8;
   int64_t nbytes = out.size() * int64_t(es);
-  thread_pool::parallel_for(nbytes, chunk, [&](int64_t b, int64_t e) { std::memcpy(q + b, s + b, size_t(e - b)); });
+  thread_pool::parallel_for(nbytes, chunk, [&](int64_t b, int64_t e) {
+    std::memcpy(q + b, s + b, size_t(e - b));
+  });
 }
 
 template <class P>
@@ -655,9 +687,10 @@ bool slice_assign_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<
   return in[0].known() && in[1].known();
 }
 
-void slice_assign_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+void slice_assign_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                      const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "_slice_assign");
+  reject_add_req(ctx, "_slice_assign");
   const TBlob &lhs = in[0], &rhs = in[1], &o = out[0];
   copy_unless_inplace(lhs, o);
   Region r = param_region(ctx.param<SliceAssignParam>(), o.shape, "_slice_assign");
@@ -676,7 +709,7 @@ void slice_assign_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const 
 void slice_assign_scalar_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                              const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "_slice_assign_scalar");
+  reject_add_req(ctx, "_slice_assign_scalar");
   const auto& p = ctx.param<SliceAssignScalarParam>();
   const TBlob& o = out[0];
   copy_unless_inplace(in[0], o);
@@ -698,8 +731,9 @@ void slice_assign_scalar_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
 const bool kRegistered = [] {
   OpRegistry::get().add("take")
       .describe("Takes elements from an array along an axis by index.\n\n"
-                "The output shape is a.shape[:axis] + indices.shape + a.shape[axis+1:]. Indices of\n"
-                "any dtype are truncated to integers; out-of-range ones clip, wrap or raise (mode).\n\n"
+                "The output shape is a.shape[:axis] + indices.shape + a.shape[axis+1:].\n"
+                "Indices of any dtype are truncated to integers; out-of-range ones clip, wrap\n"
+                "or raise (mode).\n\n"
                 "    take([[1, 2], [3, 4], [5, 6]], [[0, 1], [1, 2]]) =\n"
                 "        [[[1, 2], [3, 4]], [[3, 4], [5, 6]]]")
       .inputs({"a", "indices"}).params<TakeParam>()
@@ -725,7 +759,8 @@ const bool kRegistered = [] {
 
   OpRegistry::get().add("where")
       .describe("Elements from x where condition is true (non-zero), else from y.\n\n"
-                "condition has the shape of x, or is 1-D with length x.shape[0] and picks whole rows.\n\n"
+                "condition has the shape of x, or is 1-D with length x.shape[0] and picks\n"
+                "whole rows.\n\n"
                 "    where([1, 0, 1], [1, 2, 3], [4, 5, 6]) = [1, 5, 3]")
       .inputs({"condition", "x", "y"})
       .shape_fn(where_shape).type_fn(where_type)
@@ -734,7 +769,8 @@ const bool kRegistered = [] {
 
   OpRegistry::get().add("diag")
       .describe("Diagonals. A 1-D input becomes a 2-D matrix with it on diagonal k; an N-D input\n"
-                "gives the diagonals of its 2-D sub-arrays over axis1 and axis2, as a last axis.\n\n"
+                "gives the diagonals of its 2-D sub-arrays over axis1 and axis2, as a last\n"
+                "axis.\n\n"
                 "    diag([[1, 2], [3, 4]]) = [1, 4]\n"
                 "    diag([1, 2], k=1) = [[0, 1, 0], [0, 0, 2], [0, 0, 0]]")
       .inputs({"data"}).params<DiagParam>()
@@ -742,8 +778,9 @@ const bool kRegistered = [] {
 
   OpRegistry::get().add("_slice_assign")
       .describe("lhs with the region begin:end:step replaced by rhs (NDArray.__setitem__).\n\n"
-                "begin, end and step follow slice: None is the natural bound, negative values count\n"
-                "from the end. Given out= the same array as lhs, only the region is written.\n\n"
+                "begin, end and step follow slice: None is the natural bound, negative values\n"
+                "count from the end. Given out= the same array as lhs, only the region is\n"
+                "written.\n\n"
                 "    _slice_assign(zeros((2, 3)), ones((1, 2)), begin=(1, 1), end=(2, 3)) =\n"
                 "        [[0, 0, 0], [0, 1, 1]]")
       .alias("_crop_assign")
@@ -754,12 +791,14 @@ const bool kRegistered = [] {
 
   OpRegistry::get().add("_slice_assign_scalar")
       .describe("data with the region begin:end:step set to a scalar (NDArray.__setitem__).\n\n"
-                "    _slice_assign_scalar(zeros((3,)), scalar=2, begin=(1,), end=(None,)) = [0, 2, 2]")
+                "    _slice_assign_scalar(zeros((3,)), scalar=2, begin=(1,), end=(None,)) =\n"
+                "        [0, 2, 2]")
       .alias("_crop_assign_scalar")
       .inputs({"data"}).params<SliceAssignScalarParam>()
       .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
         bool ok = infer::same_shape(a, in, out);
-        if (in[0].ndim_known()) param_region(a.param<SliceAssignScalarParam>(), in[0], "_slice_assign_scalar");
+        if (in[0].ndim_known())  // validates begin/end/step against the shape
+          param_region(a.param<SliceAssignScalarParam>(), in[0], "_slice_assign_scalar");
         return ok;
       })
       .type_fn(infer::same_type)

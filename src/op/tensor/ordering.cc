@@ -61,8 +61,8 @@ int64_t index_limit(DType t) {
 
 void check_index_dtype(DType t, int64_t n, const char* op) {
   if (n > 0 && n - 1 > index_limit(t))
-    fail(BRASS_ERR_DTYPE, op, ": dtype ", dtype_name(t), " cannot represent the indices of an axis of size ",
-         n, "; choose a wider dtype");
+    fail(BRASS_ERR_DTYPE, op, ": dtype ", dtype_name(t),
+         " cannot represent the indices of an axis of size ", n, "; choose a wider dtype");
 }
 
 template <class C> inline bool is_nan(C v) {
@@ -117,7 +117,8 @@ void sort_rows(const TBlob& d, const Rows& g, bool asc, int64_t k, const SortOut
       const T* row = src + o * n * inner + i;
       for (int64_t j = 0; j < n; ++j) keys[j] = Key<C>{convert<C>(row[j * inner]), j};
       if (partial)
-        std::partial_sort(keys.begin(), keys.begin() + k, keys.end(), KeyOrderTied<C>{KeyOrder<C>{asc}});
+        std::partial_sort(keys.begin(), keys.begin() + k, keys.end(),
+                          KeyOrderTied<C>{KeyOrder<C>{asc}});
       else
         std::stable_sort(keys.begin(), keys.end(), KeyOrder<C>{asc});
       int64_t ob = o * k * inner + i;
@@ -165,9 +166,10 @@ void run_sort(const TBlob& d, const Rows& g, bool asc, int64_t k, const TBlob* v
   if (indices) store_indices(idx, *indices);
 }
 
-void check_req(const OpContext& ctx, const char* op) {
+void reject_add_req(const OpContext& ctx, const char* op) {
   for (Req r : ctx.req)
-    if (r == Req::kAdd) fail(BRASS_ERR_UNSUPPORTED, op, ": accumulating into the output (kAdd) is not supported");
+    if (r == Req::kAdd)
+      fail(BRASS_ERR_UNSUPPORTED, op, ": accumulating into the output (kAdd) is not supported");
 }
 
 // ---- topk ----------------------------------------------------------------------------------
@@ -211,8 +213,11 @@ bool topk_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
   }
   int64_t k = p.k < 1 ? n : p.k;
   if (n >= 0 && k > n) {
-    if (p.axis) fail(BRASS_ERR_INVALID_ARGUMENT, "topk: k ", p.k, " is out of range for axis ", axis, " of size ", n);
-    fail(BRASS_ERR_INVALID_ARGUMENT, "topk: k ", p.k, " is out of range for the flattened input of size ", n);
+    if (p.axis)
+      fail(BRASS_ERR_INVALID_ARGUMENT, "topk: k ", p.k, " is out of range for axis ", axis,
+           " of size ", n);
+    fail(BRASS_ERR_INVALID_ARGUMENT, "topk: k ", p.k,
+         " is out of range for the flattened input of size ", n);
   }
   if (p.ret_typ == "indices" || p.ret_typ == "both") check_index_dtype(p.dtype, n, "topk");
   if (p.ret_typ == "mask") {
@@ -238,7 +243,7 @@ bool topk_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) 
 }
 
 void topk_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
-  check_req(ctx, "topk");
+  reject_add_req(ctx, "topk");
   const auto& p = ctx.param<TopKParam>();
   Rows g = rows_of(in[0].shape, p.axis, "topk");
   int64_t k = p.k < 1 ? g.n : p.k;
@@ -299,15 +304,16 @@ bool sorted_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>
 
 void sort_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "sort");
+  reject_add_req(ctx, "sort");
   const auto& p = ctx.param<SortParam>();
   Rows g = rows_of(in[0].shape, p.axis, "sort");
   run_sort(in[0], g, p.is_ascend, g.n, &out[0], nullptr, nullptr);
 }
 
-void argsort_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+void argsort_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                 const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "argsort");
+  reject_add_req(ctx, "argsort");
   const auto& p = ctx.param<ArgSortParam>();
   Rows g = rows_of(in[0].shape, p.axis, "argsort");
   run_sort(in[0], g, p.is_ascend, g.n, nullptr, &out[0], nullptr);
@@ -347,7 +353,8 @@ bool cumsum_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out
   if (p.dtype) {
     infer::assign_type(out[0], int(*p.dtype), "cumsum", "output");
   } else if (in[0] >= 0) {
-    infer::assign_type(out[0], in[0] == int(DType::kBool) ? int(DType::kInt64) : in[0], "cumsum", "output");
+    int t = in[0] == int(DType::kBool) ? int(DType::kInt64) : in[0];
+    infer::assign_type(out[0], t, "cumsum", "output");
   }
   return in[0] >= 0 && out[0] >= 0;
 }
@@ -356,8 +363,8 @@ template <class T, class O>
 void cumsum_rows(const TBlob& in, const TBlob& out, const Rows& g) {
   // Integers add with wrap-around (unsigned arithmetic, no undefined overflow); floats in
   // their compute type (float for float16/bfloat16).
-  using A = std::conditional_t<std::is_integral<O>::value && !std::is_same<O, bool>::value, uint64_t,
-                               typename kernel::ComputeOf<O>::type>;
+  using A = std::conditional_t<std::is_integral<O>::value && !std::is_same<O, bool>::value,
+                               uint64_t, typename kernel::ComputeOf<O>::type>;
   const T* x = in.ptr<T>();
   O* y = out.ptr<O>();
   int64_t rows = g.outer * g.inner, n = g.n, inner = g.inner;
@@ -383,7 +390,7 @@ void cumsum_rows(const TBlob& in, const TBlob& out, const Rows& g) {
 
 void cumsum_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
-  check_req(ctx, "cumsum");
+  reject_add_req(ctx, "cumsum");
   const auto& p = ctx.param<CumsumParam>();
   Rows g = rows_of(in[0].shape, p.axis, "cumsum");
   if (out[0].size() == 0) return;
