@@ -305,11 +305,12 @@ brass_status brass_op_find(const char* name, brass_op_t* out) {
 }
 
 brass_status brass_op_info(brass_op_t h, const char** name, const char** doc, int32_t* num_inputs,
-                           const char** input_names, int32_t* num_outputs, int32_t* num_params) {
+                           const char** input_names, int32_t* num_outputs, int32_t* num_params,
+                           const char** aliases) {
   API_BEGIN();
   const Op* op = op_of(h);
   static std::mutex mu;
-  static std::map<const Op*, std::string> joined;
+  static std::map<const Op*, std::string> joined, joined_aliases;
   if (name) *name = op->name.c_str();
   if (doc) *doc = op->doc.c_str();
   if (num_inputs) *num_inputs = op->num_inputs;
@@ -319,6 +320,13 @@ brass_status brass_op_info(brass_op_t h, const char** name, const char** doc, in
     if (s.empty())
       for (auto& n : op->input_names) s += (s.empty() ? "" : ",") + n;
     *input_names = s.c_str();
+  }
+  if (aliases) {
+    std::lock_guard<std::mutex> lk(mu);
+    std::string& s = joined_aliases[op];
+    if (s.empty())
+      for (auto& n : op->aliases) s += (s.empty() ? "" : ",") + n;
+    *aliases = s.c_str();
   }
   if (num_outputs) *num_outputs = op->num_outputs;
   if (num_params) *num_params = int32_t(op->schema->fields.size());

@@ -189,10 +189,12 @@ BRASS_API brass_status brass_op_find(const char *name, brass_op_t *out);
 **   num_inputs  [out] -1 when variadic (then the count comes from a parameter, e.g. num_args).
 **   input_names [out] comma-separated input names.
 **   num_outputs [out] visible outputs (for ops with a variable count: with default params).
+**   aliases     [out] comma-separated other names (MXNet's), "" if none.
 */
 BRASS_API brass_status brass_op_info(brass_op_t op, const char **name, const char **doc,
                                      int32_t *num_inputs, const char **input_names,
-                                     int32_t *num_outputs, int32_t *num_params);
+                                     int32_t *num_outputs, int32_t *num_params,
+                                     const char **aliases);
 /* Describe parameter i of an operator: name, type (e.g. "int", "float", "Shape",
 ** "{'relu','tanh'}"), default as a string ("" when required), doc. Static strings. */
 BRASS_API brass_status brass_op_param_info(brass_op_t op, int32_t i, const char **name,

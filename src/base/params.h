@@ -134,7 +134,8 @@ class FieldBuilder {
   FieldBuilder& set_choices(std::vector<std::string> words) {
     std::string t = "{";
     for (size_t i = 0; i < words.size(); ++i) t += (i ? ", '" : "'") + words[i] + "'";
-    f_->type = t + "}";
+    t += "}";
+    f_->type = t;
     auto prev = f_->set;
     f_->set = [prev, words, t](void* o, const std::string& s) {
       for (auto& w : words)

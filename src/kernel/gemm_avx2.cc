@@ -114,6 +114,9 @@ BRASS_GEMM_AVX2 void pack(bool contiguous, const T* src, int64_t ld, int64_t row
 
 namespace gemm_internal {
 
+// Blocking measured on a Zen 4 (32 KiB L1d, 1 MiB L2 per core). A deep kc pays best: each
+// further depth block reloads the C tile, whose rows often collide in L1. A's packed block,
+// 144 x 1024 floats of A (576 KiB), stays in L2; B's (kc x nc) in L3.
 KernelDesc<float> avx2_f32() {
   KernelDesc<float> d;
 #if defined(__x86_64__)

@@ -47,8 +47,8 @@ BRASS_GEMM_AVX512_INLINE __m512d vfma(__m512d a, __m512d b, __m512d c) {
 BRASS_GEMM_AVX512_INLINE __m512 vmul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
 BRASS_GEMM_AVX512_INLINE __m512d vmul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
 
-// Rows of C broadcast from A, NV vectors of B per row: MR*NV accumulators stay in the 32 zmm
-// registers with NV left for B (broadcasts fold into the FMA's memory operand).
+// Each depth step broadcasts MR values of A against NV vectors of B: for 14x2 that is 28
+// accumulators, 2 B vectors and one broadcast, all 32 zmm registers and no spills.
 template <class T, int MR, int NV>
 BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
                                     T alpha, T beta) {
@@ -114,6 +114,9 @@ BRASS_GEMM_AVX512 void pack(bool contiguous, const T* src, int64_t ld, int64_t r
 
 namespace gemm_internal {
 
+// Blocking measured on a Zen 4 (32 KiB L1d, 1 MiB L2 per core). A deep kc pays best: each
+// further depth block reloads the C tile, whose rows often collide in L1. A's packed block,
+// 168 x 1024 floats of A (672 KiB), stays in L2; B's (kc x nc) in L3.
 KernelDesc<float> avx512_f32() {
   KernelDesc<float> d;
 #if defined(__x86_64__)

@@ -8,14 +8,3 @@ _internal.generate(globals())
 from . import ndarray as _nd_mod  # noqa: E402
 from .. import random  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
-
-# MXNet's Python names for some registered ops
-reshape = globals()["Reshape"]
-flatten = globals()["Flatten"]
-concat = globals()["Concat"]
-split = globals()["SliceChannel"]
-swapaxes = globals()["SwapAxis"]
-cast = globals()["Cast"]
-stop_gradient = globals()["BlockGrad"]
-identity = globals()["_copy"]
-flip = globals()["reverse"]

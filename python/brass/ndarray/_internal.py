@@ -155,7 +155,8 @@ def _describe(handle):
     inames = ffi.new("const char**")
     nout = ffi.new("int32_t*")
     npar = ffi.new("int32_t*")
-    check(lib.brass_op_info(handle, name, doc, nin, inames, nout, npar))
+    aliases = ffi.new("const char**")
+    check(lib.brass_op_info(handle, name, doc, nin, inames, nout, npar, aliases))
     pn, pt, pd, pdoc = (ffi.new("const char**") for _ in range(4))
     params = []
     for i in range(npar[0]):
@@ -169,7 +170,9 @@ def _describe(handle):
     for n, t, d, pd_ in params:
         lines.append("%s : %s, %s\n    %s" % (n, t, ("default=" + d) if d else "required", pd_))
     lines.append("out : NDArray, optional\n    The output array.")
-    return ffi.string(name[0]).decode(), nin[0], input_names, [p[0] for p in params], "\n".join(lines)
+    alias_list = [a for a in ffi.string(aliases[0]).decode().split(",") if a]
+    return (ffi.string(name[0]).decode(), nin[0], input_names, [p[0] for p in params],
+            "\n".join(lines), alias_list)
 
 
 def generate(namespace):
@@ -181,11 +184,15 @@ def generate(namespace):
         check(lib.brass_op_name(i, nm))
         name = ffi.string(nm[0]).decode()
         h = op_handle(name)
-        name, nin, input_names, param_names, doc = _describe(h)
+        name, nin, input_names, param_names, doc, aliases = _describe(h)
         fn = _make_function(name, nin, input_names, param_names, doc)
         _ops[name] = fn
         _meta[name] = (h, nin, input_names, param_names)
         namespace[name] = fn
+        for a in aliases:
+            _handles[a] = h
+            if a.isidentifier() and a not in namespace:
+                namespace[a] = fn
     from .ndarray import _fast
     for n in list(_ops):
         _fast[n] = _handles[n]

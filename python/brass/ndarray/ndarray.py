@@ -581,7 +581,7 @@ def array(source_array, ctx=None, dtype=None):
         if src.ndim == 0:
             src = src.reshape((1,))
     npdt = base.dtype_np(base.dtype_code(dtype))
-    src = np.ascontiguousarray(src, dtype=npdt)
+    src = np.asarray(src, dtype=npdt, order="C")  # keeps an explicit 0-d numpy array 0-d
     out = _new(src.shape, ctx, npdt)
     if src.nbytes:
         check(lib.brass_ndarray_copy_from(out._h, ffi.from_buffer(src), src.nbytes))
