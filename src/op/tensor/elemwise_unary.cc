@@ -48,10 +48,10 @@ inline double erfinv_d(double y) {
   };
 
 BRASS_UNARY(Abs, DefaultCompute, x < T(0) ? T(T(0) - x) : x)
-BRASS_UNARY(Sign, DefaultCompute, x > T(0) ? T(1) : (x < T(0) ? T(T(0) - T(1)) : T(0)))
+BRASS_UNARY(Sign, DefaultCompute, x > T(0) ? T(1) : (x < T(0) ? T(T(0) - T(1)) : (x == T(0) ? T(0) : x)))
 BRASS_UNARY(Negative, DefaultCompute, T(T(0) - x))
 BRASS_UNARY(Square, DefaultCompute, T(x * x))
-BRASS_UNARY(Relu, DefaultCompute, x > T(0) ? x : T(0))
+BRASS_UNARY(Relu, DefaultCompute, (x > T(0) || x != x) ? x : T(0))  // NaN propagates
 BRASS_UNARY(LogicalNot, DefaultCompute, x == T(0) ? T(1) : T(0))
 BRASS_UNARY(Floor, DefaultCompute, T(std::floor(x)))
 BRASS_UNARY(Ceil, DefaultCompute, T(std::ceil(x)))

@@ -209,18 +209,16 @@ void run(const OpContext& ctx, const TBlob& in, const TBlob& out, const std::vec
     src = TBlob{ctx.temp, ts, in.dtype, in.dev};
     kernel::transpose(in, src, p.perm);
   }
+  Req req = ctx.req[0];
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
-    return dispatch_dtype(out.dtype, [&](auto otag) {
-      using O = decltype(otag);
-      if constexpr (std::is_same<O, T>::value || std::is_floating_point<O>::value ||
-                    std::is_same<O, half_t>::value || std::is_same<O, bf16_t>::value) {
-        reduce_typed<K, T, O>(src.ptr<T>(), out.ptr<O>(), p, ctx.req[0]);
-      } else {
-        fail(BRASS_ERR_DTYPE, "reduce: unsupported output dtype ", dtype_name(out.dtype));
-      }
-      return 0;
-    });
+    const T* x = src.ptr<T>();
+    if (out.dtype == in.dtype) reduce_typed<K, T, T>(x, out.ptr<T>(), p, req);
+    else if (out.dtype == DType::kFloat32) reduce_typed<K, T, float>(x, out.ptr<float>(), p, req);
+    else if (out.dtype == DType::kFloat64) reduce_typed<K, T, double>(x, out.ptr<double>(), p, req);
+    else if (out.dtype == DType::kFloat16) reduce_typed<K, T, half_t>(x, out.ptr<half_t>(), p, req);
+    else fail(BRASS_ERR_DTYPE, "reduce: unsupported output dtype ", dtype_name(out.dtype));
+    return 0;
   });
 }
 
