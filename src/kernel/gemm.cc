@@ -17,6 +17,7 @@ namespace kernel {
 namespace gemm_impl {
 
 using gemm_internal::KernelDesc;
+using gemm_internal::MicroKernel;
 
 // The largest tile any kernel uses; edge tiles go through a buffer of this size.
 constexpr int kMaxTile = 16 * 64;
@@ -146,18 +147,17 @@ struct Problem {
   int64_t kc;  // depth per packed block: a function of k alone, so sums never depend on the split
 };
 
-// One tile of C past the matrix edge: run the full kernel on a copy so the arithmetic (and so
-// the bits) match what an interior tile would have computed.
+// A tile cut by C's right edge: run the kernel on a copy, so the arithmetic (and so the bits)
+// match what an interior tile would have computed.
 template <class T>
-void edge_tile(const KernelDesc<T>& kd, int64_t kc, const T* ap, const T* bp, T* c, int64_t ldc,
-               int64_t rm, int64_t rn, T alpha, T beta) {
+void edge_tile(MicroKernel<T> fn, int nr, int64_t kc, const T* ap, const T* bp, T* c,
+               int64_t ldc, int64_t rm, int64_t rn, T alpha, T beta) {
   alignas(64) T tmp[kMaxTile];
-  const int nr = kd.nr;
   if (beta != T(0)) {
     for (int64_t i = 0; i < rm; ++i)
       for (int64_t j = 0; j < rn; ++j) tmp[i * nr + j] = c[i * ldc + j];
   }
-  kd.fn(kc, ap, bp, tmp, nr, alpha, beta);
+  fn(kc, ap, bp, tmp, nr, alpha, beta);
   for (int64_t i = 0; i < rm; ++i)
     for (int64_t j = 0; j < rn; ++j) c[i * ldc + j] = tmp[i * nr + j];
 }
@@ -189,10 +189,11 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
             const int64_t rm = std::min<int64_t>(mr, mc - ir);
             const T* ap = pa + ir * kc;
             T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
-            if (rm == mr && rn == nr) {
-              kd.fn(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
+            MicroKernel<T> fn = rm < mr && kd.rows[rm] ? kd.rows[rm] : kd.fn;
+            if (rn == nr && (rm == mr || fn != kd.fn)) {
+              fn(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
             } else {
-              edge_tile(kd, kc, ap, bp, cp, pr.ldc, rm, rn, pr.alpha, beta);
+              edge_tile(fn, nr, kc, ap, bp, cp, pr.ldc, rm, rn, pr.alpha, beta);
             }
           }
         }

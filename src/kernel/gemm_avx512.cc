@@ -5,6 +5,9 @@
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+#include <cstddef>
+#include <utility>
 #endif
 
 namespace brass {
@@ -48,21 +51,22 @@ BRASS_GEMM_AVX512_INLINE __m512 vmul(__m512 a, __m512 b) { return _mm512_mul_ps(
 BRASS_GEMM_AVX512_INLINE __m512d vmul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
 
 // Each depth step broadcasts MR values of A against NV vectors of B: for 14x2 that is 28
-// accumulators, 2 B vectors and one broadcast, all 32 zmm registers and no spills.
-template <class T, int MR, int NV>
+// accumulators, 2 B vectors and one broadcast, all 32 zmm registers and no spills. MU < MR
+// computes only the first MU rows (the bottom edge of C).
+template <class T, int MR, int NV, int MU = MR>
 BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
                                     T alpha, T beta) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::kLanes;
-  V acc[MR][NV];
+  V acc[MU][NV];
 #pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i)
+  for (int i = 0; i < MU; ++i)
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) acc[i][j] = vzero(T());
   // C's rows are often a power of two apart and collide in L1; start fetching them now so the
   // update after the loop does not wait on them.
 #pragma GCC unroll 32
-  for (int i = 0; i < MR; ++i) {
+  for (int i = 0; i < MU; ++i) {
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
     _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * L - 1), _MM_HINT_T0);
   }
@@ -73,7 +77,7 @@ BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, in
     // Packed A streams in from L2; ask for it a few depth steps before it is needed.
     _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i) {
+    for (int i = 0; i < MU; ++i) {
       V av = vset(a[i]);
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);
@@ -84,13 +88,13 @@ BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, in
   V va = vset(alpha);
   if (beta == T(0)) {
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MU; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) vstoreu(c + i * ldc + j * L, vmul(va, acc[i][j]));
   } else {
     V vb = vset(beta);
 #pragma GCC unroll 32
-    for (int i = 0; i < MR; ++i)
+    for (int i = 0; i < MU; ++i)
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) {
         T* ci = c + i * ldc + j * L;
@@ -104,6 +108,12 @@ template <class T, int R>
 BRASS_GEMM_AVX512 void pack(bool contiguous, const T* src, int64_t ld, int64_t rows, int64_t kc,
                             T* dst) {
   gemm_internal::pack_block<T, R>(contiguous, src, ld, rows, kc, dst);
+}
+
+// Kernels for 1 .. MR-1 rows, into KernelDesc::rows.
+template <class T, int MR, int NV, std::size_t... R>
+void fill_rows(gemm_internal::MicroKernel<T>* rows, std::index_sequence<R...>) {
+  ((rows[R + 1] = micro_kernel<T, MR, NV, int(R) + 1>), ...);
 }
 
 #undef BRASS_GEMM_AVX512_INLINE
@@ -121,6 +131,7 @@ KernelDesc<float> avx512_f32() {
   KernelDesc<float> d;
 #if defined(__x86_64__)
   d.fn = gemm_avx512_impl::micro_kernel<float, 14, 2>;
+  gemm_avx512_impl::fill_rows<float, 14, 2>(d.rows, std::make_index_sequence<13>());
   d.pack_a = gemm_avx512_impl::pack<float, 14>;
   d.pack_b = gemm_avx512_impl::pack<float, 32>;
   d.mr = 14;
@@ -136,6 +147,7 @@ KernelDesc<double> avx512_f64() {
   KernelDesc<double> d;
 #if defined(__x86_64__)
   d.fn = gemm_avx512_impl::micro_kernel<double, 14, 2>;
+  gemm_avx512_impl::fill_rows<double, 14, 2>(d.rows, std::make_index_sequence<13>());
   d.pack_a = gemm_avx512_impl::pack<double, 14>;
   d.pack_b = gemm_avx512_impl::pack<double, 16>;
   d.mr = 14;

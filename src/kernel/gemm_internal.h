@@ -94,8 +94,12 @@ struct KernelDesc {
   MicroKernel<T> fn = nullptr;
   PackBlock<T> pack_a = nullptr;  // R = mr
   PackBlock<T> pack_b = nullptr;  // R = nr
-  int mr = 0, nr = 0;          // tile of C per call (mr * nr <= 1024)
+  int mr = 0, nr = 0;          // tile of C per call (mr <= 16, mr * nr <= 1024)
   int kc = 0, mc = 0, nc = 0;  // depth of a packed block, rows of packed A, columns of packed B
+  // rows[r], 0 < r < mr, where set: fn cut down to the first r rows of the tile (A's panel
+  // keeps its stride mr), for C's bottom edge. Each row's arithmetic is fn's, so the bits
+  // do not depend on which of the two computed an element.
+  MicroKernel<T> rows[16] = {};
 };
 
 // Per-ISA kernels; each returns fn == nullptr when its file was built for another target.

@@ -483,6 +483,7 @@ NamedArrays parse(const uint8_t* data, size_t n, const std::string& where) {
   r.set_context("names");
   uint64_t k = r.u64("name count");
   if (k != 0 && k != count) r.bad(k, " names for ", count, " arrays (expected 0 or ", count, ")");
+  if (k > r.left() / 8) r.bad("name count ", k, " cannot fit in the ", r.left(), " bytes that follow");
   out.names.reserve(size_t(k));
   for (uint64_t i = 0; i < k; ++i) {
     r.set_context("name " + std::to_string(i));
@@ -496,10 +497,10 @@ NamedArrays parse(const uint8_t* data, size_t n, const std::string& where) {
   return out;
 }
 
-struct FileCloser {
-  FILE* f;
-  ~FileCloser() {
-    if (f) std::fclose(f);
+struct FdCloser {
+  int fd;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
   }
 };
 
@@ -578,28 +579,36 @@ NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n) {
 
 NamedArrays load_ndarrays(const std::string& fname) {
   using namespace ndarray_io_impl;
-  FileCloser fc{std::fopen(fname.c_str(), "rb")};
-  if (!fc.f) {
+  // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+  FdCloser fc{::open(fname.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+  if (fc.fd < 0) {
     int e = errno;
     fail(BRASS_ERR_IO, "load '", fname, "': cannot open: ", std::strerror(e));
   }
   struct stat st;
-  if (::fstat(::fileno(fc.f), &st) != 0) {
+  if (::fstat(fc.fd, &st) != 0) {
     int e = errno;
     fail(BRASS_ERR_IO, "load '", fname, "': cannot stat: ", std::strerror(e));
   }
-  // Directories, pipes and devices have no meaningful size to check against the limit.
+  // Directories, pipes and devices have no size to check against the limit.
   if (!S_ISREG(st.st_mode)) fail(BRASS_ERR_IO, "load '", fname, "': not a regular file");
   uint64_t size = uint64_t(st.st_size);
   if (size > g_load_limit.load() || size > uint64_t(SIZE_MAX / 2))
     fail(BRASS_ERR_OUT_OF_MEMORY, "load '", fname, "': file of ", size,
          " bytes is larger than the load limit (", g_load_limit.load(), " bytes; see set_load_limit)");
   std::vector<uint8_t> buf(static_cast<size_t>(size));
-  size_t got = size ? std::fread(buf.data(), 1, buf.size(), fc.f) : 0;
-  if (got != buf.size()) {
-    int e = errno;
-    fail(BRASS_ERR_IO, "load '", fname, "': read ", got, " of ", size, " bytes: ",
-         std::ferror(fc.f) ? std::strerror(e) : "file shrank while reading");
+  size_t got = 0;
+  while (got < buf.size()) {
+    ssize_t k = ::read(fc.fd, buf.data() + got, buf.size() - got);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) {
+      int e = errno;
+      fail(BRASS_ERR_IO, "load '", fname, "': read failed at byte ", got, ": ", std::strerror(e));
+    }
+    if (k == 0)
+      fail(BRASS_ERR_IO, "load '", fname, "': file shrank while reading (", got, " of ", size,
+           " bytes)");
+    got += size_t(k);
   }
   return parse(buf.data(), buf.size(), "load '" + fname + "'");
 }

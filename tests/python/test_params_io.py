@@ -593,6 +593,11 @@ def test_file_errors(tmp_path):
     with pytest.raises(BrassError) as ei:
         mx.nd.load(str(tmp_path))
     assert ei.value.code == ERR_IO and "regular file" in str(ei.value)
+    fifo = tmp_path / "fifo.params"
+    os.mkfifo(str(fifo))
+    with pytest.raises(BrassError) as ei:  # refused without waiting for a writer
+        mx.nd.load(str(fifo))
+    assert ei.value.code == ERR_IO and "regular file" in str(ei.value)
     bad = tmp_path / "bad.params"
     bad.write_bytes(fixture_bytes("two.params")[:100])
     with pytest.raises(BrassError) as ei:

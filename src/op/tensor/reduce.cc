@@ -213,11 +213,18 @@ void run(const OpContext& ctx, const TBlob& in, const TBlob& out, const std::vec
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* x = src.ptr<T>();
-    if (out.dtype == in.dtype) reduce_typed<K, T, T>(x, out.ptr<T>(), p, req);
-    else if (out.dtype == DType::kFloat32) reduce_typed<K, T, float>(x, out.ptr<float>(), p, req);
-    else if (out.dtype == DType::kFloat64) reduce_typed<K, T, double>(x, out.ptr<double>(), p, req);
-    else if (out.dtype == DType::kFloat16) reduce_typed<K, T, half_t>(x, out.ptr<half_t>(), p, req);
-    else fail(BRASS_ERR_DTYPE, "reduce: unsupported output dtype ", dtype_name(out.dtype));
+    if (out.dtype == in.dtype) {
+      reduce_typed<K, T, T>(x, out.ptr<T>(), p, req);
+      return 0;
+    }
+    // Only norm has an output dtype of its own; instantiating the others would only cost
+    // compile time.
+    if constexpr (K == Kind::kNorm1 || K == Kind::kNorm2) {
+      if (out.dtype == DType::kFloat32) return reduce_typed<K, T, float>(x, out.ptr<float>(), p, req), 0;
+      if (out.dtype == DType::kFloat64) return reduce_typed<K, T, double>(x, out.ptr<double>(), p, req), 0;
+      if (out.dtype == DType::kFloat16) return reduce_typed<K, T, half_t>(x, out.ptr<half_t>(), p, req), 0;
+    }
+    fail(BRASS_ERR_DTYPE, "reduce: unsupported output dtype ", dtype_name(out.dtype));
     return 0;
   });
 }
