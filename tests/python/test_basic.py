@@ -135,3 +135,24 @@ def test_waitall_and_memory_info():
     info = mx.context.memory_info()
     assert info["in_use"] >= 10 * 400
     del a
+
+
+def test_fluent_methods_match_functions():
+    x = np.random.RandomState(0).rand(3, 4).astype(np.float32)
+    a = mx.nd.array(x)
+    np.testing.assert_allclose(a.sum(axis=1).asnumpy(), x.sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(a.exp().asnumpy(), np.exp(x), rtol=1e-6)
+    assert a.expand_dims(0).shape == (1, 3, 4)
+    assert a.transpose().shape == (4, 3)
+    np.testing.assert_array_equal(a.argmax(axis=1).asnumpy(), x.argmax(axis=1))
+    np.testing.assert_array_equal(a.clip(0.2, 0.5).asnumpy(), np.clip(x, 0.2, 0.5))
+
+
+def test_import_brass_as_mx_names():
+    for name in ["nd", "cpu", "gpu", "Context", "current_context", "random", "MXNetError"]:
+        assert hasattr(mx, name), name
+    for name in ["array", "zeros", "ones", "full", "arange", "empty", "save", "load", "waitall",
+                 "concat", "split", "flip", "reshape", "flatten", "stop_gradient", "cast", "swapaxes"]:
+        assert hasattr(mx.nd, name), name
+    with mx.cpu(0):
+        assert mx.current_context() == mx.cpu(0)

@@ -196,3 +196,38 @@ def generate(namespace):
     from .ndarray import _fast
     for n in list(_ops):
         _fast[n] = _handles[n]
+    _add_fluent_methods()
+
+
+# MXNet's fluent NDArray methods: x.sum(axis=1) == nd.sum(x, axis=1).
+_FLUENT = {
+    "transpose": "transpose", "expand_dims": "expand_dims", "squeeze": "squeeze", "flatten": "Flatten",
+    "sum": "sum", "mean": "mean", "prod": "prod", "max": "max", "min": "min", "nansum": "nansum",
+    "nanprod": "nanprod", "norm": "norm", "argmax": "argmax", "argmin": "argmin", "clip": "clip",
+    "abs": "abs", "sign": "sign", "exp": "exp", "expm1": "expm1", "log": "log", "log1p": "log1p",
+    "log2": "log2", "log10": "log10", "sqrt": "sqrt", "rsqrt": "rsqrt", "cbrt": "cbrt", "square": "square",
+    "reciprocal": "reciprocal", "sin": "sin", "cos": "cos", "tan": "tan", "arcsin": "arcsin",
+    "arccos": "arccos", "arctan": "arctan", "sinh": "sinh", "cosh": "cosh", "tanh": "tanh",
+    "arcsinh": "arcsinh", "arccosh": "arccosh", "arctanh": "arctanh", "relu": "relu", "sigmoid": "sigmoid",
+    "softsign": "softsign", "floor": "floor", "ceil": "ceil", "round": "round", "rint": "rint",
+    "trunc": "trunc", "fix": "fix", "tile": "tile", "repeat": "repeat", "flip": "reverse",
+    "slice": "slice", "slice_axis": "slice_axis", "slice_like": "slice_like", "take": "take",
+    "pick": "pick", "one_hot": "one_hot", "topk": "topk", "sort": "sort", "argsort": "argsort",
+    "broadcast_to": "broadcast_to", "broadcast_like": "broadcast_like", "split": "SliceChannel",
+    "swapaxes": "SwapAxis", "zeros_like": "zeros_like", "ones_like": "ones_like", "diag": "diag",
+    "cumsum": "cumsum", "shape_array": "shape_array", "size_array": "size_array",
+}
+
+
+def _add_fluent_methods():
+    for meth, opname in _FLUENT.items():
+        fn = _ops.get(opname)
+        if fn is None or hasattr(NDArray, meth):
+            continue
+
+        def method(self, *args, __fn=fn, **kwargs):
+            return __fn(self, *args, **kwargs)
+
+        method.__name__ = meth
+        method.__doc__ = "Same as brass.nd.%s(self, ...).\n\n%s" % (opname, fn.__doc__ or "")
+        setattr(NDArray, meth, method)

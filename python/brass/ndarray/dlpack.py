@@ -47,11 +47,6 @@ def from_dlpack(x):
     raise TypeError("from_dlpack: %s has no __dlpack__" % type(x).__name__)
 
 
-def to_dlpack(arr):
-    """A DLPack capsule of the array's memory (CPU), via a numpy view that keeps it alive."""
-    return as_numpy_view(arr).__dlpack__()
-
-
 class _Holder:
     """Keeps an NDArray alive while a numpy view of its memory exists."""
 

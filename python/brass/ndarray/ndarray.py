@@ -267,8 +267,9 @@ class NDArray:
         return _op("transpose")(self)
 
     def __dlpack__(self, stream=None, **kwargs):
-        from .dlpack import to_dlpack
-        return to_dlpack(self)
+        """A DLPack capsule sharing this array's memory (waits for pending work first)."""
+        from .dlpack import as_numpy_view
+        return as_numpy_view(self).__dlpack__(stream=stream, **kwargs)
 
     def __dlpack_device__(self):
         return (1, 0) if self.context.device_typeid != 2 else (2, self.context.device_id)
