@@ -1,6 +1,6 @@
 // MXNet's NDArray list files (.params, .nd): the writer and the hostile-input loader declared in
 // ndarray_io.h. Called by the C API (brass_ndarray_save / brass_ndarray_load*). The layout is
-// described in docs (FORMATS.md section 5); every field below is little-endian.
+// given in FORMATS.md section 5; every field is little-endian.
 #include "ndarray/ndarray_io.h"
 
 #include <fcntl.h>
@@ -88,7 +88,7 @@ uint64_t record_size(const NDArray& a) {
   return 4 + 4 + 4 + 8 * uint64_t(a.shape().ndim()) + 4 + 4 + 4 + a.nbytes();
 }
 
-void write_record(Sink& s, const NDArray& a) {
+void write_record(Sink& s, const NDArray& a, bool v3) {
   if (a.is_none()) {
     // MXNet itself refuses to save a none array; ndim 0 in a V2 record is what its loader
     // reads back as one, and what ours reads back as an empty (0,) array.
@@ -98,9 +98,6 @@ void write_record(Sink& s, const NDArray& a) {
     return;
   }
   const Shape& sh = a.shape();
-  // V2 cannot express these: ndim 0 there means "none", and a zero extent meant "unknown"
-  // under MXNet's legacy shape semantics. V3 is what MXNet writes under npx.set_np().
-  bool v3 = sh.ndim() == 0 || a.size() == 0;
   s.u32(v3 ? kMagicV3 : kMagicV2);
   s.i32(kStypeDefault);
   s.i32(sh.ndim());
@@ -125,11 +122,24 @@ void write_record(Sink& s, const NDArray& a) {
   }
 }
 
-void write_list(Sink& s, const std::vector<NDArray>& arrays, const std::vector<std::string>& names) {
+// V2 cannot express 0-d or zero-size arrays: ndim 0 there means "none", and a zero extent
+// meant "unknown" under MXNet's legacy shape semantics. When one is present every record is
+// V3, as mx.npx.save writes them: MXNet 1.9.1 loads V3 records only with np-shape on and V2
+// records only with it off (unless it is on globally), so a mixed file would load nowhere
+// in the usual set_np() setup.
+bool needs_v3(const std::vector<NDArray>& arrays) {
+  for (const NDArray& a : arrays)
+    if (!a.is_none() && (a.shape().ndim() == 0 || a.size() == 0)) return true;
+  return false;
+}
+
+void write_list(Sink& s, const std::vector<NDArray>& arrays,
+                const std::vector<std::string>& names) {
   s.u64(kListMagic);
   s.u64(0);
   s.u64(arrays.size());
-  for (const NDArray& a : arrays) write_record(s, a);
+  bool v3 = needs_v3(arrays);
+  for (const NDArray& a : arrays) write_record(s, a, v3);
   s.u64(names.size());
   for (const std::string& n : names) {
     s.u64(n.size());
@@ -157,8 +167,8 @@ class Reader {
 
   const uint8_t* take(uint64_t k, const char* what) {
     if (k > left()) {
-      fail(BRASS_ERR_FORMAT, where_, ": truncated at byte ", pos_, " (", ctx_, ctx_.empty() ? "" : " ",
-           what, " needs ", k, " bytes, ", left(), " left)");
+      fail(BRASS_ERR_FORMAT, where_, ": truncated at byte ", pos_, " (", ctx_,
+           ctx_.empty() ? "" : " ", what, " needs ", k, " bytes, ", left(), " left)");
     }
     const uint8_t* r = p_ + pos_;
     pos_ += size_t(k);
@@ -291,7 +301,9 @@ bool index_at(const uint8_t* base, DType t, int64_t i, int64_t* out) {
   }
 }
 
-bool is_index_dtype(DType t) { return (is_signed_int(t) || is_unsigned_int(t)) && t != DType::kBool; }
+bool is_index_dtype(DType t) {
+  return (is_signed_int(t) || is_unsigned_int(t)) && t != DType::kBool;
+}
 
 // Sparse records are expanded to dense arrays: the only way a load can allocate more than
 // its input holds, so the dense size is what the load limit is charged.
@@ -332,12 +344,14 @@ NDArray read_sparse(Reader& r, int32_t stype, Shape sshape, const Shape& shape, 
     for (int i = 1; ok && i < shape.ndim(); ++i) ok = sshape[i] == shape[i];
     if (!ok) r.bad("row_sparse storage shape ", sshape.str(), " does not fit shape ", shape.str());
     if (aux_s[0][0] != sshape[0])
-      r.bad("row_sparse index shape ", aux_s[0].str(), " does not match storage shape ", sshape.str());
+      r.bad("row_sparse index shape ", aux_s[0].str(), " does not match storage shape ",
+            sshape.str());
   }
   uint64_t vbytes = byte_size(r, sshape, t, "storage shape");
   const uint8_t* vals = r.take(vbytes, "sparse values");
   const uint8_t* aux[2];
-  for (int i = 0; i < nad; ++i) aux[i] = r.take(byte_size(r, aux_s[i], aux_t[i], "aux shape"), aux_name[i]);
+  for (int i = 0; i < nad; ++i)
+    aux[i] = r.take(byte_size(r, aux_s[i], aux_t[i], "aux shape"), aux_name[i]);
 
   uint64_t dense_bytes = byte_size(r, shape, t, "shape");
   const int64_t es = int64_t(dtype_size(t));
@@ -459,7 +473,7 @@ bool valid_utf8(const uint8_t* s, size_t n) {
   return true;
 }
 
-NamedArrays parse(const uint8_t* data, size_t n, const std::string& where) {
+NamedArrays parse_list(const uint8_t* data, size_t n, const std::string& where) {
   Reader r(data, n, where);
   r.set_context("header");
   uint64_t magic = r.u64("list magic");
@@ -483,7 +497,8 @@ NamedArrays parse(const uint8_t* data, size_t n, const std::string& where) {
   r.set_context("names");
   uint64_t k = r.u64("name count");
   if (k != 0 && k != count) r.bad(k, " names for ", count, " arrays (expected 0 or ", count, ")");
-  if (k > r.left() / 8) r.bad("name count ", k, " cannot fit in the ", r.left(), " bytes that follow");
+  if (k > r.left() / 8)
+    r.bad("name count ", k, " cannot fit in the ", r.left(), " bytes that follow");
   out.names.reserve(size_t(k));
   for (uint64_t i = 0; i < k; ++i) {
     r.set_context("name " + std::to_string(i));
@@ -508,22 +523,20 @@ struct FdCloser {
 
 std::vector<uint8_t> save_ndarrays_bytes(const std::vector<NDArray>& arrays,
                                          const std::vector<std::string>& names) {
-  using namespace ndarray_io_impl;
-  check_names(arrays, names);
+  ndarray_io_impl::check_names(arrays, names);
   uint64_t total = 32;
-  for (const NDArray& a : arrays) total += record_size(a);
+  for (const NDArray& a : arrays) total += ndarray_io_impl::record_size(a);
   for (const std::string& n : names) total += 8 + n.size();
   std::vector<uint8_t> out;
   out.reserve(size_t(total));
-  VectorSink s(&out);
-  write_list(s, arrays, names);
+  ndarray_io_impl::VectorSink s(&out);
+  ndarray_io_impl::write_list(s, arrays, names);
   return out;
 }
 
 void save_ndarrays(const std::string& fname, const std::vector<NDArray>& arrays,
                    const std::vector<std::string>& names) {
-  using namespace ndarray_io_impl;
-  check_names(arrays, names);
+  ndarray_io_impl::check_names(arrays, names);
   // The destination is replaced only by a complete, synced file: a crash or a failing array
   // leaves the previous contents in place. The name is unique per process and call.
   static std::atomic<uint64_t> counter{0};
@@ -542,8 +555,8 @@ void save_ndarrays(const std::string& fname, const std::vector<NDArray>& arrays,
     fail(BRASS_ERR_IO, "save '", fname, "': ", std::strerror(e));
   }
   try {
-    FileSink s(f, fname);
-    write_list(s, arrays, names);
+    ndarray_io_impl::FileSink s(f, fname);
+    ndarray_io_impl::write_list(s, arrays, names);
     const char* step = nullptr;
     if (std::fflush(f) != 0) step = "write failed";
     else if (::fsync(::fileno(f)) != 0) step = "fsync failed";
@@ -565,7 +578,8 @@ void save_ndarrays(const std::string& fname, const std::vector<NDArray>& arrays,
     throw;
   }
   // Make the rename itself durable; the data is already safe, so a failure here is ignored.
-  std::string dir = fname.find('/') == std::string::npos ? "." : fname.substr(0, fname.rfind('/') + 1);
+  size_t slash = fname.rfind('/');
+  std::string dir = slash == std::string::npos ? "." : fname.substr(0, slash + 1);
   int dfd = ::open(dir.c_str(), O_RDONLY | O_CLOEXEC);
   if (dfd >= 0) {
     (void)::fsync(dfd);
@@ -574,13 +588,12 @@ void save_ndarrays(const std::string& fname, const std::vector<NDArray>& arrays,
 }
 
 NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n) {
-  return ndarray_io_impl::parse(data, n, "load");
+  return ndarray_io_impl::parse_list(data, n, "load");
 }
 
 NamedArrays load_ndarrays(const std::string& fname) {
-  using namespace ndarray_io_impl;
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
-  FdCloser fc{::open(fname.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
+  ndarray_io_impl::FdCloser fc{::open(fname.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (fc.fd < 0) {
     int e = errno;
     fail(BRASS_ERR_IO, "load '", fname, "': cannot open: ", std::strerror(e));
@@ -593,9 +606,10 @@ NamedArrays load_ndarrays(const std::string& fname) {
   // Directories, pipes and devices have no size to check against the limit.
   if (!S_ISREG(st.st_mode)) fail(BRASS_ERR_IO, "load '", fname, "': not a regular file");
   uint64_t size = uint64_t(st.st_size);
-  if (size > g_load_limit.load() || size > uint64_t(SIZE_MAX / 2))
+  uint64_t limit = ndarray_io_impl::g_load_limit.load();
+  if (size > limit || size > uint64_t(SIZE_MAX / 2))
     fail(BRASS_ERR_OUT_OF_MEMORY, "load '", fname, "': file of ", size,
-         " bytes is larger than the load limit (", g_load_limit.load(), " bytes; see set_load_limit)");
+         " bytes is larger than the load limit (", limit, " bytes; see set_load_limit)");
   std::vector<uint8_t> buf(static_cast<size_t>(size));
   size_t got = 0;
   while (got < buf.size()) {
@@ -610,7 +624,7 @@ NamedArrays load_ndarrays(const std::string& fname) {
            " bytes)");
     got += size_t(k);
   }
-  return parse(buf.data(), buf.size(), "load '" + fname + "'");
+  return ndarray_io_impl::parse_list(buf.data(), buf.size(), "load '" + fname + "'");
 }
 
 void set_load_limit(uint64_t bytes) { ndarray_io_impl::g_load_limit.store(bytes); }

@@ -12,10 +12,9 @@ import textwrap
 import threading
 from pathlib import Path
 
+import brass as mx
 import numpy as np
 import pytest
-
-import brass as mx
 from brass import BrassError
 
 try:
@@ -42,7 +41,7 @@ def load_bytes(buf, tmp_path=None):
     fn = getattr(mx.nd, "load_frombuffer", None)
     if fn is not None:
         return fn(bytes(buf))
-    p = Path(tmp_path or "/tmp") / ("brass_params_io_%d.params" % os.getpid())
+    p = Path(tmp_path or "/tmp") / (f"brass_params_io_{os.getpid()}.params")
     p.write_bytes(bytes(buf))
     try:
         return mx.nd.load(str(p))
@@ -216,9 +215,7 @@ def test_fixture_matches_manifest(entry):
         assert tuple(a.shape) == tuple(want["shape"])
         assert dtype_name(a) == want["dtype"]
         host = a.asnumpy()
-        if want["dtype"] == "bool":
-            assert host.ravel().tolist() == want["values"]
-        elif want["dtype"].startswith(("int", "uint")):
+        if want["dtype"] == "bool" or want["dtype"].startswith(("int", "uint")):
             assert host.ravel().tolist() == want["values"]
         else:
             got = host.astype(np.float64).ravel()
@@ -248,7 +245,7 @@ def test_save_two_params_byte_identical(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["two.params", "dtypes.params", "list.params",
-                                  "ckpt-0003.params", "v3_list.params"])
+                                  "ckpt-0003.params", "v3.params", "v3_list.params"])
 def test_resave_mxnet_file_byte_identical(tmp_path, name):
     if name == "dtypes.params" and ml_dtypes is None:
         pytest.skip("ml_dtypes is not installed")
@@ -304,18 +301,21 @@ def sample(shape, dtype, seed):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_roundtrip_every_dtype_and_shape(tmp_path, dtype):
-    srcs = [sample(s, dtype, i) for i, s in enumerate(SHAPES)]
+@pytest.mark.parametrize("with_v3", [False, True], ids=["v2", "v3"])
+def test_roundtrip_every_dtype_and_shape(tmp_path, dtype, with_v3):
+    # A 0-d or zero-size array makes every record of the file V3, as mx.npx.save writes them;
+    # otherwise all records are V2, as mx.nd.save writes them.
+    shapes = SHAPES if with_v3 else [s for s in SHAPES if s and 0 not in s]
+    srcs = [sample(s, dtype, i) for i, s in enumerate(shapes)]
     arrays = [make_array(s) for s in srcs]
-    named = {"p%d" % i: a for i, a in enumerate(arrays)}
+    named = {f"p{i}": a for i, a in enumerate(arrays)}
     for data in (named, arrays):
         f = tmp_path / "rt.params"
         mx.nd.save(str(f), data)
         raw = f.read_bytes()
         w = Walk(raw)
         for r, s in zip(w.records, srcs):
-            want_magic = V3 if (s.ndim == 0 or s.size == 0) else V2
-            assert (r["magic"], r["stype"], r["dev"]) == (want_magic, 0, (1, 0))
+            assert (r["magic"], r["stype"], r["dev"]) == (V3 if with_v3 else V2, 0, (1, 0))
             assert r["shape"] == list(s.shape)
             assert r["dtype"] == CODES[dtype]
         names, back = items(mx.nd.load(str(f)))
@@ -334,7 +334,8 @@ def test_roundtrip_empty_list_and_unicode_names(tmp_path):
     mx.nd.save(str(f), [])
     assert f.read_bytes() == struct.pack("<QQQQ", 0x112, 0, 0, 0)
     assert mx.nd.load(str(f)) == []
-    names = {"arg:wéight": mx.nd.array([1.0]), "ключ/β": mx.nd.array([2.0]), "x" * 1000: mx.nd.array([3.0])}
+    names = {"arg:wéight": mx.nd.array([1.0]), "ключ/β": mx.nd.array([2.0]),
+             "x" * 1000: mx.nd.array([3.0])}
     mx.nd.save(str(f), names)
     back = mx.nd.load(str(f))
     assert list(back) == list(names)
@@ -402,54 +403,55 @@ def edit_cases():
         case("reserved 1", put(b, 8, 8, 1), "reserved")
         case("reserved -1", put(b, 8, 8, -1), "reserved")
         for v in [n + 1, 2 ** 32, 2 ** 63 - 1, -1]:
-            case("count %d" % v, put(b, 16, 8, v))
+            case(f"count {v}", put(b, 16, 8, v))
         for off, size, rec in w.of("magic"):
             for v in [0xF993FACB, 0xDEADBEEF, 33, 0xFFFFFFFF]:
-                case("record %d magic %#x" % (rec, v), put(b, off, 4, v), "magic")
+                case(f"record {rec} magic {v:#x}", put(b, off, 4, v), "magic")
         for off, size, rec in w.of("stype"):
             for v in [3, -1, 2 ** 31 - 1, -(2 ** 31)]:
-                case("record %d stype %d" % (rec, v), put(b, off, 4, v), "storage type")
+                case(f"record {rec} stype {v}", put(b, off, 4, v), "storage type")
             if w.records[rec]["magic"] == V3:
-                case("V3 record %d stype 1" % rec, put(b, off, 4, 1), "only dense")
+                case(f"V3 record {rec} stype 1", put(b, off, 4, 1), "only dense")
         for kind in ("shape_ndim", "sshape_ndim", "aux_shape_ndim"):
             for off, size, rec in w.of(kind):
                 for v in [33, 2 ** 31 - 1, -(2 ** 31), -2]:
-                    case("record %d %s %d" % (rec, kind, v), put(b, off, size, v), "ndim")
+                    case(f"record {rec} {kind} {v}", put(b, off, size, v), "ndim")
                 if kind == "shape_ndim" and w.records[rec]["magic"] == V3:
-                    case("V3 record %d ndim -1" % rec, put(b, off, size, -1), "ndim -1")
+                    case(f"V3 record {rec} ndim -1", put(b, off, size, -1), "ndim -1")
         for kind in ("shape_dim", "sshape_dim"):
             for off, size, rec in w.of(kind):
                 if size != 8:
                     continue
-                case("record %d %s -1" % (rec, kind), put(b, off, 8, -1), "negative")
+                case(f"record {rec} {kind} -1", put(b, off, 8, -1), "negative")
                 # A zero extent elsewhere keeps the array empty (and an empty storage shape
                 # is derived from the aux shapes), so a huge extent there is still valid.
                 if 0 in w.records[rec].get(kind[:-4], []):
                     continue
-                case("record %d %s 2^62" % (rec, kind), put(b, off, 8, 2 ** 62))
-                case("record %d %s 2^63-1" % (rec, kind), put(b, off, 8, 2 ** 63 - 1))
+                case(f"record {rec} {kind} 2^62", put(b, off, 8, 2 ** 62))
+                case(f"record {rec} {kind} 2^63-1", put(b, off, 8, 2 ** 63 - 1))
         for i, r in enumerate(w.records):  # two dims at 2^32: the product overflows int64
             dims = [(off, rec) for off, size, rec in w.of("shape_dim") if rec == i]
             if len(dims) >= 2 and r["stype"] == 0 and r["magic"] in (V1, V2, V3):
                 buf = put(put(b, dims[0][0], 8, 2 ** 32), dims[1][0], 8, 2 ** 32)
-                case("record %d dims 2^32 x 2^32" % dims[0][1], buf, "overflows")
+                case(f"record {dims[0][1]} dims 2^32 x 2^32", buf, "overflows")
         for off, size, rec in w.of("dev_type"):
             for v in [0, 4, 6, -1, 2 ** 31 - 1]:
-                case("record %d dev_type %d" % (rec, v), put(b, off, 4, v), "device type")
+                case(f"record {rec} dev_type {v}", put(b, off, 4, v), "device type")
         for off, size, rec in w.of("dev_id"):
-            case("record %d dev_id -1" % rec, put(b, off, 4, -1), "device id")
+            case(f"record {rec} dev_id -1", put(b, off, 4, -1), "device id")
         for off, size, rec in w.of("dtype"):
             for v in [13, 99, -1, 2 ** 31 - 1]:
-                case("record %d dtype %d" % (rec, v), put(b, off, 4, v), "dtype code %d" % v)
+                case(f"record {rec} dtype {v}", put(b, off, 4, v), f"dtype code {v}")
         for off, size, rec in w.of("aux_dtype"):
-            for v, frag in [(0, "integer type"), (7, "integer type"), (13, "code 13"), (-1, "code -1")]:
-                case("record %d aux dtype %d" % (rec, v), put(b, off, 4, v), frag)
+            for v, frag in [(0, "integer type"), (7, "integer type"), (13, "code 13"),
+                            (-1, "code -1")]:
+                case(f"record {rec} aux dtype {v}", put(b, off, 4, v), frag)
         for off, size, rec in w.of("name_count"):
             for v in {n + 1, 2 ** 64 - 1, 1 if n > 1 else 2}:
-                case("name count %d" % v, put(b, off, 8, v))
+                case(f"name count {v}", put(b, off, 8, v))
         for off, size, rec in w.of("name_len"):
             for v in [2 ** 64 - 1, 2 ** 63, len(b) - off - 8 + 1]:
-                case("name len %d" % v, put(b, off, 8, v), "truncated")
+                case(f"name len {v}", put(b, off, 8, v), "truncated")
         for off, size, rec in w.of("name_text"):
             if size:
                 case("name byte 0xff", b[:off] + b"\xff" + b[off + 1:], "UTF-8")
@@ -459,25 +461,25 @@ def edit_cases():
             if "row_idx" in r and r["row_idx"][1]:
                 off = r["row_idx"][0]
                 for v in [shape[0], -1, 2 ** 63 - 1]:
-                    case("record %d row index %d" % (rec, v), put(b, off, 8, v), "out of range")
+                    case(f"record {rec} row index {v}", put(b, off, 8, v), "out of range")
             if "indices" in r and r["indices"][1]:
                 off = r["indices"][0]
                 for v in [shape[1], -1]:
-                    case("record %d csr column %d" % (rec, v), put(b, off, 8, v), "out of range")
+                    case(f"record {rec} csr column {v}", put(b, off, 8, v), "out of range")
             if "indptr" in r:
                 off, cnt = r["indptr"]
-                case("record %d indptr[0] 1" % rec, put(b, off, 8, 1), "indptr")
-                case("record %d indptr[-1] +1" % rec,
-                     put(b, off + 8 * (cnt - 1), 8, struct.unpack_from("<q", b, off + 8 * (cnt - 1))[0] + 1),
-                     "indptr")
-                case("record %d indptr[1] -1" % rec, put(b, off + 8, 8, -1), "indptr")
+                case(f"record {rec} indptr[0] 1", put(b, off, 8, 1), "indptr")
+                last = off + 8 * (cnt - 1)
+                case(f"record {rec} indptr[-1] +1",
+                     put(b, last, 8, struct.unpack_from("<q", b, last)[0] + 1), "indptr")
+                case(f"record {rec} indptr[1] -1", put(b, off + 8, 8, -1), "indptr")
     return out
 
 
 EDITS = edit_cases()
 
 
-@pytest.mark.parametrize("name,desc,buf,frag", EDITS, ids=["%s: %s" % (e[0], e[1]) for e in EDITS])
+@pytest.mark.parametrize("name,desc,buf,frag", EDITS, ids=[f"{e[0]}: {e[1]}" for e in EDITS])
 def test_targeted_edit_rejected(name, desc, buf, frag):
     msg = expect_error(buf, codes=(ERR_FORMAT, ERR_OOM), fragment=frag)
     # Loading the same bad input again gives the same error.
@@ -519,7 +521,7 @@ def header(n):
 
 
 def dense_record(shape, dtype=0, data=b"", magic=V2):
-    r = struct.pack("<Iii", magic, 0, len(shape)) + struct.pack("<%dq" % len(shape), *shape)
+    r = struct.pack("<Iii", magic, 0, len(shape)) + struct.pack(f"<{len(shape)}q", *shape)
     return r + struct.pack("<iii", 1, 0, dtype) + data
 
 
@@ -527,21 +529,22 @@ def csr_record(rows, cols, nnz_declared=0, dtype=0):
     r = struct.pack("<Iii", V2, 2, 1) + struct.pack("<q", nnz_declared)
     r += struct.pack("<iqq", 2, rows, cols) + struct.pack("<iii", 1, 0, dtype)
     r += struct.pack("<iiq", 6, 1, rows + 1) + struct.pack("<iiq", 6, 1, nnz_declared)
-    return r + struct.pack("<%dq" % (rows + 1), *([0] * (rows + 1)))
+    return r + struct.pack(f"<{rows + 1}q", *([0] * (rows + 1)))
 
 
 def test_huge_claims_rejected_before_allocation():
     before = max_rss_mb()
     # 2^40 bytes of float32 data claimed by a 60-byte file.
-    msg = expect_error(header(1) + dense_record([2 ** 38]) + struct.pack("<Q", 0), fragment="truncated")
+    no_names = struct.pack("<Q", 0)
+    msg = expect_error(header(1) + dense_record([2 ** 38]) + no_names, fragment="truncated")
     assert str(2 ** 40) in msg
     # 2^40 arrays claimed.
     expect_error(header(2 ** 40) + b"\0" * 64, fragment="cannot fit")
     # A names count of 2^40.
     expect_error(header(0) + struct.pack("<Q", 2 ** 40))
     # Shapes whose element count or byte size overflows.
-    expect_error(header(1) + dense_record([2 ** 32, 2 ** 32]) + struct.pack("<Q", 0), fragment="overflows")
-    expect_error(header(1) + dense_record([2 ** 62], dtype=1) + struct.pack("<Q", 0), fragment="overflows")
+    expect_error(header(1) + dense_record([2 ** 32, 2 ** 32]) + no_names, fragment="overflows")
+    expect_error(header(1) + dense_record([2 ** 62], dtype=1) + no_names, fragment="overflows")
     # A csr array with no entries whose dense form is 2^42 bytes (4 TiB): over the 16 GiB
     # default limit, refused before allocating.
     rows = 4
@@ -642,7 +645,7 @@ def test_concurrent_saves_to_one_path(tmp_path):
         try:
             for i in range(10):
                 mx.nd.save(str(f), {"k": mx.nd.array(np.full(256, k * 100 + i, dtype=np.float32))})
-        except Exception as e:  # pragma: no cover - reported below
+        except Exception as e:  # noqa: BLE001 - any failure is reported below
             errors.append(e)
 
     threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
@@ -676,8 +679,8 @@ def test_failed_write_keeps_the_old_file(tmp_path):
         sys.exit(3)
     """)
     r = subprocess.run([sys.executable, "-c", script, str(f)], capture_output=True, text=True,
-                       timeout=120)
+                       timeout=120, check=False)
     assert r.returncode == 0, r.stdout + r.stderr
-    assert r.stdout.startswith("ERR %d" % ERR_IO) and str(f) in r.stdout, r.stdout
+    assert r.stdout.startswith(f"ERR {ERR_IO}") and str(f) in r.stdout, r.stdout
     assert f.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.params"]
