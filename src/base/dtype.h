@@ -1,5 +1,6 @@
 // Element types: MXNet's codes, sizes, names, and the switch that turns a runtime dtype into a
-// template parameter. float16/bfloat16 are storage types converted through float.
+// template parameter. float16/bfloat16 are storage types converted through float (the
+// conversions are BRASS_XINLINE: CUDA kernels use them too).
 #pragma once
 
 #include <cmath>
@@ -10,6 +11,7 @@
 #include <string>
 
 #include "base/error.h"
+#include "base/xinline.h"
 
 namespace brass {
 
@@ -22,10 +24,10 @@ constexpr int kNumDTypes = 13;
 struct half_t {
   uint16_t bits;
   half_t() = default;
-  explicit half_t(float f) : bits(from_float(f)) {}
-  operator float() const { return to_float(bits); }
+  BRASS_XINLINE explicit half_t(float f) : bits(from_float(f)) {}
+  BRASS_XINLINE operator float() const { return to_float(bits); }
 
-  static float to_float(uint16_t h) {
+  BRASS_XINLINE static float to_float(uint16_t h) {
     uint32_t sign = uint32_t(h & 0x8000u) << 16;
     uint32_t exp = (h >> 10) & 0x1f, man = h & 0x3ffu, bits;
     if (exp == 0) {
@@ -46,7 +48,7 @@ struct half_t {
     return f;
   }
   // Round to nearest even, as numpy does.
-  static uint16_t from_float(float f) {
+  BRASS_XINLINE static uint16_t from_float(float f) {
     uint32_t x;
     std::memcpy(&x, &f, 4);
     uint32_t sign = (x >> 16) & 0x8000u;
@@ -69,14 +71,14 @@ struct half_t {
 struct bf16_t {
   uint16_t bits;
   bf16_t() = default;
-  explicit bf16_t(float f) : bits(from_float(f)) {}
-  operator float() const {
+  BRASS_XINLINE explicit bf16_t(float f) : bits(from_float(f)) {}
+  BRASS_XINLINE operator float() const {
     uint32_t x = uint32_t(bits) << 16;
     float f;
     std::memcpy(&f, &x, 4);
     return f;
   }
-  static uint16_t from_float(float f) {
+  BRASS_XINLINE static uint16_t from_float(float f) {
     uint32_t x;
     std::memcpy(&x, &f, 4);
     if ((x & 0x7fffffffu) > 0x7f800000u) return uint16_t((x >> 16) | 0x40);  // quiet NaN

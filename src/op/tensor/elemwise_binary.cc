@@ -1,88 +1,13 @@
 // Binary operators: broadcast_* (numpy broadcasting), elemwise_* and MXNet's same-shape
 // internal forms, and the scalar forms (_plus_scalar, _rminus_scalar, ...). One functor per
-// operation serves all three.
-#include <cmath>
-#include <type_traits>
-
+// operation serves all three; the functors (elemwise_binary_functors.h) are shared with the
+// CUDA kernels (src/cuda/elemwise_binary.cu).
 #include "kernel/elemwise.h"
 #include "op/operator.h"
+#include "op/tensor/elemwise_binary_functors.h"
 
 namespace brass {
 namespace binary_ops {
-
-using kernel::DefaultCompute;
-
-template <class T> inline T int_div(T a, T b) {
-  if (b == T(0)) return T(0);  // no SIGFPE: integer division by zero gives 0
-  if constexpr (std::is_signed<T>::value) {
-    if (b == T(-1)) return T(T(0) - a);  // INT_MIN / -1 wraps instead of trapping
-  }
-  return a / b;
-}
-
-// Python-style modulo: the result takes the divisor's sign; x mod 0 = 0 (MXNet).
-template <class T> inline T py_mod(T a, T b) {
-  if constexpr (std::is_floating_point<T>::value) {
-    if (b == T(0)) return T(0);
-    T r = std::fmod(a, b);
-    if (r != T(0) && ((r < T(0)) != (b < T(0)))) r += b;
-    return r;
-  } else {
-    if (b == T(0)) return T(0);
-    if constexpr (std::is_signed<T>::value) {
-      if (b == T(-1)) return T(0);
-      T r = a % b;
-      if (r != 0 && ((r < 0) != (b < 0))) r += b;
-      return r;
-    } else {
-      return a % b;
-    }
-  }
-}
-
-template <class T> inline T int_pow(T a, T b) {
-  if constexpr (std::is_signed<T>::value) {
-    if (b < 0) return a == T(1) ? T(1) : a == T(-1) ? ((b & 1) ? T(-1) : T(1)) : T(0);
-  }
-  using U = std::make_unsigned_t<T>;
-  U r = 1, base = U(a);
-  for (U e = U(b); e; e >>= 1) {
-    if (e & 1) r *= base;
-    base *= base;
-  }
-  return T(r);
-}
-
-#define BRASS_BINARY(Name, expr)                                    \
-  struct Name : DefaultCompute {                                    \
-    template <class T> static inline T map(T a, T b) { return expr; } \
-  };
-
-BRASS_BINARY(Add, T(a + b))
-BRASS_BINARY(Sub, T(a - b))
-BRASS_BINARY(Mul, T(a * b))
-BRASS_BINARY(Div, std::is_integral<T>::value ? int_div(a, b) : T(a / b))
-BRASS_BINARY(Mod, py_mod(a, b))
-BRASS_BINARY(Maximum, (a > b || a != a) ? a : b)
-BRASS_BINARY(Minimum, (a < b || a != a) ? a : b)
-BRASS_BINARY(Hypot, T(std::hypot(double(a), double(b))))
-BRASS_BINARY(Equal, a == b ? T(1) : T(0))
-BRASS_BINARY(NotEqual, a != b ? T(1) : T(0))
-BRASS_BINARY(Greater, a > b ? T(1) : T(0))
-BRASS_BINARY(GreaterEqual, a >= b ? T(1) : T(0))
-BRASS_BINARY(Lesser, a < b ? T(1) : T(0))
-BRASS_BINARY(LesserEqual, a <= b ? T(1) : T(0))
-BRASS_BINARY(LogicalAnd, (a != T(0) && b != T(0)) ? T(1) : T(0))
-BRASS_BINARY(LogicalOr, (a != T(0) || b != T(0)) ? T(1) : T(0))
-BRASS_BINARY(LogicalXor, ((a != T(0)) != (b != T(0))) ? T(1) : T(0))
-#undef BRASS_BINARY
-
-struct Power : DefaultCompute {
-  template <class T> static inline T map(T a, T b) {
-    if constexpr (std::is_integral<T>::value) return int_pow(a, b);
-    else return std::pow(a, b);
-  }
-};
 
 bool broadcast_shape_fn(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
   if (!in[0].ndim_known() || !in[1].ndim_known()) return false;
@@ -90,16 +15,6 @@ bool broadcast_shape_fn(const NodeAttrs& attrs, std::vector<Shape>& in, std::vec
   infer::assign_shape(out[0], s, attrs.op->name.c_str(), "output");
   return out[0].known();
 }
-
-struct ScalarParam {
-  double scalar;
-  bool is_int;
-  static void declare(ParamSpec<ScalarParam>& s) {
-    s.field("scalar", &ScalarParam::scalar).set_default(1.0).describe("Scalar input value.");
-    s.field("is_int", &ScalarParam::is_int).set_default(true)
-        .describe("Whether the scalar is an integer (accepted for MXNet compatibility).");
-  }
-};
 
 template <class F>
 void binary_kernel(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {

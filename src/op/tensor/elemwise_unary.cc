@@ -1,95 +1,13 @@
 // Element-wise unary operators: the math family, rounding, logical_not, plus identity-like
-// ops (_copy, BlockGrad) and Cast. Each functor's math is written once for every dtype.
-#include <cmath>
-
+// ops (_copy, BlockGrad) and Cast. The functors (elemwise_unary_functors.h) are shared with
+// the CUDA kernels (src/cuda/elemwise_unary.cu), which add .cuda() to the same ops.
 #include "kernel/cast.h"
 #include "kernel/elemwise.h"
 #include "op/operator.h"
+#include "op/tensor/elemwise_unary_functors.h"
 
 namespace brass {
 namespace unary_ops {
-
-using kernel::DefaultCompute;
-using kernel::FloatCompute;
-
-// Inverse error function: Giles' single-precision approximation refined by two Newton steps
-// in double, so it is accurate to double precision.
-inline double erfinv_d(double y) {
-  if (!(y > -1.0 && y < 1.0)) {
-    if (y == 1.0) return INFINITY;
-    if (y == -1.0) return -INFINITY;
-    return NAN;
-  }
-  double w = -std::log((1.0 - y) * (1.0 + y)), x;
-  if (w < 5.0) {
-    w -= 2.5;
-    x = 2.81022636e-08;
-    x = 3.43273939e-07 + x * w; x = -3.5233877e-06 + x * w; x = -4.39150654e-06 + x * w;
-    x = 0.00021858087 + x * w;  x = -0.00125372503 + x * w; x = -0.00417768164 + x * w;
-    x = 0.246640727 + x * w;    x = 1.50140941 + x * w;
-  } else {
-    w = std::sqrt(w) - 3.0;
-    x = -0.000200214257;
-    x = 0.000100950558 + x * w; x = 0.00134934322 + x * w;  x = -0.00367342844 + x * w;
-    x = 0.00573950773 + x * w;  x = -0.0076224613 + x * w;  x = 0.00943887047 + x * w;
-    x = 1.00167406 + x * w;     x = 2.83297682 + x * w;
-  }
-  x *= y;
-  for (int i = 0; i < 2; ++i) {
-    double err = std::erf(x) - y;
-    x -= err / (1.1283791670955126 * std::exp(-x * x));
-  }
-  return x;
-}
-
-#define BRASS_UNARY(Name, Base, expr)                   \
-  struct Name : Base {                                  \
-    template <class T> static inline T map(T x) { return expr; } \
-  };
-
-BRASS_UNARY(Abs, DefaultCompute, x < T(0) ? T(T(0) - x) : x)
-BRASS_UNARY(Sign, DefaultCompute, x > T(0) ? T(1) : (x < T(0) ? T(T(0) - T(1)) : (x == T(0) ? T(0) : x)))
-BRASS_UNARY(Negative, DefaultCompute, T(T(0) - x))
-BRASS_UNARY(Square, DefaultCompute, T(x * x))
-BRASS_UNARY(Relu, DefaultCompute, (x > T(0) || x != x) ? x : T(0))  // NaN propagates
-BRASS_UNARY(LogicalNot, DefaultCompute, x == T(0) ? T(1) : T(0))
-BRASS_UNARY(Floor, DefaultCompute, T(std::floor(x)))
-BRASS_UNARY(Ceil, DefaultCompute, T(std::ceil(x)))
-BRASS_UNARY(Round, DefaultCompute, T(std::round(x)))
-// MXNet's rint sends halves down: rint(1.5) = 1, rint(-1.5) = -2.
-BRASS_UNARY(Rint, DefaultCompute,
-            T((x - std::floor(x)) <= (std::ceil(x) - x) ? std::floor(x) : std::ceil(x)))
-BRASS_UNARY(Trunc, DefaultCompute, T(std::trunc(x)))
-BRASS_UNARY(Fix, DefaultCompute, T(std::trunc(x)))
-BRASS_UNARY(Exp, FloatCompute, std::exp(x))
-BRASS_UNARY(Expm1, FloatCompute, std::expm1(x))
-BRASS_UNARY(Log, FloatCompute, std::log(x))
-BRASS_UNARY(Log1p, FloatCompute, std::log1p(x))
-BRASS_UNARY(Log2, FloatCompute, std::log2(x))
-BRASS_UNARY(Log10, FloatCompute, std::log10(x))
-BRASS_UNARY(Sqrt, FloatCompute, std::sqrt(x))
-BRASS_UNARY(Rsqrt, FloatCompute, T(1) / std::sqrt(x))
-BRASS_UNARY(Cbrt, FloatCompute, std::cbrt(x))
-BRASS_UNARY(Reciprocal, FloatCompute, T(1) / x)
-BRASS_UNARY(Sin, FloatCompute, std::sin(x))
-BRASS_UNARY(Cos, FloatCompute, std::cos(x))
-BRASS_UNARY(Tan, FloatCompute, std::tan(x))
-BRASS_UNARY(Arcsin, FloatCompute, std::asin(x))
-BRASS_UNARY(Arccos, FloatCompute, std::acos(x))
-BRASS_UNARY(Arctan, FloatCompute, std::atan(x))
-BRASS_UNARY(Sinh, FloatCompute, std::sinh(x))
-BRASS_UNARY(Cosh, FloatCompute, std::cosh(x))
-BRASS_UNARY(Tanh, FloatCompute, std::tanh(x))
-BRASS_UNARY(Arcsinh, FloatCompute, std::asinh(x))
-BRASS_UNARY(Arccosh, FloatCompute, std::acosh(x))
-BRASS_UNARY(Arctanh, FloatCompute, std::atanh(x))
-BRASS_UNARY(Sigmoid, FloatCompute, T(1) / (T(1) + std::exp(-x)))
-BRASS_UNARY(Softsign, FloatCompute, x / (T(1) + std::fabs(x)))
-BRASS_UNARY(Erf, FloatCompute, std::erf(x))
-BRASS_UNARY(Erfinv, FloatCompute, T(erfinv_d(double(x))))
-BRASS_UNARY(Gamma, FloatCompute, std::tgamma(x))
-BRASS_UNARY(Gammaln, FloatCompute, std::lgamma(x))
-#undef BRASS_UNARY
 
 template <class F>
 Op& unary(const char* name, const char* doc) {

@@ -1,0 +1,63 @@
+# The CUDA build (BRASS_USE_CUDA=ON), included by CMakeLists.txt after the brass target exists.
+# Adds the CUDA sources (listed in cuda_sources.txt) to libbrass: the generated single file
+# amalgamation/brass_cuda.cu in amalgamated mode, src/cuda/*.cu in modular mode. Needs nvcc
+# only: the result links the static CUDA runtime and loads on machines without a GPU or driver.
+
+set(BRASS_CUDA_ARCHS "80-real;90-real;90-virtual" CACHE STRING
+    "CUDA architectures (CMAKE_CUDA_ARCHITECTURES syntax): sm_80 and sm_90 code plus sm_90 PTX by default")
+
+# nvcc is often not on PATH; look where the toolkit usually lives.
+if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX})
+  find_program(BRASS_NVCC nvcc HINTS ENV CUDA_HOME ENV CUDA_PATH /usr/local/cuda PATH_SUFFIXES bin)
+  if(BRASS_NVCC)
+    set(CMAKE_CUDA_COMPILER ${BRASS_NVCC})
+  endif()
+endif()
+include(CheckLanguage)
+check_language(CUDA)
+if(NOT CMAKE_CUDA_COMPILER)
+  message(FATAL_ERROR "BRASS_USE_CUDA=ON needs nvcc: put it on PATH, or set CUDACXX or "
+                      "CMAKE_CUDA_COMPILER (e.g. -DCMAKE_CUDA_COMPILER=/usr/local/cuda/bin/nvcc)")
+endif()
+# Set before enable_language so that CMake does not probe for a default architecture.
+set(CMAKE_CUDA_ARCHITECTURES ${BRASS_CUDA_ARCHS})
+set(CMAKE_CUDA_STANDARD 17)
+set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+enable_language(CUDA)
+find_package(CUDAToolkit REQUIRED)
+
+# The one ordered CUDA source list, shared with amalgamation/amalgamate.py.
+file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/cuda_sources.txt _cuda_lines)
+set(BRASS_CUDA_SOURCES "")
+foreach(_l ${_cuda_lines})
+  string(REGEX REPLACE "#.*" "" _l "${_l}")
+  string(STRIP "${_l}" _l)
+  if(_l)
+    list(APPEND BRASS_CUDA_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/${_l})
+  endif()
+endforeach()
+set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS cuda_sources.txt)
+
+if(BRASS_AMALGAMATION)
+  # Runs after the main amalgamation step (which writes brass_cuda.cu too), so the two never
+  # write at once; this one also reruns when cuda_sources.txt changes.
+  add_custom_command(
+    OUTPUT ${AMALG_DIR}/brass_cuda.cu
+    COMMAND Python::Interpreter ${CMAKE_CURRENT_SOURCE_DIR}/amalgamation/amalgamate.py -o ${AMALG_DIR} --cuda-only
+    DEPENDS ${AMALG_DIR}/brass.cc ${CMAKE_CURRENT_SOURCE_DIR}/amalgamation/amalgamate.py
+            ${CMAKE_CURRENT_SOURCE_DIR}/cuda_sources.txt ${BRASS_CUDA_SOURCES}
+    COMMENT "Amalgamating the Brass CUDA sources"
+    VERBATIM)
+  target_sources(brass PRIVATE ${AMALG_DIR}/brass_cuda.cu)
+else()
+  target_sources(brass PRIVATE ${BRASS_CUDA_SOURCES})
+endif()
+
+target_compile_definitions(brass PRIVATE BRASS_USE_CUDA)
+set_target_properties(brass PROPERTIES
+  CUDA_ARCHITECTURES "${BRASS_CUDA_ARCHS}"
+  CUDA_STANDARD 17
+  CUDA_STANDARD_REQUIRED ON
+  CUDA_VISIBILITY_PRESET hidden
+  CUDA_RUNTIME_LIBRARY Static)
+target_link_libraries(brass PRIVATE CUDA::cudart_static)

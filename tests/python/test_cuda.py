@@ -1,0 +1,290 @@
+"""The CUDA build (BRASS_USE_CUDA=ON).
+
+Build tests (wherever nvcc is; required in CI, which has nvcc but no GPU): CMake builds the
+CUDA-enabled libbrass in build/cuda-test (sm_90 only, to save time); it must link with every
+library found, load without a GPU or driver, report 0 GPUs, refuse gpu(0) with a clear error, and
+register no op the CPU build lacks. The generated brass_cuda.cu must compile with a bare nvcc
+command and link with brass.cc's object.
+
+GPU tests (only where a GPU is present, else skipped with the reason "no GPU"): every CUDA op
+against the CPU result, for the dtypes and shapes of the CPU op table. They run in this process
+when the installed package has a GPU, and otherwise, on a machine with a GPU, in a child pytest
+that loads the freshly built CUDA library in place of the installed one (LD_PRELOAD).
+"""
+import fcntl
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+import time
+import warnings
+
+import numpy as np
+import pytest
+
+import brass as mx
+from op_table import BINARY, UNARY
+from test_op_table import is_float, make, npdt
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BUILD = os.path.join(ROOT, "build", "cuda-test")
+IN_CI = os.environ.get("CI") == "true"
+CHILD = os.environ.get("BRASS_CUDA_TEST_CHILD") == "1"  # the child run of the GPU tests
+
+
+def find_nvcc():
+    for c in [os.environ.get("CUDACXX"), shutil.which("nvcc"),
+              os.path.join(os.environ.get("CUDA_HOME", "/nonexistent"), "bin", "nvcc"), "/usr/local/cuda/bin/nvcc"]:
+        if c and os.path.isfile(c) and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def need(what, found):
+    if not found:
+        if IN_CI:
+            pytest.fail("%s is required in CI" % what)
+        pytest.skip("%s not found" % what)
+    return found
+
+
+def run(cmd, cwd=ROOT, env=None, timeout=1200):
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise AssertionError("%s failed (%d):\n%s\n%s" % (" ".join(cmd), p.returncode, p.stdout[-6000:],
+                                                          p.stderr[-6000:]))
+    return p.stdout
+
+
+def gpu_device_files():
+    """Whether this machine shows an NVIDIA GPU to programs at all (driver device nodes)."""
+    return bool(glob.glob("/dev/nvidia[0-9]*"))
+
+
+@pytest.fixture(scope="module")
+def cuda_build():
+    if CHILD:
+        pytest.skip("child run of the GPU tests")
+    nvcc = need("nvcc", find_nvcc())
+    need("cmake", shutil.which("cmake"))
+    need("ninja", shutil.which("ninja"))
+    t0 = time.time()
+    os.makedirs(BUILD, exist_ok=True)
+    with open(os.path.join(BUILD, ".test-lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # pytest-xdist workers share the build directory
+        run(["cmake", "-S", ROOT, "-B", BUILD, "-G", "Ninja", "-DCMAKE_BUILD_TYPE=Release", "-DBRASS_USE_CUDA=ON",
+             "-DBRASS_CUDA_ARCHS=90", "-DCMAKE_CUDA_COMPILER=" + nvcc])
+        run(["cmake", "--build", BUILD, "-j2"], timeout=1800)
+    lib = os.path.join(BUILD, "libbrass.so")
+    assert os.path.isfile(lib)
+    print("CUDA build: %.0f s" % (time.time() - t0))
+    return {"nvcc": nvcc, "lib": lib}
+
+
+PROBE = textwrap.dedent(r"""
+    import ctypes, json, sys
+    lib = ctypes.CDLL(sys.argv[1])
+    lib.brass_last_error.restype = ctypes.c_char_p
+    lib.brass_build_info.restype = ctypes.c_char_p
+    n = ctypes.c_int32(-1)
+    st = lib.brass_gpu_count(ctypes.byref(n))
+    ops = ctypes.c_int32(-1)
+    lib.brass_op_count(ctypes.byref(ops))
+    shape = (ctypes.c_int64 * 1)(4)
+    arr = ctypes.c_void_p()
+    cst = lib.brass_ndarray_create(shape, 1, 0, 2, 0, ctypes.byref(arr))  # float32 on gpu(0)
+    msg = lib.brass_last_error().decode() if cst else ""
+    if cst == 0:
+        lib.brass_ndarray_free(arr)
+    print(json.dumps({"status": st, "count": n.value, "ops": ops.value, "info": lib.brass_build_info().decode(),
+                      "create_status": cst, "create_error": msg}))
+""")
+
+
+def probe(lib):
+    out = run([sys.executable, "-c", PROBE, lib], timeout=120)
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_cuda_library_links(cuda_build):
+    out = run(["ldd", cuda_build["lib"]])
+    assert "not found" not in out, out
+    syms = run(["nm", "-D", "--defined-only", cuda_build["lib"]])
+    assert " brass_gpu_count" in syms
+
+
+def test_cuda_library_loads_and_counts_gpus(cuda_build):
+    r = probe(cuda_build["lib"])
+    assert r["status"] == 0, r
+    assert "cuda=1" in r["info"], r
+    ncpu = mx.base.ffi.new("int32_t *")
+    mx.base.check(mx.base.lib.brass_op_count(ncpu))
+    assert r["ops"] == ncpu[0], "the CUDA registrations added ops the CPU build lacks (a misspelled name?)"
+    if not gpu_device_files():
+        assert r["count"] == 0, r
+    if r["count"] == 0:
+        assert r["create_status"] == 4, r  # BRASS_ERR_DEVICE
+        assert "gpu(0) is not available: no CUDA device was found" in r["create_error"], r
+    else:
+        assert r["create_status"] == 0, r
+
+
+def test_amalgamated_cuda_source_compiles_bare(cuda_build, tmp_path):
+    out = str(tmp_path / "amal")
+    run([sys.executable, os.path.join(ROOT, "amalgamation", "amalgamate.py"), "-o", out])
+    for f in ("brass.cc", "brass.h", "brass_cuda.cu"):
+        assert os.path.isfile(os.path.join(out, f)), f
+    obj = str(tmp_path / "brass_cuda.o")
+    run([cuda_build["nvcc"], "-std=c++17", "-O2", "-arch=sm_90", "-Xcompiler", "-fPIC", "-c",
+         os.path.join(out, "brass_cuda.cu"), "-I", out, "-o", obj])
+    # ... and links with brass.cc's object (the one CMake built with -DBRASS_USE_CUDA).
+    cc_objs = glob.glob(os.path.join(BUILD, "CMakeFiles", "brass.dir", "**", "brass.cc.o"), recursive=True)
+    assert cc_objs, "brass.cc.o not found under " + BUILD
+    with open(os.path.join(BUILD, "CMakeCache.txt")) as f:
+        cudart = [ln.split("=", 1)[1].strip() for ln in f if ln.startswith("CUDA_cudart_static_LIBRARY:")]
+    assert cudart and os.path.isfile(cudart[0]), "CMake found no static CUDA runtime"
+    so = str(tmp_path / "libbrass_bare.so")
+    run(["c++", "-shared", "-o", so, cc_objs[0], obj, cudart[0], "-ldl", "-lrt", "-pthread", "-Wl,--no-undefined"])
+    assert probe(so)["status"] == 0
+
+
+def test_gpu_suite_with_cuda_build(cuda_build):
+    """On a machine with a GPU but a CPU-only installed package, runs the GPU tests below
+    against the CUDA build."""
+    if mx.num_gpus() > 0:
+        pytest.skip("the installed package has a GPU: the GPU tests run in this process")
+    if probe(cuda_build["lib"])["count"] == 0:
+        pytest.skip("no GPU")
+    env = dict(os.environ, LD_PRELOAD=cuda_build["lib"], BRASS_CUDA_TEST_CHILD="1")
+    run([sys.executable, "-m", "pytest", "-q", "-x", os.path.abspath(__file__), "-k", "gpu_"],
+        cwd=os.path.dirname(os.path.abspath(__file__)), env=env, timeout=3000)
+
+
+# ---- GPU tests: CUDA against the CPU --------------------------------------------------------
+
+HAVE_GPU = mx.num_gpus() > 0
+needs_gpu = pytest.mark.skipif(not HAVE_GPU, reason="no GPU")
+
+# Math that runs integers through double (a last-ulp difference may move the truncation by 1).
+FLOAT_MATH = {n for n in UNARY if n not in {"abs", "sign", "negative", "square", "relu", "logical_not", "floor",
+                                            "ceil", "round", "rint", "trunc", "fix", "_copy", "BlockGrad",
+                                            "zeros_like", "ones_like"}}
+UNARY_GPU = sorted(n for n in UNARY if n not in ("zeros_like", "ones_like"))
+
+
+def gpu_vs_cpu(got, want, dtype, name):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
+    if is_float(dtype):
+        r, a = {"float32": (2e-5, 1e-6), "float64": (1e-12, 1e-13), "float16": (2e-3, 2e-3),
+                "bfloat16": (1.6e-2, 1.6e-2)}[dtype]
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=r, atol=a, equal_nan=True)
+    elif name in FLOAT_MATH:
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=0, atol=1)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def on_both(fn, arrays, **params):
+    """fn on cpu(0) and on gpu(0) for the same numpy inputs; both results as numpy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu = fn(*[mx.nd.array(a, dtype=a.dtype) for a in arrays], **params).asnumpy()
+        gpu = fn(*[mx.nd.array(a, dtype=a.dtype, ctx=mx.gpu(0)) for a in arrays], **params)
+        assert gpu.context == mx.gpu(0)
+        return gpu.asnumpy(), cpu
+
+
+@needs_gpu
+@pytest.mark.parametrize("name,dtype", [(n, d) for n in UNARY_GPU for d in UNARY[n].dtypes])
+def test_gpu_unary(name, dtype):
+    case = UNARY[name]
+    for shape in case.shapes:
+        x = make(shape, dtype, case.domain, seed=len(shape) * 7 + 1)
+        got, want = on_both(getattr(mx.nd, name), [x])
+        gpu_vs_cpu(got, want, dtype, name)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", UNARY_GPU)
+def test_gpu_unary_special_values(name):
+    for dtype in ("float32", "float64"):
+        x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5], dtype=dtype)
+        got, want = on_both(getattr(mx.nd, name), [x])
+        finite = np.isfinite(want) & np.isfinite(got)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-6)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name,dtype", [(n, d) for n, c in BINARY.items() if c.nin == 2 for d in c.dtypes])
+def test_gpu_binary(name, dtype):
+    case = BINARY[name]
+    for shapes in case.shapes:
+        x = make(shapes[0], dtype, case.domain, seed=3)
+        y = make(shapes[1], dtype, case.domain, seed=4)
+        got, want = on_both(getattr(mx.nd, name), [x, y])
+        gpu_vs_cpu(got, want, dtype, name)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name,dtype", [(n, d) for n, c in BINARY.items() if c.nin == 1 for d in c.dtypes])
+def test_gpu_scalar(name, dtype):
+    case = BINARY[name]
+    for shape in [(7,), (), (0,), (2, 3), (70001,)]:
+        x = make(shape, dtype, case.domain, seed=5)
+        for params in case.params:
+            got, want = on_both(getattr(mx.nd, name), [x], **params)
+            gpu_vs_cpu(got, want, dtype, name)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "uint8"])
+def test_gpu_broadcast_many_dims(dtype):
+    # 8-d operands whose broadcast pattern changes at every axis, and a 32-d one.
+    a = make((2, 1, 3, 1, 2, 1, 3, 1), dtype, (-3, 3), seed=1)
+    b = make((1, 2, 1, 3, 1, 2, 1, 2), dtype, (-3, 3), seed=2)
+    for name in ("broadcast_add", "broadcast_mul", "broadcast_maximum"):
+        got, want = on_both(getattr(mx.nd, name), [a, b])
+        gpu_vs_cpu(got, want, dtype, name)
+    c = make((1,) * 31 + (5,), dtype, (-3, 3), seed=3)
+    d = make((2,) + (1,) * 31, dtype, (-3, 3), seed=4)
+    got, want = on_both(mx.nd.broadcast_sub, [c, d])
+    gpu_vs_cpu(got, want, dtype, "broadcast_sub")
+
+
+ALL_DTYPES = ["float32", "float64", "float16", "bfloat16", "uint8", "int8", "int16", "uint16", "int32",
+              "uint32", "int64", "uint64", "bool"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("src", ALL_DTYPES)
+def test_gpu_cast_and_copies(src):
+    x = make((3, 70), src, (-300, 300), seed=6)
+    if is_float(src):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 1e30 overflows float16 on purpose
+            x[0, :4] = np.array([np.nan, np.inf, -np.inf, 1e30], dtype=np.float64).astype(npdt(src))
+    for dst in ALL_DTYPES:
+        got, want = on_both(lambda a: mx.nd.Cast(a, dtype=dst), [x])
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.astype(np.float64), want.astype(np.float64), err_msg="%s -> %s" % (src, dst))
+    got, want = on_both(mx.nd._copy, [x])
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    # host -> device -> device -> host round trips keep every bit
+    g = mx.nd.array(x, dtype=x.dtype, ctx=mx.gpu(0))
+    h = g.copyto(mx.gpu(0)).copyto(mx.cpu(0))
+    np.testing.assert_array_equal(h.asnumpy().view(np.uint8), x.view(np.uint8))
+
+
+@needs_gpu
+def test_gpu_errors_are_clear():
+    with pytest.raises(mx.BrassError, match=r"gpu\(%d\) is not available" % mx.num_gpus()):
+        mx.nd.zeros((2,), ctx=mx.gpu(mx.num_gpus()))
+    a = mx.nd.array(np.ones(3, np.float32), ctx=mx.gpu(0))
+    b = mx.nd.array(np.ones(3, np.float32))
+    with pytest.raises(mx.BrassError, match="different devices"):
+        mx.nd.broadcast_add(a, b)
