@@ -9,8 +9,8 @@ built from benchmarks/gemm_bench.cc (see there), for when the brass package is n
 Each thread count runs in its own subprocess, because Brass reads BRASS_NUM_THREADS and
 OpenBLAS reads OPENBLAS_NUM_THREADS once, at load. OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are
 removed there: forced onto this machine, they slow OpenBLAS down. Inside a subprocess the two
-libraries alternate, one call each, and each keeps its best time, so a busy machine hurts both
-alike. Prints GFLOP/s and the ratio Brass / NumPy per size.
+libraries take turns, in blocks of calls with pauses between, and each keeps its best time, so
+a busy machine hurts both alike. Prints GFLOP/s and the ratio Brass / NumPy per size.
 """
 
 import argparse
@@ -20,6 +20,10 @@ import os
 import subprocess
 import sys
 import time
+
+
+# Long enough for OpenBLAS's worker threads to stop spinning and sleep.
+_PAUSE = 0.5
 
 
 def _import_brass():
@@ -96,19 +100,22 @@ def _worker(sizes, seconds, kernel_lib):
             err = np.max(np.abs(got.asnumpy() - want)) / np.max(np.abs(want))
             if err > 1e-4:
                 print(f"n={n}: brass differs from numpy by {err:.2e}", file=sys.stderr)
-        best = {"numpy": float("inf"), "brass": float("inf")}
-        start = time.perf_counter()
-        rounds = 0
-        while rounds < 3 or time.perf_counter() - start < seconds:
-            t0 = time.perf_counter()
-            np.matmul(a, b, out=out)
-            best["numpy"] = min(best["numpy"], time.perf_counter() - t0)
-            if mx is not None:
-                t0 = time.perf_counter()
-                c = mx.nd.dot(xa, xb)
-                c.wait_to_read()
-                best["brass"] = min(best["brass"], time.perf_counter() - t0)
-            rounds += 1
+        runs = {"numpy": lambda: np.matmul(a, b, out=out)}
+        if mx is not None:
+            runs["brass"] = lambda: mx.nd.dot(xa, xb).wait_to_read()
+        best = {lib: float("inf") for lib in runs}
+        # Alternate blocks of calls, three rounds each. Not call by call: after a call,
+        # OpenBLAS's threads spin for a while and would take a core from the next call.
+        for _ in range(3):
+            for lib, run in runs.items():
+                time.sleep(_PAUSE)
+                start = time.perf_counter()
+                calls = 0
+                while calls < 2 or time.perf_counter() - start < seconds / 3:
+                    t0 = time.perf_counter()
+                    run()
+                    best[lib] = min(best[lib], time.perf_counter() - t0)
+                    calls += 1
         flop = 2.0 * n * n * n
         for lib, t in best.items():
             if t != float("inf"):
