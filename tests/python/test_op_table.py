@@ -486,3 +486,21 @@ def test_completeness():
     covered = set(UNARY) | set(BINARY) | set(REDUCE) | set(CUSTOM) | set(test_ops_indexing.OPS_COVERED)
     missing = sorted(_registered_ops() - covered)
     assert not missing, "ops without tests: %s" % missing
+
+
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+def test_vectorized_exp_on_every_isa(isa):
+    """The SIMD exp path of each ISA (a missing ISA falls back, so each run must still agree)."""
+    import subprocess
+    import sys
+    prog = ("import numpy as np, brass as mx\n"
+            "x = np.random.RandomState(0).uniform(-90, 90, 100003).astype(np.float32)\n"
+            "x[:7] = [np.nan, np.inf, -np.inf, -100, 88.7, -87.5, 0]\n"
+            "g = mx.nd.exp(mx.nd.array(x)).asnumpy()\n"
+            "with np.errstate(all='ignore'):\n"
+            "    w = np.exp(x.astype(np.float64)).astype(np.float32)\n"
+            "np.testing.assert_allclose(g, w, rtol=3e-7, atol=1e-44, equal_nan=True)\n"
+            "print('ok', mx.build_info())\n")
+    env = dict(__import__("os").environ, BRASS_ISA=isa)
+    out = subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stdout + out.stderr
