@@ -27,16 +27,7 @@ enable_language(CUDA)
 find_package(CUDAToolkit REQUIRED)
 
 # The one ordered CUDA source list, shared with amalgamation/amalgamate.py.
-file(STRINGS ${CMAKE_CURRENT_SOURCE_DIR}/cuda_sources.txt _cuda_lines)
-set(BRASS_CUDA_SOURCES "")
-foreach(_l ${_cuda_lines})
-  string(REGEX REPLACE "#.*" "" _l "${_l}")
-  string(STRIP "${_l}" _l)
-  if(_l)
-    list(APPEND BRASS_CUDA_SOURCES ${CMAKE_CURRENT_SOURCE_DIR}/${_l})
-  endif()
-endforeach()
-set_property(DIRECTORY APPEND PROPERTY CMAKE_CONFIGURE_DEPENDS cuda_sources.txt)
+brass_read_sources(cuda_sources.txt BRASS_CUDA_SOURCES)
 
 if(BRASS_AMALGAMATION)
   # Runs after the main amalgamation step (which writes brass_cuda.cu too), so the two never
