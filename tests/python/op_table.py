@@ -67,6 +67,8 @@ def _erfinv(x):
         return _sps.erfinv(x)
     # bisection fallback (slow but exact enough)
     def one(y):
+        if y == 0:
+            return 0.0
         if y <= -1:
             return -math.inf if y == -1 else math.nan
         if y >= 1:
