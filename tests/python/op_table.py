@@ -67,6 +67,8 @@ def _erfinv(x):
         return _sps.erfinv(x)
     # bisection fallback (slow but exact enough)
     def one(y):
+        if y != y:
+            return math.nan
         if y == 0:
             return 0.0
         if y <= -1:
