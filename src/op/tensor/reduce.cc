@@ -229,8 +229,18 @@ void run(const OpContext& ctx, const TBlob& in, const TBlob& out, const std::vec
   });
 }
 
-size_t temp_for_transpose(const NodeAttrs&, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
-  return size_t(in[0].size()) * dtype_size(in[0].dtype);
+// Temp space only when the reduced axes are scattered and the input must be transposed first.
+size_t temp_if_transposed(const std::vector<TBlob>& in, const std::vector<char>& red) {
+  return make_plan(in[0].shape, red).need_transpose ? size_t(in[0].size()) * dtype_size(in[0].dtype) : 0;
+}
+
+size_t reduce_temp(const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
+  const auto& p = a.param<ReduceParam>();
+  return temp_if_transposed(in, reduced_axes(a.op->name.c_str(), in[0].shape.ndim(), p.axis, p.exclude));
+}
+
+size_t norm_temp(const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
+  return temp_if_transposed(in, reduced_axes("norm", in[0].shape.ndim(), a.param<NormParam>().axis, false));
 }
 
 template <Kind K>
@@ -244,7 +254,7 @@ void reg(const char* name, const char* doc, std::vector<const char*> aliases = {
         return out[0].known();
       })
       .type_fn(infer::same_type)
-      .temp(temp_for_transpose)
+      .temp(reduce_temp)
       .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
         const auto& p = c.param<ReduceParam>();
         run<K>(c, in[0], out[0], reduced_axes(c.attrs->op->name.c_str(), in[0].shape.ndim(), p.axis, p.exclude));
@@ -334,7 +344,7 @@ const bool kRegistered = [] {
         else infer::assign_type(out[0], in[0], "norm", "output");
         return in[0] >= 0 && out[0] >= 0;
       })
-      .temp(temp_for_transpose)
+      .temp(norm_temp)
       .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
         const auto& p = c.param<NormParam>();
         auto red = reduced_axes("norm", in[0].shape.ndim(), p.axis, false);
