@@ -274,6 +274,8 @@ BRASS_API brass_status brass_storage_release(brass_device_type dev_type, int32_t
 /*
 ** brass_ndarray_save: write arrays (with names, or names == NULL for an unnamed list) to a
 ** file in MXNet's format, atomically (temporary file, then rename). Waits for the arrays.
+** Records are V2 (what MXNet 1.x reads); a file holding a 0-d or zero-size array is written
+** all in V3, which MXNet 1.x reads under numpy shape semantics (npx.set_np()).
 */
 BRASS_API brass_status brass_ndarray_save(const char *fname, int32_t num,
                                           const brass_ndarray_t *arrays, const char **names);
