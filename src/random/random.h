@@ -17,8 +17,6 @@ void seed(uint64_t s, int dev_type, int dev_id);  // dev_type < 0: every device
 RandomStream next_stream(Device dev);
 
 struct Philox {
-  uint32_t key[2];
-  uint32_t ctr[4];
   // Returns four 32-bit random words for counter block (stream, index).
   static inline void block(uint64_t seed, uint64_t stream, uint64_t index, uint32_t out[4]) {
     uint32_t k0 = uint32_t(seed), k1 = uint32_t(seed >> 32);
