@@ -10,10 +10,13 @@
 // Included first by every CUDA source, so these cover the whole unit (the amalgamated
 // brass_cuda.cu included): functors instantiated for unsigned compute types compare with zero
 // on purpose (186), and the shared headers declare constants a CUDA unit does not use (177).
+#if defined(BRASS_CUDA_EMULATION)
+#include "cuda/emulation.h"  // host emulation for tests without a GPU
+#else
 #pragma nv_diag_suppress 186
 #pragma nv_diag_suppress 177
-
 #include <cuda_runtime.h>
+#endif
 
 #include <cstdint>
 #include <limits>
@@ -22,6 +25,7 @@
 #include "base/dtype.h"
 #include "base/error.h"
 #include "base/xinline.h"
+#include "storage/storage.h"
 
 namespace brass {
 namespace cuda {
@@ -36,6 +40,29 @@ cudaStream_t stream(int dev);
 // After the launches of one op: reports launch errors, then waits for the stream.
 void finish(cudaStream_t s);
 
+// Device scratch memory from the pooled allocator for the duration of one op (the op waits
+// for its stream before returning, so the memory is free to reuse when this dies).
+class DeviceBuffer {
+ public:
+  DeviceBuffer(size_t nbytes, int dev) : b_(storage::alloc(nbytes, Device{BRASS_GPU, dev})) {}
+  ~DeviceBuffer() { storage::free(b_); }
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  template <class T = void> T* get() const { return static_cast<T*>(b_.ptr); }
+
+ private:
+  Block b_;
+};
+
+// Host -> device and device -> host copies of small buffers on stream s (ordered with the
+// kernels on s; the host side must stay alive until the stream is waited for).
+inline void to_device(void* dst, const void* src, size_t n, cudaStream_t s) {
+  if (n) BRASS_CUDA_CALL(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s));
+}
+inline void to_host(void* dst, const void* src, size_t n, cudaStream_t s) {
+  if (n) BRASS_CUDA_CALL(cudaMemcpyAsync(dst, src, n, cudaMemcpyDeviceToHost, s));
+}
+
 constexpr int kThreads = 256;
 // Blocks for n elements with grid-stride loops (capped: large arrays loop).
 inline unsigned blocks_for(int64_t n) {
@@ -43,9 +70,33 @@ inline unsigned blocks_for(int64_t n) {
   return unsigned(b < 65536 ? b : 65536);
 }
 
+// Launches kernel k on stream s; the one place that launches (the host emulation runs it
+// on the calling thread). Every Brass kernel is a grid-stride loop, correct for any grid.
+template <class... P, class... A>
+void launch(void (*k)(P...), unsigned grid, unsigned block, cudaStream_t s, const A&... a) {
+#if defined(BRASS_CUDA_EMULATION)
+  (void)s;
+  emulation::launch(grid, block, [&] { k(P(a)...); });
+#else
+  k<<<grid, block, 0, s>>>(P(a)...);
+#endif
+}
+
 #define BRASS_CUDA_LOOP(i, n)                                                          \
   for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);            \
        i += int64_t(gridDim.x) * blockDim.x)
+
+template <class F>
+__global__ void for_each_kernel(int64_t n, F f) {
+  BRASS_CUDA_LOOP(i, n) { f(i); }
+}
+
+// Calls f(i) on the device for every i in [0, n); f is a functor with a __device__
+// operator()(int64_t), copied to the kernel by value.
+template <class F>
+void for_each(cudaStream_t s, int64_t n, const F& f) {
+  if (n > 0) launch(for_each_kernel<F>, blocks_for(n), kThreads, s, n, f);
+}
 
 template <class T> struct Limits {  // compile-time constants, usable in device code
   static constexpr T kMax = std::numeric_limits<T>::max();

@@ -49,8 +49,8 @@ void broadcast(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
   cudaStream_t s = cuda::stream(ctx.dev.id);
   dispatch_dtype(out[0].dtype, [&](auto tag) {
     using C = typename F::template compute<decltype(tag)>::type;
-    broadcast_kernel<F, C><<<cuda::blocks_for(n), cuda::kThreads, 0, s>>>(
-        in[0].dptr, in[1].dptr, out[0].dptr, out[0].dtype, n, p, req == Req::kAdd);
+    cuda::launch(broadcast_kernel<F, C>, cuda::blocks_for(n), cuda::kThreads, s, in[0].dptr,
+                 in[1].dptr, out[0].dptr, out[0].dtype, n, p, req == Req::kAdd);
     return 0;
   });
   cuda::finish(s);
@@ -80,8 +80,8 @@ void scalar(const OpContext& ctx, const std::vector<TBlob>& in, const std::vecto
     // As on the CPU (kernel::binary_scalar): the scalar takes the array's type, except that
     // floating compute types (float16/bfloat16 included) keep it in full.
     C sv = std::is_floating_point<C>::value ? C(scalar) : convert<C>(convert<T>(scalar));
-    scalar_kernel<F, C><<<cuda::blocks_for(n), cuda::kThreads, 0, s>>>(
-        in[0].dptr, sv, out[0].dptr, in[0].dtype, n, kReverse, req == Req::kAdd);
+    cuda::launch(scalar_kernel<F, C>, cuda::blocks_for(n), cuda::kThreads, s, in[0].dptr, sv,
+                 out[0].dptr, in[0].dtype, n, kReverse, req == Req::kAdd);
     return 0;
   });
   cuda::finish(s);

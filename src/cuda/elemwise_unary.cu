@@ -27,8 +27,8 @@ void unary(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector
   cudaStream_t s = cuda::stream(ctx.dev.id);
   dispatch_dtype(in[0].dtype, [&](auto tag) {
     using C = typename F::template compute<decltype(tag)>::type;
-    unary_kernel<F, C><<<cuda::blocks_for(n), cuda::kThreads, 0, s>>>(
-        in[0].dptr, out[0].dptr, in[0].dtype, n, req == Req::kAdd);
+    cuda::launch(unary_kernel<F, C>, cuda::blocks_for(n), cuda::kThreads, s, in[0].dptr,
+                 out[0].dptr, in[0].dtype, n, req == Req::kAdd);
     return 0;
   });
   cuda::finish(s);
@@ -53,8 +53,8 @@ void copy(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<
       using S = decltype(stag);
       return dispatch_dtype(out[0].dtype, [&](auto dtag) {
         using D = decltype(dtag);
-        cast_kernel<S, D><<<cuda::blocks_for(n), cuda::kThreads, 0, s>>>(in[0].ptr<S>(),
-                                                                         out[0].ptr<D>(), n);
+        cuda::launch(cast_kernel<S, D>, cuda::blocks_for(n), cuda::kThreads, s, in[0].ptr<S>(),
+                     out[0].ptr<D>(), n);
         return 0;
       });
     });

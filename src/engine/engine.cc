@@ -8,6 +8,11 @@
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
+#include <map>
+#ifndef BRASS_NO_THREADS
+#include <thread>
+#endif
 
 #include "base/error.h"
 #include "engine/thread_pool.h"
@@ -177,6 +182,46 @@ class NaiveEngine : public Engine {
 };
 
 // ---------------------------------------------------------------------------------------
+// The queue of one GPU: a worker thread that runs the device's work in the order it became
+// ready. A GPU op waits for its stream before it completes; this keeps those waits on the
+// device's own thread instead of the CPU pool's. Built without threads, the pool runs it.
+class DeviceQueue {
+ public:
+  void submit(std::function<void()> task) {
+#ifdef BRASS_NO_THREADS
+    thread_pool::submit(std::move(task));
+#else
+    std::lock_guard<std::mutex> lk(mu_);
+    tasks_.push_back(std::move(task));
+    if (!started_) {
+      started_ = true;
+      std::thread([this] { loop(); }).detach();  // lives as long as the process
+    }
+    cv_.notify_one();
+#endif
+  }
+
+ private:
+#ifndef BRASS_NO_THREADS
+  void loop() {
+    for (;;) {
+      std::function<void()> task;
+      {
+        std::unique_lock<std::mutex> lk(mu_);
+        cv_.wait(lk, [&] { return !tasks_.empty(); });
+        task = std::move(tasks_.front());
+        tasks_.pop_front();
+      }
+      task();
+    }
+  }
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  bool started_ = false;
+#endif
+};
+
 thread_local int t_inline_depth = 0;
 
 class ThreadedEngine : public Engine {
@@ -351,9 +396,12 @@ class ThreadedEngine : public Engine {
   }
 
   void dispatch(OprBlock* op, bool from_push) {
-    // Cheap work that nothing blocks runs right here; the rest goes to the pool. A bounded
-    // depth keeps chains of completions from growing the stack.
-    if (op->small && t_inline_depth < 8 && (from_push || thread_pool::in_worker())) {
+    // GPU work goes to its device's queue. Cheap work that nothing blocks runs right here;
+    // the rest goes to the pool. A bounded depth keeps chains of completions from growing
+    // the stack.
+    if (op->dev.is_gpu()) {
+      device_queue(op->dev.id).submit([this, op] { execute(op); });
+    } else if (op->small && t_inline_depth < 8 && (from_push || thread_pool::in_worker())) {
       ++t_inline_depth;
       execute(op);
       --t_inline_depth;
@@ -407,6 +455,15 @@ class ThreadedEngine : public Engine {
     }
   }
 
+  DeviceQueue& device_queue(int id) {
+    std::lock_guard<std::mutex> lk(queues_mu_);
+    auto& q = gpu_queues_[id];
+    if (!q) q = std::make_unique<DeviceQueue>();
+    return *q;
+  }
+
+  std::mutex queues_mu_;
+  std::map<int, std::unique_ptr<DeviceQueue>> gpu_queues_;
   std::atomic<int64_t> pending_{0};
   std::mutex pending_mu_;
   std::condition_variable pending_cv_;
