@@ -2,6 +2,7 @@
 #include "op/operator.h"
 
 #include <algorithm>
+#include <optional>
 
 #include "random/random.h"
 #include "storage/storage.h"
@@ -186,8 +187,9 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
     fail(BRASS_ERR_UNSUPPORTED, name, ": no kernel for ", dev.str(), " in this build");
 
   // Scratch is per thread; a nested call (none today) would get fresh vectors.
-  invoke_impl::Scratch local;
-  invoke_impl::Scratch& sc = invoke_impl::t_scratch.depth == 0 ? invoke_impl::t_scratch : local;
+  std::optional<invoke_impl::Scratch> local;
+  invoke_impl::Scratch& sc =
+      invoke_impl::t_scratch.depth == 0 ? invoke_impl::t_scratch : local.emplace();
   ++sc.depth;
   struct DepthGuard { int& d; ~DepthGuard() { --d; } } guard{sc.depth};
   auto& ishapes = sc.ishapes;
