@@ -333,6 +333,13 @@ brass_status brass_op_info(brass_op_t h, const char** name, const char** doc, in
   API_END();
 }
 
+brass_status brass_op_devices(brass_op_t h, int32_t* mask) {
+  API_BEGIN();
+  const Op* op = op_of(h);
+  *mask = (op->compute[0] ? 1 : 0) | (op->compute[1] ? 2 : 0);
+  API_END();
+}
+
 brass_status brass_op_param_info(brass_op_t h, int32_t i, const char** name, const char** type,
                                  const char** default_value, const char** doc) {
   API_BEGIN();

@@ -195,6 +195,9 @@ BRASS_API brass_status brass_op_info(brass_op_t op, const char **name, const cha
                                      int32_t *num_inputs, const char **input_names,
                                      int32_t *num_outputs, int32_t *num_params,
                                      const char **aliases);
+/* Which devices an operator has kernels for in this build: bit 0 (1) the CPU, bit 1 (2) CUDA
+** GPUs. */
+BRASS_API brass_status brass_op_devices(brass_op_t op, int32_t *mask);
 /* Describe parameter i of an operator: name, type (e.g. "int", "float", "Shape",
 ** "{'relu','tanh'}"), default as a string ("" when required), doc. Static strings. */
 BRASS_API brass_status brass_op_param_info(brass_op_t op, int32_t i, const char **name,

@@ -3,6 +3,8 @@
 // sides are affine views over one index space, so every such op is a choice of strides.
 #pragma once
 
+#include <vector>
+
 #include "base/shape.h"
 #include "cuda/cuda_common.cuh"
 
@@ -50,6 +52,21 @@ inline Space make_space(const Shape& s) {
   sp.nd = s.ndim();
   for (int d = 0; d < sp.nd; ++d) sp.dim[d] = s[d];
   return sp;
+}
+
+// The row-major view of an array of shape s, starting at element base.
+inline View contiguous_view(const Shape& s, int64_t base = 0) {
+  int64_t st[kMaxNDim];
+  contiguous_strides(s, st);
+  return make_view(s.ndim(), st, base);
+}
+
+// A transpose: the view of a row-major array of shape s in which axis k of the copy's index
+// space walks axis perm[k] of the array.
+inline View permuted_view(const Shape& s, const std::vector<int>& perm) {
+  View a = contiguous_view(s), v = a;
+  for (size_t k = 0; k < perm.size(); ++k) v.stride[k] = a.stride[perm[k]];
+  return v;
 }
 
 template <class T>

@@ -106,8 +106,16 @@ PROBE = textwrap.dedent(r"""
     msg = lib.brass_last_error().decode() if cst else ""
     if cst == 0:
         lib.brass_ndarray_free(arr)
+    no_gpu = []  # ops without a CUDA kernel
+    for i in range(ops.value):
+        name, op, mask = ctypes.c_char_p(), ctypes.c_void_p(), ctypes.c_int32(0)
+        lib.brass_op_name(i, ctypes.byref(name))
+        lib.brass_op_find(name.value, ctypes.byref(op))
+        assert lib.brass_op_devices(op, ctypes.byref(mask)) == 0 and mask.value & 1
+        if not mask.value & 2:
+            no_gpu.append(name.value.decode())
     print(json.dumps({"status": st, "count": n.value, "ops": ops.value, "info": lib.brass_build_info().decode(),
-                      "create_status": cst, "create_error": msg}))
+                      "create_status": cst, "create_error": msg, "no_gpu_kernel": no_gpu}))
 """)
 
 
@@ -137,6 +145,10 @@ def test_cuda_library_loads_and_counts_gpus(cuda_build):
         assert "gpu(0) is not available: no CUDA device was found" in r["create_error"], r
     else:
         assert r["create_status"] == 0, r
+
+
+def test_every_op_has_a_cuda_kernel(cuda_build):
+    assert probe(cuda_build["lib"])["no_gpu_kernel"] == []
 
 
 def test_amalgamated_cuda_source_compiles_bare(cuda_build, tmp_path):
@@ -216,12 +228,145 @@ def emulated_build():
     print("emulated CUDA build: %.0f s" % (time.time() - t0))
     r = probe(lib)
     assert r["count"] == 1 and r["create_status"] == 0 and r["info"].endswith("cuda=1"), r
+    assert r["no_gpu_kernel"] == [], r
     return lib
 
 
 def test_emulated_gpu_tests(emulated_build):
     out = gpu_child(emulated_build, [os.path.abspath(__file__), "-k", "gpu_"])
     assert " passed" in out and " failed" not in out, out[-2000:]
+
+
+def test_emulated_op_tables_on_gpu(emulated_build):
+    out = gpu_child(emulated_build, OP_TABLES, device="gpu")
+    assert " passed" in out, out[-2000:]
+
+
+# ---- GPU tests: CUDA against the CPU --------------------------------------------------------
+
+HAVE_GPU = mx.num_gpus() > 0
+needs_gpu = pytest.mark.skipif(not HAVE_GPU, reason="no GPU")
+
+# Math that runs integers through double (a last-ulp difference may move the truncation by 1).
+FLOAT_MATH = {n for n in UNARY if n not in {"abs", "sign", "negative", "square", "relu", "logical_not", "floor",
+                                            "ceil", "round", "rint", "trunc", "fix", "_copy", "BlockGrad",
+                                            "zeros_like", "ones_like"}}
+UNARY_GPU = sorted(n for n in UNARY if n not in ("zeros_like", "ones_like"))
+
+
+def gpu_vs_cpu(got, want, dtype, name):
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape and got.dtype == want.dtype, (got.shape, want.shape, got.dtype, want.dtype)
+    if is_float(dtype):
+        r, a = {"float32": (2e-5, 1e-6), "float64": (1e-12, 1e-13), "float16": (2e-3, 2e-3),
+                "bfloat16": (1.6e-2, 1.6e-2)}[dtype]
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=r, atol=a, equal_nan=True)
+    elif name in FLOAT_MATH:
+        np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), rtol=0, atol=1)
+    else:
+        np.testing.assert_array_equal(got, want)
+
+
+def on_both(fn, arrays, **params):
+    """fn on cpu(0) and on gpu(0) for the same numpy inputs; both results as numpy."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cpu = fn(*[mx.nd.array(a, dtype=a.dtype) for a in arrays], **params).asnumpy()
+        gpu = fn(*[mx.nd.array(a, dtype=a.dtype, ctx=mx.gpu(0)) for a in arrays], **params)
+        assert gpu.context == mx.gpu(0)
+        return gpu.asnumpy(), cpu
+
+
+@needs_gpu
+@pytest.mark.parametrize("name,dtype", [(n, d) for n in UNARY_GPU for d in UNARY[n].dtypes])
+def test_gpu_unary(name, dtype):
+    case = UNARY[name]
+    for shape in case.shapes:
+        x = make(shape, dtype, case.domain, seed=len(shape) * 7 + 1)
+        got, want = on_both(getattr(mx.nd, name), [x])
+        gpu_vs_cpu(got, want, dtype, name)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name", UNARY_GPU)
+def test_gpu_unary_special_values(name):
+    for dtype in ("float32", "float64"):
+        x = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 0.5], dtype=dtype)
+        got, want = on_both(getattr(mx.nd, name), [x])
+        finite = np.isfinite(want) & np.isfinite(got)
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_allclose(got[finite], want[finite], rtol=1e-5, atol=1e-6)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name,dtype", [(n, d) for n, c in BINARY.items() if c.nin == 2 for d in c.dtypes])
+def test_gpu_binary(name, dtype):
+    case = BINARY[name]
+    for shapes in case.shapes:
+        x = make(shapes[0], dtype, case.domain, seed=3)
+        y = make(shapes[1], dtype, case.domain, seed=4)
+        got, want = on_both(getattr(mx.nd, name), [x, y])
+        gpu_vs_cpu(got, want, dtype, name)
+
+
+@needs_gpu
+@pytest.mark.parametrize("name,dtype", [(n, d) for n, c in BINARY.items() if c.nin == 1 for d in c.dtypes])
+def test_gpu_scalar(name, dtype):
+    case = BINARY[name]
+    for shape in [(7,), (), (0,), (2, 3), (70001,)]:
+        x = make(shape, dtype, case.domain, seed=5)
+        for params in case.params:
+            got, want = on_both(getattr(mx.nd, name), [x], **params)
+            gpu_vs_cpu(got, want, dtype, name)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "int32", "uint8"])
+def test_gpu_broadcast_many_dims(dtype):
+    # 8-d operands whose broadcast pattern changes at every axis, and a 32-d one.
+    a = make((2, 1, 3, 1, 2, 1, 3, 1), dtype, (-3, 3), seed=1)
+    b = make((1, 2, 1, 3, 1, 2, 1, 2), dtype, (-3, 3), seed=2)
+    for name in ("broadcast_add", "broadcast_mul", "broadcast_maximum"):
+        got, want = on_both(getattr(mx.nd, name), [a, b])
+        gpu_vs_cpu(got, want, dtype, name)
+    c = make((1,) * 31 + (5,), dtype, (-3, 3), seed=3)
+    d = make((2,) + (1,) * 31, dtype, (-3, 3), seed=4)
+    got, want = on_both(mx.nd.broadcast_sub, [c, d])
+    gpu_vs_cpu(got, want, dtype, "broadcast_sub")
+
+
+ALL_DTYPES = ["float32", "float64", "float16", "bfloat16", "uint8", "int8", "int16", "uint16", "int32",
+              "uint32", "int64", "uint64", "bool"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("src", ALL_DTYPES)
+def test_gpu_cast_and_copies(src):
+    x = make((3, 70), src, (-300, 300), seed=6)
+    if is_float(src):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # 1e30 overflows float16 on purpose
+            x[0, :4] = np.array([np.nan, np.inf, -np.inf, 1e30], dtype=np.float64).astype(npdt(src))
+    for dst in ALL_DTYPES:
+        got, want = on_both(lambda a: mx.nd.Cast(a, dtype=dst), [x])
+        assert got.dtype == want.dtype
+        np.testing.assert_array_equal(got.astype(np.float64), want.astype(np.float64), err_msg="%s -> %s" % (src, dst))
+    got, want = on_both(mx.nd._copy, [x])
+    np.testing.assert_array_equal(got.view(np.uint8), want.view(np.uint8))
+    # host -> device -> device -> host round trips keep every bit
+    g = mx.nd.array(x, dtype=x.dtype, ctx=mx.gpu(0))
+    h = g.copyto(mx.gpu(0)).copyto(mx.cpu(0))
+    np.testing.assert_array_equal(h.asnumpy().view(np.uint8), x.view(np.uint8))
+
+
+@needs_gpu
+def test_gpu_errors_are_clear():
+    with pytest.raises(mx.BrassError, match=r"gpu\(%d\) is not available" % mx.num_gpus()):
+        mx.nd.zeros((2,), ctx=mx.gpu(mx.num_gpus()))
+    a = mx.nd.array(np.ones(3, np.float32), ctx=mx.gpu(0))
+    b = mx.nd.array(np.ones(3, np.float32))
+    with pytest.raises(mx.BrassError, match="different devices"):
+        mx.nd.broadcast_add(a, b)
 
 
 @needs_gpu
@@ -247,3 +392,35 @@ def test_gpu_engine_keeps_program_order_across_devices():
     for got, exp in snapshots:
         np.testing.assert_allclose(got.asnumpy(), exp, rtol=1e-5)
     np.testing.assert_allclose(g.asnumpy(), want, rtol=1e-5)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+def test_gpu_random_matches_cpu(dtype):
+    # Element i draws from the same Philox counter on every device: uniform is bit-identical,
+    # normal within the device's log/sin/cos accuracy.
+    for fn, kw in [(mx.random.uniform, dict(low=-2, high=5)), (mx.random.normal, dict(loc=1, scale=3))]:
+        mx.random.seed(11)
+        c = fn(shape=(4099,), dtype=dtype, ctx=mx.cpu(0), **kw).asnumpy()
+        mx.random.seed(11)
+        g = fn(shape=(4099,), dtype=dtype, ctx=mx.gpu(0), **kw).asnumpy()
+        if fn is mx.random.uniform:
+            np.testing.assert_array_equal(g, c)
+        else:
+            gpu_vs_cpu(g, c, dtype, "normal")
+    mx.random.seed(11)
+    c = mx.random.randint(-3, 40, shape=(999,), ctx=mx.cpu(0)).asnumpy()
+    mx.random.seed(11)
+    np.testing.assert_array_equal(mx.random.randint(-3, 40, shape=(999,), ctx=mx.gpu(0)).asnumpy(), c)
+
+
+@needs_gpu
+def test_gpu_kernel_errors_reach_the_caller():
+    # An error only the kernel can see (an index out of range with mode='raise') is raised at
+    # the next wait, naming the op, and the device stays usable.
+    a = mx.nd.array(np.arange(6, dtype=np.float32).reshape(2, 3), ctx=mx.gpu(0))
+    idx = mx.nd.array([0, 5], ctx=mx.gpu(0))
+    with pytest.raises(mx.BrassError, match="take: index 5 is out of bounds for axis 0 with size 2"):
+        mx.nd.take(a, idx, mode="raise").asnumpy()
+    assert (a + 1).asnumpy().sum() == 21
+    np.testing.assert_array_equal(mx.nd.take(a, idx, mode="clip").asnumpy(), [[0, 1, 2], [3, 4, 5]])

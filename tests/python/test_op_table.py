@@ -286,9 +286,16 @@ def t_init():
     a = mx.nd.empty((2, 3), dtype="int32")
     mx.nd._set_value(src=7, out=a)
     np.testing.assert_array_equal(a.asnumpy(), np.full((2, 3), 7))
-    np.testing.assert_array_equal(mx.nd._zeros(shape=(2, 2)).asnumpy(), np.zeros((2, 2)))
-    np.testing.assert_array_equal(mx.nd._ones(shape=(3,), dtype="int64").asnumpy(), np.ones(3))
-    np.testing.assert_array_equal(mx.nd._full(shape=(2,), value=2.5).asnumpy(), [2.5, 2.5])
+    # The ops themselves default to cpu(0) (as MXNet's); the wrappers take the current context.
+    ctx = str(mx.current_context())
+    for got, want in [(mx.nd._zeros(shape=(2, 2), ctx=ctx), np.zeros((2, 2))),
+                      (mx.nd._ones(shape=(3,), dtype="int64", ctx=ctx), np.ones(3)),
+                      (mx.nd._full(shape=(2,), value=2.5, ctx=ctx), [2.5, 2.5]),
+                      (mx.nd.zeros((2, 3), dtype="float16"), np.zeros((2, 3))),
+                      (mx.nd.full((4,), -1.5, dtype="bfloat16"), np.full(4, -1.5))]:
+        assert got.context == mx.current_context()
+        np.testing.assert_array_equal(got.asnumpy().astype(np.float64), want)
+    assert mx.nd._zeros(shape=(1,)).context == mx.cpu(0)
     assert mx.nd.zeros((0, 4)).shape == (0, 4)
     assert mx.nd.full((2,), 3, dtype="uint8").dtype == np.uint8
 

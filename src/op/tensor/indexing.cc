@@ -1,7 +1,8 @@
 // Indexing operators: take, pick, one_hot, where, diag, and the slice writers _slice_assign /
 // _slice_assign_scalar (what NDArray.__setitem__ calls). MXNet 1.x names, parameters and
 // semantics; every dtype. Gathers move elements as raw words, so only the index input needs a
-// dtype switch.
+// dtype switch. Parameters and the shape/region plans are in indexing_params.h (shared with
+// the CUDA kernels, cuda/indexing.cu).
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -10,17 +11,12 @@
 
 #include "kernel/elemwise.h"
 #include "op/operator.h"
+#include "op/tensor/indexing_params.h"
 
 namespace brass {
 namespace indexing_ops {
 
 // ---- Shared helpers ----------------------------------------------------------------------
-
-// A tuple of optional integers, MXNet's slice syntax: "(0, None)", "[1, -1]", "()".
-// Its own type (not Tuple, whose parser reads None as -1, a valid slice bound).
-struct SliceTuple {
-  std::vector<std::optional<int64_t>> v;
-};
 
 SliceTuple parse_slice_tuple(const std::string& s0) {
   size_t b = 0, e = s0.size();
@@ -68,33 +64,6 @@ std::string slice_tuple_str(const SliceTuple& t) {
   return s + ")";
 }
 
-}  // namespace indexing_ops
-
-template <> struct ParamTraits<indexing_ops::SliceTuple> {
-  static const char* type() { return "Shape(tuple) of int or None"; }
-  static indexing_ops::SliceTuple parse(const std::string& s) {
-    return indexing_ops::parse_slice_tuple(s);
-  }
-  static std::string str(const indexing_ops::SliceTuple& v) {
-    return indexing_ops::slice_tuple_str(v);
-  }
-};
-
-namespace indexing_ops {
-
-// Calls f with an unsigned word type of the element size: elements are moved, never converted.
-template <class F>
-void dispatch_width(DType t, F&& f) {
-  switch (dtype_size(t)) {
-    case 1: f(uint8_t()); return;
-    case 2: f(uint16_t()); return;
-    case 4: f(uint32_t()); return;
-    case 8: f(uint64_t()); return;
-  }
-  fail(BRASS_ERR_DTYPE, "unsupported element size for dtype ", dtype_name(t));
-}
-
-// The kernels here only write their outputs; accumulation has no use for them.
 void reject_add_req(const OpContext& ctx, const char* op) {
   for (Req r : ctx.req)
     if (r == Req::kAdd)
@@ -127,33 +96,36 @@ std::vector<int64_t> indices_as_int64(const TBlob& idx) {
   return out;
 }
 
-enum class Mode { kClip, kWrap, kRaise };
-
 Mode parse_mode(const std::string& m) {
   if (m == "wrap") return Mode::kWrap;
   if (m == "raise") return Mode::kRaise;
   return Mode::kClip;
 }
 
-// Maps indices into [0, n) by the mode; raise mode (MXNet: valid range [0, n)) fails naming op.
+IndexPlan index_plan(const Shape& d, int axis, const std::string& mode) {
+  IndexPlan g;
+  g.axis = axis;
+  g.outer = extent_product(d, 0, axis);
+  g.n = d[axis];
+  g.inner = extent_product(d, axis + 1, d.ndim());
+  g.mode = parse_mode(mode);
+  return g;
+}
+
+void index_out_of_bounds(const char* op, int64_t v, int axis, int64_t n) {
+  fail(BRASS_ERR_INDEX, op, ": index ", v, " is out of bounds for axis ", axis, " with size ", n);
+}
+
+// Maps indices into [0, n) by the mode; raise mode fails at the first bad index, naming op.
 void apply_mode(std::vector<int64_t>& j, int64_t n, Mode mode, const char* op, int axis) {
   if (mode == Mode::kRaise) {
     for (int64_t v : j)
-      if (v < 0 || v >= n)
-        fail(BRASS_ERR_INDEX, op, ": index ", v, " is out of bounds for axis ", axis, " with size ",
-             n);
+      if (v < 0 || v >= n) index_out_of_bounds(op, v, axis, n);
     return;
   }
   int64_t* p = j.data();
   thread_pool::parallel_for(int64_t(j.size()), kernel::kGrain, [&](int64_t b, int64_t e) {
-    if (mode == Mode::kClip) {
-      for (int64_t i = b; i < e; ++i) p[i] = p[i] < 0 ? 0 : (p[i] >= n ? n - 1 : p[i]);
-    } else {
-      for (int64_t i = b; i < e; ++i) {
-        int64_t r = p[i] % n;
-        p[i] = r < 0 ? r + n : r;
-      }
-    }
+    for (int64_t i = b; i < e; ++i) p[i] = map_index(p[i], n, mode);
   });
 }
 
@@ -165,17 +137,6 @@ bool type_out_is_in0(const NodeAttrs& a, std::vector<int>& in, std::vector<int>&
 }
 
 // ---- take ----------------------------------------------------------------------------------
-
-struct TakeParam {
-  int axis;
-  std::string mode;
-  static void declare(ParamSpec<TakeParam>& s) {
-    s.field("axis", &TakeParam::axis).set_default(0)
-        .describe("The axis of the input array to take from; negative counts from the end.");
-    s.field("mode", &TakeParam::mode).set_default("clip").set_choices({"raise", "wrap", "clip"})
-        .describe("Out-of-bound indices: 'clip' to the range, 'wrap' around, or 'raise' an error.");
-  }
-};
 
 bool take_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const Shape& d = in[0];
@@ -203,17 +164,15 @@ bool take_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
 void take_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
   reject_add_req(ctx, "take");
-  const auto& p = ctx.param<TakeParam>();
   const TBlob& d = in[0];
-  int axis = normalize_axis(p.axis, d.shape.ndim(), "take");
-  int64_t outer = extent_product(d.shape, 0, axis), n = d.shape[axis];
-  int64_t inner = extent_product(d.shape, axis + 1, d.shape.ndim());
+  IndexPlan g = take_plan(ctx.param<TakeParam>(), d.shape);
+  int64_t outer = g.outer, n = g.n, inner = g.inner;
   std::vector<int64_t> j = indices_as_int64(in[1]);
   int64_t m = int64_t(j.size());
-  Mode mode = parse_mode(p.mode);
-  if (mode == Mode::kRaise) apply_mode(j, n, mode, "take", axis);  // checked even with no output
+  // Raise mode checks the indices even when the output is empty.
+  if (g.mode == Mode::kRaise) apply_mode(j, n, g.mode, "take", g.axis);
   if (out[0].size() == 0) return;
-  if (mode != Mode::kRaise) apply_mode(j, n, mode, "take", axis);
+  if (g.mode != Mode::kRaise) apply_mode(j, n, g.mode, "take", g.axis);
   dispatch_width(d.dtype, [&](auto tag) {
     using W = decltype(tag);
     const W* src = d.ptr<W>();
@@ -232,21 +191,6 @@ void take_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
 }
 
 // ---- pick ----------------------------------------------------------------------------------
-
-struct PickParam {
-  std::optional<int> axis;
-  bool keepdims;
-  std::string mode;
-  static void declare(ParamSpec<PickParam>& s) {
-    s.field("axis", &PickParam::axis).set_default(std::optional<int>(-1))
-        .describe("The axis to pick along; negative counts from the end. None is not supported "
-                  "(as in MXNet).");
-    s.field("keepdims", &PickParam::keepdims).set_default(false)
-        .describe("Keep the picked axis in the output, with size 1.");
-    s.field("mode", &PickParam::mode).set_default("clip").set_choices({"clip", "wrap"})
-        .describe("Out-of-bound indices: 'clip' to the range or 'wrap' around.");
-  }
-};
 
 int pick_axis(const PickParam& p, int ndim) {
   if (!p.axis) fail(BRASS_ERR_INVALID_ARGUMENT, "pick: axis=None is not supported; give an axis");
@@ -280,13 +224,12 @@ bool pick_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
 void pick_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
   reject_add_req(ctx, "pick");
-  const auto& p = ctx.param<PickParam>();
   const TBlob& d = in[0];
-  int axis = pick_axis(p, d.shape.ndim());
-  int64_t n = d.shape[axis], inner = extent_product(d.shape, axis + 1, d.shape.ndim());
+  IndexPlan g = pick_plan(ctx.param<PickParam>(), d.shape);
+  int64_t n = g.n, inner = g.inner;
   if (out[0].size() == 0) return;
   std::vector<int64_t> j = indices_as_int64(in[1]);
-  apply_mode(j, n, parse_mode(p.mode), "pick", axis);
+  apply_mode(j, n, g.mode, "pick", g.axis);
   dispatch_width(d.dtype, [&](auto tag) {
     using W = decltype(tag);
     const W* src = d.ptr<W>();
@@ -302,21 +245,6 @@ void pick_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
 }
 
 // ---- one_hot -------------------------------------------------------------------------------
-
-struct OneHotParam {
-  int depth;
-  double on_value, off_value;
-  DType dtype;
-  static void declare(ParamSpec<OneHotParam>& s) {
-    s.field("depth", &OneHotParam::depth).set_lower_bound(0)
-        .describe("Depth of the one-hot dimension.");
-    s.field("on_value", &OneHotParam::on_value).set_default(1.0)
-        .describe("The value at the positions the indices name.");
-    s.field("off_value", &OneHotParam::off_value).set_default(0.0)
-        .describe("The value everywhere else.");
-    s.field("dtype", &OneHotParam::dtype).set_default(DType::kFloat32).describe("Output dtype.");
-  }
-};
 
 bool one_hot_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const Shape& i = in[0];
@@ -398,9 +326,7 @@ void where_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
   const TBlob &c = in[0], &x = in[1], &y = in[2], &o = out[0];
   int64_t n = o.size();
   if (n == 0) return;
-  // Rows of x picked whole when the condition is 1-D and x is not.
-  bool rows = c.shape.ndim() != x.shape.ndim();
-  int64_t row = rows ? n / x.shape[0] : 1;
+  int64_t row = where_row(c.shape, x.shape, n);
   std::vector<uint8_t> mask(size_t(c.size()));
   dispatch_dtype(c.dtype, [&](auto tag) {
     using C = decltype(tag);
@@ -418,7 +344,7 @@ void where_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
     W* op = o.ptr<W>();
     const uint8_t* m = mask.data();
     thread_pool::parallel_for(n, kernel::kGrain, [&](int64_t b, int64_t e) {
-      if (!rows) {
+      if (row == 1) {
         for (int64_t i = b; i < e; ++i) op[i] = m[i] ? xp[i] : yp[i];
       } else {
         for (int64_t i = b; i < e; ++i) op[i] = m[i / row] ? xp[i] : yp[i];
@@ -428,25 +354,6 @@ void where_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
 }
 
 // ---- diag ----------------------------------------------------------------------------------
-
-struct DiagParam {
-  int64_t k;
-  int axis1, axis2;
-  static void declare(ParamSpec<DiagParam>& s) {
-    s.field("k", &DiagParam::k).set_default(int64_t(0))
-        .describe("The diagonal: 0 the main one, k > 0 above it, k < 0 below it.");
-    s.field("axis1", &DiagParam::axis1).set_default(0)
-        .describe("The first axis of the 2-D sub-arrays whose diagonals are taken (input of 2 "
-                  "or more dims).");
-    s.field("axis2", &DiagParam::axis2).set_default(1)
-        .describe("The second axis of the 2-D sub-arrays whose diagonals are taken.");
-  }
-};
-
-struct DiagPlan {
-  int a1 = 0, a2 = 0;
-  int64_t len = 0;  // diagonal length
-};
 
 DiagPlan diag_plan(const DiagParam& p, const Shape& d) {
   DiagPlan g;
@@ -536,41 +443,6 @@ void diag_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
 
 // ---- _slice_assign, _slice_assign_scalar ---------------------------------------------------
 
-struct SliceAssignParam {
-  SliceTuple begin, end, step;
-  static void declare(ParamSpec<SliceAssignParam>& s) {
-    s.field("begin", &SliceAssignParam::begin)
-        .describe("Starting indices of the region, e.g. (0, None).");
-    s.field("end", &SliceAssignParam::end)
-        .describe("Ending indices of the region (exclusive), e.g. (2, None).");
-    s.field("step", &SliceAssignParam::step).set_default(SliceTuple{})
-        .describe("Step of the region per axis, e.g. (1, -1); empty or None means 1.");
-  }
-};
-
-struct SliceAssignScalarParam {
-  double scalar;
-  SliceTuple begin, end, step;
-  static void declare(ParamSpec<SliceAssignScalarParam>& s) {
-    s.field("scalar", &SliceAssignScalarParam::scalar).set_default(0.0)
-        .describe("The value assigned to the region.");
-    s.field("begin", &SliceAssignScalarParam::begin)
-        .describe("Starting indices of the region, e.g. (0, None).");
-    s.field("end", &SliceAssignScalarParam::end)
-        .describe("Ending indices of the region (exclusive).");
-    s.field("step", &SliceAssignScalarParam::step).set_default(SliceTuple{})
-        .describe("Step of the region per axis; empty or None means 1.");
-  }
-};
-
-// The region a slice selects, per axis: first index, step and count (-1: unknown extent).
-struct Region {
-  int nd = 0;
-  int64_t begin[kMaxNDim], step[kMaxNDim], len[kMaxNDim];
-};
-
-// Python's slice.indices() per axis (which is MXNet 1.x's slice since 1.6): bounds clamp,
-// negative bounds count from the end, a None bound is the natural end for the step's sign.
 Region slice_region(const Shape& d, const SliceTuple& begin, const SliceTuple& end,
                     const SliceTuple& step, const char* op) {
   size_t nb = begin.v.size();
@@ -664,11 +536,6 @@ void copy_unless_inplace(const TBlob& lhs, const TBlob& out) {
   thread_pool::parallel_for(nbytes, chunk, [&](int64_t b, int64_t e) {
     std::memcpy(q + b, s + b, size_t(e - b));
   });
-}
-
-template <class P>
-Region param_region(const P& p, const Shape& d, const char* op) {
-  return slice_region(d, p.begin, p.end, p.step, op);
 }
 
 bool slice_assign_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {

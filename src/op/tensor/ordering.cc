@@ -10,16 +10,10 @@
 
 #include "kernel/elemwise.h"
 #include "op/operator.h"
+#include "op/tensor/ordering_params.h"
 
 namespace brass {
 namespace ordering_ops {
-
-// An array seen as (outer, n, inner) around the sorted axis; the flattened array when the
-// axis is None (outer = inner = 1).
-struct Rows {
-  int axis = -1;  // -1: flattened
-  int64_t outer = 1, n = 1, inner = 1;
-};
 
 Rows rows_of(const Shape& d, const std::optional<int>& axis, const char* op) {
   Rows r;
@@ -64,36 +58,6 @@ void check_index_dtype(DType t, int64_t n, const char* op) {
     fail(BRASS_ERR_DTYPE, op, ": dtype ", dtype_name(t),
          " cannot represent the indices of an axis of size ", n, "; choose a wider dtype");
 }
-
-template <class C> inline bool is_nan(C v) {
-  if constexpr (std::is_floating_point<C>::value) return v != v;
-  else return false;
-}
-
-template <class C> struct Key {
-  C v;
-  int64_t i;  // position along the axis
-};
-
-// Strict weak order on values: ascending with NaN last, or descending with NaN first.
-template <class C> struct KeyOrder {
-  bool asc;
-  bool operator()(const Key<C>& a, const Key<C>& b) const {
-    bool na = is_nan(a.v), nb = is_nan(b.v);
-    if (na || nb) return asc ? (!na && nb) : (na && !nb);
-    return asc ? a.v < b.v : b.v < a.v;
-  }
-};
-
-// KeyOrder with ties broken by position: the same result as a stable sort, for partial_sort.
-template <class C> struct KeyOrderTied {
-  KeyOrder<C> o;
-  bool operator()(const Key<C>& a, const Key<C>& b) const {
-    if (o(a, b)) return true;
-    if (o(b, a)) return false;
-    return a.i < b.i;
-  }
-};
 
 // Where the first k sorted elements of each row go; null pointers are not written.
 template <class T> struct SortOut {
@@ -148,9 +112,10 @@ void store_indices(const std::vector<int64_t>& idx, const TBlob& out) {
   });
 }
 
-// Runs the sort of `d` and fills the requested outputs (any of them may be null).
-void run_sort(const TBlob& d, const Rows& g, bool asc, int64_t k, const TBlob* values,
-              const TBlob* indices, const TBlob* mask) {
+// Runs the sort of `d` and fills the requested outputs (any of them may be null): the CPU's
+// SortFn.
+void run_sort(const OpContext&, const TBlob& d, const Rows& g, bool asc, int64_t k,
+              const TBlob* values, const TBlob* indices, const TBlob* mask) {
   std::vector<int64_t> idx;
   if (indices) idx.resize(size_t(indices->size()));
   if (mask) std::memset(mask->dptr, 0, size_t(mask->size()) * dtype_size(mask->dtype));
@@ -173,29 +138,6 @@ void reject_add_req(const OpContext& ctx, const char* op) {
 }
 
 // ---- topk ----------------------------------------------------------------------------------
-
-struct TopKParam {
-  std::optional<int> axis;
-  int k;
-  std::string ret_typ;
-  bool is_ascend;
-  DType dtype;
-  static void declare(ParamSpec<TopKParam>& s) {
-    s.field("axis", &TopKParam::axis).set_default(std::optional<int>(-1))
-        .describe("Axis along which to choose the top k; None uses the flattened array.");
-    s.field("k", &TopKParam::k).set_default(1)
-        .describe("Number of elements to select (at most the axis size); k < 1 selects them all.");
-    s.field("ret_typ", &TopKParam::ret_typ).set_default("indices")
-        .set_choices({"value", "indices", "mask", "both"})
-        .describe("'value': the top k values; 'indices': their indices; 'mask': 1 at the top k "
-                  "elements, 0 elsewhere; 'both': [values, indices].");
-    s.field("is_ascend", &TopKParam::is_ascend).set_default(false)
-        .describe("Choose the k smallest (True) or the k largest (False) elements.");
-    s.field("dtype", &TopKParam::dtype).set_default(DType::kFloat32)
-        .set_choices({"uint8", "int32", "int64", "float16", "float32", "float64"})
-        .describe("DType of the indices output; it must represent every index exactly.");
-  }
-};
 
 bool topk_both(const NodeAttrs& a) { return a.param<TopKParam>().ret_typ == "both"; }
 
@@ -242,45 +184,7 @@ bool topk_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) 
   return in[0] >= 0;
 }
 
-void topk_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
-  reject_add_req(ctx, "topk");
-  const auto& p = ctx.param<TopKParam>();
-  Rows g = rows_of(in[0].shape, p.axis, "topk");
-  int64_t k = p.k < 1 ? g.n : p.k;
-  auto want = [&](size_t i) { return ctx.req[i] != Req::kNull ? &out[i] : nullptr; };
-  if (p.ret_typ == "value") run_sort(in[0], g, p.is_ascend, k, want(0), nullptr, nullptr);
-  else if (p.ret_typ == "indices") run_sort(in[0], g, p.is_ascend, k, nullptr, want(0), nullptr);
-  else if (p.ret_typ == "mask") run_sort(in[0], g, p.is_ascend, k, nullptr, nullptr, want(0));
-  else run_sort(in[0], g, p.is_ascend, k, want(0), want(1), nullptr);
-}
-
 // ---- sort, argsort -------------------------------------------------------------------------
-
-struct SortParam {
-  std::optional<int> axis;
-  bool is_ascend;
-  static void declare(ParamSpec<SortParam>& s) {
-    s.field("axis", &SortParam::axis).set_default(std::optional<int>(-1))
-        .describe("Axis along which to sort; None sorts the flattened array.");
-    s.field("is_ascend", &SortParam::is_ascend).set_default(true)
-        .describe("Sort in ascending (True) or descending (False) order.");
-  }
-};
-
-struct ArgSortParam {
-  std::optional<int> axis;
-  bool is_ascend;
-  DType dtype;
-  static void declare(ParamSpec<ArgSortParam>& s) {
-    s.field("axis", &ArgSortParam::axis).set_default(std::optional<int>(-1))
-        .describe("Axis along which to sort; None sorts the flattened array.");
-    s.field("is_ascend", &ArgSortParam::is_ascend).set_default(true)
-        .describe("Sort in ascending (True) or descending (False) order.");
-    s.field("dtype", &ArgSortParam::dtype).set_default(DType::kFloat32)
-        .set_choices({"uint8", "int32", "int64", "float16", "float32", "float64"})
-        .describe("DType of the output indices; it must represent every index exactly.");
-  }
-};
 
 // Output shape of a full sort: the input's, or (size,) when flattened.
 template <class P>
@@ -302,36 +206,7 @@ bool sorted_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>
   return true;
 }
 
-void sort_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
-  if (ctx.req[0] == Req::kNull) return;
-  reject_add_req(ctx, "sort");
-  const auto& p = ctx.param<SortParam>();
-  Rows g = rows_of(in[0].shape, p.axis, "sort");
-  run_sort(in[0], g, p.is_ascend, g.n, &out[0], nullptr, nullptr);
-}
-
-void argsort_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
-                 const std::vector<TBlob>& out) {
-  if (ctx.req[0] == Req::kNull) return;
-  reject_add_req(ctx, "argsort");
-  const auto& p = ctx.param<ArgSortParam>();
-  Rows g = rows_of(in[0].shape, p.axis, "argsort");
-  run_sort(in[0], g, p.is_ascend, g.n, nullptr, &out[0], nullptr);
-}
-
 // ---- cumsum --------------------------------------------------------------------------------
-
-struct CumsumParam {
-  std::optional<int> axis;
-  std::optional<DType> dtype;
-  static void declare(ParamSpec<CumsumParam>& s) {
-    s.field("axis", &CumsumParam::axis).set_default(std::nullopt)
-        .describe("Axis along which to sum; None sums over the flattened array.");
-    s.field("dtype", &CumsumParam::dtype).set_default(std::nullopt)
-        .describe("Output dtype (elements are cast to it first); None keeps the input's "
-                  "(int64 for bool).");
-  }
-};
 
 bool cumsum_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const auto& p = a.param<CumsumParam>();
@@ -361,10 +236,7 @@ bool cumsum_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out
 
 template <class T, class O>
 void cumsum_rows(const TBlob& in, const TBlob& out, const Rows& g) {
-  // Integers add with wrap-around (unsigned arithmetic, no undefined overflow); floats in
-  // their compute type (float for float16/bfloat16).
-  using A = std::conditional_t<std::is_integral<O>::value && !std::is_same<O, bool>::value,
-                               uint64_t, typename kernel::ComputeOf<O>::type>;
+  using A = CumsumAcc<O>;
   const T* x = in.ptr<T>();
   O* y = out.ptr<O>();
   int64_t rows = g.outer * g.inner, n = g.n, inner = g.inner;
@@ -416,14 +288,14 @@ const bool kRegistered = [] {
                 "        [[0.3, 0.3, 0.4], [0.1, 0.2, 0.2]]")
       .inputs({"data"}).params<TopKParam>()
       .set_num_outputs([](const NodeAttrs& a) { return topk_both(a) ? 2 : 1; })
-      .shape_fn(topk_shape).type_fn(topk_type).cpu(topk_cpu);
+      .shape_fn(topk_shape).type_fn(topk_type).cpu(topk_kernel<run_sort>);
 
   OpRegistry::get().add("sort")
       .describe("Sorts along an axis (stable; NaN sorts as the largest value).\n\n"
                 "    sort([[1, 4], [3, 1]]) = [[1, 4], [1, 3]]\n"
                 "    sort([[1, 4], [3, 1]], axis=None) = [1, 1, 3, 4]")
       .inputs({"data"}).params<SortParam>()
-      .shape_fn(sorted_shape<SortParam>).type_fn(infer::same_type).cpu(sort_cpu);
+      .shape_fn(sorted_shape<SortParam>).type_fn(infer::same_type).cpu(sort_kernel<run_sort>);
 
   OpRegistry::get().add("argsort")
       .describe("The indices that sort an array along an axis (stable: ties keep their order).\n\n"
@@ -434,7 +306,7 @@ const bool kRegistered = [] {
         infer::assign_type(out[0], int(a.param<ArgSortParam>().dtype), "argsort", "output");
         return in[0] >= 0;
       })
-      .cpu(argsort_cpu);
+      .cpu(argsort_kernel<run_sort>);
 
   OpRegistry::get().add("cumsum")
       .describe("Cumulative sum along an axis (numpy.cumsum); None sums the flattened array.\n\n"

@@ -7,46 +7,14 @@
 #include "kernel/elemwise.h"
 #include "kernel/transpose.h"
 #include "op/operator.h"
+#include "op/tensor/reduce_params.h"
 #include "storage/storage.h"
 
 namespace brass {
 namespace reduce_ops {
 
-struct ReduceParam {
-  std::optional<Tuple> axis;
-  bool keepdims, exclude;
-  static void declare(ParamSpec<ReduceParam>& s) {
-    s.field("axis", &ReduceParam::axis).set_default(std::nullopt)
-        .describe("Axes to reduce; None or () reduces all of them.");
-    s.field("keepdims", &ReduceParam::keepdims).set_default(false).describe("Keep reduced axes as size 1.");
-    s.field("exclude", &ReduceParam::exclude).set_default(false).describe("Reduce every axis except `axis`.");
-  }
-};
-
-struct NormParam {
-  int ord;
-  std::optional<Tuple> axis;
-  bool keepdims;
-  std::optional<DType> out_dtype;
-  static void declare(ParamSpec<NormParam>& s) {
-    s.field("ord", &NormParam::ord).set_default(2).set_range(1, 2).describe("Order of the norm: 1 or 2.");
-    s.field("axis", &NormParam::axis).set_default(std::nullopt).describe("Axes; None for all.");
-    s.field("keepdims", &NormParam::keepdims).set_default(false).describe("Keep reduced axes as size 1.");
-    s.field("out_dtype", &NormParam::out_dtype).set_default(std::nullopt).describe("Output dtype (default: input's).");
-  }
-};
-
-struct ArgParam {
-  std::optional<int> axis;
-  bool keepdims;
-  static void declare(ParamSpec<ArgParam>& s) {
-    s.field("axis", &ArgParam::axis).set_default(std::nullopt).describe("Axis; None flattens the input.");
-    s.field("keepdims", &ArgParam::keepdims).set_default(false).describe("Keep the reduced axis as size 1.");
-  }
-};
-
-// Which axes are reduced, from the op's parameters.
-std::vector<char> reduced_axes(const char* op, int nd, const std::optional<Tuple>& axis, bool exclude) {
+std::vector<char> reduced_axes(const char* op, int nd, const std::optional<Tuple>& axis,
+                               bool exclude) {
   std::vector<char> r(nd, 0);
   if (!axis || axis->empty()) {
     std::fill(r.begin(), r.end(), exclude ? 0 : 1);
@@ -74,13 +42,6 @@ Shape reduced_shape(const Shape& in, const std::vector<char>& r, bool keepdims) 
   return out;
 }
 
-// The reduction as (outer, R, inner) after moving reduced axes together if needed.
-struct Plan {
-  int64_t outer = 1, r = 1, inner = 1;
-  bool need_transpose = false;
-  std::vector<int> perm;  // kept axes then reduced axes
-};
-
 Plan make_plan(const Shape& s, const std::vector<char>& red) {
   Plan p;
   // Pattern of non-unit axes.
@@ -107,42 +68,17 @@ Plan make_plan(const Shape& s, const std::vector<char>& red) {
   return p;
 }
 
-template <class T> using Acc = std::conditional_t<std::is_floating_point<T>::value || std::is_same<T, half_t>::value ||
-                                                      std::is_same<T, bf16_t>::value,
-                                                  double, std::conditional_t<std::is_same<T, uint64_t>::value, uint64_t, int64_t>>;
-
-template <class A> inline bool is_nan(A v) { return v != v; }
-
-enum class Kind { kSum, kMean, kProd, kMax, kMin, kNanSum, kNanProd, kNorm1, kNorm2 };
-
-template <Kind K, class A> inline A init() {
-  if constexpr (K == Kind::kProd || K == Kind::kNanProd) return A(1);
-  else if constexpr (K == Kind::kMax) return std::numeric_limits<A>::has_infinity ? -std::numeric_limits<A>::infinity() : std::numeric_limits<A>::lowest();
-  else if constexpr (K == Kind::kMin) return std::numeric_limits<A>::has_infinity ? std::numeric_limits<A>::infinity() : std::numeric_limits<A>::max();
-  else return A(0);
-}
-
-template <Kind K, class A> inline A step(A acc, A x) {
-  if constexpr (K == Kind::kSum || K == Kind::kMean) return acc + x;
-  else if constexpr (K == Kind::kProd) return acc * x;
-  else if constexpr (K == Kind::kNanSum) return is_nan(x) ? acc : acc + x;
-  else if constexpr (K == Kind::kNanProd) return is_nan(x) ? acc : acc * x;
-  else if constexpr (K == Kind::kMax) return (x > acc || is_nan(x) || is_nan(acc)) ? (is_nan(acc) ? acc : x) : acc;
-  else if constexpr (K == Kind::kMin) return (x < acc || is_nan(x) || is_nan(acc)) ? (is_nan(acc) ? acc : x) : acc;
-  else if constexpr (K == Kind::kNorm1) return acc + (x < A(0) ? A(0) - x : x);
-  else return acc + x * x;
-}
-
-template <Kind K, class A> inline A combine(A a, A b) {
-  if constexpr (K == Kind::kProd || K == Kind::kNanProd) return a * b;
-  else if constexpr (K == Kind::kMax || K == Kind::kMin) return step<K, A>(a, b);
-  else return a + b;
-}
-
-template <Kind K, class A> inline A finish(A acc, int64_t r) {
-  if constexpr (K == Kind::kMean) return r ? acc / A(r) : A(std::numeric_limits<double>::quiet_NaN());
-  else if constexpr (K == Kind::kNorm2) return A(std::sqrt(double(acc)));
-  else return acc;
+ArgPlan make_arg_plan(const Shape& s, const std::optional<int>& axis, const char* op) {
+  ArgPlan p;
+  p.r = s.size();
+  if (axis) {
+    int ax = normalize_axis(*axis, s.ndim(), op);
+    p.r = s[ax];
+    for (int i = 0; i < ax; ++i) p.outer *= s[i];
+    for (int i = ax + 1; i < s.ndim(); ++i) p.inner *= s[i];
+  }
+  if (p.r == 0) fail(BRASS_ERR_INVALID_ARGUMENT, op, ": attempt to reduce an empty axis");
+  return p;
 }
 
 constexpr int64_t kChunk = 1 << 16;  // fixed partial-sum block: independent of threads
@@ -171,8 +107,8 @@ void reduce_typed(const T* x, O* y, const Plan& p, Req req) {
       put(0, acc);
       return;
     }
-    thread_pool::parallel_for(p.outer, std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(p.r, 1)),
-                              [&](int64_t ob, int64_t oe) {
+    int64_t grain = std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(p.r, 1));
+    thread_pool::parallel_for(p.outer, grain, [&](int64_t ob, int64_t oe) {
       for (int64_t o = ob; o < oe; ++o) {
         const T* xo = x + o * p.r;
         A acc = init<K, A>();
@@ -182,8 +118,8 @@ void reduce_typed(const T* x, O* y, const Plan& p, Req req) {
     });
     return;
   }
-  thread_pool::parallel_for(p.outer, std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(p.r * p.inner, 1)),
-                            [&](int64_t ob, int64_t oe) {
+  int64_t grain = std::max<int64_t>(1, kernel::kGrain / std::max<int64_t>(p.r * p.inner, 1));
+  thread_pool::parallel_for(p.outer, grain, [&](int64_t ob, int64_t oe) {
     std::vector<A> acc(p.inner);
     for (int64_t o = ob; o < oe; ++o) {
       std::fill(acc.begin(), acc.end(), init<K, A>());
@@ -220,9 +156,12 @@ void run(const OpContext& ctx, const TBlob& in, const TBlob& out, const std::vec
     // Only norm has an output dtype of its own; instantiating the others would only cost
     // compile time.
     if constexpr (K == Kind::kNorm1 || K == Kind::kNorm2) {
-      if (out.dtype == DType::kFloat32) return reduce_typed<K, T, float>(x, out.ptr<float>(), p, req), 0;
-      if (out.dtype == DType::kFloat64) return reduce_typed<K, T, double>(x, out.ptr<double>(), p, req), 0;
-      if (out.dtype == DType::kFloat16) return reduce_typed<K, T, half_t>(x, out.ptr<half_t>(), p, req), 0;
+      if (out.dtype == DType::kFloat32)
+        return reduce_typed<K, T, float>(x, out.ptr<float>(), p, req), 0;
+      if (out.dtype == DType::kFloat64)
+        return reduce_typed<K, T, double>(x, out.ptr<double>(), p, req), 0;
+      if (out.dtype == DType::kFloat16)
+        return reduce_typed<K, T, half_t>(x, out.ptr<half_t>(), p, req), 0;
     }
     fail(BRASS_ERR_DTYPE, "reduce: unsupported output dtype ", dtype_name(out.dtype));
     return 0;
@@ -231,16 +170,17 @@ void run(const OpContext& ctx, const TBlob& in, const TBlob& out, const std::vec
 
 // Temp space only when the reduced axes are scattered and the input must be transposed first.
 size_t temp_if_transposed(const std::vector<TBlob>& in, const std::vector<char>& red) {
-  return make_plan(in[0].shape, red).need_transpose ? size_t(in[0].size()) * dtype_size(in[0].dtype) : 0;
+  if (!make_plan(in[0].shape, red).need_transpose) return 0;
+  return size_t(in[0].size()) * dtype_size(in[0].dtype);
 }
 
 size_t reduce_temp(const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
-  const auto& p = a.param<ReduceParam>();
-  return temp_if_transposed(in, reduced_axes(a.op->name.c_str(), in[0].shape.ndim(), p.axis, p.exclude));
+  const char* op = a.op->name.c_str();
+  return temp_if_transposed(in, reduced_axes(op, in[0].shape.ndim(), a.param<ReduceParam>()));
 }
 
 size_t norm_temp(const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
-  return temp_if_transposed(in, reduced_axes("norm", in[0].shape.ndim(), a.param<NormParam>().axis, false));
+  return temp_if_transposed(in, reduced_axes(in[0].shape.ndim(), a.param<NormParam>()));
 }
 
 template <Kind K>
@@ -249,15 +189,16 @@ void reg(const char* name, const char* doc, std::vector<const char*> aliases = {
       .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
         if (!in[0].ndim_known()) return false;
         const auto& p = a.param<ReduceParam>();
-        auto red = reduced_axes(a.op->name.c_str(), in[0].ndim(), p.axis, p.exclude);
-        infer::assign_shape(out[0], reduced_shape(in[0], red, p.keepdims), a.op->name.c_str(), "output");
+        const char* name = a.op->name.c_str();
+        auto red = reduced_axes(name, in[0].ndim(), p);
+        infer::assign_shape(out[0], reduced_shape(in[0], red, p.keepdims), name, "output");
         return out[0].known();
       })
       .type_fn(infer::same_type)
       .temp(reduce_temp)
       .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
-        const auto& p = c.param<ReduceParam>();
-        run<K>(c, in[0], out[0], reduced_axes(c.attrs->op->name.c_str(), in[0].shape.ndim(), p.axis, p.exclude));
+        const char* name = c.attrs->op->name.c_str();
+        run<K>(c, in[0], out[0], reduced_axes(name, in[0].shape.ndim(), c.param<ReduceParam>()));
       });
   for (auto a : aliases) op.alias(a);
 }
@@ -267,22 +208,15 @@ void arg_kernel(const OpContext& c, const std::vector<TBlob>& in, const std::vec
   if (c.req[0] == Req::kNull) return;
   const auto& p = c.param<ArgParam>();
   const TBlob& x = in[0];
-  int64_t outer = 1, r = x.size(), inner = 1;
-  if (p.axis) {
-    int ax = normalize_axis(*p.axis, x.shape.ndim(), kMax ? "argmax" : "argmin");
-    outer = 1;
-    for (int i = 0; i < ax; ++i) outer *= x.shape[i];
-    r = x.shape[ax];
-    inner = 1;
-    for (int i = ax + 1; i < x.shape.ndim(); ++i) inner *= x.shape[i];
-  }
-  if (r == 0) fail(BRASS_ERR_INVALID_ARGUMENT, kMax ? "argmax" : "argmin", ": attempt to reduce an empty axis");
+  ArgPlan ap = make_arg_plan(x.shape, p.axis, kMax ? "argmax" : "argmin");
+  int64_t outer = ap.outer, r = ap.r, inner = ap.inner;
   dispatch_dtype(x.dtype, [&](auto tag) {
     using T = decltype(tag);
     using A = Acc<T>;
     const T* xs = x.ptr<T>();
     T* y = out[0].ptr<T>();
-    thread_pool::parallel_for(outer * inner, std::max<int64_t>(1, 4096 / r), [&](int64_t b, int64_t e) {
+    int64_t grain = std::max<int64_t>(1, 4096 / r);
+    thread_pool::parallel_for(outer * inner, grain, [&](int64_t b, int64_t e) {
       for (int64_t t = b; t < e; ++t) {
         int64_t o = t / inner, i = t % inner;
         const T* base = xs + o * r * inner + i;
@@ -322,7 +256,8 @@ void reg_arg(const char* name, const char* doc) {
 }
 
 const bool kRegistered = [] {
-  reg<Kind::kSum>("sum", "Sum over axes.\n\n    sum([[1, 2], [3, 4]], axis=1) = [3, 7]", {"sum_axis"});
+  reg<Kind::kSum>("sum", "Sum over axes.\n\n    sum([[1, 2], [3, 4]], axis=1) = [3, 7]",
+                  {"sum_axis"});
   reg<Kind::kMean>("mean", "Mean over axes.\n\n    mean([[1, 2], [3, 4]], axis=0) = [2, 3]");
   reg<Kind::kProd>("prod", "Product over axes.\n\n    prod([[1, 2], [3, 4]], axis=1) = [2, 12]");
   reg<Kind::kMax>("max", "Maximum over axes (NaN propagates).", {"max_axis"});
@@ -334,7 +269,7 @@ const bool kRegistered = [] {
       .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
         if (!in[0].ndim_known()) return false;
         const auto& p = a.param<NormParam>();
-        auto red = reduced_axes("norm", in[0].ndim(), p.axis, false);
+        auto red = reduced_axes(in[0].ndim(), p);
         infer::assign_shape(out[0], reduced_shape(in[0], red, p.keepdims), "norm", "output");
         return out[0].known();
       })
@@ -347,7 +282,7 @@ const bool kRegistered = [] {
       .temp(norm_temp)
       .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
         const auto& p = c.param<NormParam>();
-        auto red = reduced_axes("norm", in[0].shape.ndim(), p.axis, false);
+        auto red = reduced_axes(in[0].shape.ndim(), p);
         if (p.ord == 1) run<Kind::kNorm1>(c, in[0], out[0], red);
         else run<Kind::kNorm2>(c, in[0], out[0], red);
       });
