@@ -10,6 +10,7 @@
 #include "capi/handles.h"
 #include "engine/engine.h"
 #include "engine/thread_pool.h"
+#include "imperative/autograd.h"
 #include "kernel/cpu_features.h"
 #include "ndarray/ndarray.h"
 #include "ndarray/ndarray_io.h"
@@ -35,16 +36,16 @@ brass_status set_error(brass_status code, const char* msg) {
 #define API_END()                                                           \
   }                                                                         \
   catch (const ::brass::Error& e) {                                         \
-    return ::brass::capi::set_error(e.code(), e.what());                    \
+    return ::set_error(e.code(), e.what());                    \
   }                                                                         \
   catch (const std::bad_alloc&) {                                           \
-    return ::brass::capi::set_error(BRASS_ERR_OUT_OF_MEMORY, "out of memory"); \
+    return ::set_error(BRASS_ERR_OUT_OF_MEMORY, "out of memory"); \
   }                                                                         \
   catch (const std::exception& e) {                                         \
-    return ::brass::capi::set_error(BRASS_ERR_INTERNAL, e.what());          \
+    return ::set_error(BRASS_ERR_INTERNAL, e.what());          \
   }                                                                         \
   catch (...) {                                                             \
-    return ::brass::capi::set_error(BRASS_ERR_INTERNAL, "unknown error");   \
+    return ::set_error(BRASS_ERR_INTERNAL, "unknown error");   \
   }                                                                         \
   return BRASS_OK;
 
@@ -120,8 +121,21 @@ brass_status do_invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& att
   invoke(op, attrs, in, out);
   if (!given)
     for (int i = 0; i < nout; ++i) outputs[i] = new_handle(std::move(out[i]));
+  else if (autograd::is_recording())  // the given arrays now hold recorded values
+    for (int i = 0; i < nout; ++i) arr(outputs[i]).set_ag(out[i].ag_node(), out[i].ag_index());
   *num_outputs = nout;
   return BRASS_OK;
+}
+
+// Views are new values for autograd: while recording, a view of a recorded array is linked to
+// its source as the op that would copy it (MXNet records slices and reshapes the same way).
+void record_view(const NDArray& src, NDArray& view, const char* op_name,
+                 std::vector<std::pair<std::string, std::string>> params) {
+  if (!autograd::is_recording() || !src.ag_node()) return;
+  const Op* op = OpRegistry::get().find(op_name);
+  std::vector<NDArray> outs{view};
+  autograd::record(op, make_attrs(op, std::move(params)), {src}, outs);
+  view = outs[0];
 }
 
 std::vector<NDArray> arrays_of(int32_t n, const brass_ndarray_t* h, const char* what) {
@@ -239,7 +253,11 @@ brass_status brass_ndarray_data(brass_ndarray_t h, void** out) {
 brass_status brass_ndarray_slice(brass_ndarray_t h, int64_t begin, int64_t end, brass_ndarray_t* out) {
   API_BEGIN();
   if (!out) fail(BRASS_ERR_INVALID_ARGUMENT, "slice: out is NULL");
-  *out = new_handle(arr(h, "slice").slice(begin, end));
+  const NDArray& src = arr(h, "slice");
+  NDArray v = src.slice(begin, end);
+  record_view(src, v, "slice_axis", {{"axis", "0"}, {"begin", std::to_string(begin)},
+                                     {"end", std::to_string(end)}});
+  *out = new_handle(std::move(v));
   API_END();
 }
 
@@ -249,7 +267,12 @@ brass_status brass_ndarray_reshape(brass_ndarray_t h, const int64_t* shape, int3
   if (!out) fail(BRASS_ERR_INVALID_ARGUMENT, "reshape: out is NULL");
   if (ndim < 0 || ndim > BRASS_MAX_NDIM || (ndim > 0 && !shape))
     fail(BRASS_ERR_SHAPE, "reshape: ndim ", ndim, " is out of range");
-  *out = new_handle(arr(h, "reshape").reshape(Shape(shape, ndim)));
+  const NDArray& src = arr(h, "reshape");
+  NDArray v = src.reshape(Shape(shape, ndim));
+  std::string spec = "(";
+  for (int32_t i = 0; i < ndim; ++i) spec += std::to_string(shape[i]) + ",";
+  record_view(src, v, "Reshape", {{"shape", spec + ")"}});
+  *out = new_handle(std::move(v));
   API_END();
 }
 
@@ -549,6 +572,89 @@ void brass_ndlist_free(brass_ndlist_t l) {
 brass_status brass_set_load_limit(uint64_t bytes) {
   API_BEGIN();
   set_load_limit(bytes);
+  API_END();
+}
+
+// ---- Autograd -------------------------------------------------------------------------
+
+brass_status brass_autograd_set_recording(int32_t on, int32_t* prev) {
+  API_BEGIN();
+  bool p = autograd::set_recording(on != 0);
+  if (prev) *prev = p;
+  API_END();
+}
+
+brass_status brass_autograd_set_training(int32_t on, int32_t* prev) {
+  API_BEGIN();
+  bool p = autograd::set_training(on != 0);
+  if (prev) *prev = p;
+  API_END();
+}
+
+brass_status brass_autograd_is_recording(int32_t* out) {
+  API_BEGIN();
+  *out = autograd::is_recording();
+  API_END();
+}
+
+brass_status brass_autograd_is_training(int32_t* out) {
+  API_BEGIN();
+  *out = autograd::is_training();
+  API_END();
+}
+
+brass_status brass_autograd_mark_variables(int32_t num, const brass_ndarray_t* vars,
+                                           const int32_t* grad_reqs, const brass_ndarray_t* grads) {
+  API_BEGIN();
+
+  if (num < 0 || (num > 0 && (!vars || !grad_reqs || !grads)))
+    fail(BRASS_ERR_INVALID_ARGUMENT, "mark_variables: bad argument lists");
+  std::vector<NDArray*> v;
+  std::vector<Req> reqs;
+  std::vector<NDArray> g;
+  for (int32_t i = 0; i < num; ++i) {
+    v.push_back(&capi::arr(vars[i], "mark_variables"));
+    if (grad_reqs[i] != 0 && grad_reqs[i] != 1 && grad_reqs[i] != 3)
+      fail(BRASS_ERR_INVALID_ARGUMENT, "mark_variables: grad_req ", grad_reqs[i],
+           " is not one of 0 (null), 1 (write), 3 (add)");
+    reqs.push_back(Req(grad_reqs[i]));
+    g.push_back(grads[i] ? capi::arr(grads[i], "mark_variables") : NDArray());
+  }
+  autograd::mark_variables(v, reqs, g);
+  API_END();
+}
+
+brass_status brass_autograd_backward(int32_t num_heads, const brass_ndarray_t* heads,
+                                     const brass_ndarray_t* head_grads, int32_t num_vars,
+                                     const brass_ndarray_t* vars, int32_t retain_graph,
+                                     int32_t create_graph, int32_t is_train,
+                                     brass_ndarray_t* grads_out) {
+  API_BEGIN();
+
+  if (num_vars > 0 && !grads_out)
+    fail(BRASS_ERR_INVALID_ARGUMENT, "backward: grads_out is NULL while variables are given");
+  std::vector<NDArray> h = capi::arrays_of(num_heads, heads, "backward"), hg, v;
+  if (head_grads)
+    for (int32_t i = 0; i < num_heads; ++i)
+      hg.push_back(head_grads[i] ? capi::arr(head_grads[i], "backward") : NDArray());
+  v = capi::arrays_of(num_vars, vars, "backward");
+  std::vector<NDArray> g = autograd::backward(h, hg, v, retain_graph != 0, create_graph != 0,
+                                              is_train != 0);
+  for (size_t i = 0; i < g.size(); ++i) grads_out[i] = capi::new_handle(std::move(g[i]));
+  API_END();
+}
+
+brass_status brass_ndarray_get_grad(brass_ndarray_t h, brass_ndarray_t* out) {
+  API_BEGIN();
+
+  NDArray g = autograd::grad_of(capi::arr(h, "grad"));
+  *out = g.is_none() ? nullptr : capi::new_handle(std::move(g));
+  API_END();
+}
+
+brass_status brass_ndarray_detach(brass_ndarray_t h, brass_ndarray_t* out) {
+  API_BEGIN();
+  *out = new_handle(arr(h, "detach").detached());
   API_END();
 }
 

@@ -294,6 +294,42 @@ BRASS_API brass_status brass_ndlist_get(brass_ndlist_t list, int32_t i, const ch
 BRASS_API void brass_ndlist_free(brass_ndlist_t list);
 /* Upper bound on the bytes one load may allocate (default 16 GiB). */
 BRASS_API brass_status brass_set_load_limit(uint64_t bytes);
+/* ---- Autograd (MXNet 1.x semantics) ----------------------------------------------------- */
+
+/* Per-thread switches: record operations for backward, and the training flag (Dropout,
+** BatchNorm). The setters return the previous value in prev (may be NULL). */
+BRASS_API brass_status brass_autograd_set_recording(int32_t on, int32_t *prev);
+BRASS_API brass_status brass_autograd_set_training(int32_t on, int32_t *prev);
+BRASS_API brass_status brass_autograd_is_recording(int32_t *out);
+BRASS_API brass_status brass_autograd_is_training(int32_t *out);
+/*
+** brass_autograd_mark_variables: makes vars[i] a variable of later recorded graphs; backward
+** writes (grad_reqs[i] = 1), adds (3) or skips (0) its gradient into grads[i] (the variable's
+** shape and device; may be NULL when grad_reqs[i] is 0).
+*/
+BRASS_API brass_status brass_autograd_mark_variables(int32_t num, const brass_ndarray_t *vars,
+                                                     const int32_t *grad_reqs,
+                                                     const brass_ndarray_t *grads);
+/*
+** brass_autograd_backward: gradients of the heads, computed under autograd.record().
+**   head_grads   NULL, or one array per head (a NULL entry: ones).
+**   num_vars     0: into the gradient arrays of every marked variable the heads depend on;
+**                else the gradients with respect to vars, returned in grads_out (new handles).
+**   retain_graph keep the recorded values for another backward.
+**   create_graph record the gradient computation too (higher derivatives).
+**   is_train     the training flag while computing the gradients.
+*/
+BRASS_API brass_status brass_autograd_backward(int32_t num_heads, const brass_ndarray_t *heads,
+                                               const brass_ndarray_t *head_grads,
+                                               int32_t num_vars, const brass_ndarray_t *vars,
+                                               int32_t retain_graph, int32_t create_graph,
+                                               int32_t is_train, brass_ndarray_t *grads_out);
+/* The gradient array of a marked variable (a new handle to the same memory), or NULL in *out
+** when the array is not marked (or has grad_req 'null'). */
+BRASS_API brass_status brass_ndarray_get_grad(brass_ndarray_t arr, brass_ndarray_t *out);
+/* A new handle to the same memory, outside any recorded graph. */
+BRASS_API brass_status brass_ndarray_detach(brass_ndarray_t arr, brass_ndarray_t *out);
+
 /* BRASS_CDEF_END */
 
 #ifdef __cplusplus

@@ -10,6 +10,7 @@ from . import context  # noqa: F401
 from . import ndarray  # noqa: F401
 from . import ndarray as nd  # noqa: F401
 from . import random  # noqa: F401
+from . import autograd  # noqa: F401
 from .base import lib as _lib, ffi as _ffi
 
 __version__ = _ffi.string(_lib.brass_version_string()).decode()

@@ -23,6 +23,20 @@ def main():
     ref = np.maximum(x.asnumpy() @ w.asnumpy(), 0)
     print("relu(x . w) on 512x512: %.2f ms, max |diff| vs numpy %.2e"
           % (dt * 1e3, float(np.abs(y.asnumpy() - ref).max())))
+    # autograd: fit y = 3x + 2 by gradient descent
+    xs = mx.nd.array(np.linspace(-1, 1, 64, dtype=np.float32).reshape(-1, 1))
+    ys = xs * 3 + 2
+    w, b = mx.nd.zeros((1, 1)), mx.nd.zeros((1,))
+    for p in (w, b):
+        p.attach_grad()
+    for _ in range(100):
+        with mx.autograd.record():
+            loss = ((mx.nd.dot(xs, w) + b - ys) ** 2).mean()
+        loss.backward()
+        w[:] = w - 0.5 * w.grad
+        b[:] = b - 0.5 * b.grad
+    print("autograd fit of y = 3x + 2: w = %.4f, b = %.4f, loss %.2e"
+          % (w.asscalar(), b.asscalar(), loss.asscalar()))
     try:
         mx.nd.broadcast_add(mx.nd.ones((2, 3)), mx.nd.ones((4,)))
     except mx.BrassError as e:

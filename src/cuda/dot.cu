@@ -107,9 +107,31 @@ void batch_dot(const OpContext& ctx, const std::vector<TBlob>& in,
   cuda::finish(s);
 }
 
+// _dot_grad_lhs/_rhs and the batch forms (inputs out_grad, lhs, rhs): one GEMM per gradient,
+// planned by grad_gemm (dot_params.h) as on the CPU.
+template <bool kLhs, bool kBatch>
+void dot_grad(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  const auto& p = ctx.param<DotParam>();
+  const Shape &a = in[1].shape, &b = in[2].shape;
+  Dims d = kBatch ? batch_dims(a, b, p) : dot_dims(a, b, p);
+  GradGemm g = grad_gemm(kLhs, p, d);
+  int64_t batch = kBatch ? a[0] : 1;
+  int64_t step[3] = {d.m * d.n, kBatch ? a[1] * a[2] : 0, kBatch ? b[1] * b[2] : 0};
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  gemm(s, ctx.attrs->op->name.c_str(), in[0].dtype, g.ta, g.tb, batch, g.m, g.n, g.k,
+       in[g.a_src].dptr, g.lda, step[g.a_src], in[g.b_src].dptr, g.ldb, step[g.b_src],
+       out[0].dptr, g.m * g.n, ctx.req[0] == Req::kAdd);
+  cuda::finish(s);
+}
+
 const bool kRegistered = [] {
   OpRegistry::get().add("dot").cuda(dot);
   OpRegistry::get().add("batch_dot").cuda(batch_dot);
+  OpRegistry::get().add("_dot_grad_lhs").cuda(dot_grad<true, false>);
+  OpRegistry::get().add("_dot_grad_rhs").cuda(dot_grad<false, false>);
+  OpRegistry::get().add("_batch_dot_grad_lhs").cuda(dot_grad<true, true>);
+  OpRegistry::get().add("_batch_dot_grad_rhs").cuda(dot_grad<false, true>);
   return true;
 }();
 

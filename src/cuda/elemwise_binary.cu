@@ -5,6 +5,7 @@
 #include "kernel/elemwise.h"
 #include "op/operator.h"
 #include "op/tensor/elemwise_binary_functors.h"
+#include "op/tensor/reduce_params.h"
 
 namespace brass {
 namespace binary_ops {
@@ -116,6 +117,11 @@ const bool kRegistered = [] {
   family<LesserEqual>("broadcast_lesser_equal", "_lesser_equal", "_lesser_equal_scalar", nullptr);
   family<LogicalAnd>("broadcast_logical_and", "_logical_and", "_logical_and_scalar", nullptr);
   family<LogicalOr>("broadcast_logical_or", "_logical_or", "_logical_or_scalar", nullptr);
+  // A reduction's gradient: out_grad (reduced axes kept) broadcast to the input's shape.
+  OpRegistry::get().add("_reduce_grad").cuda(
+      [](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+        broadcast<Second>(c, {out[0], reduce_ops::reduce_grad_source(c, in)}, out);
+      });
   family<LogicalXor>("broadcast_logical_xor", "_logical_xor", "_logical_xor_scalar", nullptr);
   return true;
 }();

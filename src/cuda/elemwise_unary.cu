@@ -108,7 +108,10 @@ const bool kRegistered = [] {
   add<Erfinv>("erfinv");
   add<Gamma>("gamma");
   add<Gammaln>("gammaln");
-  for (const char* name : {"_copy", "BlockGrad", "Cast"}) OpRegistry::get().add(name).cuda(copy);
+  add<Digamma>("_digamma");
+  add<Trigamma>("_trigamma");
+  for (const char* name : {"_copy", "BlockGrad", "Cast", "_cast_like"})
+    OpRegistry::get().add(name).cuda(copy);
   return true;
 }();
 

@@ -1,13 +1,16 @@
 // CUDA kernels of the indexing operators (indexing.cc): take, pick, one_hot, where, diag,
-// _slice_assign and _slice_assign_scalar, with the CPU kernels' parameters and plans
-// (indexing_params.h), dtypes, write requests and errors. As on the CPU, elements are moved
+// _slice_assign and _slice_assign_scalar, the gradient ops _backward_take, _backward_pick and
+// _backward_diag, and _gather_along_axis / _scatter_along_axis, with the CPU kernels'
+// parameters and plans (indexing_params.h), dtypes, write requests and errors. As on the CPU, elements are moved
 // as raw words of their size; only index and condition inputs are converted.
 #include "cuda/cuda_common.cuh"  // first: its pragmas cover the whole unit
 
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "cuda/strided.cuh"
+#include "kernel/elemwise.h"
 #include "op/operator.h"
 #include "op/tensor/indexing_params.h"
 
@@ -235,6 +238,22 @@ void where(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector
 
 // ---- diag ----------------------------------------------------------------------------------
 
+// The diagonals of an array of shape d (2 or more dims) as a view over diag's output space
+// (nd axes: the remaining axes of d in order, then the diagonal): element (rest..., l) lies
+// at start + sum rest_i * stride_i + l * (stride[a1] + stride[a2]).
+cuda::View diag_view(const Shape& d, const DiagParam& p, int nd_out) {
+  DiagPlan g = diag_plan(p, d);
+  int64_t off_r = p.k < 0 ? -p.k : 0, off_c = p.k > 0 ? p.k : 0;
+  int64_t stride[kMaxNDim], from[kMaxNDim];
+  cuda::contiguous_strides(d, stride);
+  int k = 0;
+  for (int i = 0; i < d.ndim(); ++i)
+    if (i != g.a1 && i != g.a2) from[k++] = stride[i];
+  from[k] = stride[g.a1] + stride[g.a2];
+  int64_t start = off_r * stride[g.a1] + off_c * stride[g.a2];
+  return cuda::make_view(nd_out, from, start);
+}
+
 void diag(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
   reject_add_req(ctx, "diag");
@@ -257,21 +276,192 @@ void diag(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<
     cuda::finish(s);
     return;
   }
-  // N-D: the output is (remaining axes of data in order..., len); its element (rest..., l)
-  // reads data at start + sum rest_i * stride_i + l * (stride[a1] + stride[a2]).
-  DiagPlan g = diag_plan(p, d.shape);
-  int nd = d.shape.ndim();
-  int64_t stride[kMaxNDim], from[kMaxNDim];
-  cuda::contiguous_strides(d.shape, stride);
-  cuda::Space sp = cuda::make_space(o.shape);
-  int k = 0;
-  for (int i = 0; i < nd; ++i)
-    if (i != g.a1 && i != g.a2) from[k++] = stride[i];
-  from[k] = stride[g.a1] + stride[g.a2];
-  int64_t start = off_r * stride[g.a1] + off_c * stride[g.a2];
-  cuda::strided_copy(s, es, d.dptr, o.dptr, sp, cuda::make_view(sp.nd, from, start),
-                     cuda::contiguous_view(o.shape));
+  cuda::strided_copy(s, es, d.dptr, o.dptr, cuda::make_space(o.shape),
+                     diag_view(d.shape, p, o.shape.ndim()), cuda::contiguous_view(o.shape));
   cuda::finish(s);
+}
+
+// _backward_diag(ograd, data): for 2-D or more data, zeros with ograd's rows written through
+// the diagonal view of the output; for 1-D data, diagonal k of the matrix ograd (diag's own
+// extraction over axes 0 and 1).
+void diag_grad(const OpContext& ctx, const std::vector<TBlob>& in,
+               const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_backward_diag");
+  const auto& p = ctx.param<DiagParam>();
+  const TBlob &g = in[0], &o = out[0];
+  if (o.size() == 0) return;
+  size_t es = dtype_size(o.dtype);
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  if (in[1].shape.ndim() == 1) {
+    DiagParam q = p;
+    q.axis1 = 0;
+    q.axis2 = 1;
+    cuda::strided_copy(s, es, g.dptr, o.dptr, cuda::make_space(o.shape),
+                       diag_view(g.shape, q, o.shape.ndim()), cuda::contiguous_view(o.shape));
+  } else {
+    BRASS_CUDA_CALL(cudaMemsetAsync(o.dptr, 0, size_t(o.size()) * es, s));
+    cuda::strided_copy(s, es, g.dptr, o.dptr, cuda::make_space(g.shape),
+                       cuda::contiguous_view(g.shape), diag_view(o.shape, p, g.shape.ndim()));
+  }
+  cuda::finish(s);
+}
+
+// ---- _backward_take, _backward_pick ---------------------------------------------------------
+
+// The scatter-add of ScatterAddPlan: one thread per column (o, i) adds its values in
+// increasing t into acc, in the compute type C, as the CPU does (so the sums are the CPU's).
+// Columns own disjoint elements: no atomics.
+template <class T, class C>
+struct ScatterAdd {
+  const T* v;
+  C* acc;
+  const int64_t* j;
+  ScatterAddPlan p;
+  __device__ void operator()(int64_t r) const {
+    int64_t o = r / p.inner, i = r - o * p.inner;
+    for (int64_t t = 0; t < p.m; ++t) {
+      C* d = acc + scatter_add_at(p, j, o, t, i);
+      *d = C(*d + cuda::dev_convert<C>(v[(o * p.m + t) * p.inner + i]));
+    }
+  }
+};
+
+template <class T, class C>
+struct Narrow {
+  const C* a;
+  T* o;
+  __device__ void operator()(int64_t i) const { o[i] = cuda::dev_convert<T>(a[i]); }
+};
+
+// out = zeros, then the values v added at the indices j (device memory, already checked).
+// Waits for the stream.
+void scatter_add(cudaStream_t s, int dev, const TBlob& v, const int64_t* j,
+                 const ScatterAddPlan& p, const TBlob& out) {
+  int64_t size = out.size();
+  if (size == 0) return;
+  dispatch_dtype(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using C = typename kernel::ComputeOf<T>::type;
+    constexpr bool kDirect = std::is_same<T, C>::value;
+    std::unique_ptr<cuda::DeviceBuffer> buf;
+    C* acc;
+    if constexpr (kDirect) {
+      acc = out.ptr<T>();
+    } else {
+      buf = std::make_unique<cuda::DeviceBuffer>(size_t(size) * sizeof(C), dev);
+      acc = buf->get<C>();
+    }
+    BRASS_CUDA_CALL(cudaMemsetAsync(acc, 0, size_t(size) * sizeof(C), s));  // 0 in every C
+    if (p.m > 0)
+      cuda::for_each(s, p.outer * p.inner, ScatterAdd<T, C>{v.ptr<T>(), acc, j, p});
+    if constexpr (!kDirect) cuda::for_each(s, size, Narrow<T, C>{acc, out.ptr<T>()});
+    cuda::finish(s);  // before the accumulators are released
+    return 0;
+  });
+}
+
+void take_grad(const OpContext& ctx, const std::vector<TBlob>& in,
+               const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_backward_take");
+  IndexPlan g = take_plan(ctx.param<TakeParam>(), in[2].shape);
+  ScatterAddPlan p;
+  p.outer = g.outer;
+  p.m = in[1].size();
+  p.n = g.n;
+  p.inner = g.inner;
+  int dev = ctx.dev.id;
+  cudaStream_t s = cuda::stream(dev);
+  cuda::DeviceBuffer jb(size_t(std::max<int64_t>(p.m, 1)) * sizeof(int64_t), dev);
+  int64_t* j = jb.get<int64_t>();
+  if (p.m > 0) {
+    indices_as_int64(s, in[1], j);
+    apply_mode(s, dev, j, p.m, g.n, g.mode, "take", g.axis);
+  }
+  scatter_add(s, dev, in[0], j, p, out[0]);
+  cuda::finish(s);
+}
+
+// Output element (o, c, i) of the (outer, n, inner) result: ograd[o, i] where the index of
+// (o, i) is c, else 0. One pass, no separate zeroing.
+template <class W>
+struct PickGrad {
+  const W* g;
+  W* o;
+  const int64_t* j;
+  int64_t n, inner;
+  __device__ void operator()(int64_t e) const {
+    int64_t q = e / inner, i = e - q * inner;
+    int64_t ob = q / n, c = q - ob * n;
+    int64_t r = ob * inner + i;
+    o[e] = j[r] == c ? g[r] : W(0);
+  }
+};
+
+void pick_grad(const OpContext& ctx, const std::vector<TBlob>& in,
+               const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_backward_pick");
+  const TBlob &g = in[0], &o = out[0];
+  IndexPlan p = pick_plan(ctx.param<PickParam>(), in[2].shape);
+  int64_t m = g.size();
+  if (o.size() == 0) return;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  cuda::DeviceBuffer jb(size_t(m) * sizeof(int64_t), ctx.dev.id);
+  int64_t* j = jb.get<int64_t>();
+  indices_as_int64(s, in[1], j);
+  apply_mode(s, ctx.dev.id, j, m, p.n, p.mode, "pick", p.axis);
+  dispatch_width(o.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    cuda::for_each(s, o.size(), PickGrad<W>{g.ptr<W>(), o.ptr<W>(), j, p.n, p.inner});
+  });
+  cuda::finish(s);
+}
+
+// ---- _gather_along_axis, _scatter_along_axis -------------------------------------------------
+
+// Output element r = (o, t, i) of the (outer, k, inner) result reads data[o, j[r], i].
+template <class W>
+struct GatherAlong {
+  const W* d;
+  W* o;
+  const int64_t* j;
+  int64_t k, n, inner;
+  __device__ void operator()(int64_t r) const {
+    int64_t ob = r / (k * inner), i = r % inner;
+    o[r] = d[(ob * n + j[r]) * inner + i];
+  }
+};
+
+// Shared by both ops: the indices (input 1) as int64, checked against [0, n) as the CPU does;
+// then the gather, or the scatter-add (the gradient of the gather).
+template <bool kScatter>
+void along(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  const char* op = kScatter ? "_scatter_along_axis" : "_gather_along_axis";
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, op);
+  const TBlob& data = kScatter ? in[2] : in[0];
+  const TBlob& o = out[0];
+  AlongPlan g = along_plan(data.shape, in[1].shape, ctx.param<AlongAxisParam>(), op);
+  int64_t m = in[1].size();
+  int dev = ctx.dev.id;
+  cudaStream_t s = cuda::stream(dev);
+  cuda::DeviceBuffer jb(size_t(std::max<int64_t>(m, 1)) * sizeof(int64_t), dev);
+  int64_t* j = jb.get<int64_t>();
+  if (m > 0) {
+    indices_as_int64(s, in[1], j);
+    apply_mode(s, dev, j, m, g.n, Mode::kRaise, op, g.axis);
+  }
+  if constexpr (kScatter) {
+    scatter_add(s, dev, in[0], j, along_scatter_plan(g), o);
+  } else if (m > 0) {
+    dispatch_width(o.dtype, [&](auto tag) {
+      using W = decltype(tag);
+      cuda::for_each(s, m, GatherAlong<W>{in[0].ptr<W>(), o.ptr<W>(), j, g.k, g.n, g.inner});
+    });
+  }
+  cuda::finish(s);  // before the indices are released
 }
 
 // ---- _slice_assign, _slice_assign_scalar ---------------------------------------------------
@@ -353,6 +543,11 @@ const bool kRegistered = [] {
   OpRegistry::get().add("diag").cuda(diag);
   OpRegistry::get().add("_slice_assign").cuda(slice_assign);
   OpRegistry::get().add("_slice_assign_scalar").cuda(slice_assign_scalar);
+  OpRegistry::get().add("_backward_take").cuda(take_grad);
+  OpRegistry::get().add("_backward_pick").cuda(pick_grad);
+  OpRegistry::get().add("_backward_diag").cuda(diag_grad);
+  OpRegistry::get().add("_gather_along_axis").cuda(along<false>);
+  OpRegistry::get().add("_scatter_along_axis").cuda(along<true>);
   return true;
 }();
 

@@ -4,8 +4,9 @@
 // them, tile takes a modulo and repeat a division per axis; Concat, stack and SliceChannel copy
 // each input or output in turn. The host planning (permutations, slice ranges, aligned shapes)
 // is the CPU's, from op/tensor/matrix_params.h. clip and add_n are element-wise kernels with
-// the CPU's compute types and roundings. As on the CPU, only kNull is special among the write
-// requests: the others overwrite the output.
+// the CPU's compute types and roundings. The gradient ops (_backward_Concat, _backward_slice*)
+// are strided copies too; _backward_tile and _backward_repeat sum each element's copies. As on
+// the CPU, only kNull is special among the write requests: the others overwrite the output.
 #include "cuda/cuda_common.cuh"  // first: its pragmas cover the whole unit
 
 #include "cuda/strided.cuh"
@@ -207,6 +208,73 @@ void broadcast(const OpContext& c, const Blobs& in, const Blobs& out) {
   cuda::finish(s);
 }
 
+// ---- gradient ops -------------------------------------------------------------------------
+// _backward_Concat: output k is ograd's part [begin, begin + extent of x_k) along the axis.
+void concat_grad(const OpContext& c, const Blobs& in, const Blobs& out) {
+  const TBlob& g = in[0];
+  int ax = normalize_axis(c.param<ConcatParam>().dim, g.shape.ndim(), "Concat");
+  cudaStream_t s = cuda::stream(c.dev.id);
+  int64_t begin = 0;
+  for (size_t k = 0; k < out.size(); ++k) {
+    int64_t len = in[k + 1].shape[ax];
+    if (c.req[k] != Req::kNull)
+      copy_region(s, g, out[k], concat_part_ranges(g.shape, ax, begin, len));
+    begin += len;
+  }
+  cuda::finish(s);
+}
+
+// The slice gradients: zeros (all-zero bits are 0 in every dtype), then ograd scattered into
+// the region r of the output (the inverse of copy_region).
+template <std::vector<SliceRange> (*Ranges)(const NodeAttrs&, const Shape&, const Shape&)>
+void slice_grad(const OpContext& c, const Blobs& in, const Blobs& out) {
+  if (c.req[0] == Req::kNull) return;
+  std::vector<SliceRange> r = Ranges(*c.attrs, in[0].shape, in[1].shape);
+  size_t nbytes = size_t(out[0].size()) * dtype_size(out[0].dtype);
+  if (nbytes == 0) return;
+  cudaStream_t s = cuda::stream(c.dev.id);
+  BRASS_CUDA_CALL(cudaMemsetAsync(out[0].dptr, 0, nbytes, s));
+  Shape rs = ranges_shape(r);
+  View to = contiguous_view(out[0].shape);
+  for (int d = 0; d < out[0].shape.ndim(); ++d) {
+    to.base += r[d].begin * to.stride[d];
+    to.stride[d] *= r[d].step;
+  }
+  copy(s, in[0], out[0], cuda::make_space(rs), contiguous_view(rs), to);
+  cuda::finish(s);
+}
+
+// _backward_tile / _backward_repeat: one thread per input element sums its copies in the
+// CPU's compute type and order (row-major over the copies), so the results are the CPU's.
+template <class T, class C>
+struct BlockSum {
+  const T* g;
+  T* o;
+  BlockSumPlan p;
+  __device__ void operator()(int64_t i) const {
+    const T* gi = g + block_base(p, i);
+    C acc = C(0);
+    for (int64_t k = 0; k < p.count; ++k)
+      acc = C(acc + cuda::dev_convert<C>(gi[block_offset(p, k)]));
+    o[i] = cuda::dev_convert<T>(acc);
+  }
+};
+
+template <class P, BlockSumPlan (*Plan)(const Shape&, const Shape&, const P&)>
+void block_sum(const OpContext& c, const Blobs& in, const Blobs& out) {
+  int64_t n = out[0].size();
+  if (c.req[0] == Req::kNull || n == 0) return;
+  BlockSumPlan p = Plan(in[1].shape, in[0].shape, c.param<P>());
+  cudaStream_t s = cuda::stream(c.dev.id);
+  dispatch_dtype(out[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using C = typename kernel::ComputeOf<T>::type;
+    cuda::for_each(s, n, BlockSum<T, C>{in[0].ptr<T>(), out[0].ptr<T>(), p});
+    return 0;
+  });
+  cuda::finish(s);
+}
+
 // ---- clip / add_n -------------------------------------------------------------------------
 // Compute types as the CPU kernels (kernel::ComputeOf): one kernel per compute type C serves
 // every dtype that computes in C.
@@ -299,6 +367,13 @@ const bool kRegistered = [] {
   R.add("broadcast_like").cuda(broadcast);
   R.add("clip").cuda(clip);
   R.add("add_n").cuda(add_n);
+  R.add("reshape_like").cuda(copy_out);
+  R.add("_backward_Concat").cuda(concat_grad);
+  R.add("_backward_slice").cuda(slice_grad<slice_grad_ranges>);
+  R.add("_backward_slice_axis").cuda(slice_grad<slice_axis_grad_ranges>);
+  R.add("_backward_slice_like").cuda(slice_grad<slice_like_grad_ranges>);
+  R.add("_backward_tile").cuda(block_sum<TileParam, tile_grad_plan>);
+  R.add("_backward_repeat").cuda(block_sum<RepeatParam, repeat_grad_plan>);
   return true;
 }();
 

@@ -1,6 +1,7 @@
-// CUDA kernels of the ordering operators (ordering.cc): topk, sort, argsort and cumsum, added
-// to the ops registered there, with the CPU's rows (op/tensor/ordering_params.h), order (NaN as
-// the largest value, ties by position: a stable sort) and accumulation types.
+// CUDA kernels of the ordering operators (ordering.cc): topk, sort, argsort, cumsum and
+// cumsum's gradient _backward_cumsum, added to the ops registered there, with the CPU's rows
+// (op/tensor/ordering_params.h), order (NaN as the largest value, ties by position: a stable
+// sort) and accumulation types.
 //
 // Sorting: each row's keys (value in the compute type, position) are copied into a scratch
 // row padded to a power of two and sorted there by a bitonic network, one launch per stage.
@@ -217,20 +218,22 @@ void run_sort(const OpContext& ctx, const TBlob& d, const Rows& g, bool asc, int
 
 // ---- cumsum --------------------------------------------------------------------------------
 
-// One thread per row (o, i) of (outer, n, inner): scans its row in order, as the CPU does.
-// Elements are cast to the output type O first, then added in CumsumAcc<O>.
+// One thread per row (o, i) of (outer, n, inner): scans its row in order (from the end when
+// reverse: _backward_cumsum), as the CPU does. Elements are cast to the output type O first,
+// then added in CumsumAcc<O>.
 template <class O>
 struct CumsumRows {
   const void* x;
   O* y;
   DType tx;
   int64_t n, inner;
+  bool reverse;
   __device__ void operator()(int64_t r) const {
     using A = CumsumAcc<O>;
     int64_t base = (r / inner) * n * inner + r % inner;
     A acc = A(0);
-    for (int64_t j = 0; j < n; ++j) {
-      int64_t at = base + j * inner;
+    for (int64_t q = 0; q < n; ++q) {
+      int64_t at = base + (reverse ? n - 1 - q : q) * inner;
       O v = O();
       cuda::for_dtype<AnyType, AnyType>(tx, [&](auto tag) {
         using T = decltype(tag);
@@ -247,17 +250,21 @@ struct CumsumRows {
   }
 };
 
+// cumsum(a) and _backward_cumsum(ograd, a): the rows are a's (the gradient has a's shape, or
+// is a flattened when the axis is None); the scanned input is input 0.
+template <bool kReverse>
 void cumsum(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  const char* op = kReverse ? "_backward_cumsum" : "cumsum";
   if (ctx.req[0] == Req::kNull) return;
-  reject_add_req(ctx, "cumsum");
+  reject_add_req(ctx, op);
   const auto& p = ctx.param<CumsumParam>();
-  Rows g = rows_of(in[0].shape, p.axis, "cumsum");
+  Rows g = rows_of(in[kReverse ? 1 : 0].shape, p.axis, "cumsum");
   if (out[0].size() == 0) return;
   cudaStream_t s = cuda::stream(ctx.dev.id);
   dispatch_dtype(out[0].dtype, [&](auto tag) {
     using O = decltype(tag);
-    cuda::for_each(s, g.outer * g.inner,
-                   CumsumRows<O>{in[0].dptr, out[0].ptr<O>(), in[0].dtype, g.n, g.inner});
+    cuda::for_each(s, g.outer * g.inner, CumsumRows<O>{in[0].dptr, out[0].ptr<O>(), in[0].dtype,
+                                                       g.n, g.inner, kReverse});
     return 0;
   });
   cuda::finish(s);
@@ -267,7 +274,8 @@ const bool kRegistered = [] {
   OpRegistry::get().add("topk").cuda(topk_kernel<run_sort>);
   OpRegistry::get().add("sort").cuda(sort_kernel<run_sort>);
   OpRegistry::get().add("argsort").cuda(argsort_kernel<run_sort>);
-  OpRegistry::get().add("cumsum").cuda(cumsum);
+  OpRegistry::get().add("cumsum").cuda(cumsum<false>);
+  OpRegistry::get().add("_backward_cumsum").cuda(cumsum<true>);
   return true;
 }();
 

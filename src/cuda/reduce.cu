@@ -338,6 +338,10 @@ const bool kRegistered = [] {
         if (p.ord == 1) run<Kind::kNorm1>(c, in[0], out[0], red);
         else run<Kind::kNorm2>(c, in[0], out[0], red);
       });
+  OpRegistry::get().add("_sum_to_like").cuda(
+      [](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+        run<Kind::kSum>(c, in[0], out[0], sum_to_like_axes(in[0].shape, in[1].shape));
+      });
   OpRegistry::get().add("argmax").cuda(arg_kernel<true>);
   OpRegistry::get().add("argmin").cuda(arg_kernel<false>);
   return true;

@@ -79,6 +79,11 @@ class GlobalErrors {
     std::lock_guard<std::mutex> lk(mu_);
     if (errs_.size() < 64) errs_.push_back(e);
   }
+  // An error already raised by a wait on a variable is not raised again by wait_all.
+  void forget(const std::exception_ptr& e) {
+    std::lock_guard<std::mutex> lk(mu_);
+    errs_.erase(std::remove(errs_.begin(), errs_.end(), e), errs_.end());
+  }
   std::exception_ptr take() {
     std::lock_guard<std::mutex> lk(mu_);
     std::exception_ptr e = errs_.empty() ? nullptr : errs_.front();
@@ -170,7 +175,10 @@ class NaiveEngine : public Engine {
       std::lock_guard<std::mutex> lk(v->mu);
       std::swap(e, v->error);
     }
-    if (e) std::rethrow_exception(e);
+    if (e) {
+      errors_.forget(e);
+      std::rethrow_exception(e);
+    }
   }
   void wait_all() override {
     if (auto e = errors_.take()) std::rethrow_exception(e);
@@ -277,7 +285,10 @@ class ThreadedEngine : public Engine {
       std::lock_guard<std::mutex> lk(v->mu);
       std::swap(e, v->error);
     }
-    if (e) std::rethrow_exception(e);
+    if (e) {
+      errors_.forget(e);
+      std::rethrow_exception(e);
+    }
   }
 
   bool run_now(const VarPtr* reads, int nr, const VarPtr* writes, int nw,

@@ -45,7 +45,7 @@ NDArray NDArray::slice(int64_t begin, int64_t end) const {
   if (shape_.ndim() < 1) fail(BRASS_ERR_SHAPE, "slice: cannot slice a 0-d array");
   if (begin < 0 || end < begin || end > shape_[0])
     fail(BRASS_ERR_INDEX, "slice: [", begin, ", ", end, ") is out of bounds for axis 0 of ", shape_);
-  NDArray v = *this;
+  NDArray v = detached();  // a view is a new value for autograd
   int64_t row = shape_[0] ? size() / shape_[0] : checked_product(shape_.data() + 1, shape_.ndim() - 1, "array");
   v.shape_[0] = end - begin;
   v.offset_ += begin * row * int64_t(dtype_size(dtype_));
@@ -64,7 +64,7 @@ NDArray NDArray::at(int64_t i) const {
 NDArray NDArray::reshape(const Shape& s) const {
   if (!s.known() || s.size() != size())
     fail(BRASS_ERR_SHAPE, "reshape: cannot view an array of shape ", shape_, " as ", s);
-  NDArray v = *this;
+  NDArray v = detached();
   v.shape_ = s;
   return v;
 }

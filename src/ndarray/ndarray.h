@@ -14,6 +14,8 @@
 
 namespace brass {
 
+struct Node;  // op/operator.h: a node of a graph (autograd records into one)
+
 struct Chunk {
   Block block;                      // pooled memory, or
   void* external = nullptr;         // memory owned elsewhere, released by `release`
@@ -67,11 +69,28 @@ class NDArray {
   void copy_from_host(const void* src, size_t nbytes) const;  // synchronous
   void copy_to_host(void* dst, size_t nbytes) const;          // synchronous
 
+  // Autograd: the graph entry (node, output) this value came from under record(), or the
+  // variable node of an array marked for gradients; no node otherwise.
+  const std::shared_ptr<Node>& ag_node() const { return ag_node_; }
+  uint32_t ag_index() const { return ag_index_; }
+  void set_ag(std::shared_ptr<Node> n, uint32_t index) {
+    ag_node_ = std::move(n);
+    ag_index_ = index;
+  }
+  // The same value, outside any graph.
+  NDArray detached() const {
+    NDArray d(*this);
+    d.ag_node_.reset();
+    return d;
+  }
+
  private:
   std::shared_ptr<Chunk> chunk_;
   Shape shape_ = Shape(0);
   DType dtype_ = DType::kFloat32;
   int64_t offset_ = 0;  // bytes
+  std::shared_ptr<Node> ag_node_;
+  uint32_t ag_index_ = 0;
 };
 
 // Asynchronous copy between arrays of the same shape, converting dtype if needed.

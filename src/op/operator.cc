@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <optional>
 
+#include "imperative/autograd.h"
 #include "random/random.h"
 #include "storage/storage.h"
 
@@ -182,6 +183,13 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
       fail(BRASS_ERR_DEVICE, name, ": inputs are on different devices (", dev.str(), " and ",
            inputs[i].device().str(), ")");
   }
+  bool recording = autograd::is_recording();
+  if (recording)
+    for (size_t i = 0; i < outputs.size(); ++i)
+      if (autograd::is_variable(outputs[i]))
+        fail(BRASS_ERR_INVALID_ARGUMENT, name, ": output ", i, " is an array marked with "
+             "attach_grad(); writing into it inside autograd.record() would corrupt its "
+             "gradient (write outside record(), or into a copy)");
   int di = dev.is_gpu() ? 1 : 0;
   if (!op->compute[di])
     fail(BRASS_ERR_UNSUPPORTED, name, ": no kernel for ", dev.str(), " in this build");
@@ -293,6 +301,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
     for (int o = 0; o < nout; ++o)
       if (!copy_back[o].is_none()) copy_array(results[o], copy_back[o]);
   if (outputs.empty()) outputs.assign(results.begin(), results.end());
+  if (recording) autograd::record(op, held, inputs, outputs);
   // Drop the scratch's references so memory returns to the pool when callers let go.
   results.clear();
   copy_back.clear();

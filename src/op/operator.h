@@ -47,6 +47,35 @@ struct OpContext {
   template <class P> const P& param() const { return attrs->param<P>(); }
 };
 
+// ---- Graphs: what gradients are written in ------------------------------------------------
+// A node applies a registered op to the outputs of other nodes (or is a variable, an input of
+// the graph). Gradients, the symbolic graph and autograd's record all use this one form.
+struct Node;
+using NodePtr = std::shared_ptr<Node>;
+
+// Output `index` of `node`. An empty entry (no node) stands for a gradient that is zero.
+struct NodeEntry {
+  NodePtr node;
+  uint32_t index = 0;
+  bool empty() const { return !node; }
+};
+
+struct Node {
+  const Op* op = nullptr;  // nullptr: a variable
+  std::shared_ptr<const NodeAttrs> attrs;
+  std::vector<NodeEntry> inputs;
+  std::string name;
+  std::shared_ptr<void> info;  // what the pass that made the node keeps (autograd: values)
+  bool is_variable() const { return op == nullptr; }
+};
+
+// An op's gradient, as a graph of registered ops: given its node and one gradient entry per
+// output (the gradient of the loss with respect to that output; empty when it is zero), the
+// gradient entries of its inputs, one per input (empty where no gradient flows, e.g. to an
+// index). Written once; autograd, the symbolic gradient pass and hybridized blocks all use it.
+using GradFn = std::function<std::vector<NodeEntry>(const NodePtr& node,
+                                                    const std::vector<NodeEntry>& out_grads)>;
+
 using ComputeFn = std::function<void(const OpContext&, const std::vector<TBlob>& in,
                                      const std::vector<TBlob>& out)>;
 // Shape/type inference: fill what can be known (unknown: ndim -1 or extents -1; dtype -1),
@@ -73,6 +102,7 @@ struct Op {
   std::vector<std::pair<int, int>> inplace;  // (input, output) that may share memory
   TempFn temp_size;
   bool need_random = false;
+  GradFn gradient;                    // empty: not differentiable (an error if asked)
   std::shared_ptr<const NodeAttrs> default_attrs;  // parsed defaults, for the hot path
 
   // Builder interface used at registration.
@@ -94,6 +124,7 @@ struct Op {
   Op& inplace_pairs(std::vector<std::pair<int, int>> p) { inplace = std::move(p); return *this; }
   Op& temp(TempFn f) { temp_size = std::move(f); return *this; }
   Op& random() { need_random = true; return *this; }
+  Op& grad(GradFn f) { gradient = std::move(f); return *this; }
   Op& mutates(std::vector<int> idx) { mutate_inputs = std::move(idx); return *this; }
 
   int inputs_for(const NodeAttrs& a) const { return num_inputs >= 0 ? num_inputs : num_inputs_fn(a); }

@@ -10,7 +10,8 @@ GPU tests (only where a GPU is present, else skipped with the reason "no GPU"): 
 against the CPU result, for the dtypes and shapes of the CPU op table. They run in this process
 when the installed package has a GPU, and otherwise, on a machine with a GPU, in a child pytest
 that loads the freshly built CUDA library in place of the installed one (LD_PRELOAD). The CPU
-op tables (test_op_table.py, test_ops_indexing.py) then run again with gpu(0) as the default
+op tables (test_op_table.py, test_ops_indexing.py, test_ops_internal.py) and the gradient checks
+(test_gradients.py, test_autograd.py) then run again with gpu(0) as the default
 context (BRASS_TEST_DEVICE=gpu, see conftest.py), against the same numpy references.
 
 Emulation tests (everywhere; cmake and ninja only): CMake builds the library with the CUDA
@@ -171,7 +172,10 @@ def test_amalgamated_cuda_source_compiles_bare(cuda_build, tmp_path):
 
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-OP_TABLES = [os.path.join(HERE, "test_op_table.py"), os.path.join(HERE, "test_ops_indexing.py")]
+# The test files that run again with gpu(0) as the default context: the op tables, the internal
+# ops, and the gradient checks.
+OP_TABLES = [os.path.join(HERE, f) for f in ("test_op_table.py", "test_ops_indexing.py", "test_ops_internal.py",
+                                             "test_gradients.py", "test_autograd.py")]
 
 
 def gpu_child(lib, args, device=None):

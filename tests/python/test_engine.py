@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import brass as mx
 
@@ -69,3 +70,19 @@ def test_write_after_read_ordering():
     x += 1
     assert s.asscalar() == float(1 << 20)
     assert x.asnumpy()[0] == 2
+
+
+def test_an_error_raised_by_a_wait_is_not_raised_again_by_waitall():
+    data = mx.nd.array(np.arange(3, dtype=np.float32))
+    bad = np.zeros(40000, dtype=np.int64)  # large enough to run as pushed (asynchronous) work
+    bad[-1] = 3
+    r = mx.nd.take(data, mx.nd.array(bad, dtype="int64"), mode="raise")
+    with pytest.raises(mx.BrassError, match="take: index 3 is out of bounds"):
+        r.wait_to_read()
+    mx.nd.waitall()  # already raised: not again
+    # An error nobody waited for is raised by waitall, once.
+    r2 = mx.nd.take(data, mx.nd.array(bad, dtype="int64"), mode="raise")
+    with pytest.raises(mx.BrassError, match="take: index 3 is out of bounds"):
+        mx.nd.waitall()
+    mx.nd.waitall()
+    del r2

@@ -628,3 +628,248 @@ def test_large_inputs_run_in_parallel_chunks():
                                rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(mx.nd.cumsum(nd(data.astype(np.float64))).asnumpy(),
                                np.cumsum(data.astype(np.float64)), rtol=1e-9, atol=1e-9)
+
+
+# ---- the ops that gradients are built from ---------------------------------------------------
+# reshape_like and the gradient ops of the shape, indexing and ordering operators: forward
+# values against NumPy (their own gradients are checked in test_gradients.py).
+
+
+def check_sum(got, want, dtype):
+    """Sums: exact for integers, a few roundings apart for floats."""
+    got = got.asnumpy()
+    assert got.shape == want.shape and got.dtype == np.dtype(dtype), (got.shape, want.shape, got.dtype)
+    tol = {"float16": 2e-3, "float32": 1e-5}.get(dtype, 1e-12)
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.dtype(dtype)).astype(np.float64),
+                               rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_reshape_like(dtype):
+    x = rand((2, 3, 4), dtype)
+    check_equal(mx.nd.reshape_like(nd(x), nd(np.zeros((4, 6), np.float32))), x.reshape(4, 6))
+    check_equal(mx.nd.reshape_like(nd(x), nd(np.zeros((6, 7))), lhs_begin=0, lhs_end=2, rhs_begin=0, rhs_end=1),
+                x.reshape(6, 4))
+    check_equal(mx.nd.reshape_like(nd(x), nd(np.zeros((7, 2, 2))), lhs_begin=-1, rhs_begin=1),
+                x.reshape(2, 3, 2, 2))
+    check_equal(mx.nd.reshape_like(nd(np.zeros((0, 3), dtype)), nd(np.zeros((3, 0)))), np.zeros((3, 0), dtype))
+    raises(lambda: mx.nd.reshape_like(nd(x), nd(np.zeros((5, 5)))), "reshape_like", "(2, 3, 4)", "(5, 5)")
+    raises(lambda: mx.nd.reshape_like(nd(x), nd(np.zeros((5,))), lhs_begin=2, lhs_end=1), "reshape_like", "lhs")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_backward_concat(dtype, dim):
+    xs = [np.zeros((2, 3, 4), np.float32), np.zeros((2, 3, 4), np.float32)]
+    xs[1] = np.zeros(tuple(5 if d == dim % 3 else s for d, s in enumerate((2, 3, 4))), np.float32)
+    total = xs[0].shape[dim % 3] + 5
+    gshape = tuple(total if d == dim % 3 else s for d, s in enumerate((2, 3, 4)))
+    g = rand(gshape, dtype, seed=3)
+    parts = mx.nd._backward_Concat(nd(g), *[nd(x) for x in xs], num_args=2, dim=dim)
+    first = xs[0].shape[dim % 3]
+    want = np.split(g, [first], axis=dim % 3)
+    assert len(parts) == 2
+    for p, w in zip(parts, want):
+        check_equal(p, w)
+    raises(lambda: mx.nd._backward_Concat(nd(g), nd(xs[0]), nd(xs[0]), num_args=2, dim=dim),
+           "_backward_Concat", "ograd")
+
+
+def _put(shape, region, g):
+    z = np.zeros(shape, g.dtype)
+    z[region] = g
+    return z
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_slice_family(dtype):
+    d = np.zeros((3, 4, 5), np.float32)
+    for begin, end, step, region in [((0, 1), (2, None), (), np.s_[0:2, 1:]),
+                                     ((None, None, 4), (None, None, 0), (1, 2, -1), np.s_[:, ::2, 4:0:-1]),
+                                     ((-1,), (None,), (-2,), np.s_[-1::-2])]:
+        g = rand(d[region].shape, dtype, seed=4)
+        check_equal(mx.nd._backward_slice(nd(g), nd(d), begin=begin, end=end, step=step),
+                    _put(d.shape, region, g))
+    g = rand((3, 2, 5), dtype, seed=5)
+    check_equal(mx.nd._backward_slice_axis(nd(g), nd(d), axis=1, begin=-3, end=-1), _put(d.shape, np.s_[:, 1:3], g))
+    g = rand((3, 4, 1), dtype, seed=6)
+    check_equal(mx.nd._backward_slice_axis(nd(g), nd(d), axis=-1, begin=4, end=None), _put(d.shape, np.s_[..., 4:], g))
+    g = rand((2, 4, 3), dtype, seed=7)
+    check_equal(mx.nd._backward_slice_like(nd(g), nd(d)), _put(d.shape, np.s_[:2, :, :3], g))
+    # zero-size regions and data
+    check_equal(mx.nd._backward_slice_axis(nd(np.zeros((3, 0, 5), dtype)), nd(d), axis=1, begin=2, end=2),
+                np.zeros(d.shape, dtype))
+    check_equal(mx.nd._backward_slice_like(nd(np.zeros((0, 2), dtype)), nd(np.zeros((0, 3)))), np.zeros((0, 3), dtype))
+    raises(lambda: mx.nd._backward_slice(nd(rand((2, 2, 5), dtype)), nd(d), begin=(0, 1), end=(2, None)),
+           "_backward_slice", "ograd")
+    raises(lambda: mx.nd._backward_slice_like(nd(rand((4, 4, 5), dtype)), nd(d)), "_backward_slice_like", "larger")
+
+
+def _tile_grad(g, shape, reps):
+    nd_ = g.ndim
+    s = (1,) * (nd_ - len(shape)) + tuple(shape)
+    r = (1,) * (nd_ - len(reps)) + tuple(reps)
+    split = g.astype(np.float64).reshape([v for pair in zip(r, s) for v in pair])
+    return split.sum(axis=tuple(range(0, 2 * nd_, 2))).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_tile_repeat(dtype):
+    for shape, reps in [((2, 3), (2, 1)), ((2, 3), (3,)), ((2, 3), (1, 2, 2)), ((), (4,)), ((3, 0), (2, 2)),
+                        ((1, 50001), (2, 1)), ((2, 3), (0, 1))]:
+        gshape = np.tile(np.zeros(shape), reps).shape
+        g = rand(gshape, dtype, seed=8, low=0, high=5)
+        check_sum(mx.nd._backward_tile(nd(g), nd(np.zeros(shape)), reps=reps), _tile_grad(g, shape, reps), dtype)
+    for shape, repeats, axis in [((2, 3), 3, 1), ((2, 3), 2, -2), ((2, 3), 2, None), ((4,), 0, 0), ((), 3, None),
+                                 ((70001,), 2, None)]:
+        gshape = np.repeat(np.zeros(shape), repeats, axis=axis).shape
+        g = rand(gshape, dtype, seed=9, low=0, high=5)
+        if axis is None:
+            want = g.astype(np.float64).reshape(-1, repeats).sum(axis=1).reshape(shape) if repeats else np.zeros(shape)
+        else:
+            ax = axis % len(shape)
+            split = g.astype(np.float64).reshape(shape[:ax] + (shape[ax], repeats) + shape[ax + 1:])
+            want = split.sum(axis=ax + 1)
+        check_sum(mx.nd._backward_repeat(nd(g), nd(np.zeros(shape)), repeats=repeats, axis=axis), want, dtype)
+    raises(lambda: mx.nd._backward_tile(nd(np.zeros((4, 4), dtype)), nd(np.zeros((2, 3))), reps=(2, 1)),
+           "_backward_tile", "ograd")
+
+
+def np_take_grad(g, idx, shape, axis, mode):
+    n = shape[axis]
+    j = as_index(idx).reshape(-1)
+    j = np.clip(j, 0, n - 1) if mode == "clip" else np.mod(j, n)
+    outer, inner = int(np.prod(shape[:axis])), int(np.prod(shape[axis + 1:]))
+    z = np.zeros((outer, n, inner))
+    gv = g.astype(np.float64).reshape(outer, j.size, inner)
+    for t, v in enumerate(j):
+        z[:, v, :] += gv[:, t, :]
+    return z.reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("mode", ["clip", "wrap"])
+@pytest.mark.parametrize("axis", [0, 1, -1])
+def test_backward_take(dtype, mode, axis):
+    shape = (4, 5, 3)
+    idx = np.array([[0, 2, -1], [7, 2, 2]], dtype=np.int32)
+    gshape = np.take(np.zeros(shape), idx, axis=axis, mode="clip").shape
+    g = rand(gshape, dtype, seed=10, low=0, high=5)
+    got = mx.nd._backward_take(nd(g), nd(idx), nd(np.zeros(shape, np.float32)), axis=axis, mode=mode)
+    check_sum(got, np_take_grad(g, idx, shape, axis % 3, mode), dtype)
+
+
+def test_backward_take_edges_and_errors():
+    g = rand((3, 2), "float32")
+    check_equal(mx.nd._backward_take(nd(np.zeros((0, 2), np.float32)), nd(np.zeros((0,), np.int64)),
+                                     nd(np.zeros((3, 2)))), np.zeros((3, 2), np.float32))
+    check_sum(mx.nd._backward_take(nd(g), nd(np.array([1.7, 1.2, 0.0], np.float32)), nd(np.zeros((2, 2))),
+                                   mode="raise"), np_take_grad(g, np.array([1, 1, 0]), (2, 2), 0, "clip"), "float32")
+    raises(lambda: mx.nd._backward_take(nd(g), nd(np.array([0, 2, 1], np.int32)), nd(np.zeros((2, 2))),
+                                        mode="raise"), "take", "index 2", "size 2")
+    raises(lambda: mx.nd._backward_take(nd(g), nd(np.array([0, 1], np.int32)), nd(np.zeros((2, 2)))),
+           "_backward_take", "ograd")
+    # many rows onto few: every column sums in index order
+    rng = np.random.default_rng(11)
+    big = rng.standard_normal((3000, 70))
+    idx = rng.integers(0, 5, (3000,))
+    check_sum(mx.nd._backward_take(nd(big), nd(idx), nd(np.zeros((5, 70)))),
+              np_take_grad(big, idx, (5, 70), 0, "clip"), "float64")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis,keepdims", [(-1, False), (0, False), (1, True)])
+def test_backward_pick(dtype, axis, keepdims):
+    shape = (3, 4)
+    idx = np.array([0, 3, 9], np.int64) if axis % 2 == 1 else np.array([2, 0, -1, 1], np.int64)
+    if keepdims:
+        idx = idx.reshape(3, 1)
+    g = rand(idx.shape, dtype, seed=12)
+    got = mx.nd._backward_pick(nd(g), nd(idx), nd(np.zeros(shape)), axis=axis, keepdims=keepdims, mode="wrap")
+    n = shape[axis]
+    j = np.mod(idx.reshape(-1), n)
+    want = np.zeros(shape, dtype)
+    for r, v in enumerate(j):
+        if axis % 2 == 1:
+            want[r, v] = g.reshape(-1)[r]
+        else:
+            want[v, r] = g.reshape(-1)[r]
+    check_equal(got, want)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_backward_diag(dtype):
+    for shape, k, a1, a2 in [((4, 4), 0, 0, 1), ((3, 5), 1, 0, 1), ((5, 3), -2, 0, 1), ((2, 3, 4), 1, 2, 0),
+                             ((2, 3), 5, 0, 1)]:
+        z = np.zeros(shape, dtype)
+        g = rand(np.diagonal(z, k, a1, a2).shape, dtype, seed=13)
+        got = mx.nd._backward_diag(nd(g), nd(z), k=k, axis1=a1, axis2=a2)
+        want = z.copy()
+        view = np.moveaxis(want, (a1, a2), (-2, -1))
+        r0, c0 = max(-k, 0), max(k, 0)
+        for l in range(g.shape[-1]):
+            view[..., r0 + l, c0 + l] = g[..., l]
+        check_equal(got, want)
+    # 1-D data: diagonal k of the (n + |k|)-square gradient
+    for k in (0, 2, -1):
+        g = rand((3 + abs(k), 3 + abs(k)), dtype, seed=14)
+        check_equal(mx.nd._backward_diag(nd(g), nd(np.zeros(3, dtype)), k=k), np.diagonal(g, k).copy())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("idx_dtype", ["int64", "int32", "float32"])
+def test_gather_scatter_along_axis(dtype, idx_dtype):
+    data = rand((3, 4, 2), dtype, seed=15)
+    for axis in (0, 1, -1):
+        ax = axis % 3
+        kshape = tuple(5 if d == ax else s for d, s in enumerate(data.shape))
+        idx = np.random.default_rng(16).integers(0, data.shape[ax], kshape)
+        got = mx.nd._gather_along_axis(nd(data), nd(idx, idx_dtype), axis=axis)
+        check_equal(got, np.take_along_axis(data, idx, axis=ax))
+        v = rand(kshape, dtype, seed=17, low=0, high=5)
+        want = np.zeros(data.shape)
+        np.add.at(want, tuple(idx if d == ax else np.indices(kshape)[d] for d in range(3)), v.astype(np.float64))
+        check_sum(mx.nd._scatter_along_axis(nd(v), nd(idx, idx_dtype), nd(data), axis=axis), want, dtype)
+    idx = np.array([[5, 0], [23, 5]])
+    check_equal(mx.nd._gather_along_axis(nd(data), nd(idx), axis=None), data.reshape(-1)[idx])
+    v = rand((2, 2), dtype, seed=18, low=0, high=5)
+    want = np.zeros(24)
+    np.add.at(want, idx.reshape(-1), v.reshape(-1).astype(np.float64))
+    check_sum(mx.nd._scatter_along_axis(nd(v), nd(idx), nd(data), axis=None), want.reshape(data.shape), dtype)
+
+
+def test_gather_scatter_along_axis_edges_and_errors():
+    d = nd(rand((3, 4), "float32"))
+    check_equal(mx.nd._gather_along_axis(d, nd(np.zeros((3, 0), np.int64)), axis=1), np.zeros((3, 0), np.float32))
+    check_equal(mx.nd._scatter_along_axis(nd(np.zeros((0, 4), np.float32)), nd(np.zeros((0, 4), np.int64)), d,
+                                          axis=0), np.zeros((3, 4), np.float32))
+    raises(lambda: mx.nd._gather_along_axis(d, nd(np.array([[0], [4], [1]])), axis=1), "_gather_along_axis",
+           "index 4", "size 4")
+    raises(lambda: mx.nd._gather_along_axis(d, nd(np.array([[0], [-1], [1]])), axis=1), "_gather_along_axis",
+           "index -1")
+    raises(lambda: mx.nd._scatter_along_axis(nd(np.ones((1, 4), np.float32)), nd(np.array([[3, 0, 0, 1]])), d,
+                                             axis=0), "_scatter_along_axis", "index 3", "size 3")
+    raises(lambda: mx.nd._gather_along_axis(d, nd(np.zeros((2, 2), np.int64)), axis=1), "_gather_along_axis",
+           "do not match")
+    raises(lambda: mx.nd._scatter_along_axis(nd(np.ones((3, 2), np.float32)), nd(np.zeros((3, 1), np.int64)), d,
+                                             axis=1), "_scatter_along_axis", "values")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("axis", [None, 0, 1, -1])
+def test_backward_cumsum(dtype, axis):
+    shape = (3, 4, 5)
+    gdt = "float64" if dtype == "float16" else dtype
+    g = rand((60,) if axis is None else shape, gdt, seed=19, low=0, high=5)
+    got = mx.nd._backward_cumsum(nd(g), nd(np.zeros(shape, dtype)), axis=axis)
+    ax = 0 if axis is None else axis
+    want = np.flip(np.cumsum(np.flip(g.astype(np.float64), ax), ax), ax).reshape(shape)
+    check_sum(got, want, dtype)
+    raises(lambda: mx.nd._backward_cumsum(nd(np.zeros((3, 4), dtype)), nd(np.zeros(shape, dtype)), axis=axis),
+           "_backward_cumsum", "ograd")
+
+
+OPS_COVERED |= {"reshape_like", "_backward_Concat", "_backward_slice", "_backward_slice_axis",
+                "_backward_slice_like", "_backward_tile", "_backward_repeat", "_backward_take",
+                "_backward_pick", "_backward_diag", "_gather_along_axis", "_scatter_along_axis",
+                "_backward_cumsum"}

@@ -258,8 +258,30 @@ class NDArray:
             return self
         return _op("Cast")(self, dtype=base.dtype_name(dtype))
 
+    # ---- autograd ----------------------------------------------------------------------
+    def attach_grad(self, grad_req="write", stype=None):
+        """Allocates a gradient array (zeros) and marks this array as a variable for autograd."""
+        from .. import autograd
+
+        grad = zeros(self.shape, ctx=self.context, dtype=self.dtype)
+        autograd.mark_variables([self], [grad], grad_req)
+
+    @property
+    def grad(self):
+        """The gradient array attached by attach_grad() (None when there is none)."""
+        out = _bufs()[1]
+        check(lib.brass_ndarray_get_grad(self._h, out))
+        return NDArray(out[0]) if out[0] != ffi.NULL else None
+
+    def backward(self, out_grad=None, retain_graph=False, train_mode=True):
+        """Computes the gradient of this array with respect to the marked variables."""
+        from .. import autograd
+
+        autograd.backward([self], None if out_grad is None else [out_grad], retain_graph, train_mode)
+
     def detach(self):
-        return self
+        """The same values, outside any recorded graph (gradients stop here)."""
+        return self._view(lambda out: lib.brass_ndarray_detach(self._h, out))
 
     @property
     def T(self):

@@ -1,7 +1,10 @@
 // dot and batch_dot on the packed GEMM (float32/float64), with MXNet's transpose flags.
 // dot of N-d arrays contracts the last axis of lhs with the first axis of rhs (MXNet rule).
 // Parameters and dot_dims are in dot_params.h (shared with the CUDA kernels, cuda/dot.cu).
+#include <string>
+
 #include "kernel/gemm.h"
+#include "op/grad.h"
 #include "op/operator.h"
 #include "op/tensor/dot_params.h"
 
@@ -107,6 +110,76 @@ void batch_dot_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   }
 }
 
+// ---- Gradients ---------------------------------------------------------------------------------
+// _dot_grad_lhs(g, a, b) is the gradient of dot(a, b) with respect to a for the output
+// gradient g (shape and dtype of a); _dot_grad_rhs the one with respect to b. The batch_dot
+// forms work per batch entry. One GEMM each (grad_gemm in dot_params.h).
+template <bool kLhs, bool kBatch>
+void dot_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                  const std::vector<TBlob>& out) {
+  const auto& p = ctx.param<DotParam>();
+  const Shape &a = in[1].shape, &b = in[2].shape;
+  Dims d = kBatch ? batch_dims(a, b, p) : dot_dims(a, b, p);
+  GradGemm g = grad_gemm(kLhs, p, d);
+  int64_t batch = kBatch ? a[0] : 1;
+  size_t es = dtype_size(in[0].dtype);
+  // Elements per batch entry of each input and of the output.
+  int64_t step[3] = {d.m * d.n, kBatch ? a[1] * a[2] : 0, kBatch ? b[1] * b[2] : 0};
+  int64_t ostep = g.m * g.n;
+  for (int64_t i = 0; i < batch; ++i) {
+    auto at = [&](int src) { return static_cast<const char*>(in[src].dptr) + i * step[src] * es; };
+    gemm_any(in[0].dtype, g.ta, g.tb, g.m, g.n, g.k, at(g.a_src), g.lda, at(g.b_src), g.ldb,
+             static_cast<char*>(out[0].dptr) + i * ostep * es, ctx.req[0]);
+  }
+}
+
+// Output: the shape and dtype of input 1 (lhs) or 2 (rhs); the forward shapes must agree.
+template <int kLike>
+void reg_grad(const char* name, ShapeFn forward_shape) {
+  OpRegistry::get().add(name)
+      .describe(kLike == 1 ? "The gradient of a matrix product with respect to its lhs."
+                           : "The gradient of a matrix product with respect to its rhs.")
+      .inputs({"out_grad", "lhs", "rhs"}).params<DotParam>()
+      .shape_fn([forward_shape](const NodeAttrs& at, std::vector<Shape>& in,
+                                std::vector<Shape>& out) {
+        std::vector<Shape> fin{in[1], in[2]}, fout{Shape()};
+        if (!forward_shape(at, fin, fout)) return false;
+        infer::assign_shape(in[0], fout[0], at.op->name.c_str(), "out_grad");
+        infer::assign_shape(out[0], in[kLike], at.op->name.c_str(), "output");
+        return true;
+      })
+      .type_fn([](const NodeAttrs& at, std::vector<int>& in, std::vector<int>& out) {
+        return float_type(at, in, out);
+      });
+}
+
+void register_gradients() {
+  using grad::Entries;
+  using E = NodeEntry;
+  // The products are bilinear, so their gradients are products again: with H the gradient
+  // flowing into a gradient, d<H, lhs_grad(g, a, b)> = <dot(H, b), g> + <rhs_grad(g, H, b), b>.
+  for (bool batch : {false, true}) {
+    std::string fwd = batch ? "batch_dot" : "dot";
+    std::string lhs = "_" + fwd + "_grad_lhs", rhs = "_" + fwd + "_grad_rhs";
+    auto params = [](const NodePtr& n) { return n->attrs->dict; };
+    OpRegistry::get().add(fwd.c_str()).grad([=](const NodePtr& n, const Entries& g) {
+      E a = grad::in(n, 0), b = grad::in(n, 1);
+      return Entries{grad::apply(lhs.c_str(), {g[0], a, b}, params(n)),
+                     grad::apply(rhs.c_str(), {g[0], a, b}, params(n))};
+    });
+    OpRegistry::get().add(lhs.c_str()).grad([=](const NodePtr& n, const Entries& h) {
+      E g = grad::in(n, 0), b = grad::in(n, 2);
+      return Entries{grad::apply(fwd.c_str(), {h[0], b}, params(n)), E(),
+                     grad::apply(rhs.c_str(), {g, h[0], b}, params(n))};
+    });
+    OpRegistry::get().add(rhs.c_str()).grad([=](const NodePtr& n, const Entries& h) {
+      E g = grad::in(n, 0), a = grad::in(n, 1);
+      return Entries{grad::apply(fwd.c_str(), {a, h[0]}, params(n)),
+                     grad::apply(lhs.c_str(), {g, a, h[0]}, params(n)), E()};
+    });
+  }
+}
+
 const bool kRegistered = [] {
   OpRegistry::get().add("dot")
       .describe("Matrix product. N-d operands contract lhs's last axis with rhs's first axis.\n\n"
@@ -117,6 +190,15 @@ const bool kRegistered = [] {
       .describe("Batched matrix product of (B, M, K) and (B, K, N) arrays.")
       .inputs({"lhs", "rhs"}).params<DotParam>()
       .shape_fn(batch_dot_shape).type_fn(float_type).cpu(batch_dot_cpu);
+  reg_grad<1>("_dot_grad_lhs", dot_shape);
+  OpRegistry::get().add("_dot_grad_lhs").cpu(dot_grad_cpu<true, false>);
+  reg_grad<2>("_dot_grad_rhs", dot_shape);
+  OpRegistry::get().add("_dot_grad_rhs").cpu(dot_grad_cpu<false, false>);
+  reg_grad<1>("_batch_dot_grad_lhs", batch_dot_shape);
+  OpRegistry::get().add("_batch_dot_grad_lhs").cpu(dot_grad_cpu<true, true>);
+  reg_grad<2>("_batch_dot_grad_rhs", batch_dot_shape);
+  OpRegistry::get().add("_batch_dot_grad_rhs").cpu(dot_grad_cpu<false, true>);
+  register_gradients();
   return true;
 }();
 

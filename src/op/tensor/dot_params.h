@@ -26,5 +26,34 @@ struct Dims { int64_t m, k, n, k2; };
 // (and rhs likewise as (K, N), or (N, K) with transpose_b).
 Dims dot_dims(const Shape& a, const Shape& b, const DotParam& p);
 
+// The gradients of dot and batch_dot (the ops _dot_grad_lhs/_rhs and _batch_dot_grad_lhs/_rhs,
+// inputs (out_grad, lhs, rhs)) are one GEMM each per batch entry, C = op(A) op(B) with C of
+// m x n: the gradient of lhs (lhs == true, stored like lhs) or of rhs. A and B are chosen
+// among the inputs: 0 out_grad, 1 lhs, 2 rhs.
+struct GradGemm {
+  bool ta, tb;
+  int64_t m, n, k;
+  int a_src, b_src;
+  int64_t lda, ldb;
+};
+
+// d: the forward product's dims (m, k, n) after the transpose flags.
+inline GradGemm grad_gemm(bool lhs, const DotParam& p, const Dims& d) {
+  bool ta = p.transpose_a, tb = p.transpose_b;
+  int64_t m = d.m, k = d.k, n = d.n;
+  if (lhs) {
+    if (!ta) return {false, !tb, m, k, n, 0, 2, n, tb ? k : n};  // g op(b)^T
+    return {tb, true, k, m, n, 2, 0, tb ? k : n, n};             // (g op(b)^T)^T
+  }
+  if (!tb) return {!ta, false, k, n, m, 1, 0, ta ? m : k, n};    // op(a)^T g
+  return {true, ta, n, k, m, 0, 1, n, ta ? m : k};               // (op(a)^T g)^T
+}
+
+// The forward dims of batch_dot per batch entry (lhs, rhs of shape (B, ., .)).
+inline Dims batch_dims(const Shape& a, const Shape& b, const DotParam& p) {
+  return Dims{p.transpose_a ? a[2] : a[1], p.transpose_a ? a[1] : a[2],
+              p.transpose_b ? b[1] : b[2], p.transpose_b ? b[2] : b[1]};
+}
+
 }  // namespace dot_ops
 }  // namespace brass

@@ -69,6 +69,7 @@ template <class T> BRASS_XINLINE T div_of(T a, T b) {
   };
 
 BRASS_BINARY(Add, T(a + b))
+BRASS_BINARY(Second, b)  // b broadcast to the shape of a (reductions' gradient)
 BRASS_BINARY(Sub, T(a - b))
 BRASS_BINARY(Mul, T(a * b))
 BRASS_BINARY(Div, div_of(a, b))

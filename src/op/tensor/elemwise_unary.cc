@@ -4,6 +4,7 @@
 #include "kernel/cast.h"
 #include "kernel/elemwise.h"
 #include "kernel/vmath.h"
+#include "op/grad.h"
 #include "op/operator.h"
 #include "op/tensor/elemwise_unary_functors.h"
 
@@ -35,6 +36,105 @@ struct CastParam {
     s.field("dtype", &CastParam::dtype).describe("Output data type.");
   }
 };
+
+// ---- Gradients: out_grad * dy/dx, as graphs of registered ops (x the input, y the output) --
+namespace gradients {
+using grad::Entries;
+using E = NodeEntry;
+
+E x(const NodePtr& n) { return grad::in(n, 0); }
+E y(const NodePtr& n) { return grad::out(n); }
+E f(const char* op, E a) { return grad::apply(op, {a}); }
+E sc(const char* op, E a, double v) { return grad::scalar(op, a, v); }
+using grad::div;
+using grad::mul;
+
+// Sets op `name`'s gradient to out_grad * d(n, out_grad) ... as built by `dx`, which gets the
+// node and the output gradient and returns the input gradient.
+template <class Dx>
+void set(const char* name, Dx dx) {
+  OpRegistry::get().add(name).grad([dx](const NodePtr& n, const Entries& g) {
+    return Entries{dx(n, g[0])};
+  });
+}
+
+}  // namespace gradients
+
+void register_gradients() {
+  using namespace gradients;
+  constexpr double kPi = 3.14159265358979323846;
+  for (const char* name : {"sign", "logical_not", "floor", "ceil", "round", "rint", "trunc", "fix",
+                           "BlockGrad"})
+    OpRegistry::get().add(name).grad(grad::none);
+  set("_copy", [](const NodePtr&, E g) { return g; });
+  set("Cast", [](const NodePtr& n, E g) { return grad::apply("_cast_like", {g, x(n)}); });
+  OpRegistry::get().add("_cast_like").grad([](const NodePtr& n, const Entries& g) {
+    return Entries{grad::apply("_cast_like", {g[0], x(n)}), E()};
+  });
+  set("abs", [](const NodePtr& n, E g) { return mul(g, f("sign", x(n))); });
+  set("negative", [](const NodePtr&, E g) { return f("negative", g); });
+  set("square", [](const NodePtr& n, E g) { return mul(g, sc("_mul_scalar", x(n), 2)); });
+  set("relu", [](const NodePtr& n, E g) { return mul(g, sc("_greater_scalar", x(n), 0)); });
+  set("exp", [](const NodePtr& n, E g) { return mul(g, y(n)); });
+  set("expm1", [](const NodePtr& n, E g) { return mul(g, sc("_plus_scalar", y(n), 1)); });
+  set("log", [](const NodePtr& n, E g) { return div(g, x(n)); });
+  set("log1p", [](const NodePtr& n, E g) { return div(g, sc("_plus_scalar", x(n), 1)); });
+  set("log2", [](const NodePtr& n, E g) { return div(g, sc("_mul_scalar", x(n), std::log(2.0))); });
+  set("log10", [](const NodePtr& n, E g) {
+    return div(g, sc("_mul_scalar", x(n), std::log(10.0)));
+  });
+  set("sqrt", [](const NodePtr& n, E g) { return div(g, sc("_mul_scalar", y(n), 2)); });
+  set("rsqrt", [](const NodePtr& n, E g) {  // -y / (2x)
+    return mul(g, sc("_mul_scalar", div(y(n), x(n)), -0.5));
+  });
+  set("cbrt", [](const NodePtr& n, E g) {  // 1 / (3 y^2)
+    return div(g, sc("_mul_scalar", f("square", y(n)), 3));
+  });
+  set("reciprocal", [](const NodePtr& n, E g) { return mul(g, f("negative", f("square", y(n)))); });
+  set("sin", [](const NodePtr& n, E g) { return mul(g, f("cos", x(n))); });
+  set("cos", [](const NodePtr& n, E g) { return mul(g, f("negative", f("sin", x(n)))); });
+  set("tan", [](const NodePtr& n, E g) {  // 1 + y^2
+    return mul(g, sc("_plus_scalar", f("square", y(n)), 1));
+  });
+  set("arcsin", [](const NodePtr& n, E g) {  // 1 / sqrt(1 - x^2)
+    return mul(g, f("rsqrt", sc("_rminus_scalar", f("square", x(n)), 1)));
+  });
+  set("arccos", [](const NodePtr& n, E g) {
+    return mul(g, f("negative", f("rsqrt", sc("_rminus_scalar", f("square", x(n)), 1))));
+  });
+  set("arctan", [](const NodePtr& n, E g) {  // 1 / (1 + x^2)
+    return div(g, sc("_plus_scalar", f("square", x(n)), 1));
+  });
+  set("sinh", [](const NodePtr& n, E g) { return mul(g, f("cosh", x(n))); });
+  set("cosh", [](const NodePtr& n, E g) { return mul(g, f("sinh", x(n))); });
+  set("tanh", [](const NodePtr& n, E g) {  // 1 - y^2
+    return mul(g, sc("_rminus_scalar", f("square", y(n)), 1));
+  });
+  set("arcsinh", [](const NodePtr& n, E g) {  // 1 / sqrt(x^2 + 1)
+    return mul(g, f("rsqrt", sc("_plus_scalar", f("square", x(n)), 1)));
+  });
+  set("arccosh", [](const NodePtr& n, E g) {  // 1 / sqrt(x^2 - 1)
+    return mul(g, f("rsqrt", sc("_minus_scalar", f("square", x(n)), 1)));
+  });
+  set("arctanh", [](const NodePtr& n, E g) {  // 1 / (1 - x^2)
+    return div(g, sc("_rminus_scalar", f("square", x(n)), 1));
+  });
+  set("sigmoid", [](const NodePtr& n, E g) {  // y (1 - y)
+    return mul(g, mul(y(n), sc("_rminus_scalar", y(n), 1)));
+  });
+  set("softsign", [](const NodePtr& n, E g) {  // 1 / (1 + |x|)^2
+    return div(g, f("square", sc("_plus_scalar", f("abs", x(n)), 1)));
+  });
+  set("erf", [kPi](const NodePtr& n, E g) {  // 2 / sqrt(pi) exp(-x^2)
+    return mul(g, sc("_mul_scalar", f("exp", f("negative", f("square", x(n)))), 2 / std::sqrt(kPi)));
+  });
+  set("erfinv", [kPi](const NodePtr& n, E g) {  // sqrt(pi) / 2 exp(y^2)
+    return mul(g, sc("_mul_scalar", f("exp", f("square", y(n))), std::sqrt(kPi) / 2));
+  });
+  set("gamma", [](const NodePtr& n, E g) { return mul(g, mul(y(n), f("_digamma", x(n)))); });
+  set("gammaln", [](const NodePtr& n, E g) { return mul(g, f("_digamma", x(n))); });
+  set("_digamma", [](const NodePtr& n, E g) { return mul(g, f("_trigamma", x(n))); });
+}
 
 const bool kRegistered = [] {
   unary<Abs>("abs", "Element-wise absolute value.\n\n    abs([-2, 0, 3]) = [2, 0, 3]");
@@ -88,6 +188,8 @@ const bool kRegistered = [] {
   unary<Erfinv>("erfinv", "Inverse of the Gauss error function.");
   unary<Gamma>("gamma", "Gamma function.");
   unary<Gammaln>("gammaln", "Natural log of the absolute value of the gamma function.");
+  unary<Digamma>("_digamma", "The digamma function d/dx ln|gamma(x)| (gammaln's gradient).");
+  unary<Trigamma>("_trigamma", "The trigamma function, the derivative of digamma.");
 
   OpRegistry::get().add("_copy").describe("Returns a copy of the input.\n\n    _copy([1, 2]) = [1, 2]")
       .alias("identity").inputs({"data"}).shape_fn(infer::same_shape).type_fn(infer::same_type)
@@ -104,6 +206,19 @@ const bool kRegistered = [] {
         return true;
       })
       .cpu(copy_kernel);
+  OpRegistry::get().add("_cast_like")
+      .describe("Casts the first input to the dtype of the second (Cast's gradient).")
+      .inputs({"data", "like"})
+      .shape_fn([](const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
+        infer::assign_shape(out[0], in[0], "_cast_like", "output");
+        return out[0].known();
+      })
+      .type_fn([](const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
+        infer::assign_type(out[0], in[1], "_cast_like", "output");
+        return out[0] >= 0 && in[0] >= 0;
+      })
+      .cpu(copy_kernel);
+  register_gradients();
   return true;
 }();
 

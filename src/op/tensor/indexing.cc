@@ -1,8 +1,10 @@
 // Indexing operators: take, pick, one_hot, where, diag, and the slice writers _slice_assign /
 // _slice_assign_scalar (what NDArray.__setitem__ calls). MXNet 1.x names, parameters and
-// semantics; every dtype. Gathers move elements as raw words, so only the index input needs a
-// dtype switch. Parameters and the shape/region plans are in indexing_params.h (shared with
-// the CUDA kernels, cuda/indexing.cu).
+// semantics; every dtype. Also their gradients, the ops those need (_backward_take,
+// _backward_pick, _backward_diag), and the along-axis gather/scatter behind the gradients of
+// sort and topk (_gather_along_axis, _scatter_along_axis). Gathers move elements as raw words,
+// so only the index input needs a dtype switch. Parameters and the shape/region plans are in
+// indexing_params.h (shared with the CUDA kernels, cuda/indexing.cu).
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -10,6 +12,7 @@
 #include <vector>
 
 #include "kernel/elemwise.h"
+#include "op/grad.h"
 #include "op/operator.h"
 #include "op/tensor/indexing_params.h"
 
@@ -390,6 +393,50 @@ bool diag_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
   return out[0].known();
 }
 
+// The diagonals of data d (2 or more dims) into o, one row per diagonal; backward: the other
+// way, o's diagonals from the rows of d (o zeroed by the caller).
+void diag_extract(const TBlob& d, const TBlob& o, const DiagParam& p, bool backward = false) {
+  const Shape& full = backward ? o.shape : d.shape;
+  int64_t off_r = p.k < 0 ? -p.k : 0, off_c = p.k > 0 ? p.k : 0;
+  DiagPlan g = diag_plan(p, full);
+  int nd = full.ndim();
+  int64_t stride[kMaxNDim];
+  stride[nd - 1] = 1;
+  for (int i = nd - 2; i >= 0; --i) stride[i] = stride[i + 1] * full[i + 1];
+  // The remaining axes, in order, index the rows; each row is one diagonal.
+  int rest[kMaxNDim], nr = 0;
+  for (int i = 0; i < nd; ++i)
+    if (i != g.a1 && i != g.a2) rest[nr++] = i;
+  int64_t len = g.len;
+  if (len == 0) return;
+  int64_t rows = (backward ? d.size() : o.size()) / len;
+  int64_t step = stride[g.a1] + stride[g.a2];
+  int64_t start = off_r * stride[g.a1] + off_c * stride[g.a2];
+  dispatch_width(d.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* s = d.ptr<W>();
+    W* q = o.ptr<W>();
+    int64_t grain = std::max<int64_t>(1, kernel::kGrain / len);
+    thread_pool::parallel_for(rows, grain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t base = start, t = r;
+        for (int i = nr - 1; i >= 0; --i) {
+          int64_t ext = full[rest[i]];
+          base += (t % ext) * stride[rest[i]];
+          t /= ext;
+        }
+        if (backward) {
+          const W* sr = s + r * len;
+          for (int64_t l = 0; l < len; ++l) q[base + l * step] = sr[l];
+        } else {
+          W* qr = q + r * len;
+          for (int64_t l = 0; l < len; ++l) qr[l] = s[base + l * step];
+        }
+      }
+    });
+  });
+}
+
 void diag_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
   reject_add_req(ctx, "diag");
@@ -409,36 +456,7 @@ void diag_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
     });
     return;
   }
-  DiagPlan g = diag_plan(p, d.shape);
-  int nd = d.shape.ndim();
-  int64_t stride[kMaxNDim];
-  stride[nd - 1] = 1;
-  for (int i = nd - 2; i >= 0; --i) stride[i] = stride[i + 1] * d.shape[i + 1];
-  // The remaining axes, in order, index the output rows; each row is one diagonal.
-  int rest[kMaxNDim], nr = 0;
-  for (int i = 0; i < nd; ++i)
-    if (i != g.a1 && i != g.a2) rest[nr++] = i;
-  int64_t rows = o.size() / g.len, len = g.len;
-  int64_t step = stride[g.a1] + stride[g.a2];
-  int64_t start = off_r * stride[g.a1] + off_c * stride[g.a2];
-  dispatch_width(d.dtype, [&](auto tag) {
-    using W = decltype(tag);
-    const W* s = d.ptr<W>();
-    W* q = o.ptr<W>();
-    int64_t grain = std::max<int64_t>(1, kernel::kGrain / len);
-    thread_pool::parallel_for(rows, grain, [&](int64_t b, int64_t e) {
-      for (int64_t r = b; r < e; ++r) {
-        int64_t base = start, t = r;
-        for (int i = nr - 1; i >= 0; --i) {
-          int64_t ext = d.shape[rest[i]];
-          base += (t % ext) * stride[rest[i]];
-          t /= ext;
-        }
-        W* qr = q + r * len;
-        for (int64_t l = 0; l < len; ++l) qr[l] = s[base + l * step];
-      }
-    });
-  });
+  diag_extract(d, o, p);
 }
 
 // ---- _slice_assign, _slice_assign_scalar ---------------------------------------------------
@@ -593,6 +611,271 @@ void slice_assign_scalar_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   });
 }
 
+// ---- Gradient ops: _backward_take, _backward_pick, _backward_diag ---------------------------
+// Inputs: the output gradient, then the forward inputs (for their shapes and indices); the
+// result has data's shape and the gradient's dtype.
+
+bool grad_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+  const char* op = a.op->name.c_str();
+  infer::assign_type(out[0], in[0], op, "output");
+  infer::assign_type(in[0], out[0], op, "ograd");
+  for (int t : in) if (t < 0) return false;
+  return true;
+}
+
+// Output: the shape of input `data`; the gradient (input 0) must have the shape that Fwd, the
+// forward op's shape function, gives for the forward inputs `fwd_in`.
+template <bool (*Fwd)(const NodeAttrs&, std::vector<Shape>&, std::vector<Shape>&), int data,
+          int... fwd_in>
+bool grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const char* op = a.op->name.c_str();
+  infer::assign_shape(out[0], in[data], op, "output");
+  infer::assign_shape(in[data], out[0], op, "data");
+  std::vector<Shape> fi{in[fwd_in]...}, fo{Shape()};
+  bool known = Fwd(a, fi, fo);
+  infer::assign_shape(in[0], fo[0], op, "ograd (the forward output's shape)");
+  return known && in[0].known() && out[0].known();
+}
+
+// The scatter-add of ScatterAddPlan: values v into out (zeroed here). A task owns a block of
+// columns of one outer slice and walks t in order, so every element sums in increasing t (the
+// CUDA kernel adds in the same order, one thread per column); the sums are in the compute
+// type.
+void scatter_add(const TBlob& v, const std::vector<int64_t>& j, const ScatterAddPlan& p,
+                 const TBlob& out) {
+  int64_t size = out.size();
+  if (size == 0) return;
+  dispatch_dtype(out.dtype, [&](auto tag) {
+    using T = decltype(tag);
+    using C = typename kernel::ComputeOf<T>::type;
+    std::vector<C> buf;
+    C* acc;
+    if constexpr (std::is_same<T, C>::value) {
+      acc = out.ptr<T>();
+    } else {
+      buf.resize(size_t(size));
+      acc = buf.data();
+    }
+    std::fill(acc, acc + size, C(0));
+    const T* src = v.ptr<T>();
+    const int64_t* jj = j.data();
+    constexpr int64_t kBlock = 1024;
+    int64_t inner = p.inner, m = p.m;
+    int64_t nb = (inner + kBlock - 1) / kBlock;
+    int64_t work = std::max<int64_t>(1, m * std::min(inner, kBlock));
+    int64_t grain = std::max<int64_t>(1, kernel::kGrain / work);
+    thread_pool::parallel_for(p.outer * nb, grain, [&](int64_t b, int64_t e) {
+      for (int64_t w = b; w < e; ++w) {
+        int64_t o = w / nb, i0 = (w % nb) * kBlock, i1 = std::min(inner, i0 + kBlock);
+        for (int64_t t = 0; t < m; ++t) {
+          const T* row = src + (o * m + t) * inner;
+          for (int64_t i = i0; i < i1; ++i) {
+            C& d = acc[scatter_add_at(p, jj, o, t, i)];
+            d = C(d + convert<C>(row[i]));
+          }
+        }
+      }
+    });
+    if constexpr (!std::is_same<T, C>::value) {
+      T* q = out.ptr<T>();
+      thread_pool::parallel_for(size, kernel::kGrain, [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) q[i] = convert<T>(acc[i]);
+      });
+    }
+    return 0;
+  });
+}
+
+// _backward_take(ograd, indices, a): zeros of a's shape, then ograd row t added at index j[t]
+// (rows with a repeated index sum).
+void take_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                   const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_backward_take");
+  IndexPlan g = take_plan(ctx.param<TakeParam>(), in[2].shape);
+  std::vector<int64_t> j = indices_as_int64(in[1]);
+  apply_mode(j, g.n, g.mode, "take", g.axis);
+  ScatterAddPlan p;
+  p.outer = g.outer;
+  p.m = int64_t(j.size());
+  p.n = g.n;
+  p.inner = g.inner;
+  scatter_add(in[0], j, p, out[0]);
+}
+
+// _backward_pick(ograd, index, data): zeros of data's shape with ograd at the picked places
+// (one per position, so nothing is summed).
+void pick_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                   const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_backward_pick");
+  const TBlob &g = in[0], &o = out[0];
+  IndexPlan p = pick_plan(ctx.param<PickParam>(), in[2].shape);
+  if (o.size() == 0) return;
+  std::memset(o.dptr, 0, size_t(o.size()) * dtype_size(o.dtype));
+  std::vector<int64_t> j = indices_as_int64(in[1]);
+  apply_mode(j, p.n, p.mode, "pick", p.axis);
+  int64_t n = p.n, inner = p.inner;
+  dispatch_width(o.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* src = g.ptr<W>();
+    W* dst = o.ptr<W>();
+    const int64_t* jj = j.data();
+    thread_pool::parallel_for(g.size(), kernel::kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t ob = r / inner, i = r % inner;
+        dst[(ob * n + jj[r]) * inner + i] = src[r];
+      }
+    });
+  });
+}
+
+// _backward_diag(ograd, data): for 2-D or more data, zeros with ograd's rows on the diagonals;
+// for 1-D data (whose diag is a matrix), diagonal k of that matrix.
+void diag_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                   const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_backward_diag");
+  const auto& p = ctx.param<DiagParam>();
+  const TBlob &g = in[0], &o = out[0];
+  if (o.size() == 0) return;
+  if (in[1].shape.ndim() == 1) {
+    DiagParam q = p;
+    q.axis1 = 0;
+    q.axis2 = 1;
+    diag_extract(g, o, q);
+    return;
+  }
+  std::memset(o.dptr, 0, size_t(o.size()) * dtype_size(o.dtype));
+  diag_extract(g, o, p, true);
+}
+
+// ---- _gather_along_axis, _scatter_along_axis -------------------------------------------------
+
+AlongPlan along_plan(const Shape& d, const Shape& idx, const AlongAxisParam& p, const char* op) {
+  AlongPlan g;
+  if (!p.axis) {
+    g.n = d.size();
+    g.k = idx.size();
+    return g;
+  }
+  if (d.ndim() == 0) fail(BRASS_ERR_SHAPE, op, ": data must have at least one dimension");
+  g.axis = normalize_axis(*p.axis, d.ndim(), op);
+  bool ok = idx.ndim() == d.ndim();
+  for (int i = 0; ok && i < d.ndim(); ++i) ok = i == g.axis || idx[i] == d[i];
+  if (!ok)
+    fail(BRASS_ERR_SHAPE, op, ": indices of shape ", idx, " do not match data of shape ", d,
+         " outside axis ", g.axis);
+  g.outer = extent_product(d, 0, g.axis);
+  g.n = d[g.axis];
+  g.inner = extent_product(d, g.axis + 1, d.ndim());
+  g.k = idx[g.axis];
+  return g;
+}
+
+// The indices as int64, each checked to lie in [0, n).
+std::vector<int64_t> along_indices(const TBlob& idx, const AlongPlan& g, const char* op) {
+  std::vector<int64_t> j = indices_as_int64(idx);
+  apply_mode(j, g.n, Mode::kRaise, op, g.axis);
+  return j;
+}
+
+// out[o, j, i] = data[o, indices[o, j, i], i]: numpy.take_along_axis.
+void gather_along_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                      const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_gather_along_axis");
+  const TBlob &d = in[0], &o = out[0];
+  AlongPlan g = along_plan(d.shape, in[1].shape, ctx.param<AlongAxisParam>(), "_gather_along_axis");
+  std::vector<int64_t> j = along_indices(in[1], g, "_gather_along_axis");
+  int64_t k = g.k, n = g.n, inner = g.inner;
+  dispatch_width(d.dtype, [&](auto tag) {
+    using W = decltype(tag);
+    const W* src = d.ptr<W>();
+    W* dst = o.ptr<W>();
+    const int64_t* jj = j.data();
+    thread_pool::parallel_for(o.size(), kernel::kGrain, [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        int64_t ob = r / (k * inner), i = r % inner;
+        dst[r] = src[(ob * n + jj[r]) * inner + i];
+      }
+    });
+  });
+}
+
+// Zeros of data's shape with values[o, j, i] added at [o, indices[o, j, i], i]: the gradient
+// of _gather_along_axis (repeated indices sum).
+void scatter_along_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                       const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_scatter_along_axis");
+  AlongPlan g = along_plan(in[2].shape, in[1].shape, ctx.param<AlongAxisParam>(),
+                           "_scatter_along_axis");
+  std::vector<int64_t> j = along_indices(in[1], g, "_scatter_along_axis");
+  scatter_add(in[0], j, along_scatter_plan(g), out[0]);
+}
+
+bool gather_along_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  infer::assign_shape(out[0], in[1], "_gather_along_axis", "output (the shape of indices)");
+  infer::assign_shape(in[1], out[0], "_gather_along_axis", "indices");
+  if (!in[0].known() || !in[1].known()) return false;
+  along_plan(in[0], in[1], a.param<AlongAxisParam>(), "_gather_along_axis");
+  return true;
+}
+
+bool scatter_along_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const char* op = "_scatter_along_axis";
+  infer::assign_shape(out[0], in[2], op, "output (the shape of data)");
+  infer::assign_shape(in[2], out[0], op, "data");
+  infer::assign_shape(in[0], in[1], op, "values (the shape of indices)");
+  infer::assign_shape(in[1], in[0], op, "indices (the shape of values)");
+  if (!in[1].known() || !in[2].known()) return false;
+  along_plan(in[2], in[1], a.param<AlongAxisParam>(), op);
+  return true;
+}
+
+// ---- Gradients (Op::grad) ------------------------------------------------------------------
+using grad::Entries;
+
+// `op` applied to (ograd, the node's inputs `fwd`) with the node's parameters: the gradient of
+// input 0; the other inputs (indices, shapes) get none. The gradient ops' own gradients are
+// their forward ops, written the same way.
+GradFn grad_op(const char* op, std::vector<int> fwd) {
+  return [op, fwd](const NodePtr& n, const Entries& g) {
+    Entries in{g[0]};
+    for (int i : fwd) in.push_back(grad::in(n, size_t(i)));
+    Entries r(n->inputs.size());
+    r[0] = grad::apply(op, in, n->attrs->dict);
+    return r;
+  };
+}
+
+// where: the gradient goes to x where the condition holds and to y elsewhere.
+Entries where_grad(const NodePtr& n, const Entries& g) {
+  const NodeEntry& c = grad::in(n, 0);
+  NodeEntry zero = grad::apply("zeros_like", {g[0]});
+  return {NodeEntry(), grad::apply("where", {c, g[0], zero}), grad::apply("where", {c, zero, g[0]})};
+}
+
+// The region parameters of a slice writer with scalar=0: what zeroes its region.
+grad::Params zero_region(const NodePtr& n) {
+  grad::Params p;
+  for (const auto& kv : n->attrs->dict)
+    if (kv.first != "scalar") p.push_back(kv);
+  p.emplace_back("scalar", "0");
+  return p;
+}
+
+// _slice_assign: lhs gets the gradient outside the region, rhs the region.
+Entries slice_assign_grad(const NodePtr& n, const Entries& g) {
+  return {grad::apply("_slice_assign_scalar", {g[0]}, zero_region(n)),
+          grad::apply("slice", {g[0]}, n->attrs->dict)};
+}
+
+Entries slice_assign_scalar_grad(const NodePtr& n, const Entries& g) {
+  return {grad::apply("_slice_assign_scalar", {g[0]}, zero_region(n))};
+}
+
 // ---- Registration --------------------------------------------------------------------------
 
 const bool kRegistered = [] {
@@ -604,13 +887,15 @@ const bool kRegistered = [] {
                 "    take([[1, 2], [3, 4], [5, 6]], [[0, 1], [1, 2]]) =\n"
                 "        [[[1, 2], [3, 4]], [[3, 4], [5, 6]]]")
       .inputs({"a", "indices"}).params<TakeParam>()
-      .shape_fn(take_shape).type_fn(type_out_is_in0).cpu(take_cpu);
+      .shape_fn(take_shape).type_fn(type_out_is_in0).cpu(take_cpu)
+      .grad(grad_op("_backward_take", {1, 0}));
 
   OpRegistry::get().add("pick")
       .describe("Picks one element per position along an axis, by index.\n\n"
                 "    pick([[1, 2], [3, 4], [5, 6]], index=[0, 1, 0], axis=1) = [1, 4, 5]")
       .inputs({"data", "index"}).params<PickParam>()
-      .shape_fn(pick_shape).type_fn(type_out_is_in0).cpu(pick_cpu);
+      .shape_fn(pick_shape).type_fn(type_out_is_in0).cpu(pick_cpu)
+      .grad(grad_op("_backward_pick", {1, 0}));
 
   OpRegistry::get().add("one_hot")
       .describe("One-hot encoding: output[i..., j] = on_value if indices[i...] == j, else\n"
@@ -622,7 +907,8 @@ const bool kRegistered = [] {
         infer::assign_type(out[0], int(a.param<OneHotParam>().dtype), "one_hot", "output");
         return in[0] >= 0;
       })
-      .cpu(one_hot_cpu);
+      .cpu(one_hot_cpu)
+      .grad(grad::none);
 
   OpRegistry::get().add("where")
       .describe("Elements from x where condition is true (non-zero), else from y.\n\n"
@@ -632,7 +918,8 @@ const bool kRegistered = [] {
       .inputs({"condition", "x", "y"})
       .shape_fn(where_shape).type_fn(where_type)
       .inplace_pairs({{1, 0}, {2, 0}})
-      .cpu(where_cpu);
+      .cpu(where_cpu)
+      .grad(where_grad);
 
   OpRegistry::get().add("diag")
       .describe("Diagonals. A 1-D input becomes a 2-D matrix with it on diagonal k; an N-D input\n"
@@ -641,7 +928,8 @@ const bool kRegistered = [] {
                 "    diag([[1, 2], [3, 4]]) = [1, 4]\n"
                 "    diag([1, 2], k=1) = [[0, 1, 0], [0, 0, 2], [0, 0, 0]]")
       .inputs({"data"}).params<DiagParam>()
-      .shape_fn(diag_shape).type_fn(infer::same_type).cpu(diag_cpu);
+      .shape_fn(diag_shape).type_fn(infer::same_type).cpu(diag_cpu)
+      .grad(grad_op("_backward_diag", {0}));
 
   OpRegistry::get().add("_slice_assign")
       .describe("lhs with the region begin:end:step replaced by rhs (NDArray.__setitem__).\n\n"
@@ -654,7 +942,8 @@ const bool kRegistered = [] {
       .inputs({"lhs", "rhs"}).params<SliceAssignParam>()
       .shape_fn(slice_assign_shape).type_fn(infer::same_type)
       .inplace_pairs({{0, 0}})
-      .cpu(slice_assign_cpu);
+      .cpu(slice_assign_cpu)
+      .grad(slice_assign_grad);
 
   OpRegistry::get().add("_slice_assign_scalar")
       .describe("data with the region begin:end:step set to a scalar (NDArray.__setitem__).\n\n"
@@ -670,7 +959,53 @@ const bool kRegistered = [] {
       })
       .type_fn(infer::same_type)
       .inplace_pairs({{0, 0}})
-      .cpu(slice_assign_scalar_cpu);
+      .cpu(slice_assign_scalar_cpu)
+      .grad(slice_assign_scalar_grad);
+
+  // The gradients' own ops.
+  OpRegistry::get().add("_backward_take")
+      .describe("The gradient of take: zeros of a's shape, each row of ograd added at its\n"
+                "index (repeated indices sum). Inputs: ograd, indices, a.")
+      .inputs({"ograd", "indices", "a"}).params<TakeParam>()
+      .shape_fn(grad_shape<take_shape, 2, 2, 1>).type_fn(grad_type)
+      .cpu(take_grad_cpu)
+      .grad(grad_op("take", {1}));
+  OpRegistry::get().add("_backward_pick")
+      .describe("The gradient of pick: zeros of data's shape with ograd at the picked places.\n"
+                "Inputs: ograd, index, data.")
+      .inputs({"ograd", "index", "data"}).params<PickParam>()
+      .shape_fn(grad_shape<pick_shape, 2, 2, 1>).type_fn(grad_type)
+      .cpu(pick_grad_cpu)
+      .grad(grad_op("pick", {1}));
+  OpRegistry::get().add("_backward_diag")
+      .describe("The gradient of diag: ograd's rows put on the diagonals of zeros of data's\n"
+                "shape, or (1-D data) diagonal k of ograd.")
+      .inputs({"ograd", "data"}).params<DiagParam>()
+      .shape_fn(grad_shape<diag_shape, 1, 1>).type_fn(grad_type)
+      .cpu(diag_grad_cpu)
+      .grad(grad_op("diag", {}));
+  OpRegistry::get().add("_gather_along_axis")
+      .describe("Elements of data at positions along an axis (numpy.take_along_axis): the\n"
+                "output has the indices' shape, and out[o, j, i] = data[o, indices[o, j, i], i].\n"
+                "Indices must lie in [0, extent); axis None uses the flattened data.\n\n"
+                "    _gather_along_axis([[1, 2], [3, 4]], [[1], [0]], axis=1) = [[2], [3]]")
+      .inputs({"data", "indices"}).params<AlongAxisParam>()
+      .shape_fn(gather_along_shape).type_fn(type_out_is_in0)
+      .cpu(gather_along_cpu)
+      .grad([](const NodePtr& n, const Entries& g) {
+        return Entries{grad::apply("_scatter_along_axis", {g[0], grad::in(n, 1), grad::in(n, 0)},
+                                   n->attrs->dict),
+                       NodeEntry()};
+      });
+  OpRegistry::get().add("_scatter_along_axis")
+      .describe("Zeros of data's shape with values[o, j, i] added at [o, indices[o, j, i], i]:\n"
+                "the gradient of _gather_along_axis (values at a repeated index sum), and so of\n"
+                "sort and topk. Indices must lie in [0, extent); axis None: flattened data.\n\n"
+                "    _scatter_along_axis([5, 6], [2, 0], zeros((3,)), axis=0) = [6, 0, 5]")
+      .inputs({"values", "indices", "data"}).params<AlongAxisParam>()
+      .shape_fn(scatter_along_shape).type_fn(grad_type)
+      .cpu(scatter_along_cpu)
+      .grad(grad_op("_gather_along_axis", {1}));
   return true;
 }();
 

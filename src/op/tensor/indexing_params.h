@@ -1,6 +1,6 @@
 // Parameters and host-side planning of the indexing operators (indexing.cc), shared by the CPU
 // kernels and the CUDA kernels (cuda/indexing.cu): parameter structs, index modes, the
-// diagonal and slice-region plans. Definitions of the non-inline functions are in indexing.cc.
+// diagonal, along-axis and slice-region plans. Definitions of the non-inline functions are in indexing.cc.
 #pragma once
 
 #include <cstdint>
@@ -169,6 +169,56 @@ struct DiagPlan {
 
 // The normalized axes and the diagonal length of an input of 2 or more dims.
 DiagPlan diag_plan(const DiagParam& p, const Shape& d);
+
+// ---- _gather_along_axis, _scatter_along_axis (the gradients of sort and topk) ---------------
+
+struct AlongAxisParam {
+  std::optional<int> axis;
+  static void declare(ParamSpec<AlongAxisParam>& s) {
+    s.field("axis", &AlongAxisParam::axis).set_default(std::optional<int>(-1))
+        .describe("The axis the indices run along; None: the flattened data.");
+  }
+};
+
+// data seen as (outer, n, inner) around the axis and the indices as (outer, k, inner): they
+// agree on every other axis. Axis None: the flattened data, any shape of indices (outer =
+// inner = 1, k their count).
+struct AlongPlan {
+  int axis = 0;
+  int64_t outer = 1, n = 1, inner = 1, k = 1;
+};
+
+// Fails, naming op, when the shapes do not agree.
+AlongPlan along_plan(const Shape& data, const Shape& idx, const AlongAxisParam& p, const char* op);
+
+// A scatter-add of (outer, m, inner) values into (outer, n, inner) zeros: value (o, t, i) adds
+// into [o, j, i], j the index at o * js_o + t * js_t + i * js_i of the (int64) indices. The
+// gradient of take (one index per t: js = (0, 1, 0)) and _scatter_along_axis (one index per
+// value: js = (m * inner, inner, 1)). Each element sums its values in increasing t, in the
+// compute type, on every device.
+struct ScatterAddPlan {
+  int64_t outer = 1, m = 1, n = 1, inner = 1;
+  int64_t js_o = 0, js_t = 1, js_i = 0;
+};
+
+// _scatter_along_axis's plan: an index per value.
+inline ScatterAddPlan along_scatter_plan(const AlongPlan& g) {
+  ScatterAddPlan p;
+  p.outer = g.outer;
+  p.m = g.k;
+  p.n = g.n;
+  p.inner = g.inner;
+  p.js_o = g.k * g.inner;
+  p.js_t = g.inner;
+  p.js_i = 1;
+  return p;
+}
+
+// The place in the output that value (o, t, i) adds into.
+BRASS_XINLINE int64_t scatter_add_at(const ScatterAddPlan& p, const int64_t* j, int64_t o,
+                                     int64_t t, int64_t i) {
+  return (o * p.n + j[o * p.js_o + t * p.js_t + i * p.js_i]) * p.inner + i;
+}
 
 // ---- _slice_assign, _slice_assign_scalar ---------------------------------------------------
 

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "kernel/elemwise.h"
+#include "op/grad.h"
 #include "op/operator.h"
 #include "op/tensor/init_params.h"
 
@@ -93,7 +94,8 @@ const bool kRegistered = [] {
       });
   auto reg_like = [](const char* name, double v, const char* doc) {
     OpRegistry::get().add(name).describe(doc).inputs({"data"}).shape_fn(infer::same_shape)
-        .type_fn(infer::same_type).cpu(constant(v));
+        .type_fn(infer::same_type).cpu(constant(v))
+        .grad(grad::none);  // constant in the input's values
   };
   reg_like("zeros_like", 0.0, "An array of zeros with the input's shape and dtype.");
   reg_like("ones_like", 1.0, "An array of ones with the input's shape and dtype.");
@@ -111,7 +113,8 @@ const bool kRegistered = [] {
       })
       .cpu([](const OpContext&, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
         for (int i = 0; i < in[0].shape.ndim(); ++i) out[0].ptr<int64_t>()[i] = in[0].shape[i];
-      });
+      })
+      .grad(grad::none);
   OpRegistry::get().add("size_array")
       .describe("The input's element count as a one-element int64 array.")
       .inputs({"data"})
@@ -125,7 +128,8 @@ const bool kRegistered = [] {
       })
       .cpu([](const OpContext&, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
         out[0].ptr<int64_t>()[0] = in[0].size();
-      });
+      })
+      .grad(grad::none);
   return true;
 }();
 

@@ -130,6 +130,45 @@ inline Shape infer_reshape(const Shape& src0, const Tuple& spec0, bool reverse) 
   return Shape(out);
 }
 
+// reshape_like: lhs's elements in a shape taken (in part) from rhs.
+struct ReshapeLikeParam {
+  std::optional<int> lhs_begin, lhs_end, rhs_begin, rhs_end;
+  static void declare(ParamSpec<ReshapeLikeParam>& s) {
+    s.field("lhs_begin", &ReshapeLikeParam::lhs_begin).set_default(std::nullopt)
+        .describe("First axis of lhs to replace (None: 0; negative counts from the end).");
+    s.field("lhs_end", &ReshapeLikeParam::lhs_end).set_default(std::nullopt)
+        .describe("End (exclusive) of the axes of lhs to replace (None: ndim).");
+    s.field("rhs_begin", &ReshapeLikeParam::rhs_begin).set_default(std::nullopt)
+        .describe("First axis of rhs whose extents replace them (None: 0).");
+    s.field("rhs_end", &ReshapeLikeParam::rhs_end).set_default(std::nullopt)
+        .describe("End (exclusive) of the axes of rhs to use (None: ndim).");
+  }
+};
+
+// MXNet's reshape_like: lhs[:lhs_begin] + rhs[rhs_begin:rhs_end] + lhs[lhs_end:], which must
+// hold as many elements as lhs.
+inline Shape reshape_like_shape(const Shape& l, const Shape& r, const ReshapeLikeParam& p) {
+  auto range = [](const std::optional<int>& b, const std::optional<int>& e, int nd,
+                  const char* side) {
+    int lo = b ? (*b < 0 ? *b + nd : *b) : 0, hi = e ? (*e < 0 ? *e + nd : *e) : nd;
+    if (lo < 0 || hi > nd || lo > hi)
+      fail(BRASS_ERR_INVALID_ARGUMENT, "reshape_like: ", side, "_begin/", side, "_end [",
+           b ? std::to_string(*b) : "None", ", ", e ? std::to_string(*e) : "None",
+           ") is not a range of axes of a ", nd, "-d array");
+    return std::pair<int, int>(lo, hi);
+  };
+  auto [lb, le] = range(p.lhs_begin, p.lhs_end, l.ndim(), "lhs");
+  auto [rb, re] = range(p.rhs_begin, p.rhs_end, r.ndim(), "rhs");
+  Shape o(0);
+  for (int i = 0; i < lb; ++i) o.push_back(l[i]);
+  for (int i = rb; i < re; ++i) o.push_back(r[i]);
+  for (int i = le; i < l.ndim(); ++i) o.push_back(l[i]);
+  if (o.size() != l.size())
+    fail(BRASS_ERR_SHAPE, "reshape_like: cannot reshape lhs ", l, " (", l.size(),
+         " elements) into ", o, " (from rhs ", r, ")");
+  return o;
+}
+
 struct AxisParam {
   int axis;
   static void declare(ParamSpec<AxisParam>& s) {
@@ -364,6 +403,114 @@ inline std::vector<SliceRange> split_ranges(const Shape& s, const SplitParam& p,
   std::vector<SliceRange> r(s.ndim());
   for (int i = 0; i < s.ndim(); ++i) r[i] = {0, 1, s[i]};
   r[ax] = {k * part, 1, part};
+  return r;
+}
+
+// The gradients of tile and repeat (_backward_tile, _backward_repeat): element i of the input,
+// seen with nd axes of extents dim, sums the `count` elements of the output gradient it was
+// copied to. Copy k (row-major over reps) of element i lies at
+// block_base(i) + block_offset(k) in the gradient: along axis d, copy k_d of index i_d sits at
+// k_d * a + i_d * b of the gradient's axis d, kept premultiplied by the gradient's stride as
+// step_k = a * stride and step_i = b * stride.
+struct BlockSumPlan {
+  int nd = 0;
+  int64_t dim[kMaxNDim] = {}, reps[kMaxNDim] = {};
+  int64_t step_i[kMaxNDim] = {}, step_k[kMaxNDim] = {};
+  int64_t count = 1;  // product of reps: the copies summed into each element
+};
+
+BRASS_XINLINE int64_t block_base(const BlockSumPlan& p, int64_t i) {
+  int64_t off = 0;
+  for (int d = p.nd - 1; d >= 0; --d) {
+    int64_t q = i / p.dim[d];
+    off += (i - q * p.dim[d]) * p.step_i[d];
+    i = q;
+  }
+  return off;
+}
+
+BRASS_XINLINE int64_t block_offset(const BlockSumPlan& p, int64_t k) {
+  int64_t off = 0;
+  for (int d = p.nd - 1; d >= 0; --d) {
+    int64_t q = k / p.reps[d];
+    off += (k - q * p.reps[d]) * p.step_k[d];
+    k = q;
+  }
+  return off;
+}
+
+// The plan over `dim` (the input's view) with per-axis reps/a/b, for a gradient of shape g.
+inline BlockSumPlan block_sum_plan(const Shape& dim, const Shape& g, const std::vector<int64_t>& reps,
+                                   const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  BlockSumPlan p;
+  p.nd = dim.ndim();
+  int64_t stride = 1;
+  for (int d = p.nd - 1; d >= 0; --d) {
+    p.dim[d] = dim[d];
+    p.reps[d] = reps[d];
+    p.step_k[d] = a[d] * stride;
+    p.step_i[d] = b[d] * stride;
+    p.count *= reps[d];
+    stride *= g[d];
+  }
+  return p;
+}
+
+// tile: along axis d of the right-aligned input, copy k of index i is at k * extent + i.
+inline BlockSumPlan tile_grad_plan(const Shape& data, const Shape& g, const TileParam& p) {
+  int nd = g.ndim();
+  Shape s = align_right(data, nd);
+  std::vector<int64_t> reps(nd, 1), a(nd), b(nd, 1);
+  for (int d = 0; d < nd; ++d) {
+    int ir = int(p.reps.size()) - nd + d;
+    if (ir >= 0) reps[d] = p.reps[ir];
+    a[d] = s[d];
+  }
+  return block_sum_plan(s, g, reps, a, b);
+}
+
+// repeat: along the repeated axis, copy k of index i is at i * repeats + k (axis None: the
+// input flattened).
+inline BlockSumPlan repeat_grad_plan(const Shape& data, const Shape& g, const RepeatParam& p) {
+  Shape s = p.axis ? data : Shape{data.size()};
+  int nd = s.ndim(), ax = p.axis ? normalize_axis(*p.axis, nd, "repeat") : 0;
+  std::vector<int64_t> reps(nd, 1), a(nd, 0), b(nd, 1);
+  reps[ax] = p.repeats;
+  a[ax] = 1;
+  b[ax] = p.repeats;
+  return block_sum_plan(s, g, reps, a, b);
+}
+
+// The part of a Concat's output gradient g (axis ax) that input k fills: [begin, begin + len).
+inline std::vector<SliceRange> concat_part_ranges(const Shape& g, int ax, int64_t begin,
+                                                  int64_t len) {
+  std::vector<SliceRange> r(g.ndim());
+  for (int i = 0; i < g.ndim(); ++i) r[i] = {0, 1, g[i]};
+  r[ax] = {begin, 1, len};
+  return r;
+}
+
+// The regions of data (shape d) that the gradients of slice, slice_axis and slice_like put
+// their output gradient g back into (the rest is zero).
+inline std::vector<SliceRange> slice_grad_ranges(const NodeAttrs& a, const Shape&, const Shape& d) {
+  return slice_ranges(d, a.param<SliceParam>());
+}
+inline std::vector<SliceRange> slice_axis_grad_ranges(const NodeAttrs& a, const Shape&,
+                                                      const Shape& d) {
+  return slice_axis_ranges(d, a.param<SliceAxisParam>());
+}
+// slice_like keeps the leading part of each axis: g's extents from 0.
+inline std::vector<SliceRange> slice_like_grad_ranges(const NodeAttrs&, const Shape& g,
+                                                      const Shape& d) {
+  if (g.ndim() != d.ndim())
+    fail(BRASS_ERR_SHAPE, "_backward_slice_like: ograd ", g, " and data ", d, " differ in rank");
+  std::vector<SliceRange> r(d.ndim());
+  for (int i = 0; i < d.ndim(); ++i) {
+    if (g[i] > d[i])
+      fail(BRASS_ERR_SHAPE, "_backward_slice_like: ograd ", g, " is larger than data ", d,
+           " on axis ", i);
+    r[i] = {0, 1, g[i]};
+  }
   return r;
 }
 

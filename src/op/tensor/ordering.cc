@@ -1,6 +1,7 @@
 // Ordering operators: topk, sort, argsort (MXNet 1.x) and cumsum (numpy.cumsum, MXNet's
-// _np_cumsum). Sorts are stable, so ties keep their input order, and NaN sorts as the largest
-// value (last ascending, first descending), as numpy.sort does.
+// _np_cumsum), their gradients, and cumsum's gradient op _backward_cumsum. Sorts are stable,
+// so ties keep their input order, and NaN sorts as the largest value (last ascending, first
+// descending), as numpy.sort does.
 #include <algorithm>
 #include <cstring>
 #include <optional>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "kernel/elemwise.h"
+#include "op/grad.h"
 #include "op/operator.h"
 #include "op/tensor/ordering_params.h"
 
@@ -234,8 +236,10 @@ bool cumsum_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out
   return in[0] >= 0 && out[0] >= 0;
 }
 
+// Scans the rows g of `in` into `out` (of type O): from the first element, or from the last
+// (reverse: the gradient of cumsum, a sum of what follows).
 template <class T, class O>
-void cumsum_rows(const TBlob& in, const TBlob& out, const Rows& g) {
+void cumsum_rows(const TBlob& in, const TBlob& out, const Rows& g, bool reverse) {
   using A = CumsumAcc<O>;
   const T* x = in.ptr<T>();
   O* y = out.ptr<O>();
@@ -245,8 +249,8 @@ void cumsum_rows(const TBlob& in, const TBlob& out, const Rows& g) {
     for (int64_t r = b; r < e; ++r) {
       int64_t base = (r / inner) * n * inner + r % inner;
       A acc = A(0);
-      for (int64_t j = 0; j < n; ++j) {
-        int64_t at = base + j * inner;
+      for (int64_t q = 0; q < n; ++q) {
+        int64_t at = base + (reverse ? n - 1 - q : q) * inner;
         O v = convert<O>(x[at]);
         if constexpr (std::is_same<A, uint64_t>::value) {
           acc += static_cast<uint64_t>(v);
@@ -270,11 +274,85 @@ void cumsum_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::v
     using T = decltype(ti);
     dispatch_dtype(out[0].dtype, [&](auto to) {
       using O = decltype(to);
-      cumsum_rows<T, O>(in[0], out[0], g);
+      cumsum_rows<T, O>(in[0], out[0], g, false);
       return 0;
     });
     return 0;
   });
+}
+
+// _backward_cumsum(ograd, a): out[j] = sum of ograd[j:] along the axis, in a's shape and
+// dtype (ograd converted to it first, then added as cumsum adds).
+void cumsum_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                     const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  reject_add_req(ctx, "_backward_cumsum");
+  Rows g = rows_of(in[1].shape, ctx.param<CumsumParam>().axis, "cumsum");
+  if (out[0].size() == 0) return;
+  dispatch_dtype(in[0].dtype, [&](auto ti) {
+    using T = decltype(ti);
+    dispatch_dtype(out[0].dtype, [&](auto to) {
+      using O = decltype(to);
+      cumsum_rows<T, O>(in[0], out[0], g, true);
+      return 0;
+    });
+    return 0;
+  });
+}
+
+bool cumsum_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  infer::assign_shape(out[0], in[1], "_backward_cumsum", "output");
+  infer::assign_shape(in[1], out[0], "_backward_cumsum", "a");
+  std::vector<Shape> fi{in[1]}, fo{Shape()};
+  bool known = cumsum_shape(a, fi, fo);
+  infer::assign_shape(in[0], fo[0], "_backward_cumsum", "ograd (the forward output's shape)");
+  return known && in[0].known();
+}
+
+bool cumsum_grad_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
+  infer::assign_type(out[0], in[1], "_backward_cumsum", "output (a's dtype)");
+  infer::assign_type(in[1], out[0], "_backward_cumsum", "a");
+  return in[0] >= 0 && in[1] >= 0;
+}
+
+// ---- Gradients (Op::grad) ------------------------------------------------------------------
+using grad::Entries;
+
+// The gradient of sorted values: each goes back to where it came from. The positions are
+// recomputed with the same stable order (int64, exact for any axis).
+Entries scatter_back(const NodePtr& n, const NodeEntry& g, const NodeEntry& positions) {
+  grad::Params axis;
+  for (const auto& kv : n->attrs->dict)
+    if (kv.first == "axis") axis.push_back(kv);
+  return {grad::apply("_scatter_along_axis", {g, positions, grad::in(n, 0)}, axis)};
+}
+
+// The parameters of n with the keys of `set` replaced (or added).
+grad::Params with(const NodePtr& n, const grad::Params& set) {
+  grad::Params p;
+  for (const auto& kv : n->attrs->dict) {
+    bool replaced = false;
+    for (const auto& s : set) replaced = replaced || s.first == kv.first;
+    if (!replaced) p.push_back(kv);
+  }
+  p.insert(p.end(), set.begin(), set.end());
+  return p;
+}
+
+Entries sort_grad(const NodePtr& n, const Entries& g) {
+  NodeEntry pos = grad::apply("argsort", {grad::in(n, 0)}, with(n, {{"dtype", "int64"}}));
+  return scatter_back(n, g[0], pos);
+}
+
+// topk: the values (ret_typ 'value', or output 0 of 'both', whose output 1 are the positions)
+// go back to their places; indices and masks are not differentiable.
+Entries topk_grad(const NodePtr& n, const Entries& g) {
+  const std::string& rt = n->attrs->param<TopKParam>().ret_typ;
+  if (rt == "both") return scatter_back(n, g[0], grad::out(n, 1));
+  if (rt != "value") return grad::none(n, g);
+  NodeEntry pos = grad::apply("topk", {grad::in(n, 0)},
+                              with(n, {{"ret_typ", "indices"}, {"dtype", "int64"}}));
+  return scatter_back(n, g[0], pos);
 }
 
 // ---- Registration --------------------------------------------------------------------------
@@ -288,14 +366,16 @@ const bool kRegistered = [] {
                 "        [[0.3, 0.3, 0.4], [0.1, 0.2, 0.2]]")
       .inputs({"data"}).params<TopKParam>()
       .set_num_outputs([](const NodeAttrs& a) { return topk_both(a) ? 2 : 1; })
-      .shape_fn(topk_shape).type_fn(topk_type).cpu(topk_kernel<run_sort>);
+      .shape_fn(topk_shape).type_fn(topk_type).cpu(topk_kernel<run_sort>)
+      .grad(topk_grad);
 
   OpRegistry::get().add("sort")
       .describe("Sorts along an axis (stable; NaN sorts as the largest value).\n\n"
                 "    sort([[1, 4], [3, 1]]) = [[1, 4], [1, 3]]\n"
                 "    sort([[1, 4], [3, 1]], axis=None) = [1, 1, 3, 4]")
       .inputs({"data"}).params<SortParam>()
-      .shape_fn(sorted_shape<SortParam>).type_fn(infer::same_type).cpu(sort_kernel<run_sort>);
+      .shape_fn(sorted_shape<SortParam>).type_fn(infer::same_type).cpu(sort_kernel<run_sort>)
+      .grad(sort_grad);
 
   OpRegistry::get().add("argsort")
       .describe("The indices that sort an array along an axis (stable: ties keep their order).\n\n"
@@ -306,7 +386,8 @@ const bool kRegistered = [] {
         infer::assign_type(out[0], int(a.param<ArgSortParam>().dtype), "argsort", "output");
         return in[0] >= 0;
       })
-      .cpu(argsort_kernel<run_sort>);
+      .cpu(argsort_kernel<run_sort>)
+      .grad(grad::none);
 
   OpRegistry::get().add("cumsum")
       .describe("Cumulative sum along an axis (numpy.cumsum); None sums the flattened array.\n\n"
@@ -316,7 +397,21 @@ const bool kRegistered = [] {
       .inputs({"a"}).params<CumsumParam>()
       .shape_fn(cumsum_shape).type_fn(cumsum_type)
       .inplace_pairs({{0, 0}})
-      .cpu(cumsum_cpu);
+      .cpu(cumsum_cpu)
+      .grad([](const NodePtr& n, const Entries& g) {
+        return Entries{grad::apply("_backward_cumsum", {g[0], grad::in(n, 0)}, n->attrs->dict)};
+      });
+
+  OpRegistry::get().add("_backward_cumsum")
+      .describe("The gradient of cumsum: the reverse cumulative sum of ograd along the axis,\n"
+                "in a's shape and dtype. Inputs: ograd, a. Parameters: cumsum's (dtype, the\n"
+                "forward output's dtype, is what this op's own gradient, cumsum, produces).")
+      .inputs({"ograd", "a"}).params<CumsumParam>()
+      .shape_fn(cumsum_grad_shape).type_fn(cumsum_grad_type)
+      .cpu(cumsum_grad_cpu)
+      .grad([](const NodePtr& n, const Entries& g) {
+        return Entries{grad::apply("cumsum", {g[0]}, n->attrs->dict), NodeEntry()};
+      });
   return true;
 }();
 

@@ -6,7 +6,9 @@
 
 #include "kernel/elemwise.h"
 #include "kernel/transpose.h"
+#include "op/grad.h"
 #include "op/operator.h"
+#include "op/tensor/elemwise_binary_functors.h"
 #include "op/tensor/reduce_params.h"
 #include "storage/storage.h"
 
@@ -40,6 +42,20 @@ Shape reduced_shape(const Shape& in, const std::vector<char>& r, bool keepdims) 
   }
   if (out.ndim() == 0 && all && !keepdims) out.push_back(1);  // MXNet 1.x: full reduction -> (1,)
   return out;
+}
+
+std::vector<char> sum_to_like_axes(const Shape& data, const Shape& like) {
+  int off = data.ndim() - like.ndim();
+  bool ok = off >= 0;
+  std::vector<char> r(data.ndim(), 0);
+  for (int i = 0; ok && i < data.ndim(); ++i) {
+    if (i < off) { r[i] = 1; continue; }
+    int64_t l = like[i - off];
+    if (l == 1 && data[i] != 1) r[i] = 1;
+    else ok = l == data[i];
+  }
+  if (!ok) fail(BRASS_ERR_SHAPE, "_sum_to_like: ", like, " does not broadcast to ", data);
+  return r;
 }
 
 Plan make_plan(const Shape& s, const std::vector<char>& red) {
@@ -183,6 +199,73 @@ size_t norm_temp(const NodeAttrs& a, const std::vector<TBlob>& in, const std::ve
   return temp_if_transposed(in, reduced_axes(in[0].shape.ndim(), a.param<NormParam>()));
 }
 
+// ---- Gradients ---------------------------------------------------------------------------------
+// The gradients of the reductions, as graphs of registered ops: the output gradient goes back
+// over the reduced axes with _reduce_grad (which takes the reduction's axis/keepdims/exclude
+// from the node's own parameters), then is weighted per reduction.
+void register_gradients() {
+  using grad::Entries;
+  using E = NodeEntry;
+  // The reduction parameters of node n, for _reduce_grad.
+  auto axes = [](const NodePtr& n) {
+    grad::Params p;
+    for (const auto& kv : n->attrs->dict)
+      if (kv.first == "axis" || kv.first == "keepdims" || kv.first == "exclude") p.push_back(kv);
+    return p;
+  };
+  auto back = [axes](const NodePtr& n, E g) {  // g broadcast to the input's shape
+    return grad::apply("_reduce_grad", {g, grad::in(n, 0)}, axes(n));
+  };
+  auto set = [](const char* name, GradFn f) { OpRegistry::get().add(name).grad(std::move(f)); };
+  E (*mul)(E, E) = grad::mul;
+  set("sum", [back](const NodePtr& n, const Entries& g) { return Entries{back(n, g[0])}; });
+  set("mean", [back, axes](const NodePtr& n, const Entries& g) {
+    // g / (elements per output), the count taken from the shapes when the graph runs.
+    E x = grad::in(n, 0);
+    E count = grad::apply("sum", {grad::apply("ones_like", {x})}, axes(n));
+    return Entries{back(n, grad::div(g[0], count))};
+  });
+  set("prod", [back, mul](const NodePtr& n, const Entries& g) {  // g * z / x
+    E x = grad::in(n, 0);
+    return Entries{grad::div(back(n, mul(g[0], grad::out(n))), x)};
+  });
+  for (const char* name : {"max", "min"})
+    set(name, [back, mul](const NodePtr& n, const Entries& g) {  // g where x is the extreme
+      E x = grad::in(n, 0);
+      return Entries{mul(back(n, g[0]), grad::apply("_equal", {x, back(n, grad::out(n))}))};
+    });
+  set("nansum", [back, mul](const NodePtr& n, const Entries& g) {  // g where x is not NaN
+    E x = grad::in(n, 0);
+    return Entries{mul(back(n, g[0]), grad::apply("_equal", {x, x}))};
+  });
+  set("nanprod", [back, mul](const NodePtr& n, const Entries& g) {  // g * z / x; 0 at NaN
+    // NaN never enters the arithmetic (x is replaced by 1 there), so higher derivatives stay
+    // finite too.
+    E x = grad::in(n, 0), keep = grad::apply("_equal", {x, x});
+    E safe = grad::apply("where", {keep, x, grad::apply("ones_like", {x})});
+    E d = grad::div(back(n, mul(g[0], grad::out(n))), safe);
+    return Entries{grad::apply("where", {keep, d, grad::apply("zeros_like", {x})})};
+  });
+  set("norm", [axes, mul](const NodePtr& n, const Entries& g) {
+    E x = grad::in(n, 0);
+    auto back = [&](E v) {  // in the input's dtype (norm may have another output dtype)
+      return grad::apply("_reduce_grad", {grad::apply("_cast_like", {v, x}), x}, axes(n));
+    };
+    if (n->attrs->param<NormParam>().ord == 1)  // g * sign(x)
+      return Entries{mul(back(g[0]), grad::apply("sign", {x}))};
+    return Entries{mul(back(grad::div(g[0], grad::out(n))), x)};  // g * x / z
+  });
+  set("argmax", grad::none);
+  set("argmin", grad::none);
+  set("_sum_to_like", [](const NodePtr& n, const Entries& g) {  // broadcast back
+    E data = grad::in(n, 0);
+    return Entries{grad::apply("broadcast_add", {grad::apply("zeros_like", {data}), g[0]}), E()};
+  });
+  set("_reduce_grad", [axes](const NodePtr& n, const Entries& g) {  // sum again
+    return Entries{grad::apply("sum", {g[0]}, axes(n)), E()};
+  });
+}
+
 template <Kind K>
 void reg(const char* name, const char* doc, std::vector<const char*> aliases = {}) {
   Op& op = OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ReduceParam>()
@@ -286,6 +369,49 @@ const bool kRegistered = [] {
         if (p.ord == 1) run<Kind::kNorm1>(c, in[0], out[0], red);
         else run<Kind::kNorm2>(c, in[0], out[0], red);
       });
+  OpRegistry::get().add("_sum_to_like")
+      .describe("Sums the first input down to the shape of the second, over the axes where "
+                "numpy broadcasting would have stretched the second to the first (the "
+                "gradient of broadcasting).")
+      .inputs({"data", "like"})
+      .shape_fn([](const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
+        if (!in[0].known() || !in[1].known()) return false;
+        sum_to_like_axes(in[0], in[1]);
+        infer::assign_shape(out[0], in[1], "_sum_to_like", "output");
+        return true;
+      })
+      .type_fn([](const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
+        infer::assign_type(out[0], in[0], "_sum_to_like", "output");
+        return in[0] >= 0;
+      })
+      .temp([](const NodeAttrs&, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
+        return temp_if_transposed(in, sum_to_like_axes(in[0].shape, in[1].shape));
+      })
+      .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+        run<Kind::kSum>(c, in[0], out[0], sum_to_like_axes(in[0].shape, in[1].shape));
+      });
+  OpRegistry::get().add("_reduce_grad")
+      .describe("The first input (a reduction's output gradient) broadcast back over the "
+                "reduced axes to the shape of the second (the reduction's input).")
+      .inputs({"out_grad", "data"}).params<ReduceParam>()
+      .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+        if (!in[1].known()) return false;
+        const auto& p = a.param<ReduceParam>();
+        auto red = reduced_axes("_reduce_grad", in[1].ndim(), p);
+        infer::assign_shape(in[0], reduced_shape(in[1], red, p.keepdims), "_reduce_grad",
+                            "out_grad");
+        infer::assign_shape(out[0], in[1], "_reduce_grad", "output");
+        return true;
+      })
+      .type_fn([](const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
+        infer::assign_type(out[0], in[0], "_reduce_grad", "output");
+        return in[0] >= 0;
+      })
+      .cpu([](const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+        TBlob g = reduce_grad_source(c, in);
+        kernel::binary_broadcast<binary_ops::Second>(out[0], g, out[0], c.req[0]);
+      });
+  register_gradients();
   reg_arg<true>("argmax", "Index of the maximum along an axis (first one on ties; NaN wins).");
   reg_arg<false>("argmin", "Index of the minimum along an axis (first one on ties; NaN wins).");
   return true;

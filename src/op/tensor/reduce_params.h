@@ -71,6 +71,20 @@ inline std::vector<char> reduced_axes(int nd, const NormParam& p) {
 }
 
 Shape reduced_shape(const Shape& in, const std::vector<char>& r, bool keepdims);
+// The axes of `data` that _sum_to_like sums to reach `like` (numpy broadcasting, aligned to
+// the right: data's leading axes, and axes where like has extent 1); fails when like does not
+// broadcast to data.
+std::vector<char> sum_to_like_axes(const Shape& data, const Shape& like);
+
+// The out_grad input of _reduce_grad (inputs: out_grad, data) seen with the reduced axes kept
+// (extent 1), so that it broadcasts against the reduction's input.
+inline TBlob reduce_grad_source(const OpContext& c, const std::vector<TBlob>& in) {
+  const auto& p = c.param<ReduceParam>();
+  auto red = reduced_axes("_reduce_grad", in[1].shape.ndim(), p);
+  TBlob g = in[0];
+  g.shape = reduced_shape(in[1].shape, red, true);
+  return g;
+}
 
 // The reduction as (outer, R, inner) after moving reduced axes together if needed.
 struct Plan {

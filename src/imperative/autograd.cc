@@ -1,0 +1,244 @@
+// Imperative autograd: recording, marking variables, backward.
+#include "imperative/autograd.h"
+
+#include <unordered_map>
+
+#include "graph/gradient.h"
+#include "op/grad.h"
+
+namespace brass {
+namespace autograd {
+
+namespace {
+
+thread_local bool t_recording = false;
+thread_local bool t_training = false;
+
+// What a variable node keeps: its value (outside the graph) and where its gradient goes.
+struct VarInfo {
+  NDArray value;
+  NDArray grad;
+  Req req = Req::kNull;
+};
+
+// What a recorded op node keeps: its input and output values (outside the graph), until a
+// backward without retain_graph frees them.
+struct OpInfo {
+  std::vector<NDArray> inputs, outputs;
+  bool freed = false;
+};
+
+VarInfo* var_info(const Node& n) {
+  return n.is_variable() ? static_cast<VarInfo*>(n.info.get()) : nullptr;
+}
+OpInfo* op_info(const Node& n) {
+  return n.is_variable() ? nullptr : static_cast<OpInfo*>(n.info.get());
+}
+
+// A node and what autograd keeps for it, in one allocation (recording is on the hot path).
+// Node::info points at the payload without owning it: the payload lives as long as the node.
+template <class Info>
+struct NodeWith : Node {
+  Info payload;
+};
+template <class Info>
+std::shared_ptr<NodeWith<Info>> new_node() {
+  auto n = std::make_shared<NodeWith<Info>>();
+  n->info = std::shared_ptr<void>(std::shared_ptr<void>(), &n->payload);  // non-owning
+  return n;
+}
+
+// A variable node holding a value that no gradient is asked of (a constant input).
+NodePtr constant_node(const NDArray& v) {
+  auto n = new_node<VarInfo>();
+  n->payload.value = v.detached();
+  return n;
+}
+
+// Sets the thread's switches for a scope and restores them after.
+struct Switches {
+  bool rec, train;
+  Switches(bool r, bool t) : rec(set_recording(r)), train(set_training(t)) {}
+  ~Switches() {
+    set_recording(rec);
+    set_training(train);
+  }
+};
+
+}  // namespace
+
+bool is_recording() { return t_recording; }
+bool set_recording(bool on) { bool o = t_recording; t_recording = on; return o; }
+bool is_training() { return t_training; }
+bool set_training(bool on) { bool o = t_training; t_training = on; return o; }
+
+void mark_variables(const std::vector<NDArray*>& vars, const std::vector<Req>& reqs,
+                    const std::vector<NDArray>& grads) {
+  if (vars.size() != reqs.size() || vars.size() != grads.size())
+    fail(BRASS_ERR_INVALID_ARGUMENT, "mark_variables: ", vars.size(), " variables, ",
+         reqs.size(), " grad_reqs and ", grads.size(), " gradient arrays");
+  for (size_t i = 0; i < vars.size(); ++i) {
+    const NDArray& x = *vars[i];
+    const NDArray& g = grads[i];
+    if (reqs[i] != Req::kNull && (g.is_none() || g.shape() != x.shape() ||
+                                  g.device() != x.device()))
+      fail(BRASS_ERR_INVALID_ARGUMENT, "mark_variables: the gradient array of variable ", i,
+           " must have the variable's shape ", x.shape(), " and device ", x.device().str());
+  }
+  for (size_t i = 0; i < vars.size(); ++i) {
+    auto n = new_node<VarInfo>();
+    n->payload.value = vars[i]->detached();
+    n->payload.grad = grads[i].detached();
+    n->payload.req = reqs[i];
+    vars[i]->set_ag(n, 0);
+  }
+}
+
+bool is_variable(const NDArray& x) { return !grad_of(x).is_none(); }
+
+NDArray grad_of(const NDArray& x) {
+  const VarInfo* v = x.ag_node() ? var_info(*x.ag_node()) : nullptr;
+  return v && v->req != Req::kNull ? v->grad : NDArray();
+}
+
+void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
+            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs) {
+  bool tracked = false;
+  for (const NDArray& a : inputs) tracked = tracked || a.ag_node();
+  if (!tracked) return;  // nothing recorded can reach a variable
+  auto n = new_node<OpInfo>();
+  n->op = op;
+  n->attrs = attrs;
+  OpInfo& info = n->payload;
+  n->inputs.reserve(inputs.size());
+  info.inputs.reserve(inputs.size());
+  info.outputs.reserve(outputs.size());
+  for (const NDArray& a : inputs) {
+    n->inputs.push_back(a.ag_node() ? NodeEntry{a.ag_node(), a.ag_index()}
+                                    : NodeEntry{constant_node(a), 0});
+    info.inputs.push_back(a.detached());
+  }
+  for (const NDArray& a : outputs) info.outputs.push_back(a.detached());
+  NodePtr node = std::move(n);
+  for (size_t k = 0; k < outputs.size(); ++k) outputs[k].set_ag(node, uint32_t(k));
+}
+
+std::vector<NDArray> backward(const std::vector<NDArray>& heads,
+                              const std::vector<NDArray>& head_grads,
+                              const std::vector<NDArray>& variables, bool retain_graph,
+                              bool create_graph, bool is_train) {
+  if (heads.empty()) fail(BRASS_ERR_INVALID_ARGUMENT, "backward: no heads");
+  if (!head_grads.empty() && head_grads.size() != heads.size())
+    fail(BRASS_ERR_INVALID_ARGUMENT, "backward: ", heads.size(), " heads but ", head_grads.size(),
+         " head gradients");
+  std::vector<NodeEntry> hs, hgs, xs;
+  std::unordered_map<const Node*, NDArray> bound;  // values of the head-gradient variables
+  for (size_t i = 0; i < heads.size(); ++i) {
+    const NDArray& h = heads[i];
+    if (!h.ag_node())
+      fail(BRASS_ERR_INVALID_ARGUMENT, "backward: head ", i, " (shape ", h.shape(),
+           ") is not part of a recorded graph: compute it inside autograd.record() from arrays "
+           "marked with attach_grad()");
+    hs.push_back({h.ag_node(), h.ag_index()});
+    NDArray hg = i < head_grads.size() ? head_grads[i] : NDArray();
+    if (!hg.is_none() && (hg.shape() != h.shape() || hg.device() != h.device()))
+      fail(BRASS_ERR_SHAPE, "backward: head gradient ", i, " has shape ", hg.shape(), " on ",
+           hg.device().str(), ", the head ", h.shape(), " on ", h.device().str());
+    if (hg.is_none()) {
+      std::vector<NDArray> ones;
+      Switches off(false, is_train);
+      const Op* op = OpRegistry::get().find("ones_like");
+      invoke(op, make_attrs(op, {}), {h.detached()}, ones);
+      hg = ones[0];
+    }
+    auto v = constant_node(hg);
+    bound[v.get()] = hg.detached();
+    hgs.push_back({v, 0});
+  }
+  std::vector<NodePtr> order = graph::topo_order(hs);
+  for (const NodePtr& n : order)
+    if (const OpInfo* oi = op_info(*n); oi && oi->freed)
+      fail(BRASS_ERR_INVALID_ARGUMENT, "backward: the recorded graph was freed by an earlier "
+           "backward (at op ", n->op->name, "); pass retain_graph=True to keep it for another "
+           "backward");
+  bool to_buffers = variables.empty();
+  if (to_buffers) {
+    for (const NodePtr& n : order) {
+      const VarInfo* v = var_info(*n);
+      if (v && v->req != Req::kNull) xs.push_back({n, 0});
+    }
+    if (xs.empty())
+      fail(BRASS_ERR_INVALID_ARGUMENT, "backward: the heads depend on no array marked with "
+           "attach_grad() (or every such array has grad_req 'null')");
+  } else {
+    for (size_t i = 0; i < variables.size(); ++i) {
+      const NDArray& x = variables[i];
+      if (!x.ag_node() || !var_info(*x.ag_node()))
+        fail(BRASS_ERR_INVALID_ARGUMENT, "autograd.grad: variable ", i, " (shape ", x.shape(),
+             ") was not marked with attach_grad()");
+      xs.push_back({x.ag_node(), 0});
+    }
+  }
+  std::vector<NodeEntry> gs = graph::gradient(hs, hgs, xs);
+
+  // Run the gradient graph: forward values come from what was recorded; new nodes run here.
+  Switches sw(create_graph, is_train);
+  std::unordered_map<const Node*, std::vector<NDArray>> values;
+  auto value_of = [&](const NodeEntry& e) -> NDArray {
+    const Node* n = e.node.get();
+    auto c = values.find(n);
+    if (c != values.end()) return c->second[e.index];  // computed here (recorded if asked)
+    NDArray v;
+    if (auto b = bound.find(n); b != bound.end()) {
+      v = b->second;
+    } else if (const VarInfo* vi = var_info(*n)) {
+      v = vi->value;
+    } else if (const OpInfo* oi = op_info(*n)) {
+      if (oi->freed)
+        fail(BRASS_ERR_INVALID_ARGUMENT, "backward: the recorded graph was freed by an earlier "
+             "backward; pass retain_graph=True to keep it for another backward");
+      v = oi->outputs[e.index];
+    } else {
+      fail(BRASS_ERR_INTERNAL, "backward: no value for a node of op ", n->op->name);
+    }
+    v = v.detached();
+    if (create_graph) v.set_ag(e.node, e.index);  // the gradient graph joins the forward one
+    return v;
+  };
+  for (const NodePtr& n : graph::topo_order(gs)) {
+    if (n->is_variable() || n->info || bound.count(n.get())) continue;  // forward or bound
+    std::vector<NDArray> in, out;
+    for (const NodeEntry& e : n->inputs) in.push_back(value_of(e));
+    invoke(n->op, n->attrs, in, out);  // under create_graph, invoke records it
+    values[n.get()] = std::move(out);
+  }
+  std::vector<NDArray> result;
+  for (const NodeEntry& g : gs) result.push_back(value_of(g));
+  if (to_buffers) {
+    Switches off(false, is_train);
+    const Op* add = OpRegistry::get().find("elemwise_add");
+    auto add_attrs = make_attrs(add, {});
+    for (size_t i = 0; i < xs.size(); ++i) {
+      VarInfo* v = var_info(*xs[i].node);
+      if (v->req == Req::kAdd) {
+        std::vector<NDArray> out{v->grad};
+        invoke(add, add_attrs, {v->grad, result[i]}, out);
+      } else {
+        copy_array(result[i], v->grad);
+      }
+    }
+    result.clear();
+  }
+  if (!retain_graph) {
+    for (const NodePtr& n : order)
+      if (OpInfo* oi = op_info(*n)) {
+        oi->inputs.clear();
+        oi->outputs.clear();
+        oi->freed = true;
+      }
+  }
+  return result;
+}
+
+}  // namespace autograd
+}  // namespace brass

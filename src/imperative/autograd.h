@@ -1,0 +1,45 @@
+// Imperative autograd (MXNet 1.x semantics): while recording, every op applied to arrays that
+// descend from marked variables becomes a node of a graph, with the values its gradient may
+// read; backward builds the gradient graph from the ops' own gradients (graph/gradient.h) and
+// runs it with the same imperative invoke.
+#pragma once
+
+#include <vector>
+
+#include "ndarray/ndarray.h"
+#include "op/operator.h"
+
+namespace brass {
+namespace autograd {
+
+// Per-thread switches; each setter returns the previous value.
+bool is_recording();
+bool set_recording(bool on);
+bool is_training();
+bool set_training(bool on);
+
+// Makes each vars[i] a variable of later graphs: backward writes (Req::kWrite), adds
+// (Req::kAdd) or skips (Req::kNull) its gradient into grads[i] (same shape and device).
+void mark_variables(const std::vector<NDArray*>& vars, const std::vector<Req>& reqs,
+                    const std::vector<NDArray>& grads);
+// Whether x is marked with a gradient buffer (grad_req other than null).
+bool is_variable(const NDArray& x);
+// The gradient buffer of a marked variable (none when x is not one).
+NDArray grad_of(const NDArray& x);
+
+// Called by invoke() after pushing an op while recording: links outputs to a new node.
+void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
+            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs);
+
+// Gradients of heads (with head_grads; a none entry means ones) with respect to `variables`
+// (returned in order), or, when variables is empty, with respect to every marked variable
+// that the heads depend on (written into their gradient buffers; nothing returned).
+// retain_graph keeps the recorded values for another backward; create_graph records the
+// gradient computation itself (for higher derivatives); is_train: the training flag during it.
+std::vector<NDArray> backward(const std::vector<NDArray>& heads,
+                              const std::vector<NDArray>& head_grads,
+                              const std::vector<NDArray>& variables, bool retain_graph,
+                              bool create_graph, bool is_train);
+
+}  // namespace autograd
+}  // namespace brass
