@@ -366,11 +366,7 @@ void take_grad(const OpContext& ctx, const std::vector<TBlob>& in,
   if (ctx.req[0] == Req::kNull) return;
   reject_add_req(ctx, "_backward_take");
   IndexPlan g = take_plan(ctx.param<TakeParam>(), in[2].shape);
-  ScatterAddPlan p;
-  p.outer = g.outer;
-  p.m = in[1].size();
-  p.n = g.n;
-  p.inner = g.inner;
+  ScatterAddPlan p = take_scatter_plan(g, in[1].size());
   int dev = ctx.dev.id;
   cudaStream_t s = cuda::stream(dev);
   cuda::DeviceBuffer jb(size_t(std::max<int64_t>(p.m, 1)) * sizeof(int64_t), dev);

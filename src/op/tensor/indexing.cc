@@ -695,12 +695,7 @@ void take_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   IndexPlan g = take_plan(ctx.param<TakeParam>(), in[2].shape);
   std::vector<int64_t> j = indices_as_int64(in[1]);
   apply_mode(j, g.n, g.mode, "take", g.axis);
-  ScatterAddPlan p;
-  p.outer = g.outer;
-  p.m = int64_t(j.size());
-  p.n = g.n;
-  p.inner = g.inner;
-  scatter_add(in[0], j, p, out[0]);
+  scatter_add(in[0], j, take_scatter_plan(g, int64_t(j.size())), out[0]);
 }
 
 // _backward_pick(ograd, index, data): zeros of data's shape with ograd at the picked places

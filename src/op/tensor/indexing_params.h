@@ -201,6 +201,16 @@ struct ScatterAddPlan {
   int64_t js_o = 0, js_t = 1, js_i = 0;
 };
 
+// _backward_take's plan: m indices, each taking one whole (inner) row of the output gradient.
+inline ScatterAddPlan take_scatter_plan(const IndexPlan& g, int64_t m) {
+  ScatterAddPlan p;
+  p.outer = g.outer;
+  p.m = m;
+  p.n = g.n;
+  p.inner = g.inner;
+  return p;
+}
+
 // _scatter_along_axis's plan: an index per value.
 inline ScatterAddPlan along_scatter_plan(const AlongPlan& g) {
   ScatterAddPlan p;
