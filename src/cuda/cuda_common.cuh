@@ -155,6 +155,16 @@ __device__ __forceinline__ void for_dtype(DType t, Fn&& f) {
 #undef BRASS_CUDA_CASE
 }
 
+// Calls f(T()) for the storage type T that t names, whichever it is (for arrays such as index
+// outputs and masks that may have any dtype).
+struct AnyDType {
+  template <class T> struct compute { using type = AnyDType; };
+};
+template <class Fn>
+__device__ __forceinline__ void for_any_dtype(DType t, Fn&& f) {
+  for_dtype<AnyDType, AnyDType>(t, f);
+}
+
 // Element i of an array of dtype t, in compute type C.
 template <class F, class C>
 __device__ __forceinline__ C load(const void* p, int64_t i, DType t) {

@@ -21,12 +21,6 @@ namespace brass {
 namespace ordering_ops {
 namespace gpu {
 
-// For cuda::for_dtype: every storage type (index outputs, masks and cumsum's input and output
-// may have any dtype).
-struct AnyType {
-  template <class T> struct compute { using type = AnyType; };
-};
-
 // ---- sorting rows --------------------------------------------------------------------------
 
 // The sort order over a padded row: the tied key order of the CPU, with the padding (positions
@@ -115,7 +109,7 @@ struct StoreIndices {
   __device__ void operator()(int64_t e) const {
     int64_t o, i;
     int64_t pos = idx[sorted_at(e, k, inner, n2, &o, &i)];
-    cuda::for_dtype<AnyType, AnyType>(t, [&](auto tag) {
+    cuda::for_any_dtype(t, [&](auto tag) {
       using I = decltype(tag);
       static_cast<I*>(y)[e] = cuda::dev_convert<I>(pos);
     });
@@ -132,7 +126,7 @@ struct SetMask {
     int64_t o, i;
     int64_t at = sorted_at(e, k, inner, n2, &o, &i);
     int64_t m = (o * n + idx[at]) * inner + i;
-    cuda::for_dtype<AnyType, AnyType>(t, [&](auto tag) {
+    cuda::for_any_dtype(t, [&](auto tag) {
       using T = decltype(tag);
       static_cast<T*>(y)[m] = cuda::dev_convert<T>(int64_t(1));
     });
@@ -235,7 +229,7 @@ struct CumsumRows {
     for (int64_t q = 0; q < n; ++q) {
       int64_t at = base + (reverse ? n - 1 - q : q) * inner;
       O v = O();
-      cuda::for_dtype<AnyType, AnyType>(tx, [&](auto tag) {
+      cuda::for_any_dtype(tx, [&](auto tag) {
         using T = decltype(tag);
         v = cuda::dev_convert<O>(static_cast<const T*>(x)[at]);
       });

@@ -28,10 +28,6 @@ namespace gpu {
 struct AccOf {
   template <class T> struct compute { using type = Acc<T>; };
 };
-// For cuda::for_dtype: every storage type (outputs may have any dtype).
-struct AnyType {
-  template <class T> struct compute { using type = AnyType; };
-};
 
 // Element i of an input of dtype t, in its accumulation type A.
 template <class A>
@@ -43,7 +39,7 @@ __device__ __forceinline__ A load_acc(const void* x, int64_t i, DType t) {
 // adds to what is there in double.
 template <class A>
 __device__ __forceinline__ void store_result(void* y, int64_t i, DType t, A v, bool add) {
-  cuda::for_dtype<AnyType, AnyType>(t, [&](auto tag) {
+  cuda::for_any_dtype(t, [&](auto tag) {
     using O = decltype(tag);
     O* q = static_cast<O*>(y) + i;
     *q = add ? cuda::dev_convert<O>(cuda::dev_convert<double>(*q) + double(v))
