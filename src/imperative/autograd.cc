@@ -132,7 +132,6 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     fail(BRASS_ERR_INVALID_ARGUMENT, "backward: ", heads.size(), " heads but ", head_grads.size(),
          " head gradients");
   std::vector<NodeEntry> hs, hgs, xs;
-  std::unordered_map<const Node*, NDArray> bound;  // values of the head-gradient variables
   for (size_t i = 0; i < heads.size(); ++i) {
     const NDArray& h = heads[i];
     if (!h.ag_node())
@@ -152,7 +151,6 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
       hg = ones[0];
     }
     auto v = constant_node(hg);
-    bound[v.get()] = hg.detached();
     hgs.push_back({v, 0});
   }
   std::vector<NodePtr> order = graph::topo_order(hs);
@@ -189,9 +187,7 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     auto c = values.find(n);
     if (c != values.end()) return c->second[e.index];  // computed here (recorded if asked)
     NDArray v;
-    if (auto b = bound.find(n); b != bound.end()) {
-      v = b->second;
-    } else if (const VarInfo* vi = var_info(*n)) {
+    if (const VarInfo* vi = var_info(*n)) {  // a variable, a constant or a head gradient
       v = vi->value;
     } else if (const OpInfo* oi = op_info(*n)) {
       if (oi->freed)
@@ -206,7 +202,7 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     return v;
   };
   for (const NodePtr& n : graph::topo_order(gs)) {
-    if (n->is_variable() || n->info || bound.count(n.get())) continue;  // forward or bound
+    if (n->is_variable() || n->info) continue;  // forward values and variables are known
     std::vector<NDArray> in, out;
     for (const NodeEntry& e : n->inputs) in.push_back(value_of(e));
     invoke(n->op, n->attrs, in, out);  // under create_graph, invoke records it
