@@ -108,7 +108,7 @@ brass_status do_invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& att
   in.clear();
   out.clear();
   for (int32_t i = 0; i < num_inputs; ++i) in.push_back(arr(inputs[i], op->name.c_str()));
-  int nout = op->outputs_for(*attrs);
+  int nout = op->visible_outputs_for(*attrs);
   if (*num_outputs < nout)
     fail(BRASS_ERR_INVALID_ARGUMENT, op->name, ": room for ", *num_outputs, " outputs, needs ", nout);
   bool given = nout > 0 && outputs[0] != nullptr;
@@ -351,7 +351,7 @@ brass_status brass_op_info(brass_op_t h, const char** name, const char** doc, in
       for (auto& n : op->aliases) s += (s.empty() ? "" : ",") + n;
     *aliases = s.c_str();
   }
-  if (num_outputs) *num_outputs = op->num_outputs;
+  if (num_outputs) *num_outputs = op->num_visible_outputs >= 0 ? op->num_visible_outputs : op->num_outputs;
   if (num_params) *num_params = int32_t(op->schema->fields.size());
   API_END();
 }

@@ -171,8 +171,10 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   int nin = op->inputs_for(attrs), nout = op->outputs_for(attrs);
   if (int(inputs.size()) != nin)
     fail(BRASS_ERR_INVALID_ARGUMENT, name, ": expected ", nin, " input(s), got ", inputs.size());
-  if (!outputs.empty() && int(outputs.size()) != nout)
-    fail(BRASS_ERR_INVALID_ARGUMENT, name, ": expected ", nout, " output array(s), got ", outputs.size());
+  int ngiven = int(outputs.size());
+  if (ngiven && ngiven != nout && ngiven != op->visible_outputs_for(attrs))
+    fail(BRASS_ERR_INVALID_ARGUMENT, name, ": expected ", op->visible_outputs_for(attrs),
+         " output array(s), got ", outputs.size());
   Device dev = !inputs.empty() ? inputs[0].device() : !outputs.empty() ? outputs[0].device() : Device::cpu();
   if (inputs.empty() && outputs.empty())
     for (auto& kv : attrs.dict)
@@ -233,7 +235,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   copy_back.assign(nout, NDArray());
   bool any_copy_back = false;
   for (int o = 0; o < nout; ++o) {
-    if (outputs.empty()) {
+    if (o >= ngiven) {
       results[o] = NDArray(oshapes[o], DType(otypes[o]), dev);
       continue;
     }
@@ -300,7 +302,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   if (any_copy_back)
     for (int o = 0; o < nout; ++o)
       if (!copy_back[o].is_none()) copy_array(results[o], copy_back[o]);
-  if (outputs.empty()) outputs.assign(results.begin(), results.end());
+  for (int o = ngiven; o < nout; ++o) outputs.push_back(results[o]);
   if (recording) autograd::record(op, held, inputs, outputs);
   // Drop the scratch's references so memory returns to the pool when callers let go.
   results.clear();

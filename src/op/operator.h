@@ -92,7 +92,8 @@ struct Op {
   std::vector<std::string> aliases;
   int num_inputs = 1;                 // -1: from num_inputs_fn
   int num_outputs = 1;
-  CountFn num_inputs_fn, num_outputs_fn;
+  int num_visible_outputs = -1;       // -1: all outputs are visible
+  CountFn num_inputs_fn, num_outputs_fn, num_visible_fn;
   std::vector<std::string> input_names;
   std::vector<int> mutate_inputs;     // aux states: inputs the op writes
   std::shared_ptr<ParamSchema> schema = std::make_shared<ParamSchema>();
@@ -116,6 +117,10 @@ struct Op {
   Op& set_num_inputs(CountFn f) { num_inputs = -1; num_inputs_fn = std::move(f); return *this; }
   Op& set_num_outputs(int n) { num_outputs = n; return *this; }
   Op& set_num_outputs(CountFn f) { num_outputs_fn = std::move(f); return *this; }
+  // Outputs past the first n are hidden (kept for the gradient, e.g. Dropout's mask,
+  // BatchNorm's batch mean/var): callers see and pass only the visible ones.
+  Op& visible_outputs(int n) { num_visible_outputs = n; return *this; }
+  Op& visible_outputs(CountFn f) { num_visible_fn = std::move(f); return *this; }
   template <class P> Op& params() { schema = make_schema<P>(); return *this; }
   Op& shape_fn(ShapeFn f) { infer_shape = std::move(f); return *this; }
   Op& type_fn(TypeFn f) { infer_type = std::move(f); return *this; }
@@ -129,6 +134,9 @@ struct Op {
 
   int inputs_for(const NodeAttrs& a) const { return num_inputs >= 0 ? num_inputs : num_inputs_fn(a); }
   int outputs_for(const NodeAttrs& a) const { return num_outputs_fn ? num_outputs_fn(a) : num_outputs; }
+  int visible_outputs_for(const NodeAttrs& a) const {
+    return num_visible_fn ? num_visible_fn(a) : num_visible_outputs >= 0 ? num_visible_outputs : outputs_for(a);
+  }
 };
 
 class OpRegistry {
@@ -157,7 +165,9 @@ std::shared_ptr<NodeAttrs> make_attrs(const Op* op,
 #define BRASS_REGISTER_OP_NAMED(tag, name) \
   static ::brass::Op& BRASS_OP_CONCAT(brass_op_reg_, tag) = ::brass::OpRegistry::get().add(name)
 
-// Imperative execution: infer, allocate, push to the engine. `outputs` empty: allocated here.
+// Imperative execution: infer, allocate, push to the engine. `outputs` empty: allocated here;
+// given, it holds either every output or the visible ones (the hidden ones are allocated and
+// appended). On return `outputs` holds every output.
 void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
             const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs);
 

@@ -20,68 +20,7 @@ import brass as mx
 from brass.base import ffi, lib
 from op_table import BIN, RPARAMS, UNARY, _ELEMWISE_NAME, _RSCALAR, _SCALAR_NAME
 
-H = 1e-6
-RTOL, ATOL = 1e-6, 1e-8
-
-
-class In:
-    """One input of a case.
-
-    shape   its shape.
-    domain  (lo, hi) of the uniform samples.
-    kinks   points where the op is not differentiable in this input; samples stay `margin`
-            away from each.
-    diff    False for inputs through which no gradient flows (indices, conditions, shape
-            references): their gradient must be zero.
-    values  fixed values (or a function of a RandomState) instead of samples.
-    """
-
-    def __init__(self, shape, domain=(-3, 3), kinks=(), margin=0.1, diff=True, values=None):
-        self.shape = tuple(shape)
-        self.domain = domain
-        self.kinks = tuple(kinks)
-        self.margin = margin
-        self.diff = diff
-        self.values = values
-
-    def sample(self, rs):
-        if self.values is not None:
-            v = self.values(rs) if callable(self.values) else self.values
-            return np.array(v, dtype=np.float64).reshape(self.shape)
-        lo, hi = self.domain
-        x = np.array(rs.uniform(lo, hi, self.shape), dtype=np.float64)
-        for _ in range(1000):
-            bad = np.zeros(x.shape, dtype=bool)
-            for k in self.kinks:
-                bad |= np.abs(x - k) < self.margin
-            if not bad.any():
-                return x
-            x[bad] = rs.uniform(lo, hi, int(bad.sum()))
-        raise AssertionError("cannot sample %s in %s away from kinks %s" % (self.shape, self.domain, self.kinks))
-
-
-class Grad:
-    """A gradient case: inputs, op parameters, and optionally a joint condition `ok(*xs)` on
-    the sampled inputs (e.g. maximum: lhs and rhs not close), resampled until it holds."""
-
-    def __init__(self, ins, params=None, ok=None, rtol=RTOL, atol=ATOL, index_outputs=()):
-        self.ins = ins
-        self.params = params or {}
-        self.ok = ok
-        self.index_outputs = index_outputs  # outputs that are indices: head gradient zero
-        self.rtol = rtol
-        self.atol = atol
-
-    def sample(self, rs):
-        for _ in range(500):
-            xs = [i.sample(rs) for i in self.ins]
-            if self.ok is None or self.ok(*xs):
-                return xs
-        raise AssertionError("no sample satisfies the joint condition")
-
-
-def one(shape, **kw):
-    return [In(shape, **kw)]
+from grad_table import ATOL, H, RTOL, Grad, In, one
 
 
 # ---- the gradient table: op name -> list of cases ------------------------------------------
@@ -304,6 +243,13 @@ NO_GRADIENT = {"_trigamma": Grad(one((2, 3), domain=(0.2, 5)))}
 # Ops whose gradient uses a NO_GRADIENT op, so they have no second derivative.
 NO_SECOND_ORDER = {"_digamma"}
 
+# Op test files that declare the gradient cases of their own ops (GRADIENTS, NO_SECOND_ORDER).
+OWN_TABLE_MODULES = []
+for _m in map(__import__, OWN_TABLE_MODULES):
+    for _n, _cs in _m.GRADIENTS.items():
+        add(_n, *_cs)
+    NO_SECOND_ORDER |= set(getattr(_m, "NO_SECOND_ORDER", ()))
+
 ZERO_VARIANTS = {"topk": [Grad(one((3, 5)), {"k": 2}), Grad(one((3, 5)), {"k": 2, "ret_typ": "mask"})]}
 
 
@@ -318,8 +264,10 @@ def _is_float(dt):
 
 
 def _forward(name, xs, params):
-    """The op on float64 copies of xs, not recorded: its outputs as numpy arrays."""
-    return [o.asnumpy() for o in _call(name, [mx.nd.array(x, dtype=np.float64) for x in xs], params)]
+    """The op on float64 copies of xs, not recorded but in training mode (as under record()):
+    its outputs as numpy arrays."""
+    with mx.autograd.train_mode():
+        return [o.asnumpy() for o in _call(name, [mx.nd.array(x, dtype=np.float64) for x in xs], params)]
 
 
 def numeric_grad(name, xs, params, i, hgs):
