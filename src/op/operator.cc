@@ -124,12 +124,13 @@ namespace invoke_impl {
 
 // Runs a kernel on arrays: builds the blobs and context, provides temp space.
 void run_kernel(const ComputeFn& fn, const TempFn* tf, const NodeAttrs& attrs, Device dev,
-                const RandomStream& rng, const NDArray* inputs, size_t nin, const NDArray* results,
+                const RandomStream& rng, bool is_train, const NDArray* inputs, size_t nin, const NDArray* results,
                 size_t nout, std::vector<TBlob>& in, std::vector<TBlob>& out, OpContext& ctx) {
   ctx.dev = dev;
   ctx.attrs = &attrs;
   ctx.req.assign(nout, Req::kWrite);
   ctx.rng = rng;
+  ctx.is_train = is_train;
   ctx.temp = nullptr;
   in.resize(nin);
   out.resize(nout);
@@ -270,6 +271,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
 
   RandomStream rng;
   if (op->need_random) rng = random::next_stream(dev);
+  bool is_train = autograd::is_training();
   int64_t work = 0;
   for (auto& r : results) work += r.size();
   for (auto& a : inputs) work = std::max(work, a.size());
@@ -282,7 +284,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
     done = Engine::get().run_now(
         reads.data(), int(reads.size()), writes.data(), int(writes.size()),
         [&] {
-          invoke_impl::run_kernel(fn, tf, attrs, dev, rng, inputs.data(), inputs.size(), results.data(),
+          invoke_impl::run_kernel(fn, tf, attrs, dev, rng, is_train, inputs.data(), inputs.size(), results.data(),
                                   results.size(), sc.in, sc.out, sc.ctx);
         },
         name);
@@ -291,10 +293,10 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
     std::vector<NDArray> in_copy(inputs), res_copy(results);
     const ComputeFn* fp = &fn;
     Engine::get().push(
-        [fp, tf, held, in_copy, res_copy, dev, rng] {
+        [fp, tf, held, in_copy, res_copy, dev, rng, is_train] {
           std::vector<TBlob> in, out;
           OpContext ctx;
-          invoke_impl::run_kernel(*fp, tf, *held, dev, rng, in_copy.data(), in_copy.size(), res_copy.data(),
+          invoke_impl::run_kernel(*fp, tf, *held, dev, rng, is_train, in_copy.data(), in_copy.size(), res_copy.data(),
                                   res_copy.size(), in, out, ctx);
         },
         std::vector<VarPtr>(reads), std::vector<VarPtr>(writes), dev, name, small);

@@ -44,6 +44,7 @@ struct OpContext {
   std::vector<Req> req;
   void* temp = nullptr;  // scratch of the size the op asked for
   RandomStream rng;
+  bool is_train = false;  // autograd's training flag when the op was called (Dropout, BatchNorm)
   template <class P> const P& param() const { return attrs->param<P>(); }
 };
 
