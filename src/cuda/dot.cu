@@ -9,6 +9,7 @@
 
 #include "op/operator.h"
 #include "op/tensor/dot_params.h"
+#include "cuda/gemm.cuh"
 
 namespace brass {
 namespace dot_ops {
@@ -64,8 +65,6 @@ struct Gemm {
   }
 };
 
-// batch products of m x k by k x n; lda/ldb are the row strides of the stored A and B (as the
-// CPU's gemm_any takes them), sa/sb/sc the strides between batch entries; op names errors.
 void gemm(cudaStream_t s, const char* op, DType t, bool ta, bool tb, int64_t batch, int64_t m,
           int64_t n, int64_t k, const void* a, int64_t lda, int64_t sa, const void* b,
           int64_t ldb, int64_t sb, void* c, int64_t sc, bool add) {

@@ -55,5 +55,11 @@ inline Dims batch_dims(const Shape& a, const Shape& b, const DotParam& p) {
               p.transpose_b ? b[1] : b[2], p.transpose_b ? b[2] : b[1]};
 }
 
+// C (m x n, row stride n) = op(A) op(B) on the CPU, for float32/float64 `t`: written
+// (Req::kWrite/kInplace), added to (kAdd) or skipped (kNull). lda/ldb: row strides of the stored
+// A and B. Defined in dot.cc; other ops (FullyConnected, Convolution) use it too.
+void gemm_any(DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const void* a,
+              int64_t lda, const void* b, int64_t ldb, void* c, Req req);
+
 }  // namespace dot_ops
 }  // namespace brass
