@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "capi/api.h"
 #include "capi/handles.h"
 #include "engine/engine.h"
 #include "engine/thread_pool.h"
@@ -32,26 +33,9 @@ brass_status set_error(brass_status code, const char* msg) {
   return code;
 }
 
-#define API_BEGIN() try {
-#define API_END()                                                           \
-  }                                                                         \
-  catch (const ::brass::Error& e) {                                         \
-    return ::set_error(e.code(), e.what());                    \
-  }                                                                         \
-  catch (const std::bad_alloc&) {                                           \
-    return ::set_error(BRASS_ERR_OUT_OF_MEMORY, "out of memory"); \
-  }                                                                         \
-  catch (const std::exception& e) {                                         \
-    return ::set_error(BRASS_ERR_INTERNAL, e.what());          \
-  }                                                                         \
-  catch (...) {                                                             \
-    return ::set_error(BRASS_ERR_INTERNAL, "unknown error");   \
-  }                                                                         \
-  return BRASS_OK;
 
-template <class T> void delete_obj(void* p) { delete static_cast<T*>(p); }
 
-NDArray& arr(brass_ndarray_t h, const char* what = "array") {
+NDArray& arr(brass_ndarray_t h, const char* what) {
   return *static_cast<NDArray*>(HandleTable::get().lookup(uintptr_t(h), HandleKind::kNDArray, what));
 }
 

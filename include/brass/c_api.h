@@ -106,6 +106,8 @@ typedef struct brass_op_s *brass_op_t;             /* a registered operator; nev
 typedef struct brass_params_s *brass_params_t;     /* parsed operator parameters */
 typedef struct brass_ndlist_s *brass_ndlist_t;     /* a loaded list of named arrays */
 typedef struct brass_async_s *brass_async_t;       /* completion token of asynchronous work */
+typedef struct brass_symbol_s *brass_symbol_t;     /* a symbolic graph's outputs */
+typedef struct brass_executor_s *brass_executor_t; /* a symbol bound to arrays */
 
 enum { BRASS_MAX_NDIM = 32 };
 
@@ -329,6 +331,84 @@ BRASS_API brass_status brass_autograd_backward(int32_t num_heads, const brass_nd
 BRASS_API brass_status brass_ndarray_get_grad(brass_ndarray_t arr, brass_ndarray_t *out);
 /* A new handle to the same memory, outside any recorded graph. */
 BRASS_API brass_status brass_ndarray_detach(brass_ndarray_t arr, brass_ndarray_t *out);
+
+/* ---- Symbols (MXNet 1.x semantics and JSON format) ----------------------------------------
+** Strings and arrays returned by the calls below stay valid until the next call of the same
+** function on the same thread. Symbols are immutable except for attributes (set_attr). */
+/* A variable with attributes (__shape__, __dtype__, __init__, __lr_mult__, ... or user keys). */
+BRASS_API brass_status brass_symbol_variable(const char *name, int32_t num_attrs, const char **keys,
+                                             const char **vals, brass_symbol_t *out);
+/*
+** brass_symbol_compose: op applied to symbols; args by position, kwargs by input name; inputs
+** given by neither become variables "<name>_<input>". Params as strings (hidden __keys__ kept).
+*/
+BRASS_API brass_status brass_symbol_compose(brass_op_t op, const char *name, int32_t num_params,
+                                            const char **keys, const char **vals, int32_t num_args,
+                                            const brass_symbol_t *args, int32_t num_kwargs,
+                                            const char **kw_names, const brass_symbol_t *kw_args,
+                                            brass_symbol_t *out);
+BRASS_API void brass_symbol_free(brass_symbol_t sym);
+/* A deep copy (nodes and attributes are not shared with sym). */
+BRASS_API brass_status brass_symbol_copy(brass_symbol_t sym, brass_symbol_t *out);
+/* The outputs of several symbols as one. */
+BRASS_API brass_status brass_symbol_group(int32_t num, const brass_symbol_t *syms, brass_symbol_t *out);
+BRASS_API brass_status brass_symbol_num_outputs(brass_symbol_t sym, int32_t *out);
+BRASS_API brass_status brass_symbol_get_output(brass_symbol_t sym, int32_t index, brass_symbol_t *out);
+/* which: 0 internals (every node's visible outputs), 1 children (inputs of the output nodes). */
+BRASS_API brass_status brass_symbol_related(brass_symbol_t sym, int32_t which, brass_symbol_t *out);
+/* which: 0 arguments, 1 outputs, 2 auxiliary states, 3 inputs (arguments then aux, graph order). */
+BRASS_API brass_status brass_symbol_list(brass_symbol_t sym, int32_t which, int32_t *num,
+                                         const char ***names);
+/* The name of a one-output symbol's node; *found = 0 for groups. */
+BRASS_API brass_status brass_symbol_name(brass_symbol_t sym, const char **name, int32_t *found);
+/* An attribute of a one-output symbol's node (*found = 0 when absent). */
+BRASS_API brass_status brass_symbol_get_attr(brass_symbol_t sym, const char *key, const char **value,
+                                             int32_t *found);
+BRASS_API brass_status brass_symbol_set_attr(brass_symbol_t sym, const char *key, const char *value);
+/* Attributes as 2*num strings key, value: of the output node (recursive = 0) or of every node
+** with keys "<node>$<key>" (recursive = 1), MXNet's list_attr / attr_dict. */
+BRASS_API brass_status brass_symbol_list_attr(brass_symbol_t sym, int32_t recursive, int32_t *num,
+                                              const char ***kv);
+BRASS_API brass_status brass_symbol_to_json(brass_symbol_t sym, const char **json);
+BRASS_API brass_status brass_symbol_from_json(const char *json, brass_symbol_t *out);
+/*
+** brass_symbol_infer_shape: shapes of arguments, outputs and auxiliary states from known
+** shapes by name (ndims[i] extents each, concatenated in dims; -1 or 0 in an extent: unknown).
+** Out: for group g in (args, outputs, aux): counts[g] shapes, out_ndims[g][k] (-1: unknown),
+** out_dims[g] their extents concatenated (-1: unknown). *complete = 1 when all are known.
+*/
+BRASS_API brass_status brass_symbol_infer_shape(brass_symbol_t sym, int32_t num, const char **names,
+                                                const int32_t *ndims, const int64_t *dims,
+                                                int32_t *complete, int32_t *counts,
+                                                const int32_t **out_ndims, const int64_t **out_dims);
+/* Dtypes likewise (codes; -1 unknown). */
+BRASS_API brass_status brass_symbol_infer_type(brass_symbol_t sym, int32_t num, const char **names,
+                                               const int32_t *types, int32_t *complete,
+                                               int32_t *counts, const int32_t **out_types);
+
+/* ---- Executors ------------------------------------------------------------------------- */
+/*
+** brass_executor_bind: sym bound to arrays on one device: args and aux in list order;
+** grads[i] (NULL allowed where reqs[i] is 0) receives argument i's gradient with write
+** request reqs[i] (0 null, 1 write, 3 add). Fails naming the argument on a missing array or a
+** shape, dtype or device that does not fit.
+*/
+BRASS_API brass_status brass_executor_bind(brass_symbol_t sym, brass_device_type dev_type, int32_t dev_id,
+                                           int32_t num_args, const brass_ndarray_t *args,
+                                           const brass_ndarray_t *grads, const int32_t *reqs,
+                                           int32_t num_aux, const brass_ndarray_t *aux,
+                                           brass_executor_t *out);
+BRASS_API void brass_executor_free(brass_executor_t exe);
+BRASS_API brass_status brass_executor_forward(brass_executor_t exe, int32_t is_train);
+/* head_grads: one per output (num = outputs), or num = 0 for ones. */
+BRASS_API brass_status brass_executor_backward(brass_executor_t exe, int32_t num,
+                                               const brass_ndarray_t *head_grads);
+/* The outputs of the last forward: *num in: room, out: count; new handles in out. */
+BRASS_API brass_status brass_executor_outputs(brass_executor_t exe, int32_t *num, brass_ndarray_t *out);
+/* Called after each op of forward/backward with the output's name and a new handle to its
+** value (the callee frees it); NULL removes the callback. Runs on the calling thread. */
+typedef void (*brass_monitor_fn)(const char *name, brass_ndarray_t value, void *user);
+BRASS_API brass_status brass_executor_set_monitor(brass_executor_t exe, brass_monitor_fn fn, void *user);
 
 /* BRASS_CDEF_END */
 

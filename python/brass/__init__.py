@@ -11,6 +11,13 @@ from . import ndarray  # noqa: F401
 from . import ndarray as nd  # noqa: F401
 from . import random  # noqa: F401
 from . import autograd  # noqa: F401
+from . import name  # noqa: F401
+from . import attribute  # noqa: F401
+from .attribute import AttrScope  # noqa: F401
+from . import symbol  # noqa: F401
+from . import symbol as sym  # noqa: F401
+from .symbol import Symbol  # noqa: F401
+from . import executor  # noqa: F401
 from .base import lib as _lib, ffi as _ffi
 
 __version__ = _ffi.string(_lib.brass_version_string()).decode()

@@ -38,11 +38,40 @@ const Op* OpRegistry::find(const std::string& name) const {
   return it == by_name_.end() ? nullptr : it->second;
 }
 
+Op& Op::shape_fn(ShapeFn f) {
+  using Fn = bool (*)(const NodeAttrs&, std::vector<Shape>&, std::vector<Shape>&);
+  const Fn* p = f.target<Fn>();
+  if (p && *p == &infer::same_shape) partial_shape = true;
+  infer_shape = std::move(f);
+  return *this;
+}
+
+Op& Op::type_fn(TypeFn f) {
+  using Fn = bool (*)(const NodeAttrs&, std::vector<int>&, std::vector<int>&);
+  const Fn* p = f.target<Fn>();
+  if (p && *p == &infer::same_type) partial_type = true;
+  infer_type = std::move(f);
+  return *this;
+}
+
+bool is_hidden_attr(const std::string& key) {
+  return key.size() > 4 && key.compare(0, 2, "__") == 0 && key.compare(key.size() - 2, 2, "__") == 0;
+}
+
 std::shared_ptr<NodeAttrs> make_attrs(const Op* op,
                                       std::vector<std::pair<std::string, std::string>> kv) {
   auto a = std::make_shared<NodeAttrs>();
   a->op = op;
-  a->parsed = op->schema->parse(op->name.c_str(), kv);
+  bool any_hidden = false;
+  for (auto& p : kv) any_hidden = any_hidden || is_hidden_attr(p.first);
+  if (!any_hidden) {
+    a->parsed = op->schema->parse(op->name.c_str(), kv);
+  } else {
+    std::vector<std::pair<std::string, std::string>> params;
+    for (auto& p : kv)
+      if (!is_hidden_attr(p.first)) params.push_back(p);
+    a->parsed = op->schema->parse(op->name.c_str(), params);
+  }
   a->dict = std::move(kv);
   return a;
 }

@@ -105,6 +105,13 @@ struct Op {
   TempFn temp_size;
   bool need_random = false;
   GradFn gradient;                    // empty: not differentiable (an error if asked)
+  // The shape/type functions accept unknown inputs and fill what they can, inputs included
+  // (weights from the data shape): graph inference calls them with partial knowledge. Others
+  // are called once every input is known. Set by .partial_infer(), and for infer::same_shape
+  // and infer::same_type.
+  bool partial_shape = false, partial_type = false;
+  std::vector<std::string> output_names;           // visible outputs; empty: "output", "output<i>"
+  std::vector<std::pair<int, std::string>> input_init;  // __init__ of variables made for inputs
   std::shared_ptr<const NodeAttrs> default_attrs;  // parsed defaults, for the hot path
 
   // Builder interface used at registration.
@@ -123,8 +130,13 @@ struct Op {
   Op& visible_outputs(int n) { num_visible_outputs = n; return *this; }
   Op& visible_outputs(CountFn f) { num_visible_fn = std::move(f); return *this; }
   template <class P> Op& params() { schema = make_schema<P>(); return *this; }
-  Op& shape_fn(ShapeFn f) { infer_shape = std::move(f); return *this; }
-  Op& type_fn(TypeFn f) { infer_type = std::move(f); return *this; }
+  Op& shape_fn(ShapeFn f);
+  Op& partial_infer() { partial_shape = partial_type = true; return *this; }
+  Op& outputs_named(std::vector<std::string> names) { output_names = std::move(names); return *this; }
+  // Variables that a symbol creates for these inputs get this __init__ (BatchNorm's moving
+  // stats: zeros and ones).
+  Op& init_inputs(std::vector<std::pair<int, std::string>> inits) { input_init = std::move(inits); return *this; }
+  Op& type_fn(TypeFn f);
   Op& cpu(ComputeFn f) { compute[0] = std::move(f); return *this; }
   Op& cuda(ComputeFn f) { compute[1] = std::move(f); return *this; }
   Op& inplace_pairs(std::vector<std::pair<int, int>> p) { inplace = std::move(p); return *this; }
@@ -153,7 +165,11 @@ class OpRegistry {
   std::map<std::string, Op*> by_name_;
 };
 
-// Parses string parameters for an op (throws naming the op and the parameter).
+// Whether a key is a hidden attribute ("__shape__", "__lr_mult__", ...): kept in a node's dict
+// beside the op's parameters (graphs and JSON carry them), never parsed as a parameter.
+bool is_hidden_attr(const std::string& key);
+// Parses string parameters for an op (throws naming the op and the parameter); hidden
+// attributes are kept in the dict and skipped by the parser.
 std::shared_ptr<NodeAttrs> make_attrs(const Op* op,
                                       std::vector<std::pair<std::string, std::string>> kv);
 

@@ -244,7 +244,7 @@ NO_GRADIENT = {"_trigamma": Grad(one((2, 3), domain=(0.2, 5)))}
 NO_SECOND_ORDER = {"_digamma"}
 
 # Op test files that declare the gradient cases of their own ops (GRADIENTS, NO_SECOND_ORDER).
-OWN_TABLE_MODULES = []
+OWN_TABLE_MODULES = ["test_ops_conv"]
 for _m in map(__import__, OWN_TABLE_MODULES):
     for _n, _cs in _m.GRADIENTS.items():
         add(_n, *_cs)

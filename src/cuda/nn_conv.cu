@@ -1,0 +1,473 @@
+// CUDA kernels of Convolution, Pooling and BatchNorm and their gradient ops (convolution.cc,
+// pooling.cc, batch_norm.cc), with the CPU kernels' geometry (conv_params.h, bn_params.h),
+// dtypes and write requests.
+//
+// Convolution: per sample, im2col into the op's temp space and one GEMM batched over the
+// groups (cuda/gemm.cuh); the data gradient is a GEMM then col2im computed as a gather per
+// input pixel, so no atomics are needed and the result is deterministic. Pooling's gradient is
+// a gather per input element as well (max: each window's first maximum, found in a pass over
+// the outputs first). BatchNorm's per-channel sums are two-pass reductions: partial sums over
+// fixed chunks of a channel, then the chunks of each channel summed in order.
+#include "cuda/cuda_common.cuh"  // first: its pragmas cover the whole unit
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "cuda/gemm.cuh"
+#include "op/nn/bn_params.h"
+#include "op/nn/conv_params.h"
+#include "op/operator.h"
+
+namespace brass {
+namespace conv_ops {
+namespace gpu {
+
+// ---- Convolution ---------------------------------------------------------------------------
+
+template <class T>
+struct Im2col {
+  const T* x;
+  T* col;
+  ConvGeom g;
+  __device__ void operator()(int64_t i) const { col[i] = im2col_at(x, g, i); }
+};
+
+template <class T>
+struct Col2im {
+  const T* col;
+  T* dx;
+  ConvGeom g;
+  bool add;
+  __device__ void operator()(int64_t i) const {
+    T v = col2im_at(col, g, i);
+    dx[i] = add ? dx[i] + v : v;
+  }
+};
+
+// y[f, q] += b[f] for one sample.
+template <class T>
+struct AddBias {
+  T* y;
+  const T* b;
+  int64_t p;
+  __device__ void operator()(int64_t i) const { y[i] += b[i / p]; }
+};
+
+template <class T>
+struct Fill {
+  T* p;
+  T v;
+  __device__ void operator()(int64_t i) const { p[i] = v; }
+};
+
+template <class F>
+void by_float(DType t, F&& kernel) {
+  if (t == DType::kFloat32) kernel(float());
+  else kernel(double());
+}
+
+void conv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
+                  const std::vector<TBlob>& out) {
+  const auto& prm = ctx.param<ConvParam>();
+  Req req = ctx.req[0];
+  if (req == Req::kNull) return;
+  ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* x = in[0].ptr<T>();
+    T* y = out[0].ptr<T>();
+    T* col = static_cast<T*>(ctx.temp);
+    for (int64_t n = 0; n < g.n; ++n) {
+      const T* xn = x + n * g.c * g.h * g.w;
+      const T* c = xn;
+      if (!conv_col_is_data(g)) {
+        cuda::for_each(s, g.c * g.kh * g.kw * g.p, Im2col<T>{xn, col, g});
+        c = col;
+      }
+      T* yn = y + n * g.f * g.p;
+      dot_ops::gpu::gemm(s, "Convolution", in[0].dtype, false, false, g.g, g.fg, g.p, g.k,
+                         in[1].dptr, g.k, g.fg * g.k, c, g.p, g.k * g.p, yn, g.fg * g.p,
+                         req == Req::kAdd);
+      if (!prm.no_bias) cuda::for_each(s, g.f * g.p, AddBias<T>{yn, in[2].ptr<T>(), g.p});
+    }
+  });
+  cuda::finish(s);
+}
+
+// _backward_Convolution_data(out_grad, weight, data): col = W_g^T dy_g, then col2im.
+void conv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
+                   const std::vector<TBlob>& out) {
+  Req req = ctx.req[0];
+  if (req == Req::kNull) return;
+  const char* op = "_backward_Convolution_data";
+  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, op);
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dy = in[0].ptr<T>();
+    T* dx = out[0].ptr<T>();
+    T* col = static_cast<T*>(ctx.temp);
+    int64_t chw = g.c * g.h * g.w;
+    bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
+    for (int64_t n = 0; n < g.n; ++n) {
+      T* dst = direct ? dx + n * chw : col;
+      dot_ops::gpu::gemm(s, op, in[0].dtype, true, false, g.g, g.k, g.p, g.fg, in[1].dptr, g.k,
+                         g.fg * g.k, dy + n * g.f * g.p, g.p, g.fg * g.p, dst, g.k * g.p, false);
+      if (!direct) cuda::for_each(s, chw, Col2im<T>{col, dx + n * chw, g, req == Req::kAdd});
+    }
+  });
+  cuda::finish(s);
+}
+
+// _backward_Convolution_weight(out_grad, data): dW_g = sum_n dy_g[n] col_g[n]^T.
+void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
+                     const std::vector<TBlob>& out) {
+  Req req = ctx.req[0];
+  if (req == Req::kNull) return;
+  const char* op = "_backward_Convolution_weight";
+  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, op);
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T* dy = in[0].ptr<T>();
+    const T* x = in[1].ptr<T>();
+    T* dw = out[0].ptr<T>();
+    T* col = static_cast<T*>(ctx.temp);
+    if (g.n == 0 && req != Req::kAdd) cuda::for_each(s, out[0].size(), Fill<T>{dw, T(0)});
+    for (int64_t n = 0; n < g.n; ++n) {
+      const T* xn = x + n * g.c * g.h * g.w;
+      const T* c = xn;
+      if (!conv_col_is_data(g)) {
+        cuda::for_each(s, g.c * g.kh * g.kw * g.p, Im2col<T>{xn, col, g});
+        c = col;
+      }
+      dot_ops::gpu::gemm(s, op, in[0].dtype, false, true, g.g, g.fg, g.k, g.p,
+                         dy + n * g.f * g.p, g.p, g.fg * g.p, c, g.p, g.k * g.p, dw, g.fg * g.k,
+                         n > 0 || req == Req::kAdd);
+    }
+  });
+  cuda::finish(s);
+}
+
+// ---- Pooling -------------------------------------------------------------------------------
+
+template <class T, class C>
+struct PoolFwd {
+  const T* x;
+  T* y;
+  PoolGeom g;
+  C neg_inf;
+  bool add;
+  __device__ void operator()(int64_t i) const {
+    C v = pool_forward_at<C>(x, g, i, neg_inf);
+    y[i] = add ? T(C(y[i]) + v) : T(v);
+  }
+};
+
+template <class T, class C>
+struct PoolArgmax {
+  const T* x;
+  int64_t* argmax;
+  PoolGeom g;
+  C neg_inf;
+  __device__ void operator()(int64_t i) const { argmax[i] = pool_argmax_at<C>(x, g, i, neg_inf); }
+};
+
+template <class T, class C>
+struct PoolBwd {
+  const T* dy;
+  const int64_t* argmax;
+  T* dx;
+  PoolGeom g;
+  bool add;
+  __device__ void operator()(int64_t i) const {
+    C v = pool_backward_at<C>(dy, argmax, g, i);
+    dx[i] = add ? T(C(dx[i]) + v) : T(v);
+  }
+};
+
+// Runs kernel(T(), C()) for the float storage type T of t and its compute type C (as
+// pooling.cc).
+template <class F>
+void by_float_pool(DType t, F&& kernel) {
+  switch (t) {
+    case DType::kFloat32: kernel(float(), float()); break;
+    case DType::kFloat64: kernel(double(), double()); break;
+    case DType::kFloat16: kernel(half_t(), float()); break;
+    default: kernel(bf16_t(), float()); break;
+  }
+}
+
+void pool_forward(const OpContext& ctx, const std::vector<TBlob>& in,
+                  const std::vector<TBlob>& out) {
+  Req req = ctx.req[0];
+  if (req == Req::kNull) return;
+  PoolGeom g = pool_geom(ctx.param<PoolParam>(), in[0].shape, "Pooling");
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  by_float_pool(in[0].dtype, [&](auto tt, auto ct) {
+    using T = decltype(tt);
+    using C = decltype(ct);
+    C neg_inf = -std::numeric_limits<C>::infinity();
+    cuda::for_each(s, out[0].size(),
+                   PoolFwd<T, C>{in[0].ptr<T>(), out[0].ptr<T>(), g, neg_inf, req == Req::kAdd});
+  });
+  cuda::finish(s);
+}
+
+// _backward_Pooling(out_grad, data, out); the temp space holds the argmax of each output
+// (max pooling).
+void pool_backward(const OpContext& ctx, const std::vector<TBlob>& in,
+                   const std::vector<TBlob>& out) {
+  Req req = ctx.req[0];
+  if (req == Req::kNull) return;
+  PoolGeom g = pool_geom(ctx.param<PoolParam>(), in[1].shape, "_backward_Pooling");
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  by_float_pool(in[0].dtype, [&](auto tt, auto ct) {
+    using T = decltype(tt);
+    using C = decltype(ct);
+    int64_t* argmax = static_cast<int64_t*>(ctx.temp);
+    if (g.type == kPoolMax)
+      cuda::for_each(s, in[0].size(), PoolArgmax<T, C>{in[1].ptr<T>(), argmax, g,
+                                                       -std::numeric_limits<C>::infinity()});
+    cuda::for_each(s, out[0].size(), PoolBwd<T, C>{in[0].ptr<T>(), argmax, out[0].ptr<T>(), g,
+                                                   req == Req::kAdd});
+  });
+  cuda::finish(s);
+}
+
+}  // namespace gpu
+}  // namespace conv_ops
+
+namespace bn_ops {
+namespace gpu {
+
+constexpr int64_t kChunk = 1024;  // elements of a channel per partial sum
+
+// part[ch * q + j] = sum over chunk j of channel ch of: x (kSumX), (x - mean)^2 (kSumSq),
+// dy (kSumDy), dy * (x - mean) (kSumDyX).
+enum Sum { kSumX, kSumSq, kSumDy, kSumDyX };
+
+template <class T>
+struct Partial {
+  const T* x;
+  const T* dy;
+  const T* mean;
+  T* part;
+  BNGeom g;
+  int64_t q;
+  int what;
+  __device__ void operator()(int64_t i) const {
+    int64_t ch = i / q, k0 = (i % q) * kChunk;
+    int64_t k1 = k0 + kChunk < g.m ? k0 + kChunk : g.m;
+    T acc = T(0);
+    for (int64_t k = k0; k < k1; ++k) {
+      int64_t e = bn_index(g, ch, k);
+      if (what == kSumX) acc += x[e];
+      else if (what == kSumDy) acc += dy[e];
+      else if (what == kSumSq) acc += (x[e] - mean[ch]) * (x[e] - mean[ch]);
+      else acc += dy[e] * (x[e] - mean[ch]);
+    }
+    part[i] = acc;
+  }
+};
+
+// sums[ch] = scale * (the q partial sums of channel ch, added in order).
+template <class T>
+struct Combine {
+  const T* part;
+  T* sums;
+  int64_t q;
+  T scale;
+  __device__ void operator()(int64_t ch) const {
+    T acc = T(0);
+    for (int64_t j = 0; j < q; ++j) acc += part[ch * q + j];
+    sums[ch] = acc * scale;
+  }
+};
+
+// Per channel: training turns the batch variance (in invstd) into the inverse std and updates
+// the moving statistics; inference takes mean and inverse std from them. Then the mean and
+// var outputs are written.
+template <class T>
+struct Stats {
+  T* mean;
+  T* invstd;
+  T* mm;
+  T* mv;
+  T* mean_out;
+  T* var_out;
+  T eps, momentum;
+  bool train;
+  int req_mean, req_var;
+  __device__ void operator()(int64_t ch) const {
+    if (train) {
+      T var = invstd[ch];
+      invstd[ch] = var == T(0) && eps == T(0) ? T(0) : T(1) / std::sqrt(var + eps);
+      mm[ch] = mm[ch] * momentum + mean[ch] * (T(1) - momentum);
+      mv[ch] = mv[ch] * momentum + var * (T(1) - momentum);
+    } else {
+      mean[ch] = mm[ch];
+      invstd[ch] = T(1) / std::sqrt(mv[ch] + eps);
+    }
+    put(mean_out, ch, mean[ch], req_mean);
+    put(var_out, ch, invstd[ch], req_var);
+  }
+  __device__ static void put(T* p, int64_t i, T v, int req) {
+    if (req == int(Req::kAdd)) p[i] += v;
+    else if (req != int(Req::kNull)) p[i] = v;
+  }
+};
+
+template <class T>
+struct Normalize {
+  const T* x;
+  const T* gamma;
+  const T* beta;
+  const T* mean;
+  const T* invstd;
+  T* y;
+  BNGeom g;
+  bool fix_gamma, add;
+  __device__ void operator()(int64_t i) const {
+    int64_t ch = (i / g.inner) % g.c;
+    T w = fix_gamma ? T(1) : gamma[ch];
+    T v = (x[i] - mean[ch]) * invstd[ch] * w + beta[ch];
+    y[i] = add ? y[i] + v : v;
+  }
+};
+
+template <class T>
+struct DataGrad {
+  const T* dy;
+  const T* x;
+  const T* gamma;
+  const T* mean;
+  const T* invstd;
+  const T* sg;   // per channel: sum dy
+  const T* sgx;  // per channel: sum dy * (x - mean)
+  T* dx;
+  BNGeom g;
+  bool fix_gamma, batch_stats, add;
+  __device__ void operator()(int64_t i) const {
+    int64_t ch = (i / g.inner) % g.c;
+    T is = invstd[ch], w = fix_gamma ? T(1) : gamma[ch], m = T(g.m);
+    T v = batch_stats ? (dy[i] - sg[ch] / m - (x[i] - mean[ch]) * sgx[ch] * is * is / m) * w * is
+                      : dy[i] * w * is;
+    dx[i] = add ? dx[i] + v : v;
+  }
+};
+
+template <class T>
+struct ParamGrad {
+  const T* invstd;
+  const T* sg;
+  const T* sgx;
+  T* dgamma;
+  T* dbeta;
+  bool fix_gamma;
+  int req_gamma, req_beta;
+  __device__ void operator()(int64_t ch) const {
+    Stats<T>::put(dgamma, ch, fix_gamma ? T(0) : sgx[ch] * invstd[ch], req_gamma);
+    Stats<T>::put(dbeta, ch, sg[ch], req_beta);
+  }
+};
+
+// Per-channel sums of one quantity into sums (device, c values), via partial sums in part.
+template <class T>
+void channel_sums(cudaStream_t s, const BNGeom& g, int what, const T* x, const T* dy,
+                  const T* mean, T* part, T* sums, T scale) {
+  int64_t q = g.m > 0 ? (g.m + kChunk - 1) / kChunk : 1;
+  cuda::for_each(s, g.c * q, Partial<T>{x, dy, mean, part, g, q, what});
+  cuda::for_each(s, g.c, Combine<T>{part, sums, q, scale});
+}
+
+size_t part_elems(const BNGeom& g) {
+  return size_t(g.c * (g.m > 0 ? (g.m + kChunk - 1) / kChunk : 1));
+}
+
+void bn_forward(const OpContext& ctx, const std::vector<TBlob>& in,
+                const std::vector<TBlob>& out) {
+  const auto& p = ctx.param<BNParam>();
+  BNGeom g = bn_geom(p, in[0].shape, "BatchNorm");
+  if (g.c == 0) return;
+  bool train = ctx.is_train && !p.use_global_stats;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    size_t es = sizeof(T);
+    cuda::DeviceBuffer stats(2 * g.c * es, ctx.dev.id), part(part_elems(g) * es, ctx.dev.id);
+    T* mean = stats.get<T>();
+    T* invstd = mean + g.c;
+    const T* x = in[0].ptr<T>();
+    if (train) {
+      T inv_m = g.m ? T(1) / T(g.m) : T(0);
+      channel_sums<T>(s, g, kSumX, x, nullptr, nullptr, part.get<T>(), mean, inv_m);
+      channel_sums<T>(s, g, kSumSq, x, nullptr, mean, part.get<T>(), invstd, inv_m);
+    }
+    cuda::for_each(s, g.c, Stats<T>{mean, invstd, in[3].ptr<T>(), in[4].ptr<T>(),
+                                    out[1].ptr<T>(), out[2].ptr<T>(), T(p.eps), T(p.momentum),
+                                    train, int(ctx.req[1]), int(ctx.req[2])});
+    if (ctx.req[0] != Req::kNull)
+      cuda::for_each(s, in[0].size(),
+                     Normalize<T>{x, in[1].ptr<T>(), in[2].ptr<T>(), mean, invstd,
+                                  out[0].ptr<T>(), g, p.fix_gamma, ctx.req[0] == Req::kAdd});
+    cuda::finish(s);
+  };
+  if (in[0].dtype == DType::kFloat32) run(float());
+  else run(double());
+}
+
+// _backward_BatchNorm(out_grad, data, gamma, mean, invstd) -> d data, d gamma, d beta.
+void bn_backward(const OpContext& ctx, const std::vector<TBlob>& in,
+                 const std::vector<TBlob>& out) {
+  const auto& p = ctx.param<BNParam>();
+  BNGeom g = bn_geom(p, in[1].shape, "_backward_BatchNorm");
+  if (g.c == 0) return;
+  bool batch_stats = ctx.is_train && !p.use_global_stats;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    size_t es = sizeof(T);
+    cuda::DeviceBuffer sums(2 * g.c * es, ctx.dev.id), part(part_elems(g) * es, ctx.dev.id);
+    T* sg = sums.get<T>();
+    T* sgx = sg + g.c;
+    const T* dy = in[0].ptr<T>();
+    const T* x = in[1].ptr<T>();
+    const T* mean = in[3].ptr<T>();
+    const T* invstd = in[4].ptr<T>();
+    channel_sums<T>(s, g, kSumDy, x, dy, mean, part.get<T>(), sg, T(1));
+    channel_sums<T>(s, g, kSumDyX, x, dy, mean, part.get<T>(), sgx, T(1));
+    if (ctx.req[0] != Req::kNull)
+      cuda::for_each(s, in[1].size(),
+                     DataGrad<T>{dy, x, in[2].ptr<T>(), mean, invstd, sg, sgx, out[0].ptr<T>(),
+                                 g, p.fix_gamma, batch_stats, ctx.req[0] == Req::kAdd});
+    cuda::for_each(s, g.c, ParamGrad<T>{invstd, sg, sgx, out[1].ptr<T>(), out[2].ptr<T>(),
+                                        p.fix_gamma, int(ctx.req[1]), int(ctx.req[2])});
+    cuda::finish(s);
+  };
+  if (in[0].dtype == DType::kFloat32) run(float());
+  else run(double());
+}
+
+}  // namespace gpu
+}  // namespace bn_ops
+
+namespace conv_ops {
+namespace gpu {
+
+const bool kRegistered = [] {
+  OpRegistry::get().add("Convolution").cuda(conv_forward);
+  OpRegistry::get().add("_backward_Convolution_data").cuda(conv_bwd_data);
+  OpRegistry::get().add("_backward_Convolution_weight").cuda(conv_bwd_weight);
+  OpRegistry::get().add("Pooling").cuda(pool_forward);
+  OpRegistry::get().add("_backward_Pooling").cuda(pool_backward);
+  OpRegistry::get().add("BatchNorm").cuda(bn_ops::gpu::bn_forward);
+  OpRegistry::get().add("_backward_BatchNorm").cuda(bn_ops::gpu::bn_backward);
+  return true;
+}();
+
+}  // namespace gpu
+}  // namespace conv_ops
+}  // namespace brass

@@ -1,0 +1,146 @@
+// CUDA kernels of the dense-layer operators (src/op/nn: FullyConnected, Activation, Dropout,
+// softmax, log_softmax, SoftmaxOutput and their gradient ops), added to the ops registered
+// there, with the same parameters and shape logic (the op/nn/*_params.h headers).
+#include "cuda/cuda_common.cuh"  // first: its pragmas cover the whole unit
+
+#include <optional>
+
+#include "cuda/gemm.cuh"
+#include "op/nn/activation_params.h"
+#include "op/nn/dropout_params.h"
+#include "op/nn/fully_connected_params.h"
+#include "op/nn/nn_dtype.h"
+#include "op/operator.h"
+
+namespace brass {
+namespace nn_dense_gpu {
+
+// ---- FullyConnected ----------------------------------------------------------------------
+// y[r, j] += b[j] for every row r of the (m x h) output.
+template <class T>
+struct AddBias {
+  T* y;
+  const T* b;
+  int64_t h;
+  __device__ void operator()(int64_t i) const { y[i] += b[i % h]; }
+};
+
+void fully_connected(const OpContext& ctx, const std::vector<TBlob>& in,
+                     const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  const auto& p = ctx.param<fc_ops::FullyConnectedParam>();
+  fc_ops::FcDims d = fc_ops::fc_dims(in[0].shape, p.flatten);
+  int64_t h = p.num_hidden;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  // out (m x h) = data (m x k) . weight^T, weight stored as (h x k); then the bias.
+  dot_ops::gpu::gemm(s, "FullyConnected", in[0].dtype, false, true, 1, d.m, h, d.k, in[0].dptr,
+                     d.k, 0, in[1].dptr, d.k, 0, out[0].dptr, 0, ctx.req[0] == Req::kAdd);
+  if (!p.no_bias) {
+    if (in[0].dtype == DType::kFloat32)
+      cuda::for_each(s, d.m * h, AddBias<float>{out[0].ptr<float>(), in[2].ptr<float>(), h});
+    else
+      cuda::for_each(s, d.m * h, AddBias<double>{out[0].ptr<double>(), in[2].ptr<double>(), h});
+  }
+  cuda::finish(s);
+}
+
+// ---- Activation ----------------------------------------------------------------------------
+// y = F(x) in F's compute type C (the functors of the element-wise unary ops, and Softrelu).
+template <class F, class C>
+__global__ void act_kernel(const void* x, void* y, DType t, int64_t n, bool add) {
+  BRASS_CUDA_LOOP(i, n) {
+    cuda::store<F, C>(y, i, t, F::template map<C>(cuda::load<F, C>(x, i, t)), add);
+  }
+}
+
+void activation(const OpContext& ctx, const std::vector<TBlob>& in,
+                const std::vector<TBlob>& out) {
+  int64_t n = out[0].size();
+  if (ctx.req[0] == Req::kNull || n == 0) return;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  act_ops::with_activation(ctx.param<act_ops::ActivationParam>().act_type, [&](auto f) {
+    using F = decltype(f);
+    nn_dtype::dispatch_float(in[0].dtype, "Activation", [&](auto tag) {
+      using C = typename F::template compute<decltype(tag)>::type;
+      cuda::launch(act_kernel<F, C>, cuda::blocks_for(n), cuda::kThreads, s, in[0].dptr,
+                   out[0].dptr, in[0].dtype, n, ctx.req[0] == Req::kAdd);
+      return 0;
+    });
+  });
+  cuda::finish(s);
+}
+
+// ---- Dropout -------------------------------------------------------------------------------
+// One thread per Philox block of the mask (mask_block, dropout_params.h, as on the CPU).
+template <class T>
+struct DropoutMask {
+  RandomStream rs;
+  int64_t n;
+  double keep;
+  T scale, zero;
+  T* mask;
+  __device__ void operator()(int64_t b) const {
+    dropout_ops::mask_block(rs, b, n, keep, scale, zero, mask);
+  }
+};
+
+template <class T>
+struct Fill {
+  T* p;
+  T v;
+  __device__ void operator()(int64_t i) const { p[i] = v; }
+};
+
+// y = x * mask (broadcast along the shared axes), in the compute type C.
+template <class T, class C>
+struct DropoutApply {
+  const T* x;
+  const T* mask;
+  T* y;
+  dropout_ops::MaskView v;
+  bool add;
+  __device__ void operator()(int64_t i) const {
+    C r = cuda::dev_convert<C>(x[i]) * cuda::dev_convert<C>(mask[dropout_ops::mask_index(v, i)]);
+    y[i] = cuda::dev_convert<T>(add ? cuda::dev_convert<C>(y[i]) + r : r);
+  }
+};
+
+void dropout(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  const auto& p = ctx.param<dropout_ops::DropoutParam>();
+  bool on = dropout_ops::active(p, ctx.is_train);
+  dropout_ops::MaskView v = dropout_ops::mask_view(in[0].shape, out[1].shape);
+  int64_t n = in[0].size(), nm = out[1].size();
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  nn_dtype::dispatch_float(in[0].dtype, "Dropout", [&](auto tag) {
+    using T = decltype(tag);
+    using C = nn_dtype::Compute<T>;
+    // The mask goes to its output, or to scratch when that output is not wanted.
+    bool own = ctx.req[1] == Req::kNull;
+    std::optional<cuda::DeviceBuffer> scratch;
+    if (own) scratch.emplace(size_t(nm) * sizeof(T), ctx.dev.id);
+    T* mask = own ? scratch->get<T>() : out[1].ptr<T>();
+    if (on) {
+      double keep = 1.0 - p.p;
+      T scale = convert<T>(keep > 0 ? 1.0 / keep : 0.0);
+      cuda::for_each(s, (nm + 3) / 4,
+                     DropoutMask<T>{ctx.rng, nm, keep, scale, convert<T>(0.0), mask});
+    } else {
+      cuda::for_each(s, nm, Fill<T>{mask, convert<T>(1.0)});
+    }
+    if (ctx.req[0] != Req::kNull)
+      cuda::for_each(s, n, DropoutApply<T, C>{in[0].ptr<T>(), mask, out[0].ptr<T>(), v,
+                                              ctx.req[0] == Req::kAdd});
+    cuda::finish(s);  // before the scratch goes
+    return 0;
+  });
+}
+
+const bool kRegistered = [] {
+  OpRegistry::get().add("FullyConnected").cuda(fully_connected);
+  OpRegistry::get().add("Activation").cuda(activation);
+  OpRegistry::get().add("Dropout").cuda(dropout);
+  return true;
+}();
+
+}  // namespace nn_dense_gpu
+}  // namespace brass

@@ -1,0 +1,59 @@
+// The executor: a symbol bound to arrays (arguments, their gradient buffers with a write
+// request each, auxiliary states) that runs forward and backward through the engine. Nodes are
+// pushed in graph order with their read and write sets, so independent branches run
+// concurrently and imperative work interleaves.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <unordered_map>
+#include <string>
+#include <vector>
+
+#include "graph/infer.h"
+#include "graph/symbol.h"
+
+namespace brass {
+namespace graph {
+
+class Executor {
+ public:
+  // args/aux in list_arguments/list_auxiliary_states order; arg_grads[i] may be none when
+  // reqs[i] is kNull. Fails naming the argument on a missing array or a wrong shape/dtype/device.
+  Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std::vector<NDArray> arg_grads,
+           std::vector<Req> reqs, std::vector<NDArray> aux);
+
+  void forward(bool is_train);
+  // head_grads: one per output, or empty for ones.
+  void backward(const std::vector<NDArray>& head_grads);
+
+  const std::vector<NDArray>& outputs() const { return outputs_; }
+  const std::vector<NDArray>& args() const { return args_; }
+  const std::vector<NDArray>& arg_grads() const { return grads_; }
+  const std::vector<NDArray>& aux() const { return aux_; }
+  const Symbol& symbol() const { return sym_; }
+  // Called with each op output's name ("fc1_output") and value after the op runs.
+  void set_monitor(std::function<void(const std::string&, const NDArray&)> cb) { monitor_ = std::move(cb); }
+
+ private:
+  NDArray value(const NodeEntry& e) const;
+  void run(const NodePtr& n);
+
+  Symbol sym_;
+  Device dev_;
+  std::vector<NDArray> args_, grads_, aux_, outputs_;
+  std::vector<Req> reqs_;
+  IndexedGraph fwd_;
+  std::vector<NDArray> vals_;                 // forward values per entry of fwd_
+  std::vector<NodeEntry> grad_entries_;       // per argument with a gradient
+  std::vector<size_t> grad_args_;             // which argument each is for
+  std::vector<NodePtr> head_grad_vars_;       // variables standing for the head gradients
+  std::vector<NodePtr> bwd_nodes_;            // gradient nodes to run, in order
+  std::unordered_map<const Node*, std::vector<NDArray>> bwd_vals_;
+  std::vector<NDArray> head_grads_;
+  bool forward_done_ = false, forward_train_ = false;
+  std::function<void(const std::string&, const NDArray&)> monitor_;
+};
+
+}  // namespace graph
+}  // namespace brass

@@ -1,0 +1,132 @@
+// Pooling (MXNet 1.x: max, avg, sum over 1-D NCW or 2-D NCHW windows; conventions valid and
+// full; global pooling) and its gradient op _backward_Pooling. The window arithmetic is in
+// conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu); both devices compute the
+// gradient as a gather per input element, so they agree and are deterministic.
+#include <limits>
+#include <vector>
+
+#include "op/grad.h"
+#include "op/nn/conv_params.h"
+#include "op/operator.h"
+
+namespace brass {
+namespace pool_ops {
+
+using conv_ops::PoolGeom;
+using conv_ops::PoolParam;
+
+bool pool_float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+  bool ok = infer::same_type(a, in, out);
+  if (ok && !is_float(DType(out[0])))
+    fail(BRASS_ERR_DTYPE, a.op->name, ": only floating-point data is supported, got ",
+         dtype_name(DType(out[0])));
+  return ok;
+}
+
+bool pool_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
+  if (!in[0].known()) return false;
+  PoolGeom g = conv_ops::pool_geom(attrs.param<PoolParam>(), in[0], "Pooling");
+  infer::assign_shape(out[0], conv_ops::pool_out_shape(g), "Pooling", "output");
+  return true;
+}
+
+// _backward_Pooling(out_grad, data, out): the gradient of data.
+bool bwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const char* op = "_backward_Pooling";
+  if (!in[1].known()) return false;
+  PoolGeom g = conv_ops::pool_geom(attrs.param<PoolParam>(), in[1], op);
+  Shape os = conv_ops::pool_out_shape(g);
+  infer::assign_shape(in[0], os, op, "out_grad");
+  infer::assign_shape(in[2], os, op, "out");
+  infer::assign_shape(out[0], in[1], op, "output");
+  return true;
+}
+
+// Runs kernel(T(), C()) for the float storage type T of t and its compute type C.
+template <class F>
+void by_float(DType t, F&& kernel) {
+  switch (t) {
+    case DType::kFloat32: kernel(float(), float()); break;
+    case DType::kFloat64: kernel(double(), double()); break;
+    case DType::kFloat16: kernel(half_t(), float()); break;
+    default: kernel(bf16_t(), float()); break;
+  }
+}
+
+void pool_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  Req req = ctx.req[0];
+  if (req == Req::kNull) return;
+  PoolGeom g = conv_ops::pool_geom(ctx.param<PoolParam>(), in[0].shape, "Pooling");
+  by_float(in[0].dtype, [&](auto tt, auto ct) {
+    using T = decltype(tt);
+    using C = decltype(ct);
+    const T* x = in[0].ptr<T>();
+    T* y = out[0].ptr<T>();
+    C neg_inf = -std::numeric_limits<C>::infinity();
+    int64_t n = out[0].size();
+    for (int64_t i = 0; i < n; ++i) {
+      C v = conv_ops::pool_forward_at<C>(x, g, i, neg_inf);
+      y[i] = req == Req::kAdd ? T(C(y[i]) + v) : T(v);
+    }
+  });
+}
+
+size_t bwd_temp(const NodeAttrs& attrs, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
+  const auto& p = attrs.param<PoolParam>();
+  return p.pool_type == "max" ? size_t(in[0].size()) * sizeof(int64_t) : 0;
+}
+
+void pool_bwd_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                  const std::vector<TBlob>& out) {
+  Req req = ctx.req[0];
+  if (req == Req::kNull) return;
+  PoolGeom g = conv_ops::pool_geom(ctx.param<PoolParam>(), in[1].shape, "_backward_Pooling");
+  by_float(in[0].dtype, [&](auto tt, auto ct) {
+    using T = decltype(tt);
+    using C = decltype(ct);
+    const T* dy = in[0].ptr<T>();
+    const T* x = in[1].ptr<T>();
+    T* dx = out[0].ptr<T>();
+    int64_t* argmax = static_cast<int64_t*>(ctx.temp);
+    if (g.type == conv_ops::kPoolMax) {
+      C neg_inf = -std::numeric_limits<C>::infinity();
+      for (int64_t i = 0; i < in[0].size(); ++i)
+        argmax[i] = conv_ops::pool_argmax_at<C>(x, g, i, neg_inf);
+    }
+    int64_t n = out[0].size();
+    for (int64_t i = 0; i < n; ++i) {
+      C v = conv_ops::pool_backward_at<C>(dy, argmax, g, i);
+      dx[i] = req == Req::kAdd ? T(C(dx[i]) + v) : T(v);
+    }
+  });
+}
+
+const bool kRegistered = [] {
+  OpRegistry::get().add("Pooling")
+      .describe("Pooling of NCW (1-D) or NCHW (2-D) data: max, avg or sum over windows.\n\n"
+                "    out = floor((x + 2*pad - kernel) / stride) + 1   (pooling_convention "
+                "'valid')\n    out = ceil((x + 2*pad - kernel) / stride) + 1    ('full')\n\n"
+                "Max pooling pads with -inf; avg pooling counts padded zeros unless "
+                "count_include_pad=False; global_pool pools each whole plane.")
+      .inputs({"data"}).params<PoolParam>()
+      .shape_fn(pool_shape).type_fn(pool_float_type)
+      .cpu(pool_cpu)
+      .grad([](const NodePtr& n, const grad::Entries& og) {
+        if (og[0].empty()) return grad::Entries(1);
+        return grad::Entries{grad::apply("_backward_Pooling", {og[0], grad::in(n, 0), grad::out(n, 0)},
+                                         n->attrs->dict)};
+      });
+  // No gradient of its own (piecewise linear in out_grad, with kinks in data): Pooling has no
+  // second derivative.
+  OpRegistry::get().add("_backward_Pooling")
+      .describe("The gradient of Pooling with respect to its data (inputs: out_grad, data, "
+                "out). Max pooling sends each window's gradient to its first maximum.")
+      .inputs({"out_grad", "data", "out"}).params<PoolParam>()
+      .shape_fn(bwd_shape).type_fn(pool_float_type)
+      .temp(bwd_temp)
+      .cpu(pool_bwd_cpu);
+  return true;
+}();
+
+}  // namespace pool_ops
+}  // namespace brass

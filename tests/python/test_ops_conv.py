@@ -1,0 +1,547 @@
+"""Convolution, Pooling and BatchNorm (and their gradient ops) against direct-loop NumPy
+references: strides, pads, dilation, groups (depthwise too), no_bias, 1-D and 2-D, batch 1,
+non-square shapes, pooling conventions valid and full, global pooling, BatchNorm in training and
+inference mode with the moving-statistics update, fix_gamma and other axes; error messages."""
+import numpy as np
+import pytest
+
+import brass as mx
+from grad_table import Grad, In
+
+# Operators this file tests (read by the completeness test in test_op_table.py).
+OPS_COVERED = {"Convolution", "_backward_Convolution_data", "_backward_Convolution_weight",
+               "Pooling", "_backward_Pooling", "BatchNorm", "_backward_BatchNorm"}
+
+FLOATS = ["float32", "float64"]
+TOL = {"float32": dict(rtol=1e-4, atol=1e-4), "float64": dict(rtol=1e-10, atol=1e-10),
+       "float16": dict(rtol=2e-2, atol=2e-2)}
+
+
+def rand(shape, dtype="float32", seed=0, lo=-1.0, hi=1.0):
+    return np.random.default_rng(seed).uniform(lo, hi, shape).astype(dtype)
+
+
+def nd(a):
+    return mx.nd.array(a, dtype=a.dtype)
+
+
+def close(got, want, dtype):
+    got = got.asnumpy() if hasattr(got, "asnumpy") else got
+    assert got.shape == want.shape, (got.shape, want.shape)
+    assert got.dtype == np.dtype(dtype), (got.dtype, dtype)
+    np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), **TOL[dtype])
+
+
+def raises(fn, *words):
+    with pytest.raises(mx.BrassError) as e:
+        r = fn()
+        for x in r if isinstance(r, list) else [r]:
+            x.asnumpy()
+    msg = str(e.value)
+    for w in words:
+        assert str(w) in msg, (w, msg)
+    return msg
+
+
+# ---- NumPy references -----------------------------------------------------------------------
+
+
+def _as2d(x, kernel, stride, dilate, pad):
+    """1-D arguments as 2-D with height 1."""
+    if len(kernel) == 1:
+        return (x[:, :, None, :], (1,) + tuple(kernel), (1,) + tuple(stride), (1,) + tuple(dilate),
+                (0,) + tuple(pad))
+    return x, tuple(kernel), tuple(stride), tuple(dilate), tuple(pad)
+
+
+def conv_ref(x, w, b, kernel, stride=None, dilate=None, pad=None, num_group=1):
+    """Direct loops over output positions and kernel taps (float64)."""
+    nd_ = len(kernel)
+    stride = stride or (1,) * nd_
+    dilate = dilate or (1,) * nd_
+    pad = pad or (0,) * nd_
+    one_d = nd_ == 1
+    x, k, s, d, p = _as2d(x.astype(np.float64), kernel, stride, dilate, pad)
+    w = w.astype(np.float64)
+    if one_d:
+        w = w[:, :, None, :]
+    n, c, h, wd = x.shape
+    f = w.shape[0]
+    xp = np.zeros((n, c, h + 2 * p[0], wd + 2 * p[1]))
+    xp[:, :, p[0]:p[0] + h, p[1]:p[1] + wd] = x
+    oh = (h + 2 * p[0] - d[0] * (k[0] - 1) - 1) // s[0] + 1
+    ow = (wd + 2 * p[1] - d[1] * (k[1] - 1) - 1) // s[1] + 1
+    out = np.zeros((n, f, oh, ow))
+    cg, fg = c // num_group, f // num_group
+    for gi in range(num_group):
+        xs = xp[:, gi * cg:(gi + 1) * cg]
+        ws = w[gi * fg:(gi + 1) * fg]
+        for ki in range(k[0]):
+            for kj in range(k[1]):
+                patch = xs[:, :, ki * d[0]:ki * d[0] + s[0] * (oh - 1) + 1:s[0],
+                           kj * d[1]:kj * d[1] + s[1] * (ow - 1) + 1:s[1]]
+                out[:, gi * fg:(gi + 1) * fg] += np.einsum("nchw,fc->nfhw", patch, ws[:, :, ki, kj])
+    if b is not None:
+        out += b.astype(np.float64)[None, :, None, None]
+    return out[:, :, 0, :] if one_d else out
+
+
+def pool_ref(x, kernel=None, pool_type="max", stride=None, pad=None, convention="valid",
+             global_pool=False, count_include_pad=True):
+    """Direct loops over windows, MXNet's rules (window clipped to x + pad for the avg count)."""
+    one_d = x.ndim == 3
+    x = x.astype(np.float64)
+    if one_d:
+        x = x[:, :, None, :]
+    n, c, h, w = x.shape
+    if global_pool:
+        k, s, p = (h, w), (1, 1), (0, 0)
+    else:
+        nd_ = len(kernel)
+        s = stride or (1,) * nd_
+        p = pad or (0,) * nd_
+        k = tuple(kernel)
+        if one_d:
+            k, s, p = (1,) + tuple(k), (1,) + tuple(s), (0,) + tuple(p)
+    if global_pool:
+        oh = ow = 1
+    elif convention == "valid":
+        oh, ow = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
+    else:
+        oh = int(np.ceil((h + 2 * p[0] - k[0]) / s[0])) + 1
+        ow = int(np.ceil((w + 2 * p[1] - k[1]) / s[1])) + 1
+    out = np.zeros((n, c, oh, ow))
+    for i in range(oh):
+        for j in range(ow):
+            y0, x0 = i * s[0] - p[0], j * s[1] - p[1]
+            y1, x1 = min(y0 + k[0], h + p[0]), min(x0 + k[1], w + p[1])
+            padded = (y1 - y0) * (x1 - x0)
+            y0c, x0c, y1c, x1c = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w)
+            win = x[:, :, y0c:y1c, x0c:x1c]
+            if pool_type == "max":
+                out[:, :, i, j] = win.max(axis=(2, 3)) if win.size else -np.inf
+            elif pool_type == "sum":
+                out[:, :, i, j] = win.sum(axis=(2, 3))
+            else:
+                cnt = padded if count_include_pad else (y1c - y0c) * (x1c - x0c)
+                out[:, :, i, j] = win.sum(axis=(2, 3)) / cnt
+    return out[:, :, 0, :] if one_d else out
+
+
+# ---- Convolution ----------------------------------------------------------------------------
+
+CONV_CASES = [
+    # data shape, num_filter, params
+    ((2, 3, 7, 7), 4, dict(kernel=(3, 3))),
+    ((2, 3, 7, 6), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1))),
+    ((1, 2, 9, 8), 3, dict(kernel=(3, 2), stride=(2, 1), pad=(2, 0), dilate=(2, 3))),
+    ((2, 4, 5, 5), 6, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
+    ((2, 4, 6, 5), 4, dict(kernel=(3, 3), pad=(1, 1), num_group=4)),  # depthwise
+    ((2, 4, 6, 5), 8, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=4)),
+    ((3, 5, 4, 6), 7, dict(kernel=(1, 1))),
+    ((2, 6, 4, 6), 4, dict(kernel=(1, 1), num_group=2, no_bias=True)),
+    ((2, 3, 8, 8), 5, dict(kernel=(1, 1), stride=(2, 2))),
+    ((1, 3, 11, 13), 2, dict(kernel=(5, 5), stride=(3, 4), pad=(2, 1))),
+    ((2, 3, 5, 5), 2, dict(kernel=(5, 5))),  # output 1x1
+    ((2, 3, 9), 4, dict(kernel=(3,))),  # 1-D
+    ((1, 4, 10), 2, dict(kernel=(3,), stride=(2,), pad=(1,), dilate=(2,), num_group=2)),
+    ((2, 3, 6, 6), 4, dict(kernel=(3, 3), no_bias=True, layout="NCHW")),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ci", range(len(CONV_CASES)))
+def test_convolution(dtype, ci):
+    shape, f, prm = CONV_CASES[ci]
+    g = prm.get("num_group", 1)
+    x = rand(shape, dtype, seed=ci)
+    w = rand((f, shape[1] // g) + tuple(prm["kernel"]), dtype, seed=100 + ci)
+    no_bias = prm.get("no_bias", False)
+    b = None if no_bias else rand((f,), dtype, seed=200 + ci)
+    args = [nd(x), nd(w)] + ([] if no_bias else [nd(b)])
+    out = mx.nd.Convolution(*args, num_filter=f, **prm)
+    want = conv_ref(x, w, b, prm["kernel"], prm.get("stride"), prm.get("dilate"), prm.get("pad"), g)
+    close(out, want.astype(dtype), dtype)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ci", [1, 2, 4, 5, 9, 12])
+def test_convolution_backward(dtype, ci):
+    """Autograd gradients satisfy the adjoint identities: <dx, u> = <hg, conv(u, w)>,
+    <dw, v> = <hg, conv(x, v)>, db = sum of hg over all but the channel axis."""
+    shape, f, prm = CONV_CASES[ci]
+    g = prm.get("num_group", 1)
+    x = rand(shape, dtype, seed=ci)
+    w = rand((f, shape[1] // g) + tuple(prm["kernel"]), dtype, seed=100 + ci)
+    b = rand((f,), dtype, seed=200 + ci)
+    xs, ws, bs = nd(x), nd(w), nd(b)
+    for a in (xs, ws, bs):
+        a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.Convolution(xs, ws, bs, num_filter=f, **prm)
+    hg = rand(y.shape, dtype, seed=300 + ci)
+    y.backward(nd(hg))
+    k, s, d, p = prm["kernel"], prm.get("stride"), prm.get("dilate"), prm.get("pad")
+    # Exact references: dx[i] = <hg, conv(e_i, w)>, computed for every i by linearity in x.
+    x64, w64, hg64 = x.astype(np.float64), w.astype(np.float64), hg.astype(np.float64)
+    eye = np.eye(x.size).reshape((x.size,) + x.shape)
+    dx = np.array([np.sum(hg64 * conv_ref(e, w64, None, k, s, d, p, g)) for e in eye]).reshape(x.shape)
+    eye = np.eye(w.size).reshape((w.size,) + w.shape)
+    dw = np.array([np.sum(hg64 * conv_ref(x64, e, None, k, s, d, p, g)) for e in eye]).reshape(w.shape)
+    db = hg64.sum(axis=tuple(i for i in range(hg.ndim) if i != 1))
+    close(xs.grad, dx.astype(dtype), dtype)
+    close(ws.grad, dw.astype(dtype), dtype)
+    close(bs.grad, db.astype(dtype), dtype)
+
+
+def test_convolution_infers_weight_and_bias_shapes():
+    x = mx.nd.ones((2, 4, 5, 5))
+    msg = raises(lambda: mx.nd.Convolution(x, mx.nd.ones((3, 4, 3, 2)), mx.nd.ones((3,)), kernel=(3, 3),
+                                           num_filter=3), "Convolution", "(3, 4, 3, 3)")
+    assert "weight" in msg or "input 1" in msg
+    raises(lambda: mx.nd.Convolution(x, mx.nd.ones((6, 2, 3, 3)), mx.nd.ones((5,)), kernel=(3, 3),
+                                     num_filter=6, num_group=2), "Convolution", "(6,)")
+
+
+def test_convolution_errors():
+    x = mx.nd.ones((2, 4, 5, 5))
+    w = mx.nd.ones((3, 4, 3, 3))
+    b = mx.nd.ones((3,))
+    raises(lambda: mx.nd.Convolution(x, w, b, num_filter=3), "Convolution", "kernel")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3)), "Convolution", "num_filter")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3, 3), num_filter=3), "Convolution", "3-D")
+    raises(lambda: mx.nd.Convolution(mx.nd.ones((2, 4, 5)), w, b, kernel=(3, 3), num_filter=3),
+           "Convolution", "(2, 4, 5)")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, stride=(1, 1, 1)),
+           "Convolution", "stride")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, num_group=3),
+           "Convolution", "num_group")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(7, 7), num_filter=3), "Convolution", "larger")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, layout="NHWC"),
+           "Convolution", "NHWC")
+    raises(lambda: mx.nd.Convolution(mx.nd.ones((2, 4, 5, 5), dtype="float16"), mx.nd.ones((3, 4, 3, 3), dtype="float16"),
+                                     mx.nd.ones((3,), dtype="float16"), kernel=(3, 3), num_filter=3),
+           "Convolution", "float16")
+    raises(lambda: mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=3), "Convolution", "input")
+
+
+def test_convolution_write_into_out_and_no_bias_inputs():
+    x = rand((1, 2, 4, 4), "float32")
+    w = rand((3, 2, 3, 3), "float32", seed=1)
+    out = mx.nd.zeros((1, 3, 2, 2))
+    mx.nd.Convolution(nd(x), nd(w), kernel=(3, 3), num_filter=3, no_bias=True, out=out)
+    close(out, conv_ref(x, w, None, (3, 3)).astype("float32"), "float32")
+
+
+# ---- Pooling --------------------------------------------------------------------------------
+
+POOL_CASES = [
+    # data shape, params (pool_type added by the test)
+    ((2, 3, 8, 8), dict(kernel=(2, 2), stride=(2, 2))),
+    ((2, 3, 8, 8), dict(kernel=(3, 3), stride=(2, 2), pooling_convention="full")),  # 8 -> 4
+    ((1, 2, 13, 13), dict(kernel=(3, 3), stride=(2, 2), pooling_convention="full")),  # squeezenet, odd
+    ((1, 2, 14, 14), dict(kernel=(3, 3), stride=(2, 2), pooling_convention="full")),
+    ((2, 2, 7, 9), dict(kernel=(3, 2), stride=(2, 3), pad=(1, 1))),
+    ((2, 2, 7, 9), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), pooling_convention="full")),
+    ((1, 3, 5, 6), dict(kernel=(3, 3))),  # stride defaults to 1
+    ((2, 3, 5, 7), dict(global_pool=True)),
+    ((2, 3, 5, 7), dict(global_pool=True, kernel=(2, 2), stride=(2, 2), pad=(1, 1))),  # ignored
+    ((2, 3, 10), dict(kernel=(3,), stride=(2,), pad=(1,))),  # 1-D
+    ((2, 3, 10), dict(kernel=(4,), stride=(3,), pooling_convention="full")),
+    ((1, 1, 6, 6), dict(kernel=(2, 2), stride=(3, 3), pad=(1, 1), pooling_convention="full")),
+]
+
+
+def _pool_ref(x, prm, pool_type, count_include_pad=True):
+    return pool_ref(x, prm.get("kernel"), pool_type, prm.get("stride"), prm.get("pad"),
+                    prm.get("pooling_convention", "valid"), prm.get("global_pool", False), count_include_pad)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + ["float16"])
+@pytest.mark.parametrize("pool_type", ["max", "avg", "sum"])
+@pytest.mark.parametrize("pi", range(len(POOL_CASES)))
+def test_pooling(dtype, pool_type, pi):
+    shape, prm = POOL_CASES[pi]
+    x = rand(shape, dtype, seed=pi)
+    out = mx.nd.Pooling(nd(x), pool_type=pool_type, **prm)
+    close(out, _pool_ref(x, prm, pool_type).astype(dtype), dtype)
+
+
+@pytest.mark.parametrize("pi", [4, 5, 9, 11])
+def test_pooling_avg_count_include_pad(pi):
+    shape, prm = POOL_CASES[pi]
+    x = rand(shape, "float64", seed=pi)
+    for cip in (True, False):
+        out = mx.nd.Pooling(nd(x), pool_type="avg", count_include_pad=cip, **prm)
+        close(out, _pool_ref(x, prm, "avg", cip), "float64")
+
+
+def test_pooling_max_pads_with_minus_infinity():
+    x = -np.ones((1, 1, 3, 3), dtype="float32") * 5
+    out = mx.nd.Pooling(nd(x), kernel=(2, 2), stride=(2, 2), pad=(1, 1)).asnumpy()
+    assert np.all(out == -5)
+
+
+def _pool_backward_ref(x, hg, prm, pool_type):
+    """The data gradient of sum(hg * pool(x)) by the window rules (max: first maximum)."""
+    one_d = x.ndim == 3
+    x64, hg64 = x.astype(np.float64), hg.astype(np.float64)
+    eye = np.eye(x.size).reshape((x.size,) + x.shape)
+    if pool_type != "max":  # linear in x
+        return np.array([np.sum(hg64 * _pool_ref(e, prm, pool_type)) for e in eye]).reshape(x.shape)
+    xs = x64[:, :, None, :] if one_d else x64
+    hgs = hg64[:, :, None, :] if one_d else hg64
+    n, c, h, w = xs.shape
+    if prm.get("global_pool"):
+        k, s, p = (h, w), (1, 1), (0, 0)
+    else:
+        k, s, p = tuple(prm["kernel"]), tuple(prm.get("stride", (1,) * len(prm["kernel"]))), \
+            tuple(prm.get("pad", (0,) * len(prm["kernel"])))
+        if one_d:
+            k, s, p = (1,) + k, (1,) + s, (0,) + p
+    dx = np.zeros_like(xs)
+    oh, ow = hgs.shape[2:]
+    for a in range(n):
+        for b in range(c):
+            for i in range(oh):
+                for j in range(ow):
+                    y0, x0 = max(i * s[0] - p[0], 0), max(j * s[1] - p[1], 0)
+                    y1, x1 = min(i * s[0] - p[0] + k[0], h), min(j * s[1] - p[1] + k[1], w)
+                    win = xs[a, b, y0:y1, x0:x1]
+                    if win.size == 0:
+                        continue
+                    yy, xx = np.unravel_index(int(np.argmax(win)), win.shape)  # first maximum
+                    dx[a, b, y0 + yy, x0 + xx] += hgs[a, b, i, j]
+    return dx[:, :, 0, :] if one_d else dx
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("pool_type", ["max", "avg", "sum"])
+@pytest.mark.parametrize("pi", [0, 1, 2, 4, 5, 7, 9, 11])
+def test_pooling_backward(dtype, pool_type, pi):
+    shape, prm = POOL_CASES[pi]
+    x = rand(shape, dtype, seed=pi)
+    xs = nd(x)
+    xs.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.Pooling(xs, pool_type=pool_type, **prm)
+    hg = rand(y.shape, dtype, seed=50 + pi)
+    y.backward(nd(hg))
+    close(xs.grad, _pool_backward_ref(x, hg, prm, pool_type).astype(dtype), dtype)
+
+
+def test_pooling_max_gradient_goes_to_the_first_maximum():
+    x = np.array([[[[1.0, 3.0, 3.0], [3.0, 0.0, 2.0], [3.0, 1.0, 3.0]]]], dtype="float32")
+    xs = nd(x)
+    xs.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.Pooling(xs, kernel=(2, 2), stride=(1, 1))
+    y.backward()
+    want = np.array([[[[0, 2, 0], [1, 0, 0], [0, 0, 1]]]], dtype="float32")
+    np.testing.assert_array_equal(xs.grad.asnumpy(), want)
+
+
+def test_backward_pooling_op_directly():
+    x = rand((1, 2, 5, 5), "float64", seed=3)
+    prm = dict(kernel=(3, 3), stride=(2, 2), pooling_convention="full", pool_type="avg")
+    y = mx.nd.Pooling(nd(x), **prm)
+    hg = rand(y.shape, "float64", seed=4)
+    dx = mx.nd._backward_Pooling(nd(hg), nd(x), y, **prm)
+    close(dx, _pool_backward_ref(x, hg, prm, "avg"), "float64")
+
+
+def test_pooling_errors():
+    x = mx.nd.ones((2, 3, 6, 6))
+    raises(lambda: mx.nd.Pooling(x, kernel=(3,)), "Pooling", "kernel")
+    raises(lambda: mx.nd.Pooling(x), "Pooling", "kernel")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pool_type="lp", p_value=2), "Pooling", "lp")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pooling_convention="same"), "Pooling", "same")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pool_type="median"), "Pooling", "median")
+    raises(lambda: mx.nd.Pooling(x, kernel=(7, 7)), "Pooling", "larger")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), stride=(0, 1)), "Pooling", "stride")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), layout="NHWC"), "Pooling", "NHWC")
+    raises(lambda: mx.nd.Pooling(mx.nd.ones((2, 3)), kernel=(2, 2)), "Pooling", "(2, 3)")
+    raises(lambda: mx.nd.Pooling(mx.nd.ones((2, 3, 4, 4), dtype="int32"), kernel=(2, 2)), "Pooling", "int32")
+
+
+# ---- BatchNorm ------------------------------------------------------------------------------
+
+
+def bn_ref(x, gamma, beta, mm, mv, eps=float(np.float32(1e-3)), momentum=0.9, fix_gamma=True, axis=1, train=True,
+           use_global_stats=False):
+    """(out, mean, invstd, new moving_mean, new moving_var) in float64."""
+    x = x.astype(np.float64)
+    ax = axis % x.ndim
+    red = tuple(i for i in range(x.ndim) if i != ax)
+    bshape = [1] * x.ndim
+    bshape[ax] = x.shape[ax]
+    g = np.ones_like(gamma, dtype=np.float64) if fix_gamma else gamma.astype(np.float64)
+    mm, mv = mm.astype(np.float64), mv.astype(np.float64)
+    if train and not use_global_stats:
+        mean, var = x.mean(axis=red), x.var(axis=red)
+        new_mm, new_mv = mm * momentum + mean * (1 - momentum), mv * momentum + var * (1 - momentum)
+    else:
+        mean, var = mm, mv
+        new_mm, new_mv = mm, mv
+    invstd = 1 / np.sqrt(var + eps)
+    out = (x - mean.reshape(bshape)) * (invstd * g).reshape(bshape) + beta.astype(np.float64).reshape(bshape)
+    return out, mean, invstd, new_mm, new_mv
+
+
+def _bn_inputs(shape, axis, dtype, seed):
+    c = shape[axis % len(shape)]
+    x = rand(shape, dtype, seed=seed, lo=-2, hi=3)
+    gamma, beta = rand((c,), dtype, seed + 1, 0.5, 2), rand((c,), dtype, seed + 2)
+    mm, mv = rand((c,), dtype, seed + 3), rand((c,), dtype, seed + 4, 0.5, 2)
+    return x, gamma, beta, mm, mv
+
+
+BN_CASES = [((4, 3, 5, 5), {}), ((2, 3, 4, 5), dict(fix_gamma=False)),
+            ((2, 4, 3), dict(fix_gamma=False, eps=1e-5, momentum=0.8)), ((5, 3), dict(fix_gamma=False)),
+            ((2, 3, 4), dict(fix_gamma=False, axis=-1)), ((3, 2, 2, 4), dict(fix_gamma=False, axis=2)),
+            ((1, 3, 1, 1), dict(fix_gamma=False))]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("bi", range(len(BN_CASES)))
+def test_batchnorm(dtype, train, bi):
+    shape, prm = BN_CASES[bi]
+    axis = prm.get("axis", 1)
+    x, gamma, beta, mm, mv = _bn_inputs(shape, axis, dtype, bi)
+    arrs = [nd(a) for a in (x, gamma, beta, mm, mv)]
+    with (mx.autograd.train_mode() if train else mx.autograd.predict_mode()):
+        out, mean, invstd = mx.nd.BatchNorm(*arrs, output_mean_var=True, **prm)
+        out1 = mx.nd.BatchNorm(*[nd(a) for a in (x, gamma, beta, mm, mv)], **prm)
+    ref = bn_ref(x, gamma, beta, mm, mv, train=train, **prm)
+    close(out, ref[0].astype(dtype), dtype)
+    close(out1, ref[0].astype(dtype), dtype)
+    close(mean, ref[1].astype(dtype), dtype)
+    close(invstd, ref[2].astype(dtype), dtype)
+    close(arrs[3], ref[3].astype(dtype), dtype)  # moving stats: updated in training only
+    close(arrs[4], ref[4].astype(dtype), dtype)
+    close(arrs[1], gamma, dtype)  # fix_gamma does not write gamma
+
+
+def test_batchnorm_use_global_stats_in_training():
+    x, gamma, beta, mm, mv = _bn_inputs((2, 3, 4), 1, "float64", 7)
+    arrs = [nd(a) for a in (x, gamma, beta, mm, mv)]
+    with mx.autograd.train_mode():
+        out = mx.nd.BatchNorm(*arrs, use_global_stats=True, fix_gamma=False)
+    ref = bn_ref(x, gamma, beta, mm, mv, fix_gamma=False, train=False)
+    close(out, ref[0], "float64")
+    close(arrs[3], mm, "float64")
+    close(arrs[4], mv, "float64")
+
+
+def test_batchnorm_defaults_and_infer_shapes():
+    x, gamma, beta, mm, mv = _bn_inputs((2, 3, 4), 1, "float32", 3)
+    out = mx.nd.BatchNorm(nd(x), nd(gamma), nd(beta), nd(mm), nd(mv))  # inference, fix_gamma, eps 1e-3
+    close(out, bn_ref(x, gamma, beta, mm, mv, train=False)[0].astype("float32"), "float32")
+    assert not isinstance(out, list)
+    raises(lambda: mx.nd.BatchNorm(nd(x), nd(gamma[:2]), nd(beta), nd(mm), nd(mv)), "BatchNorm", "(3,)")
+    raises(lambda: mx.nd.BatchNorm(nd(x), nd(gamma), nd(beta), nd(mm), nd(mv), axis=3), "BatchNorm", "axis")
+    h = lambda a: mx.nd.array(a, dtype="float16")  # noqa: E731
+    raises(lambda: mx.nd.BatchNorm(h(x), h(gamma), h(beta), h(mm), h(mv)), "BatchNorm", "float16")
+
+
+def _bn_grad_ref(x, gamma, hg, prm, train):
+    """Gradients of sum(hg * out) by central differences of bn_ref (float64)."""
+    fix_gamma, axis, eps = prm.get("fix_gamma", True), prm.get("axis", 1), prm.get("eps", float(np.float32(1e-3)))
+    c = x.shape[axis % x.ndim]
+    mm, mv = np.zeros(c), np.ones(c)
+    beta = np.zeros(c)
+
+    def f(xx, gg, bb):
+        return np.sum(hg * bn_ref(xx, gg, bb, mm, mv, eps=eps, fix_gamma=fix_gamma, axis=axis, train=train)[0])
+
+    def num(a, fn):
+        g = np.zeros(a.shape)
+        for i in range(a.size):
+            e = np.zeros(a.size)
+            e[i] = 1e-6
+            e = e.reshape(a.shape)
+            g.reshape(-1)[i] = (fn(a + e) - fn(a - e)) / 2e-6
+        return g
+
+    return (num(x, lambda v: f(v, gamma, beta)), num(gamma, lambda v: f(x, v, beta)),
+            num(beta, lambda v: f(x, gamma, v)))
+
+
+@pytest.mark.parametrize("train", [True, False])
+@pytest.mark.parametrize("bi", [0, 1, 4, 5])
+def test_batchnorm_backward(train, bi):
+    shape, prm = BN_CASES[bi]
+    prm = dict(prm)
+    axis = prm.get("axis", 1)
+    x, gamma, beta, _, _ = _bn_inputs(shape, axis, "float64", bi)
+    c = x.shape[axis % x.ndim]
+    arrs = [nd(x), nd(gamma), nd(beta), mx.nd.zeros((c,), dtype="float64"), mx.nd.ones((c,), dtype="float64")]
+    for a in arrs[:3]:
+        a.attach_grad()
+    with mx.autograd.record(train_mode=train):
+        y = mx.nd.BatchNorm(*arrs, **prm)
+    hg = rand(shape, "float64", seed=99)
+    y.backward(nd(hg), train_mode=train)
+    want = _bn_grad_ref(x, gamma, hg, prm, train)
+    for a, w in zip(arrs[:3], want):
+        np.testing.assert_allclose(a.grad.asnumpy(), w, rtol=1e-6, atol=1e-6)
+
+
+def test_backward_batchnorm_op_directly():
+    x, gamma, beta, mm, mv = _bn_inputs((2, 3, 4), 1, "float64", 5)
+    hg = rand((2, 3, 4), "float64", seed=6)
+    mean, invstd = x.mean(axis=(0, 2)), 1 / np.sqrt(x.var(axis=(0, 2)) + 1e-3)
+    with mx.autograd.predict_mode():  # inference formula: dx = hg * gamma * invstd
+        dx, dg, db = mx.nd._backward_BatchNorm(nd(hg), nd(x), nd(gamma), nd(mean), nd(invstd), fix_gamma=False)
+    close(dx, hg * (gamma * invstd)[None, :, None], "float64")
+    close(dg, np.sum(hg * (x - mean[None, :, None]) * invstd[None, :, None], axis=(0, 2)), "float64")
+    close(db, hg.sum(axis=(0, 2)), "float64")
+
+
+# ---- gradient table (test_gradients.py runs these, first and second order) -------------------
+
+GRADIENTS = {
+    "Convolution": [
+        Grad([In((1, 2, 4, 4)), In((2, 2, 3, 3)), In((2,))], {"kernel": (3, 3), "num_filter": 2}),
+        Grad([In((2, 2, 5, 4)), In((2, 1, 3, 2))],
+             {"kernel": (3, 2), "num_filter": 2, "num_group": 2, "stride": (2, 1), "pad": (1, 1),
+              "dilate": (1, 2), "no_bias": True}),
+        Grad([In((1, 2, 6)), In((3, 2, 3)), In((3,))], {"kernel": (3,), "num_filter": 3, "stride": (2,), "pad": (1,)}),
+    ],
+    "_backward_Convolution_data": [
+        Grad([In((1, 2, 3, 3)), In((2, 2, 2, 3)), In((1, 2, 4, 5), diff=False)],
+             {"kernel": (2, 3), "num_filter": 2, "stride": (2, 2), "pad": (1, 1)}),
+    ],
+    "_backward_Convolution_weight": [
+        Grad([In((1, 2, 3, 3)), In((1, 2, 4, 5))],
+             {"kernel": (2, 3), "num_filter": 2, "stride": (2, 2), "pad": (1, 1)}),
+        Grad([In((2, 2, 3, 3)), In((2, 2, 3, 3))], {"kernel": (1, 1), "num_filter": 2, "num_group": 2}),
+    ],
+    "Pooling": [
+        Grad([In((1, 2, 4, 4))], {"kernel": (2, 2), "stride": (2, 2), "pool_type": "avg"}),
+        Grad([In((1, 2, 5, 5))], {"kernel": (3, 3), "stride": (2, 2), "pad": (1, 1), "pool_type": "avg",
+                                  "pooling_convention": "full"}),
+        Grad([In((1, 2, 3, 4))], {"kernel": (2, 2), "pool_type": "sum"}),
+        Grad([In((2, 2, 3, 3))], {"global_pool": True, "pool_type": "avg"}),
+        # max: distinct values (no ties), so the function is smooth near the sample
+        Grad([In((1, 2, 5, 5), values=lambda rs: rs.permutation(50) * 0.1)],
+             {"kernel": (3, 3), "stride": (2, 2), "pooling_convention": "full"}),
+        Grad([In((1, 2, 7), values=lambda rs: rs.permutation(14) * 0.1)], {"kernel": (3,), "stride": (2,), "pad": (1,)}),
+    ],
+    "BatchNorm": [
+        Grad([In((2, 2, 3)), In((2,), domain=(0.5, 2)), In((2,)), In((2,), diff=False), In((2,), domain=(0.5, 2), diff=False)],
+             {"fix_gamma": False}),
+        Grad([In((3, 2)), In((2,), domain=(0.5, 2)), In((2,)), In((2,), diff=False), In((2,), domain=(0.5, 2), diff=False)],
+             {"fix_gamma": True, "eps": 1e-5}),
+        Grad([In((2, 3, 2)), In((2,), domain=(0.5, 2)), In((2,)), In((2,), diff=False), In((2,), domain=(0.5, 2), diff=False)],
+             {"fix_gamma": False, "axis": -1}),
+    ],
+}
+# Their gradients use ops that have no gradient of their own (NO_GRADIENT below).
+NO_SECOND_ORDER = {"Pooling", "BatchNorm"}
+# Gradient ops without a gradient: differentiating through them is a clear error.
+NO_GRADIENT = {
+    "_backward_BatchNorm": Grad([In((2, 2)), In((2, 2)), In((2,)), In((2,)), In((2,), domain=(0.5, 2))]),
+    "_backward_Pooling": Grad([In((1, 1, 2, 2)), In((1, 1, 4, 4)), In((1, 1, 2, 2))], {"kernel": (2, 2), "stride": (2, 2)}),
+}
