@@ -120,7 +120,9 @@ brass_status brass_symbol_compose(brass_op_t op, const char* name, int32_t num_p
     if (!kw_names[i]) fail(BRASS_ERR_INVALID_ARGUMENT, o->name, ": input name ", i, " is NULL");
     kw.emplace_back(kw_names[i], sym_of(kw_args[i], o->name.c_str()));
   }
-  *out = new_symbol(graph::compose(o, attrs_of(num_params, keys, vals, o->name.c_str()), name, a, kw));
+  graph::Attrs params = attrs_of(num_params, keys, vals, o->name.c_str());
+  for (auto& kv : params) kv.first = attr_key(kv.first.c_str());
+  *out = new_symbol(graph::compose(o, std::move(params), name, a, kw));
   API_END();
 }
 

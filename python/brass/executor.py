@@ -234,7 +234,7 @@ class Executor:
             check(lib.brass_executor_set_monitor(self._h, ffi.NULL, ffi.NULL))
             return
 
-        @ffi.callback("void(const char*, brass_ndarray_t, void*)")
+        @ffi.callback("brass_monitor_fn")
         def cb(name, handle, user):
             callback(ffi.string(name).decode(), NDArray(handle))
 

@@ -1,9 +1,9 @@
-"""Automatic names of symbols (MXNet's ``mx.name``): ``fullyconnected0``, ``fullyconnected1``, ...
+"""Automatic names of symbols (MXNet's ``mx.name``): ``fullyconnected0``, ``relu0``, ``relu1``...
 
 >>> import brass as mx
 >>> with mx.name.NameManager():
-...     mx.sym.FullyConnected(mx.sym.var('x'), num_hidden=2).name
-'fullyconnected0'
+...     mx.sym.relu(mx.sym.relu(mx.sym.var('x'))).name
+'relu1'
 """
 import threading
 

@@ -2,10 +2,10 @@
 
 >>> import brass as mx
 >>> x = mx.sym.var('x')
->>> y = mx.sym.FullyConnected(x, num_hidden=4, name='fc1')
+>>> y = mx.sym.dot(x, name='d')  # inputs not given become variables
 >>> y.list_arguments()
-['x', 'fc1_weight', 'fc1_bias']
->>> y.infer_shape(x=(2, 3))[1]
+['x', 'd_rhs']
+>>> y.infer_shape(x=(2, 3), d_rhs=(3, 4))[1]
 [(2, 4)]
 """
 import os
@@ -451,5 +451,13 @@ def generate(namespace):
         canonical = next((n for n, m in _nd_internal._meta.items() if m[0] == h), None)
         if canonical:
             namespace[alias] = namespace[canonical]
+    # MXNet's fluent methods: s.sum(axis=1) == sym.sum(s, axis=1), as on NDArray.
+    for meth, opname in _nd_internal._FLUENT.items():
+        fn = namespace.get(opname)
+        if fn is None or hasattr(Symbol, meth):
+            continue
+        setattr(Symbol, meth, lambda self, *args, __fn=fn, **kwargs: __fn(self, *args, **kwargs))
+    setattr(Symbol, "reshape", lambda self, *args, **kwargs: namespace["Reshape"](
+        self, shape=args[0] if len(args) == 1 else args, **kwargs) if args else namespace["Reshape"](self, **kwargs))
 
 

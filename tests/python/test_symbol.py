@@ -1,0 +1,364 @@
+"""Symbols (brass.sym): composition, names, listing, attributes, inference, MXNet JSON (files
+written by MXNet 1.9.1 in tests/fixtures/mxnet_symbols, legacy forms), the executor, and bad
+input."""
+import copy
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+
+import brass as mx
+
+FIX = os.path.join(os.path.dirname(__file__), "..", "fixtures", "mxnet_symbols")
+
+
+def _manifest():
+    with open(os.path.join(FIX, "manifest.json")) as f:
+        return json.load(f)
+
+
+# ---- composition and names -----------------------------------------------------------------
+def test_variables_and_automatic_inputs():
+    x = mx.sym.var("x")
+    d = mx.sym.dot(x, name="d")
+    assert d.list_arguments() == ["x", "d_rhs"]
+    assert d.list_outputs() == ["d_output"]
+    assert d.list_auxiliary_states() == []
+    assert d.name == "d"
+    assert x.list_outputs() == ["x"]
+    w = mx.sym.Variable("w")
+    e = mx.sym.dot(lhs=w, rhs=x, name="e")
+    assert e.list_arguments() == ["w", "x"]
+
+
+def test_automatic_names_count_per_op():
+    with mx.name.NameManager():
+        x = mx.sym.var("x")
+        a = mx.sym.relu(x)
+        b = mx.sym.relu(a)
+        c = mx.sym.exp(b)
+        assert (a.name, b.name, c.name) == ("relu0", "relu1", "exp0")
+    with mx.name.Prefix("net_"):
+        assert mx.sym.relu(x).name == "net_relu0"
+        assert mx.sym.relu(x, name="r").name == "net_r"
+
+
+def test_arithmetic_builds_elementwise_nodes():
+    x, y = mx.sym.var("x"), mx.sym.var("y")
+    z = (x + y) * 2 - 1 / x + (-y) ** 2
+    assert z.list_arguments() == ["x", "y"]
+    xv = np.array([1.0, 2.0, 4.0], dtype=np.float32)
+    yv = np.array([0.5, -1.0, 3.0], dtype=np.float32)
+    out = z.eval(x=mx.nd.array(xv), y=mx.nd.array(yv))[0].asnumpy()
+    np.testing.assert_allclose(out, (xv + yv) * 2 - 1 / xv + yv ** 2, rtol=1e-6)
+    cmp = (x > 1.5).eval(x=mx.nd.array(xv))[0].asnumpy()
+    np.testing.assert_array_equal(cmp, [0, 1, 1])
+
+
+def test_group_indexing_internals_children():
+    x = mx.sym.var("x")
+    a = mx.sym.exp(x, name="a")
+    b = mx.sym.sin(a, name="b")
+    c = mx.sym.cos(a, name="c")
+    g = mx.sym.Group([b, c])
+    assert len(g) == 2 and g.name is None
+    assert g.list_outputs() == ["b_output", "c_output"]
+    assert g[1].name == "c" and g["b_output"].name == "b" and g[-1].name == "c"
+    internals = b.get_internals()
+    assert internals.list_outputs() == ["x", "a_output", "b_output"]
+    assert internals["a_output"].list_arguments() == ["x"]
+    assert b.get_children().list_outputs() == ["a_output"]
+    assert x.get_children() is None
+    outs = g.eval(x=mx.nd.array([0.0, 1.0]))
+    np.testing.assert_allclose(outs[0].asnumpy(), np.sin(np.exp([0.0, 1.0])), rtol=1e-6)
+    np.testing.assert_allclose(outs[1].asnumpy(), np.cos(np.exp([0.0, 1.0])), rtol=1e-6)
+    with pytest.raises(ValueError, match="cannot find output"):
+        g["nope"]
+
+
+def test_variadic_ops_count_their_inputs():
+    x, y, z = mx.sym.var("x"), mx.sym.var("y"), mx.sym.var("z")
+    s = mx.sym.add_n(x, y, z, name="s")
+    assert s.list_arguments() == ["x", "y", "z"]
+    assert s.attr("num_args") == "3"
+    c = mx.sym.Concat(x, y, dim=0)
+    assert c.infer_shape(x=(2, 3), y=(4, 3))[1] == [(6, 3)]
+
+
+def test_attributes_scopes_and_hints():
+    x = mx.sym.var("x", shape=(2, 0), lr_mult=2.0, wd_mult=0.5, dtype="float64", init="zeros")
+    assert x.attr("__shape__") == "(2, 0)"
+    assert x.attr("lr_mult") == "2.0" and x.attr("__lr_mult__") == "2.0"
+    assert x.attr("__wd_mult__") == "0.5"
+    assert x.attr("__dtype__") == "1"
+    assert x.attr("__init__") == "zeros"
+    assert x.attr("missing") is None
+    with mx.AttrScope(ctx_group="dev1", __mood__="calm"):
+        y = mx.sym.relu(x, name="r")
+        v = mx.sym.var("v", attr={"color": "red"})
+    assert y.attr("ctx_group") == "dev1" and y.attr("__mood__") == "calm"
+    assert v.attr("color") == "red" and v.attr("ctx_group") == "dev1"
+    y._set_attr(__note__="hello")
+    assert y.list_attr() == {"__ctx_group__": "dev1", "__mood__": "calm", "__note__": "hello"}
+    with pytest.raises(mx.BrassError, match="unknown parameter 'mood'"):
+        mx.sym.relu(x, attr={"mood": "calm"})  # as in MXNet: op attributes must be hidden
+    d = y.attr_dict()
+    assert d["r"]["__note__"] == "hello" and d["x"]["__lr_mult__"] == "2.0"
+    with pytest.raises(mx.BrassError, match="not hidden"):
+        y._set_attr(alpha="1")
+
+
+def test_copy_is_deep_and_pickle_round_trips():
+    x = mx.sym.var("x")
+    y = mx.sym.relu(x, name="r")
+    z = copy.copy(y)
+    z._set_attr(__tag__="z")
+    assert y.attr("__tag__") is None and z.attr("__tag__") == "z"
+    w = pickle.loads(pickle.dumps(y))
+    assert w.tojson() == y.tojson()
+
+
+# ---- inference -----------------------------------------------------------------------------
+def test_infer_shape_runs_both_ways():
+    x, y = mx.sym.var("x"), mx.sym.var("y")
+    z = mx.sym.elemwise_add(mx.sym.exp(x), y, name="z")
+    # Only y's shape is given: x's flows back through elemwise_add and exp.
+    args, outs, aux = z.infer_shape(y=(2, 5))
+    assert args == [(2, 5), (2, 5)] and outs == [(2, 5)] and aux == []
+    assert z.infer_shape((2, 5))[0] == [(2, 5), (2, 5)]  # positional, in argument order
+
+
+def test_infer_shape_partial_and_hints():
+    x = mx.sym.var("x", shape=(4, 0))  # MXNet: 0 is an unknown extent
+    y = mx.sym.var("y")
+    z = mx.sym.dot(x, y, name="z")
+    assert z.infer_shape() == (None, None, None)
+    args, outs, _ = z.infer_shape_partial()
+    assert args == [(4, 0), ()] and outs == [()]
+    # dot infers no input from its output: x stays partly unknown.
+    assert z.infer_shape(y=(3, 6)) == (None, None, None)
+    assert z.infer_shape_partial(y=(3, 6))[0] == [(4, 0), (3, 6)]
+    assert z.infer_shape(x=(4, 3), y=(3, 6))[1] == [(4, 6)]
+    # Hints fill what elemwise ops infer backwards.
+    a = mx.sym.var("a", shape=(0, 3))
+    b = mx.sym.var("b", shape=(2, 0))
+    s = a + b
+    assert s.infer_shape() == ([(2, 3), (2, 3)], [(2, 3)], [])
+
+
+def test_infer_shape_contradiction_names_the_node():
+    x, y = mx.sym.var("x"), mx.sym.var("y")
+    z = mx.sym.elemwise_add(x, y, name="adder")
+    with pytest.raises(mx.BrassError, match="adder"):
+        z.infer_shape(x=(2, 3), y=(3, 2))
+    with pytest.raises(mx.BrassError, match="no argument or auxiliary state named 'q'"):
+        z.infer_shape(q=(1,))
+
+
+def test_infer_type():
+    x, y = mx.sym.var("x"), mx.sym.var("y")
+    z = mx.sym.elemwise_mul(x, y)
+    assert z.infer_type(x="float64") == ([np.float64, np.float64], [np.float64], [])
+    assert z.infer_type() == (None, None, None)
+    c = mx.sym.Cast(x, dtype="float16")
+    assert c.infer_type(x=np.float32)[1] == [np.float16]
+    with pytest.raises(mx.BrassError, match="dtype"):
+        z.infer_type(x="float32", y="float64")
+
+
+# ---- JSON ----------------------------------------------------------------------------------
+def test_json_round_trip_and_save_load(tmp_path):
+    x = mx.sym.var("x", shape=(2, 3))
+    y = mx.sym.sum(mx.sym.exp(x * 2), axis=1, name="s")
+    text = y.tojson()
+    doc = json.loads(text)
+    assert doc["attrs"]["mxnet_version"] == ["int", 10901]
+    assert [n["op"] for n in doc["nodes"]] == ["null", "_mul_scalar", "exp", "sum"]
+    assert doc["arg_nodes"] == [0] and doc["heads"] == [[3, 0, 0]]
+    assert doc["node_row_ptr"] == [0, 1, 2, 3, 4]
+    z = mx.sym.load_json(text)
+    assert z.tojson() == text
+    p = tmp_path / "net-symbol.json"
+    y.save(str(p))
+    assert mx.sym.load(str(p)).tojson() == text
+    assert not [f for f in os.listdir(tmp_path) if ".tmp-" in f]
+
+
+def test_mxnet_file_arith_loads_and_runs_like_mxnet():
+    m = _manifest()["nets"]["arith"]
+    s = mx.sym.load(os.path.join(FIX, "arith-symbol.json"))
+    assert s.list_arguments() == m["arguments"] and s.list_outputs() == m["outputs"]
+    shapes = {k: tuple(v) for k, v in m["shapes"].items()}
+    args, outs, aux = s.infer_shape(**shapes)
+    assert [list(a) for a in args] == m["arg_shapes"] and [list(o) for o in outs] == m["out_shapes"]
+    feed = {k: mx.nd.array(np.array(v, dtype=np.float32).reshape(sh)) for (k, v), sh in
+            zip(m["args"].items(), args)}
+    got = s.eval(**feed)
+    for g, want in zip(got, m["forward"]):
+        np.testing.assert_allclose(g.asnumpy().ravel(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_aliases_and_legacy_upgrades():
+    legacy = {  # MXNet 0.8 style: "param"/"attr", two-element inputs, no version
+        "nodes": [
+            {"op": "null", "param": {}, "name": "x", "inputs": [], "backward_source_id": -1,
+             "attr": {"ctx_group": "stage1", "lr_mult": "0.5"}},
+            {"op": "_MulScalar", "param": {"scalar": "3"}, "name": "m", "inputs": [[0, 0]],
+             "backward_source_id": -1},
+            {"op": "_Plus", "param": {}, "name": "p", "inputs": [[1, 0], [0, 0]], "backward_source_id": -1},
+            {"op": "argmax", "param": {"axis": "-1"}, "name": "am", "inputs": [[2, 0]], "backward_source_id": -1},
+        ],
+        "arg_nodes": [0],
+        "heads": [[3, 0]],
+    }
+    s = mx.sym.load_json(json.dumps(legacy))
+    assert s.list_arguments() == ["x"]
+    assert s.get_internals()["x"].attr("__ctx_group__") == "stage1"
+    assert s.get_internals()["x"].attr("lr_mult") == "0.5"
+    doc = json.loads(s.tojson())
+    assert [n["op"] for n in doc["nodes"]] == ["null", "_mul_scalar", "elemwise_add", "argmax"]
+    assert "axis" not in doc["nodes"][3].get("attrs", {})  # < 0.9.5: axis=-1 meant "unset"
+    out = s.eval(x=mx.nd.array([[1.0, 5.0], [2.0, 0.5]]))[0].asnumpy()
+    assert out.tolist() == [1.0]  # argmax of 4x over the flattened array
+
+
+@pytest.mark.parametrize("text,match", [
+    ("{", "malformed JSON at byte"),
+    ("[]", "not an object"),
+    ('{"nodes": [], "heads": []}', "no heads"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}], "heads": [[1, 0, 0]]}', "head 0 refers to node 1"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}], "heads": [[0, 3, 0]]}', "head 0 is output 3"),
+    ('{"nodes": [{"op": "nosuchop", "name": "q", "inputs": []}], "heads": [[0, 0, 0]]}',
+     "node 0 \\('q'\\): unknown operator 'nosuchop'"),
+    ('{"nodes": [{"op": "relu", "name": "r", "inputs": [[0, 0, 0]]}], "heads": [[0, 0, 0]]}',
+     "node 0 \\('r'\\) input 0 refers to node 0, which does not come before it"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "relu", "name": "r", "inputs": [[5, 0, 0]]}],'
+     ' "heads": [[1, 0, 0]]}', "node 1 \\('r'\\) input 0 refers to node 5"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "relu", "name": "r", "inputs": [[0, 2, 0]]}],'
+     ' "heads": [[1, 0, 0]]}', "input 0 is output 2 of node 0"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "relu", "name": "r", "inputs": [[0, 0, 0]]}],'
+     ' "arg_nodes": [1], "heads": [[1, 0, 0]]}', "arg_nodes entry 0 is node 1 \\('r'\\), which is not a variable"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "elemwise_add", "name": "a", "inputs": [[0, 0, 0]]}],'
+     ' "heads": [[1, 0, 0]], "attrs": {"mxnet_version": ["int", 10901]}}', "takes 2 inputs, the file gives 1"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "sum", "name": "s", "attrs": {"axis": 3},'
+     ' "inputs": [[0, 0, 0]]}], "heads": [[1, 0, 0]]}', "attribute 'axis' of node 1 \\('s'\\) is a number"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": []}, {"op": "sum", "name": "s", "attrs": {"bogus": "1"},'
+     ' "inputs": [[0, 0, 0]]}], "heads": [[1, 0, 0]]}', "node 1 \\('s'\\)"),
+    ('{"nodes": [{"op": "null", "name": "x", "inputs": [[-1, 0]]}], "heads": [[0, 0, 0]]}', "non-negative integer"),
+    ('{"nodes": 5, "heads": []}', "\"nodes\" of the graph is a number"),
+    ("[" * 100000, "nested too deeply"),
+    ('{"nodes": [], "heads": []} trailing', "trailing characters"),
+    ('{"nodes": [{"op": "null", "name": "\\ud800", "inputs": []}], "heads": [[0, 0, 0]]}', "lone surrogate"),
+])
+def test_bad_json_is_a_clear_error(text, match):
+    with pytest.raises(mx.BrassError, match=match):
+        mx.sym.load_json(text)
+
+
+# ---- executor ------------------------------------------------------------------------------
+def _net():
+    x, w = mx.sym.var("x"), mx.sym.var("w")
+    h = mx.sym.tanh(mx.sym.dot(x, w, name="d"), name="t")
+    return mx.sym.sum(mx.sym.broadcast_add(h * h, mx.sym.sin(x).sum()), name="loss"), x, w
+
+
+def test_executor_gradients_match_autograd():
+    loss, _, _ = _net()
+    rs = np.random.RandomState(0)
+    xv, wv = rs.standard_normal((3, 4)), rs.standard_normal((4, 2))
+    exe = loss.simple_bind(mx.cpu(), x=(3, 4), w=(4, 2), type_dict={"x": "float64", "w": "float64"})
+    exe.forward(is_train=True, x=mx.nd.array(xv, dtype="float64"), w=mx.nd.array(wv, dtype="float64"))
+    exe.backward()
+    x, w = mx.nd.array(xv, dtype="float64"), mx.nd.array(wv, dtype="float64")
+    x.attach_grad()
+    w.attach_grad()
+    with mx.autograd.record():
+        h = mx.nd.tanh(mx.nd.dot(x, w))
+        y = mx.nd.sum(mx.nd.broadcast_add(h * h, mx.nd.sin(x).sum()))
+    y.backward()
+    np.testing.assert_allclose(exe.outputs[0].asnumpy(), y.asnumpy(), rtol=1e-12)
+    np.testing.assert_allclose(exe.grad_dict["x"].asnumpy(), x.grad.asnumpy(), rtol=1e-12)
+    np.testing.assert_allclose(exe.grad_dict["w"].asnumpy(), w.grad.asnumpy(), rtol=1e-12)
+
+
+def test_executor_grad_req_add_null_and_head_grads():
+    x = mx.sym.var("x")
+    y = mx.sym.square(x, name="y")
+    xa = mx.nd.array([1.0, 2.0])
+    ga = mx.nd.zeros((2,))
+    exe = y.bind(mx.cpu(), {"x": xa}, args_grad={"x": ga}, grad_req="add")
+    for _ in range(2):
+        exe.forward(is_train=True)
+        exe.backward(mx.nd.array([1.0, 0.5]))
+    np.testing.assert_allclose(ga.asnumpy(), 2 * np.array([2.0, 2.0]))
+    exe = y.bind(mx.cpu(), [xa], args_grad=[mx.nd.zeros((2,))], grad_req="null")
+    exe.forward(is_train=True)
+    exe.backward()
+    assert exe.grad_dict["x"].asnumpy().tolist() == [0.0, 0.0]
+
+
+def test_executor_dicts_reshape_copy_params_monitor():
+    loss, _, _ = _net()
+    exe = loss.simple_bind(mx.cpu(), x=(3, 4), w=(4, 2))
+    assert set(exe.arg_dict) == {"x", "w"} and set(exe.grad_dict) == {"x", "w"} and exe.aux_dict == {}
+    exe.copy_params_from({"w": mx.nd.ones((4, 2))})
+    assert exe.arg_dict["w"].asnumpy().sum() == 8
+    with pytest.raises(mx.BrassError, match="not an argument"):
+        exe.copy_params_from({"nope": mx.nd.ones((1,))})
+    seen = []
+    exe.set_monitor_callback(lambda name, arr: seen.append((name, arr.shape)))
+    exe.forward(is_train=False, x=np.ones((3, 4)))
+    assert ("d_output", (3, 2)) in seen and ("loss_output", (1,)) in seen
+    small = exe.reshape(x=(1, 4))
+    assert small.arg_dict["w"] is exe.arg_dict["w"]  # unchanged shapes share memory
+    out = small.forward(x=np.ones((1, 4)))[0]
+    assert out.shape == (1,)
+    with pytest.raises(mx.BrassError, match="grows"):
+        exe.reshape(x=(5, 4))
+    assert exe.reshape(allow_up_sizing=True, x=(5, 4)).arg_dict["x"].shape == (5, 4)
+
+
+def test_bind_errors_name_the_argument():
+    loss, _, _ = _net()
+    with pytest.raises(mx.BrassError, match="no array for argument 'w'"):
+        loss.bind(mx.cpu(), {"x": mx.nd.ones((3, 4))})
+    with pytest.raises(mx.BrassError, match="'d'"):
+        loss.bind(mx.cpu(), {"x": mx.nd.ones((3, 4)), "w": mx.nd.ones((5, 2))})
+    with pytest.raises(mx.BrassError, match="gradient array of 'x'"):
+        loss.bind(mx.cpu(), {"x": mx.nd.ones((3, 4)), "w": mx.nd.ones((4, 2))},
+                  args_grad={"x": mx.nd.ones((2, 2))})
+    with pytest.raises(mx.BrassError, match="do not determine"):
+        loss.simple_bind(mx.cpu(), x=(3, 4))
+    with pytest.raises(mx.BrassError, match="grad_req 'sometimes'"):
+        loss.simple_bind(mx.cpu(), grad_req="sometimes", x=(3, 4), w=(4, 2))
+    exe = loss.simple_bind(mx.cpu(), x=(3, 4), w=(4, 2))
+    with pytest.raises(mx.BrassError, match="has shape"):
+        exe.forward(x=np.ones((2, 4)))
+    with pytest.raises(mx.BrassError, match="head gradient 0"):
+        exe.forward(is_train=True)
+        exe.backward(mx.nd.ones((7,)))
+    with pytest.raises(TypeError, match="positional arguments must be Symbols"):
+        mx.sym.relu(3)
+
+
+def test_executor_runs_independent_branches_and_interleaves_with_imperative_work():
+    x = mx.sym.var("x")
+    branches = [mx.sym.sum(mx.sym.exp(x * float(i)), name="b%d" % i) for i in range(4)]
+    g = mx.sym.Group(branches)
+    exe = g.simple_bind(mx.cpu(), grad_req="null", x=(64, 64))
+    xv = np.random.RandomState(1).uniform(-1, 1, (64, 64)).astype(np.float32)
+    outs = exe.forward(x=xv)
+    side = mx.nd.array(xv) * 2  # imperative work pushed while the graph runs
+    for i, o in enumerate(outs):
+        np.testing.assert_allclose(o.asnumpy(), np.exp(xv * i).sum(), rtol=1e-4)
+    np.testing.assert_allclose(side.asnumpy(), xv * 2)
+
+
+@pytest.mark.parametrize("module", ["brass.symbol.symbol", "brass.executor", "brass.name", "brass.attribute"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    res = doctest.testmod(importlib.import_module(module))
+    assert res.attempted > 0 and res.failed == 0
