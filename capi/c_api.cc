@@ -642,6 +642,29 @@ brass_status brass_ndarray_detach(brass_ndarray_t h, brass_ndarray_t* out) {
   API_END();
 }
 
+brass_status brass_autograd_record_function(int32_t num_inputs, const brass_ndarray_t* inputs, int32_t num_outputs,
+                                            const brass_ndarray_t* outputs, brass_custom_backward_fn backward,
+                                            brass_custom_release_fn release, void* user) {
+  // Release exactly once, also when this call fails.
+  std::shared_ptr<void> keep(user, [release](void* u) { if (release) release(u); });
+  API_BEGIN();
+  if (!backward) fail(BRASS_ERR_INVALID_ARGUMENT, "autograd.Function: backward callback is NULL");
+  std::vector<NDArray> in = arrays_of(num_inputs, inputs, "autograd.Function");
+  std::vector<NDArray> out = arrays_of(num_outputs, outputs, "autograd.Function");
+  if (out.empty()) fail(BRASS_ERR_INVALID_ARGUMENT, "autograd.Function: forward returned no arrays");
+  if (!autograd::is_recording()) return BRASS_OK;
+  autograd::CustomBackward cb;
+  cb.run = [backward, user, keep](const std::vector<NDArray>& og, const std::vector<NDArray>& ig) {
+    std::vector<brass_ndarray_t> o, i;
+    for (auto& a : og) o.push_back(new_handle(a.detached()));
+    for (auto& a : ig) i.push_back(new_handle(a.detached()));
+    return backward(int32_t(o.size()), o.data(), int32_t(i.size()), i.data(), user) == 0;
+  };
+  autograd::record_custom(in, out, std::move(cb));
+  for (int32_t k = 0; k < num_outputs; ++k) arr(outputs[k]).set_ag(out[size_t(k)].ag_node(), out[size_t(k)].ag_index());
+  API_END();
+}
+
 }  // extern "C"
 
 #undef API_BEGIN

@@ -331,6 +331,22 @@ BRASS_API brass_status brass_autograd_backward(int32_t num_heads, const brass_nd
 BRASS_API brass_status brass_ndarray_get_grad(brass_ndarray_t arr, brass_ndarray_t *out);
 /* A new handle to the same memory, outside any recorded graph. */
 BRASS_API brass_status brass_ndarray_detach(brass_ndarray_t arr, brass_ndarray_t *out);
+/*
+** brass_autograd_record_function: records outputs = f(inputs) for a function computed outside
+** the graph (autograd.Function), when recording and some input is recorded. At backward,
+** backward(num_outputs, head gradients, num_inputs, input gradients, user) is called on the
+** thread running backward with new handles (the callee frees them) and must write the input
+** gradients (allocated with the inputs' shapes and dtypes); it returns 0, or non-zero on
+** failure. release(user) is called once when the recorded graph is freed (or at once when
+** nothing was recorded), possibly on another thread.
+*/
+typedef int32_t (*brass_custom_backward_fn)(int32_t num_ograds, brass_ndarray_t *ograds, int32_t num_igrads,
+                                            brass_ndarray_t *igrads, void *user);
+typedef void (*brass_custom_release_fn)(void *user);
+BRASS_API brass_status brass_autograd_record_function(int32_t num_inputs, const brass_ndarray_t *inputs,
+                                                      int32_t num_outputs, const brass_ndarray_t *outputs,
+                                                      brass_custom_backward_fn backward,
+                                                      brass_custom_release_fn release, void *user);
 
 /* ---- Symbols (MXNet 1.x semantics and JSON format) ----------------------------------------
 ** Strings and arrays returned by the calls below stay valid until the next call of the same

@@ -11,8 +11,10 @@
 """
 from .base import check, ffi, lib
 
+import threading
+
 __all__ = ["record", "pause", "train_mode", "predict_mode", "is_recording", "is_training",
-           "set_recording", "set_training", "mark_variables", "backward", "grad"]
+           "set_recording", "set_training", "mark_variables", "backward", "grad", "Function"]
 
 _REQ = {"null": 0, "write": 1, "add": 3}
 
@@ -124,8 +126,8 @@ def _heads(heads, head_grads):
 def backward(heads, head_grads=None, retain_graph=False, train_mode=True):
     """Computes the gradients of heads into the gradient arrays of the marked variables."""
     heads, hg = _heads(heads, head_grads)
-    check(lib.brass_autograd_backward(len(heads), _handles(heads), hg, 0, ffi.NULL, int(bool(retain_graph)), 0,
-                                      int(bool(train_mode)), ffi.NULL))
+    _check_backward(lib.brass_autograd_backward(len(heads), _handles(heads), hg, 0, ffi.NULL,
+                                                int(bool(retain_graph)), 0, int(bool(train_mode)), ffi.NULL))
 
 
 def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=False, train_mode=True):
@@ -143,7 +145,118 @@ def grad(heads, variables, head_grads=None, retain_graph=None, create_graph=Fals
     if retain_graph is None:
         retain_graph = create_graph
     out = ffi.new("brass_ndarray_t[]", len(variables))
-    check(lib.brass_autograd_backward(len(heads), _handles(heads), hg, len(variables), _handles(variables),
-                                      int(bool(retain_graph)), int(bool(create_graph)), int(bool(train_mode)), out))
+    _check_backward(lib.brass_autograd_backward(len(heads), _handles(heads), hg, len(variables),
+                                                _handles(variables), int(bool(retain_graph)),
+                                                int(bool(create_graph)), int(bool(train_mode)), out))
     res = [NDArray(out[i]) for i in range(len(variables))]
     return res
+
+
+# ---- custom functions -------------------------------------------------------------------------
+_errors = threading.local()   # the exception a Function's backward raised, per thread
+_live = {}                     # id -> Function kept alive while a recorded graph uses it
+_live_lock = threading.Lock()
+
+
+def _check_backward(status):
+    err = getattr(_errors, "value", None)
+    _errors.value = None
+    if status != 0 and err is not None:
+        raise err
+    check(status)
+
+
+@ffi.callback("brass_custom_backward_fn")
+def _run_backward(n_out, ograds, n_in, igrads, user):
+    from .ndarray.ndarray import NDArray
+
+    try:
+        og = [NDArray(ograds[i]) for i in range(n_out)]
+        ig = [NDArray(igrads[i]) for i in range(n_in)]
+        fn = ffi.from_handle(user)
+        with pause():
+            res = fn.backward(*og)
+        if isinstance(res, NDArray):
+            res = (res,)
+        res = tuple(res)
+        if len(res) != n_in:
+            raise ValueError("%s.backward returned %d gradients for %d inputs"
+                             % (type(fn).__name__, len(res), n_in))
+        for k, (r, dst) in enumerate(zip(res, ig)):
+            if not isinstance(r, NDArray):
+                raise TypeError("%s.backward: gradient %d is a %s, not an NDArray" % (type(fn).__name__, k, type(r).__name__))
+            if r.shape != dst.shape:
+                raise ValueError("%s.backward: gradient %d has shape %s, its input %s"
+                                 % (type(fn).__name__, k, r.shape, dst.shape))
+            r.astype(dst.dtype).copyto(dst) if r.dtype != dst.dtype else r.copyto(dst)
+        return 0
+    except BaseException as e:  # reported by the backward() that ran us
+        _errors.value = e
+        return 1
+
+
+@ffi.callback("brass_custom_release_fn")
+def _release(user):
+    with _live_lock:
+        _live.pop(ffi.from_handle(user), None)
+
+
+class Function:
+    """A differentiable function written in Python (MXNet 1.x ``autograd.Function``):
+    subclass it with ``forward(*inputs)`` and ``backward(*output_grads)`` (returning one
+    gradient per input), and call an instance on arrays. ``forward`` runs with recording
+    paused; ``save_for_backward(*arrays)`` keeps what ``backward`` needs in
+    ``saved_tensors``.
+
+    >>> import brass as mx
+    >>> class Square(mx.autograd.Function):
+    ...     def forward(self, x):
+    ...         self.save_for_backward(x)
+    ...         return x * x
+    ...     def backward(self, dy):
+    ...         x, = self.saved_tensors
+    ...         return 2 * x * dy
+    >>> x = mx.nd.array([1.0, 3.0])
+    >>> x.attach_grad()
+    >>> with mx.autograd.record():
+    ...     y = Square()(x)
+    >>> y.backward()
+    >>> x.grad.asnumpy().tolist()
+    [2.0, 6.0]
+    """
+
+    def __init__(self):
+        self._used = False
+        self.saved_tensors = ()
+
+    def save_for_backward(self, *args):
+        self.saved_tensors = args
+
+    def forward(self, *inputs):
+        raise NotImplementedError
+
+    def backward(self, *output_grads):
+        raise NotImplementedError
+
+    def __call__(self, *inputs):
+        from .ndarray.ndarray import NDArray
+
+        if self._used:
+            raise RuntimeError("an autograd.Function instance can be called once; make a new one per call")
+        self._used = True
+        for k, a in enumerate(inputs):
+            if not isinstance(a, NDArray):
+                raise TypeError("%s: input %d is a %s, not an NDArray" % (type(self).__name__, k, type(a).__name__))
+        with pause():
+            outputs = self.forward(*inputs)
+        single = isinstance(outputs, NDArray)
+        outs = (outputs,) if single else tuple(outputs)
+        if not all(isinstance(o, NDArray) for o in outs):
+            raise TypeError("%s.forward must return NDArrays" % type(self).__name__)
+        if is_recording():
+            handle = ffi.new_handle(self)
+            with _live_lock:
+                _live[self] = handle
+            check(lib.brass_autograd_record_function(len(inputs), _handles(inputs), len(outs), _handles(outs),
+                                                     _run_backward, _release, handle))
+        return outputs

@@ -123,6 +123,87 @@ void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
   for (size_t k = 0; k < outputs.size(); ++k) outputs[k].set_ag(node, uint32_t(k));
 }
 
+namespace {
+
+// What a custom function's nodes hold (as their parsed parameters).
+struct CustomInfo {
+  CustomBackward backward;
+  std::vector<Shape> in_shapes;
+  std::vector<DType> in_types;
+  int nin = 0, nout = 0;
+  ~CustomInfo() {
+    if (backward.release) backward.release();
+  }
+};
+
+const CustomInfo& custom_info(const NodeAttrs& a) { return *static_cast<const CustomInfo*>(a.parsed.get()); }
+
+// Two ops outside the registry (a graph holding them cannot be saved or loaded): the recorded
+// forward and its backward, which calls the function's callback.
+const Op& custom_backward_op() {
+  static const Op* op = [] {
+    auto* o = new Op();
+    o->name = "_CustomFunctionBackward";
+    o->num_inputs = -1;
+    o->num_inputs_fn = [](const NodeAttrs& a) { return custom_info(a).nout; };
+    o->num_outputs_fn = [](const NodeAttrs& a) { return custom_info(a).nin; };
+    o->infer_shape = [](const NodeAttrs& a, std::vector<Shape>&, std::vector<Shape>& out) {
+      const CustomInfo& c = custom_info(a);
+      for (size_t i = 0; i < out.size(); ++i) infer::assign_shape(out[i], c.in_shapes[i], "autograd.Function", "gradient");
+      return true;
+    };
+    o->infer_type = [](const NodeAttrs& a, std::vector<int>&, std::vector<int>& out) {
+      const CustomInfo& c = custom_info(a);
+      for (size_t i = 0; i < out.size(); ++i) infer::assign_type(out[i], int(c.in_types[i]), "autograd.Function", "gradient");
+      return true;
+    };
+    o->compute_nd = [](const NodeAttrs& a, const std::vector<NDArray>& in, const std::vector<NDArray>& out) {
+      if (!custom_info(a).backward.run(in, out))
+        fail(BRASS_ERR_INVALID_ARGUMENT, "autograd.Function: backward failed");
+    };
+    return o;
+  }();
+  return *op;
+}
+
+const Op& custom_forward_op() {
+  static const Op* op = [] {
+    auto* o = new Op();
+    o->name = "_CustomFunction";
+    o->num_inputs = -1;
+    o->num_inputs_fn = [](const NodeAttrs& a) { return custom_info(a).nin; };
+    o->num_outputs_fn = [](const NodeAttrs& a) { return custom_info(a).nout; };
+    o->gradient = [](const NodePtr& n, const std::vector<NodeEntry>& ograds) {
+      auto b = std::make_shared<Node>();
+      b->op = &custom_backward_op();
+      b->attrs = n->attrs;
+      b->inputs = ograds;
+      std::vector<NodeEntry> g;
+      for (int i = 0; i < custom_info(*n->attrs).nin; ++i) g.push_back(NodeEntry{b, uint32_t(i)});
+      return g;
+    };
+    return o;
+  }();
+  return *op;
+}
+
+}  // namespace
+
+void record_custom(const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs, CustomBackward backward) {
+  auto info = std::make_shared<CustomInfo>();
+  info->nin = int(inputs.size());
+  info->nout = int(outputs.size());
+  for (const NDArray& a : inputs) {
+    info->in_shapes.push_back(a.shape());
+    info->in_types.push_back(a.dtype());
+  }
+  info->backward = std::move(backward);
+  auto attrs = std::make_shared<NodeAttrs>();
+  attrs->op = &custom_forward_op();
+  attrs->parsed = info;
+  record(attrs->op, attrs, inputs, outputs);
+}
+
 std::vector<NDArray> backward(const std::vector<NDArray>& heads,
                               const std::vector<NDArray>& head_grads,
                               const std::vector<NDArray>& variables, bool retain_graph,

@@ -4,6 +4,7 @@
 // runs it with the same imperative invoke.
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "ndarray/ndarray.h"
@@ -30,6 +31,17 @@ NDArray grad_of(const NDArray& x);
 // Called by invoke() after pushing an op while recording: links outputs to a new node.
 void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
             const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs);
+
+// A function whose forward ran outside the recorded graph (a Python autograd.Function) and
+// whose backward is a callback: given the head gradients of the outputs, it fills the
+// gradient arrays of the inputs (allocated with the inputs' shapes and dtypes). Returns false
+// on failure (the caller reports why). `release` is called once when the graph lets go.
+struct CustomBackward {
+  std::function<bool(const std::vector<NDArray>& out_grads, const std::vector<NDArray>& in_grads)> run;
+  std::function<void()> release;
+};
+// Records outputs = f(inputs) for such a function: outputs become recorded values.
+void record_custom(const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs, CustomBackward backward);
 
 // Gradients of heads (with head_grads; a none entry means ones) with respect to `variables`
 // (returned in order), or, when variables is empty, with respect to every marked variable

@@ -223,7 +223,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
              "attach_grad(); writing into it inside autograd.record() would corrupt its "
              "gradient (write outside record(), or into a copy)");
   int di = dev.is_gpu() ? 1 : 0;
-  if (!op->compute[di])
+  if (!op->compute[di] && !op->compute_nd)
     fail(BRASS_ERR_UNSUPPORTED, name, ": no kernel for ", dev.str(), " in this build");
 
   // Scratch is per thread; a nested call (none today) would get fresh vectors.
@@ -309,7 +309,10 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   const TempFn* tf = op->temp_size ? &op->temp_size : nullptr;
 
   bool done = false;
-  if (small) {
+  if (op->compute_nd) {  // on this thread, on arrays: it pushes its own work
+    op->compute_nd(attrs, inputs, results);
+    done = true;
+  } else if (small) {
     done = Engine::get().run_now(
         reads.data(), int(reads.size()), writes.data(), int(writes.size()),
         [&] {

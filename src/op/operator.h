@@ -79,6 +79,10 @@ using GradFn = std::function<std::vector<NodeEntry>(const NodePtr& node,
 
 using ComputeFn = std::function<void(const OpContext&, const std::vector<TBlob>& in,
                                      const std::vector<TBlob>& out)>;
+// A computation on arrays, run by invoke on the calling thread instead of a kernel pushed to
+// the engine (it pushes work of its own: custom Python functions).
+using NDComputeFn = std::function<void(const NodeAttrs&, const std::vector<NDArray>& in,
+                                       const std::vector<NDArray>& out)>;
 // Shape/type inference: fill what can be known (unknown: ndim -1 or extents -1; dtype -1),
 // throw on contradiction; return true when every shape/type is known.
 using ShapeFn = std::function<bool(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out)>;
@@ -101,6 +105,7 @@ struct Op {
   ShapeFn infer_shape;
   TypeFn infer_type;
   ComputeFn compute[2];               // [0] cpu, [1] cuda
+  NDComputeFn compute_nd;             // instead of kernels, on any device
   std::vector<std::pair<int, int>> inplace;  // (input, output) that may share memory
   TempFn temp_size;
   bool need_random = false;

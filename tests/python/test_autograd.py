@@ -678,3 +678,66 @@ def test_take_gradient():
     want = np.zeros((4, 3))
     np.add.at(want, idx.astype(int), g)  # repeated indices accumulate
     close(x.grad, want)
+
+
+# ---- autograd.Function ---------------------------------------------------------------------
+class _MulAdd(mx.autograd.Function):
+    """(x * y, x + y) with a hand-written backward."""
+
+    def forward(self, x, y):
+        self.save_for_backward(x, y)
+        return x * y, x + y
+
+    def backward(self, d_prod, d_sum):
+        x, y = self.saved_tensors
+        return d_prod * y + d_sum, d_prod * x + d_sum
+
+
+def test_custom_function_gradients_with_several_inputs_and_outputs():
+    xv, yv = np.array([1.0, -2.0, 0.5]), np.array([3.0, 0.25, -1.0])
+    x, y = mx.nd.array(xv, dtype="float64"), mx.nd.array(yv, dtype="float64")
+    x.attach_grad()
+    y.attach_grad()
+    with mx.autograd.record():
+        p, s = _MulAdd()(mx.nd.exp(x), y)
+        loss = (p * 2 + s * s).sum()
+    loss.backward()
+    e = np.exp(xv)
+    np.testing.assert_allclose(x.grad.asnumpy(), (2 * yv + 2 * (e + yv)) * e, rtol=1e-12)
+    np.testing.assert_allclose(y.grad.asnumpy(), 2 * e + 2 * (e + yv), rtol=1e-12)
+
+
+def test_custom_function_outside_record_is_plain_and_single_use():
+    f = _MulAdd()
+    p, s = f(mx.nd.array([2.0]), mx.nd.array([3.0]))
+    assert (p.asnumpy().tolist(), s.asnumpy().tolist()) == ([6.0], [5.0])
+    with pytest.raises(RuntimeError, match="called once"):
+        f(mx.nd.array([1.0]), mx.nd.array([1.0]))
+
+
+def test_custom_function_errors_reach_the_caller_and_graphs_release_it():
+    import gc
+
+    from brass import autograd as ag
+
+    class Bad(mx.autograd.Function):
+        def forward(self, x):
+            return x * 1
+
+        def backward(self, dy):
+            return dy, dy  # one input, two gradients
+
+    x = mx.nd.array([1.0, 2.0])
+    x.attach_grad()
+    with mx.autograd.record():
+        y = Bad()(x)
+    with pytest.raises(ValueError, match="returned 2 gradients for 1 inputs"):
+        y.backward()
+    before = len(ag._live)
+    with mx.autograd.record():
+        z = _MulAdd()(x, x)[0]
+    assert len(ag._live) == before + 1
+    z.backward()
+    del z
+    gc.collect()
+    assert len(ag._live) == before
