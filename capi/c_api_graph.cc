@@ -425,6 +425,16 @@ brass_status brass_executor_outputs(brass_executor_t exe, int32_t* num, brass_nd
   API_END();
 }
 
+brass_status brass_executor_memory(brass_executor_t exe, int64_t* naive_bytes, int64_t* planned_bytes,
+                                   int32_t* inplace) {
+  API_BEGIN();
+  const graph::MemoryPlan& p = exe_of(exe).plan();
+  if (naive_bytes) *naive_bytes = int64_t(p.naive_bytes);
+  if (planned_bytes) *planned_bytes = int64_t(p.planned_bytes);
+  if (inplace) *inplace = p.inplace;
+  API_END();
+}
+
 brass_status brass_executor_set_monitor(brass_executor_t exe, brass_monitor_fn fn, void* user) {
   API_BEGIN();
   graph::Executor& e = exe_of(exe);

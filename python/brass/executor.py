@@ -241,8 +241,22 @@ class Executor:
         self._monitor = cb  # kept alive with the executor
         check(lib.brass_executor_set_monitor(self._h, cb, ffi.NULL))
 
+    @property
+    def memory_plan(self):
+        """{'naive_bytes', 'planned_bytes', 'inplace'}: the bytes of the intermediate values
+        (forward and backward) if each had a buffer of its own, the bytes of the shared buffers
+        the plan gives them, and how many values took over an input's buffer in place."""
+        n = ffi.new("int64_t[2]")
+        k = ffi.new("int32_t*")
+        check(lib.brass_executor_memory(self._h, n, n + 1, k))
+        return {"naive_bytes": n[0], "planned_bytes": n[1], "inplace": k[0]}
+
     def debug_str(self):
-        return "Executor of %s: arguments %s, outputs %s" % (self._symbol.name, self._arg_names, self._output_names)
+        m = self.memory_plan
+        return ("Executor of %s: arguments %s, outputs %s\nTotal %.3f MB planned for intermediate values "
+                "(%.3f MB unplanned, %d in place)" % (self._symbol.name, self._arg_names, self._output_names,
+                                                      m["planned_bytes"] / 2 ** 20, m["naive_bytes"] / 2 ** 20,
+                                                      m["inplace"]))
 
 
 def _size(shape):

@@ -1,7 +1,10 @@
-// The executor: forward and backward passes of a bound symbol.
+// The executor: forward and backward passes of a bound symbol over planned memory.
 #include "graph/executor.h"
 
 #include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <unordered_set>
 
 #include "graph/gradient.h"
@@ -31,12 +34,59 @@ void check_array(const NDArray& a, const std::string& what, const std::string& n
          dev.str());
 }
 
+// Sublinear memory (MXNet's mirror): forward values are kept only at checkpoints, about every
+// sqrt(n)-th op; the gradient nodes read the others from copies of the forward nodes that
+// recompute them from the nearest checkpoint during backward. Ops that draw random numbers or
+// mutate inputs are always checkpoints (recomputing them would change the result or the state).
+void mirror(const std::vector<NodePtr>& forward_ops, std::vector<NodeEntry>& grads) {
+  size_t n = forward_ops.size();
+  if (n < 4) return;
+  size_t every = size_t(std::ceil(std::sqrt(double(n))));
+  std::unordered_set<const Node*> fwd, keep;
+  for (size_t i = 0; i < n; ++i) {
+    const Node* p = forward_ops[i].get();
+    fwd.insert(p);
+    if ((i + 1) % every == 0 || p->op->need_random || !p->op->mutate_inputs.empty() || p->op->compute_nd)
+      keep.insert(p);
+  }
+  std::unordered_map<const Node*, NodePtr> copies;
+  std::function<NodePtr(const NodePtr&)> copy_of = [&](const NodePtr& m) -> NodePtr {
+    auto it = copies.find(m.get());
+    if (it != copies.end()) return it->second;
+    auto c = std::make_shared<Node>(*m);
+    c->name = m->name + "_mirror";
+    for (NodeEntry& e : c->inputs)
+      if (fwd.count(e.node.get()) && !keep.count(e.node.get())) e.node = copy_of(e.node);
+    copies[m.get()] = c;
+    return c;
+  };
+  // Rewire the gradient nodes (those not in the forward graph) to read recomputed values.
+  std::unordered_set<const Node*> seen;
+  for (const NodePtr& b : topo_order(grads)) {
+    if (b->is_variable() || fwd.count(b.get()) || copies.count(b.get())) continue;
+    bool is_copy = false;
+    for (auto& kv : copies) is_copy = is_copy || kv.second == b;
+    if (is_copy) continue;
+    for (NodeEntry& e : b->inputs)
+      if (fwd.count(e.node.get()) && !keep.count(e.node.get())) e.node = copy_of(e.node);
+  }
+}
+
 }  // namespace
 
+Executor::Options Executor::Options::from_env() {
+  Options o;
+  const char* p = std::getenv("BRASS_MEMORY_PLAN");
+  o.plan = !(p && std::strcmp(p, "0") == 0);
+  const char* m = std::getenv("BRASS_BACKWARD_DO_MIRROR");
+  o.mirror = m && std::strcmp(m, "1") == 0;
+  return o;
+}
+
 Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std::vector<NDArray> arg_grads,
-                   std::vector<Req> reqs, std::vector<NDArray> aux)
+                   std::vector<Req> reqs, std::vector<NDArray> aux, Options opt)
     : sym_(sym), dev_(dev), args_(std::move(args)), grads_(std::move(arg_grads)), aux_(std::move(aux)),
-      reqs_(std::move(reqs)), fwd_(sym.outputs) {
+      reqs_(std::move(reqs)), full_(std::vector<NodeEntry>{}) {
   std::vector<NodePtr> arg_nodes = list_variables(sym_, false), aux_nodes = list_variables(sym_, true);
   if (args_.size() != arg_nodes.size())
     fail(BRASS_ERR_INVALID_ARGUMENT, "bind: the symbol has ", arg_nodes.size(), " arguments, ",
@@ -49,7 +99,6 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   if (grads_.size() != args_.size() || reqs_.size() != args_.size())
     fail(BRASS_ERR_INVALID_ARGUMENT, "bind: ", args_.size(), " arguments but ", grads_.size(),
          " gradient arrays and ", reqs_.size(), " grad_reqs");
-  // Shapes and dtypes must agree with the graph.
   std::map<std::string, Shape> shapes;
   std::map<std::string, int> types;
   for (size_t i = 0; i < args_.size(); ++i) {
@@ -62,13 +111,6 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
     shapes[aux_nodes[i]->name] = aux_[i].shape();
     types[aux_nodes[i]->name] = int(aux_[i].dtype());
   }
-  std::vector<Shape> sh = infer_shapes(fwd_, shapes);
-  infer_types(fwd_, types);
-  for (size_t i = 0; i < sh.size(); ++i)
-    if (!sh[i].known())
-      fail(BRASS_ERR_SHAPE, "bind: the shape of an output of node '",
-           fwd_.nodes[std::upper_bound(fwd_.row.begin(), fwd_.row.end(), uint32_t(i)) - fwd_.row.begin() - 1]->name,
-           "' cannot be inferred");
   for (size_t i = 0; i < args_.size(); ++i) {
     if (reqs_[i] == Req::kNull) continue;
     const NDArray& g = grads_[i];
@@ -77,47 +119,86 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
       fail(BRASS_ERR_SHAPE, "bind: the gradient array of '", arg_nodes[i]->name, "' has shape ", g.shape(),
            ", the argument ", args_[i].shape());
   }
-  // Values of variables are the bound arrays.
-  vals_.assign(fwd_.num_entries(), NDArray());
-  for (size_t i = 0; i < args_.size(); ++i) vals_[fwd_.entry({arg_nodes[i], 0})] = args_[i];
-  for (size_t i = 0; i < aux_.size(); ++i) vals_[fwd_.entry({aux_nodes[i], 0})] = aux_[i];
+  // Forward shapes first: they give the head gradients theirs.
+  IndexedGraph fwd(sym_.outputs);
+  std::vector<Shape> fsh = infer_shapes(fwd, shapes);
+  std::vector<int> fty = infer_types(fwd, types);
+  for (uint32_t nid = 0; nid < fwd.nodes.size(); ++nid)
+    for (uint32_t e = fwd.row[nid]; e < fwd.row[nid + 1]; ++e)
+      if (!fsh[e].known() || fty[e] < 0)
+        fail(BRASS_ERR_SHAPE, "bind: the ", fsh[e].known() ? "dtype" : "shape", " of ",
+             fwd.nodes[nid]->is_variable() ? "variable '" : "an output of node '", fwd.nodes[nid]->name,
+             "' cannot be inferred from the arrays given");
+  for (const NodePtr& n : fwd.nodes)
+    if (!n->is_variable()) fwd_nodes_.push_back(n);
 
-  // The gradient graph, built once.
+  // The gradient graph, built once; the head gradients are variables.
   std::vector<NodeEntry> xs;
   for (size_t i = 0; i < args_.size(); ++i)
     if (reqs_[i] != Req::kNull) {
       xs.push_back({arg_nodes[i], 0});
       grad_args_.push_back(i);
     }
-  if (xs.empty()) return;
-  std::vector<NodeEntry> hgs;
-  for (size_t i = 0; i < sym_.outputs.size(); ++i) {
-    auto v = std::make_shared<Node>();
-    v->name = "head_grad" + std::to_string(i);
-    head_grad_vars_.push_back(v);
-    hgs.push_back({v, 0});
+  if (!xs.empty()) {
+    std::vector<NodeEntry> hgs;
+    for (size_t i = 0; i < sym_.outputs.size(); ++i) {
+      auto v = std::make_shared<Node>();
+      v->name = "\x01head_grad" + std::to_string(i);
+      head_grad_vars_.push_back(v);
+      hgs.push_back({v, 0});
+      shapes[v->name] = fsh[fwd.entry(sym_.outputs[i])];
+      types[v->name] = fty[fwd.entry(sym_.outputs[i])];
+    }
+    grad_entries_ = gradient(sym_.outputs, hgs, xs);
+    if (opt.mirror) mirror(fwd_nodes_, grad_entries_);
   }
-  grad_entries_ = gradient(sym_.outputs, hgs, xs);
-  std::unordered_set<const Node*> hv;
-  for (auto& v : head_grad_vars_) hv.insert(v.get());
-  for (const NodePtr& n : topo_order(grad_entries_))
-    if (!n->is_variable() && !fwd_.id.count(n.get())) bwd_nodes_.push_back(n);
-}
+  // Gradients in reverse argument order: arguments come roughly in forward order, so the
+  // backward nodes then run layer by layer from the top, and each layer's gradient dies soon.
+  std::vector<NodeEntry> heads = sym_.outputs;
+  heads.insert(heads.end(), grad_entries_.rbegin(), grad_entries_.rend());
+  full_ = IndexedGraph(heads);
+  std::unordered_set<const Node*> in_fwd(fwd_nodes_.size());
+  for (auto& n : fwd_nodes_) in_fwd.insert(n.get());
+  for (const NodePtr& n : full_.nodes)
+    if (!n->is_variable() && !in_fwd.count(n.get())) bwd_nodes_.push_back(n);
+  std::vector<Shape> sh = infer_shapes(full_, shapes);
+  std::vector<int> ty = infer_types(full_, types);
+  for (uint32_t nid = 0; nid < full_.nodes.size(); ++nid)
+    for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e)
+      if (!sh[e].known() || ty[e] < 0)
+        fail(BRASS_ERR_INTERNAL, "bind: the shape or dtype of gradient node '", full_.nodes[nid]->name, "' (",
+             full_.nodes[nid]->op ? full_.nodes[nid]->op->name : "variable", ") is unknown");
 
-NDArray Executor::value(const NodeEntry& e) const {
-  auto f = fwd_.id.find(e.node.get());
-  if (f != fwd_.id.end()) return vals_[fwd_.row[f->second] + e.index];
-  for (size_t i = 0; i < head_grad_vars_.size(); ++i)
-    if (head_grad_vars_[i] == e.node) return head_grads_[i];
-  auto b = bwd_vals_.find(e.node.get());
-  BRASS_CHECK(b != bwd_vals_.end());
-  return b->second[e.index];
+  // Plan: variables, outputs and gradients keep arrays of their own.
+  uint32_t ne = full_.num_entries();
+  std::vector<bool> persistent(ne, false);
+  std::vector<size_t> bytes(ne);
+  for (uint32_t e = 0; e < ne; ++e) bytes[e] = size_t(sh[e].size()) * dtype_size(DType(ty[e]));
+  for (const NodePtr& n : full_.nodes)
+    if (n->is_variable()) persistent[full_.entry({n, 0})] = true;
+  for (const NodeEntry& e : heads) persistent[full_.entry(e)] = true;
+  std::vector<NodePtr> order = fwd_nodes_;
+  order.insert(order.end(), bwd_nodes_.begin(), bwd_nodes_.end());
+  plan_ = plan_memory(full_, order, bytes, persistent, opt.plan);
+  for (size_t s : plan_.sizes) buffers_.push_back(NDArray(Shape{int64_t(std::max<size_t>(s, 1))}, DType::kUint8, dev_));
+  vals_.assign(ne, NDArray());
+  for (size_t i = 0; i < args_.size(); ++i) value({arg_nodes[i], 0}) = args_[i];
+  for (size_t i = 0; i < aux_.size(); ++i) value({aux_nodes[i], 0}) = aux_[i];
+  for (const NodePtr& n : order) {
+    uint32_t nid = full_.id.at(n.get());
+    for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e) {
+      int id = plan_.storage[e];
+      vals_[e] = id >= 0 ? buffers_[size_t(id)].view_as(sh[e], DType(ty[e])) : NDArray(sh[e], DType(ty[e]), dev_);
+    }
+  }
 }
 
 void Executor::run(const NodePtr& n) {
   std::vector<NDArray> in, out;
   in.reserve(n->inputs.size());
   for (const NodeEntry& e : n->inputs) in.push_back(value(e));
+  uint32_t nid = full_.id.at(n.get());
+  out.assign(vals_.begin() + full_.row[nid], vals_.begin() + full_.row[nid + 1]);
   try {
     invoke(n->op, n->attrs, in, out);
   } catch (const Error& e) {
@@ -127,18 +208,11 @@ void Executor::run(const NodePtr& n) {
     std::vector<std::string> names = output_names(n->op, *n->attrs);
     for (size_t o = 0; o < names.size(); ++o) monitor_(n->name + "_" + names[o], out[o]);
   }
-  auto f = fwd_.id.find(n.get());
-  if (f != fwd_.id.end()) {
-    for (size_t o = 0; o < out.size(); ++o) vals_[fwd_.row[f->second] + o] = std::move(out[o]);
-  } else {
-    bwd_vals_[n.get()] = std::move(out);
-  }
 }
 
 void Executor::forward(bool is_train) {
   PassMode mode(is_train);
-  for (const NodePtr& n : fwd_.nodes)
-    if (!n->is_variable()) run(n);
+  for (const NodePtr& n : fwd_nodes_) run(n);
   outputs_.clear();
   for (const NodeEntry& e : sym_.outputs) outputs_.push_back(value(e));
   forward_done_ = true;
@@ -152,29 +226,37 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
     fail(BRASS_ERR_INVALID_ARGUMENT, "backward: ", head_grads.size(), " head gradients for ", outputs_.size(),
          " outputs");
   PassMode mode(forward_train_);
-  head_grads_.clear();
-  const Op* ones = OpRegistry::get().find("ones_like");
-  auto no_params = make_attrs(ones, {});
   for (size_t i = 0; i < outputs_.size(); ++i) {
+    NDArray& hv = value({head_grad_vars_[i], 0});
     if (i < head_grads.size() && !head_grads[i].is_none()) {
       const NDArray& g = head_grads[i];
       if (g.shape() != outputs_[i].shape() || g.device() != dev_)
         fail(BRASS_ERR_SHAPE, "backward: head gradient ", i, " has shape ", g.shape(), " on ", g.device().str(),
              ", output '", list_outputs(sym_)[i], "' is ", outputs_[i].shape(), " on ", dev_.str());
-      head_grads_.push_back(g);
+      hv = g.dtype() == outputs_[i].dtype() ? g.detached() : NDArray();
+      if (hv.is_none()) {  // another dtype: converted into the default buffer
+        if (default_head_grads_.size() <= i) default_head_grads_.resize(outputs_.size());
+        if (default_head_grads_[i].is_none())
+          default_head_grads_[i] = NDArray(outputs_[i].shape(), outputs_[i].dtype(), dev_);
+        copy_array(g, default_head_grads_[i]);
+        hv = default_head_grads_[i];
+      }
     } else {
-      std::vector<NDArray> o;
-      invoke(ones, no_params, {outputs_[i]}, o);
-      head_grads_.push_back(o[0]);
+      if (default_head_grads_.size() <= i) default_head_grads_.resize(outputs_.size());
+      NDArray& d = default_head_grads_[i];
+      if (d.is_none()) d = NDArray(outputs_[i].shape(), outputs_[i].dtype(), dev_);
+      const Op* ones = OpRegistry::get().find("ones_like");
+      std::vector<NDArray> o{d};
+      invoke(ones, make_attrs(ones, {}), {outputs_[i]}, o);
+      hv = d;
     }
   }
-  bwd_vals_.clear();
   for (const NodePtr& n : bwd_nodes_) run(n);
   const Op* add = OpRegistry::get().find("elemwise_add");
   auto add_attrs = make_attrs(add, {});
   for (size_t k = 0; k < grad_args_.size(); ++k) {
     size_t i = grad_args_[k];
-    NDArray g = value(grad_entries_[k]);
+    const NDArray& g = value(grad_entries_[k]);
     if (reqs_[i] == Req::kAdd) {
       std::vector<NDArray> out{grads_[i]};
       invoke(add, add_attrs, {grads_[i], g}, out);
@@ -182,8 +264,6 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
       copy_array(g, grads_[i]);
     }
   }
-  bwd_vals_.clear();
-  head_grads_.clear();
 }
 
 }  // namespace graph

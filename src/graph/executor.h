@@ -1,7 +1,9 @@
 // The executor: a symbol bound to arrays (arguments, their gradient buffers with a write
 // request each, auxiliary states) that runs forward and backward through the engine. Nodes are
 // pushed in graph order with their read and write sets, so independent branches run
-// concurrently and imperative work interleaves.
+// concurrently and imperative work interleaves. Values live in buffers planned once at bind
+// (plan_memory.h); with mirroring, backward recomputes most forward values from checkpoints
+// instead of keeping them.
 #pragma once
 
 #include <functional>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "graph/infer.h"
+#include "graph/plan_memory.h"
 #include "graph/symbol.h"
 
 namespace brass {
@@ -20,8 +23,13 @@ class Executor {
  public:
   // args/aux in list_arguments/list_auxiliary_states order; arg_grads[i] may be none when
   // reqs[i] is kNull. Fails naming the argument on a missing array or a wrong shape/dtype/device.
+  struct Options {
+    bool plan = true;     // share buffers between values (else one buffer per value)
+    bool mirror = false;  // recompute forward values in backward (sublinear memory)
+    static Options from_env();  // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1
+  };
   Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std::vector<NDArray> arg_grads,
-           std::vector<Req> reqs, std::vector<NDArray> aux);
+           std::vector<Req> reqs, std::vector<NDArray> aux, Options opt = Options::from_env());
 
   void forward(bool is_train);
   // head_grads: one per output, or empty for ones.
@@ -32,25 +40,28 @@ class Executor {
   const std::vector<NDArray>& arg_grads() const { return grads_; }
   const std::vector<NDArray>& aux() const { return aux_; }
   const Symbol& symbol() const { return sym_; }
+  const MemoryPlan& plan() const { return plan_; }
   // Called with each op output's name ("fc1_output") and value after the op runs.
   void set_monitor(std::function<void(const std::string&, const NDArray&)> cb) { monitor_ = std::move(cb); }
 
  private:
-  NDArray value(const NodeEntry& e) const;
+  NDArray& value(const NodeEntry& e) { return vals_[full_.entry(e)]; }
   void run(const NodePtr& n);
 
   Symbol sym_;
   Device dev_;
   std::vector<NDArray> args_, grads_, aux_, outputs_;
   std::vector<Req> reqs_;
-  IndexedGraph fwd_;
-  std::vector<NDArray> vals_;                 // forward values per entry of fwd_
   std::vector<NodeEntry> grad_entries_;       // per argument with a gradient
   std::vector<size_t> grad_args_;             // which argument each is for
   std::vector<NodePtr> head_grad_vars_;       // variables standing for the head gradients
-  std::vector<NodePtr> bwd_nodes_;            // gradient nodes to run, in order
-  std::unordered_map<const Node*, std::vector<NDArray>> bwd_vals_;
-  std::vector<NDArray> head_grads_;
+  IndexedGraph full_;                         // forward heads and gradient entries
+  std::vector<NodePtr> fwd_nodes_, bwd_nodes_;  // op nodes to run, in order
+  std::vector<NDArray> vals_;                 // per entry of full_: its (planned) array
+  std::vector<NDArray> buffers_;
+  MemoryPlan plan_;
+  NDArray ones_;                              // default head gradient buffers, made once
+  std::vector<NDArray> default_head_grads_;
   bool forward_done_ = false, forward_train_ = false;
   std::function<void(const std::string&, const NDArray&)> monitor_;
 };

@@ -69,6 +69,16 @@ NDArray NDArray::reshape(const Shape& s) const {
   return v;
 }
 
+NDArray NDArray::view_as(const Shape& s, DType t) const {
+  if (!s.known() || size_t(s.size()) * dtype_size(t) > nbytes())
+    fail(BRASS_ERR_SHAPE, "view_as: ", s, " ", dtype_name(t), " does not fit in an array of ", shape_, " ",
+         dtype_name(dtype_));
+  NDArray v = detached();
+  v.shape_ = s;
+  v.dtype_ = t;
+  return v;
+}
+
 void NDArray::copy_from_host(const void* src, size_t n) const {
   if (n != nbytes())
     fail(BRASS_ERR_INVALID_ARGUMENT, "copy_from: ", n, " bytes given for an array of ", shape_, " ",

@@ -63,6 +63,8 @@ class NDArray {
   NDArray slice(int64_t begin, int64_t end) const;   // view along axis 0
   NDArray reshape(const Shape& s) const;             // view, same size
   NDArray at(int64_t i) const;                       // view of row i (ndim - 1 dims)
+  // A view of this array's first bytes as another shape and dtype (a planned buffer).
+  NDArray view_as(const Shape& s, DType t) const;
 
   void wait_to_read() const { Engine::get().wait_for_var(var(), false); }
   void wait_to_write() const { Engine::get().wait_for_var(var(), true); }

@@ -399,7 +399,8 @@ def _bn_inputs(shape, axis, dtype, seed):
 BN_CASES = [((4, 3, 5, 5), {}), ((2, 3, 4, 5), dict(fix_gamma=False)),
             ((2, 4, 3), dict(fix_gamma=False, eps=1e-5, momentum=0.8)), ((5, 3), dict(fix_gamma=False)),
             ((2, 3, 4), dict(fix_gamma=False, axis=-1)), ((3, 2, 2, 4), dict(fix_gamma=False, axis=2)),
-            ((1, 3, 1, 1), dict(fix_gamma=False))]
+            ((1, 3, 1, 1), dict(fix_gamma=False)),
+            ((2, 3, 40, 30), dict(fix_gamma=False))]  # 2400 per channel: several partial sums on the GPU
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
@@ -545,3 +546,26 @@ NO_GRADIENT = {
     "_backward_BatchNorm": Grad([In((2, 2)), In((2, 2)), In((2,)), In((2,)), In((2,), domain=(0.5, 2))]),
     "_backward_Pooling": Grad([In((1, 1, 2, 2)), In((1, 1, 4, 4)), In((1, 1, 2, 2))], {"kernel": (2, 2), "stride": (2, 2)}),
 }
+
+
+def test_batchnorm_backward_many_elements_per_channel():
+    """Per-channel sums over more elements than one GPU partial-sum chunk."""
+    x = rand((2, 2, 40, 30), "float64", seed=11, lo=-2, hi=3)
+    gamma, beta = rand((2,), "float64", 12, 0.5, 2), rand((2,), "float64", 13)
+    hg = rand(x.shape, "float64", seed=14)
+    arrs = [nd(x), nd(gamma), nd(beta), mx.nd.zeros((2,), dtype="float64"), mx.nd.ones((2,), dtype="float64")]
+    for a in arrs[:3]:
+        a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.BatchNorm(*arrs, fix_gamma=False)
+    y.backward(nd(hg))
+    red = (0, 2, 3)
+    mean, var = x.mean(axis=red, keepdims=True), x.var(axis=red, keepdims=True)
+    invstd = 1 / np.sqrt(var + float(np.float32(1e-3)))
+    xhat = (x - mean) * invstd
+    m = x.size // 2
+    dx = (hg - hg.sum(axis=red, keepdims=True) / m - xhat * (hg * xhat).sum(axis=red, keepdims=True) / m) \
+        * gamma.reshape(1, 2, 1, 1) * invstd
+    close(arrs[0].grad, dx, "float64")
+    close(arrs[1].grad, (hg * xhat).sum(axis=red), "float64")
+    close(arrs[2].grad, hg.sum(axis=red), "float64")

@@ -362,3 +362,58 @@ def test_docstring_examples(module):
     import importlib
     res = doctest.testmod(importlib.import_module(module))
     assert res.attempted > 0 and res.failed == 0
+
+
+# ---- memory planning -----------------------------------------------------------------------
+def _deep_mlp(n):
+    h = mx.sym.var("data")
+    for i in range(n):
+        h = mx.sym.relu(mx.sym.dot(h, mx.sym.var("w%d" % i)), name="relu%d" % i)
+    return mx.sym.sum(h, name="loss")
+
+
+def _run_planned(sym, shapes, plan, mirror, monkeypatch):
+    monkeypatch.setenv("BRASS_MEMORY_PLAN", "1" if plan else "0")
+    monkeypatch.setenv("BRASS_BACKWARD_DO_MIRROR", "1" if mirror else "0")
+    exe = sym.simple_bind(mx.cpu(), **shapes)
+    rs = np.random.RandomState(0)
+    for k in sorted(exe.arg_dict):
+        exe.arg_dict[k][:] = rs.uniform(-0.3, 0.3, exe.arg_dict[k].shape)
+    exe.forward(is_train=True)
+    exe.backward()
+    return exe
+
+
+def test_memory_plan_shares_buffers_and_mirror_cuts_activations(monkeypatch):
+    n = 50
+    sym = _deep_mlp(n)
+    shapes = dict({"data": (32, 64)}, **{"w%d" % i: (64, 64) for i in range(n)})
+    off = _run_planned(sym, shapes, False, False, monkeypatch)
+    on = _run_planned(sym, shapes, True, False, monkeypatch)
+    mirror = _run_planned(sym, shapes, True, True, monkeypatch)
+    m_off, m_on, m_mirror = off.memory_plan, on.memory_plan, mirror.memory_plan
+    assert m_off["planned_bytes"] == m_off["naive_bytes"] and m_off["inplace"] == 0
+    assert m_on["naive_bytes"] == m_off["naive_bytes"]
+    assert m_on["planned_bytes"] * 2 <= m_off["planned_bytes"] and m_on["inplace"] > 0
+    assert m_mirror["planned_bytes"] * 3 <= m_on["planned_bytes"], (m_on, m_mirror)
+    for exe in (on, mirror):
+        np.testing.assert_array_equal(exe.outputs[0].asnumpy(), off.outputs[0].asnumpy())
+        for k in off.grad_dict:
+            np.testing.assert_array_equal(exe.grad_dict[k].asnumpy(), off.grad_dict[k].asnumpy())
+    assert "MB planned" in on.debug_str()
+
+
+def test_planned_executor_runs_again_with_new_inputs(monkeypatch):
+    """Buffers are reused between runs: a second forward/backward must not see stale values."""
+    sym = _deep_mlp(3)
+    shapes = {"data": (2, 4), "w0": (4, 4), "w1": (4, 4), "w2": (4, 4)}
+    exe = _run_planned(sym, shapes, True, True, monkeypatch)
+    ref = _run_planned(sym, shapes, False, False, monkeypatch)
+    for seed in (1, 2):
+        x = np.random.RandomState(seed).uniform(-1, 1, (2, 4))
+        for e in (exe, ref):
+            e.forward(is_train=True, data=x)
+            e.backward(mx.nd.array([0.5]))
+        np.testing.assert_allclose(exe.outputs[0].asnumpy(), ref.outputs[0].asnumpy(), rtol=1e-6)
+        for k in ref.grad_dict:
+            np.testing.assert_allclose(exe.grad_dict[k].asnumpy(), ref.grad_dict[k].asnumpy(), rtol=1e-6)

@@ -129,7 +129,8 @@ void bn_backward(const OpContext& ctx, const std::vector<TBlob>& in,
     if (ctx.req[0] != Req::kNull) {
       for (int64_t k = 0; k < g.m; ++k) {
         int64_t i = bn_index(g, c, k);
-        T v = batch_stats ? (dy[i] - sg / T(g.m) - (x[i] - mean[c]) * sgx * is * is / T(g.m)) * w * is
+        T xc = x[i] - mean[c];
+        T v = batch_stats ? (dy[i] - sg / T(g.m) - xc * sgx * is * is / T(g.m)) * w * is
                           : dy[i] * w * is;
         put(dx, i, v, ctx.req[0]);
       }
@@ -161,7 +162,9 @@ const bool kRegistered = [] {
                 "standard deviation 1/sqrt(var + eps) are output too.")
       .inputs({"data", "gamma", "beta", "moving_mean", "moving_var"})
       .set_num_outputs(3)
-      .visible_outputs([](const NodeAttrs& a) { return a.param<BNParam>().output_mean_var ? 3 : 1; })
+      .visible_outputs([](const NodeAttrs& a) {
+        return a.param<BNParam>().output_mean_var ? 3 : 1;
+      })
       .mutates({3, 4})
       .params<BNParam>()
       .shape_fn(bn_shape).type_fn(bn_type)
@@ -170,10 +173,12 @@ const bool kRegistered = [] {
         // MXNet ignores the gradients of the mean and var outputs; the moving statistics are
         // aux states and get none.
         if (og[0].empty()) return grad::Entries(5);
-        NodePtr b = grad::node("_backward_BatchNorm",
-                               {og[0], grad::in(n, 0), grad::in(n, 1), grad::out(n, 1), grad::out(n, 2)},
-                               n->attrs->dict);
-        return grad::Entries{grad::out(b, 0), grad::out(b, 1), grad::out(b, 2), NodeEntry(), NodeEntry()};
+        NodePtr b = grad::node(
+            "_backward_BatchNorm",
+            {og[0], grad::in(n, 0), grad::in(n, 1), grad::out(n, 1), grad::out(n, 2)},
+            n->attrs->dict);
+        return grad::Entries{grad::out(b, 0), grad::out(b, 1), grad::out(b, 2), NodeEntry(),
+                             NodeEntry()};
       });
   // No gradient of its own: BatchNorm has no second derivative.
   OpRegistry::get().add("_backward_BatchNorm")

@@ -113,7 +113,8 @@ const bool kRegistered = [] {
       .cpu(pool_cpu)
       .grad([](const NodePtr& n, const grad::Entries& og) {
         if (og[0].empty()) return grad::Entries(1);
-        return grad::Entries{grad::apply("_backward_Pooling", {og[0], grad::in(n, 0), grad::out(n, 0)},
+        return grad::Entries{grad::apply("_backward_Pooling",
+                                         {og[0], grad::in(n, 0), grad::out(n, 0)},
                                          n->attrs->dict)};
       });
   // No gradient of its own (piecewise linear in out_grad, with kinks in data): Pooling has no
