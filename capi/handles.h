@@ -13,7 +13,7 @@
 
 namespace brass {
 
-enum class HandleKind : uint8_t { kFree = 0, kNDArray, kParams, kNDList, kAsync, kSymbol, kExecutor };
+enum class HandleKind : uint8_t { kFree = 0, kNDArray, kParams, kNDList, kAsync, kSymbol, kExecutor, kGraph };
 
 class HandleTable {
  public:

@@ -108,6 +108,7 @@ typedef struct brass_ndlist_s *brass_ndlist_t;     /* a loaded list of named arr
 typedef struct brass_async_s *brass_async_t;       /* completion token of asynchronous work */
 typedef struct brass_symbol_s *brass_symbol_t;     /* a symbolic graph's outputs */
 typedef struct brass_executor_s *brass_executor_t; /* a symbol bound to arrays */
+typedef struct brass_graph_s *brass_graph_t;       /* a symbol prepared to run on any arrays */
 
 enum { BRASS_MAX_NDIM = 32 };
 
@@ -401,6 +402,16 @@ BRASS_API brass_status brass_symbol_infer_shape(brass_symbol_t sym, int32_t num,
 BRASS_API brass_status brass_symbol_infer_type(brass_symbol_t sym, int32_t num, const char **names,
                                                const int32_t *types, int32_t *complete,
                                                int32_t *counts, const int32_t **out_types);
+
+/* ---- Cached graphs (hybridized blocks) ----------------------------------------------------
+** A symbol ordered once, then run on arrays given per call (every variable, in list_inputs
+** order), through the ordinary imperative invoke: under autograd.record() each op is recorded,
+** so gradients, several calls per recorded graph and create_graph work as imperatively. */
+BRASS_API brass_status brass_graph_create(brass_symbol_t sym, brass_graph_t *out);
+BRASS_API void brass_graph_free(brass_graph_t graph);
+/* *num_outputs in: room, out: the symbol's output count; new handles in outputs. */
+BRASS_API brass_status brass_graph_run(brass_graph_t graph, int32_t num_inputs, const brass_ndarray_t *inputs,
+                                       int32_t *num_outputs, brass_ndarray_t *outputs);
 
 /* ---- Executors ------------------------------------------------------------------------- */
 /*

@@ -18,6 +18,9 @@ from . import symbol  # noqa: F401
 from . import symbol as sym  # noqa: F401
 from .symbol import Symbol  # noqa: F401
 from . import executor  # noqa: F401
+from . import initializer  # noqa: F401
+from . import initializer as init  # noqa: F401
+from . import gluon  # noqa: F401
 from .base import lib as _lib, ffi as _ffi
 
 __version__ = _ffi.string(_lib.brass_version_string()).decode()

@@ -167,7 +167,7 @@ const bool kRegistered = [] {
       })
       .mutates({3, 4})
       .params<BNParam>()
-      .shape_fn(bn_shape).type_fn(bn_type)
+      .shape_fn(bn_shape).type_fn(bn_type).partial_infer()
       .cpu(bn_forward_cpu)
       .grad([](const NodePtr& n, const grad::Entries& og) {
         // MXNet ignores the gradients of the mean and var outputs; the moving statistics are
@@ -189,7 +189,7 @@ const bool kRegistered = [] {
       .inputs({"out_grad", "data", "gamma", "mean", "var"})
       .set_num_outputs(3)
       .params<BNParam>()
-      .shape_fn(bwd_shape).type_fn(bn_type)
+      .shape_fn(bwd_shape).type_fn(bn_type).partial_infer()
       .cpu(bn_backward_cpu);
   return true;
 }();

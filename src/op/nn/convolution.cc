@@ -228,7 +228,7 @@ const bool kRegistered = [] {
       .inputs({"data", "weight", "bias"})
       .set_num_inputs([](const NodeAttrs& a) { return a.param<ConvParam>().no_bias ? 2 : 3; })
       .params<ConvParam>()
-      .shape_fn(conv_shape).type_fn(conv_float_type)
+      .shape_fn(conv_shape).type_fn(conv_float_type).partial_infer()
       .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
         return col_bytes(a, in[0].shape, in[0].dtype);
       })
@@ -236,7 +236,7 @@ const bool kRegistered = [] {
   OpRegistry::get().add("_backward_Convolution_data")
       .describe("The gradient of Convolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<ConvParam>()
-      .shape_fn(bwd_data_shape).type_fn(conv_float_type)
+      .shape_fn(bwd_data_shape).type_fn(conv_float_type).partial_infer()
       .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
         return col_bytes(a, in[2].shape, in[0].dtype);
       })
@@ -244,7 +244,7 @@ const bool kRegistered = [] {
   OpRegistry::get().add("_backward_Convolution_weight")
       .describe("The gradient of Convolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<ConvParam>()
-      .shape_fn(bwd_weight_shape).type_fn(conv_float_type)
+      .shape_fn(bwd_weight_shape).type_fn(conv_float_type).partial_infer()
       .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
         return col_bytes(a, in[1].shape, in[0].dtype);
       })

@@ -109,7 +109,7 @@ const bool kRegistered = [] {
                 "Max pooling pads with -inf; avg pooling counts padded zeros unless "
                 "count_include_pad=False; global_pool pools each whole plane.")
       .inputs({"data"}).params<PoolParam>()
-      .shape_fn(pool_shape).type_fn(pool_float_type)
+      .shape_fn(pool_shape).type_fn(pool_float_type).partial_infer()
       .cpu(pool_cpu)
       .grad([](const NodePtr& n, const grad::Entries& og) {
         if (og[0].empty()) return grad::Entries(1);
@@ -123,7 +123,7 @@ const bool kRegistered = [] {
       .describe("The gradient of Pooling with respect to its data (inputs: out_grad, data, "
                 "out). Max pooling sends each window's gradient to its first maximum.")
       .inputs({"out_grad", "data", "out"}).params<PoolParam>()
-      .shape_fn(bwd_shape).type_fn(pool_float_type)
+      .shape_fn(bwd_shape).type_fn(pool_float_type).partial_infer()
       .temp(bwd_temp)
       .cpu(pool_bwd_cpu);
   return true;

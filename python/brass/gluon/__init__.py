@@ -1,0 +1,4 @@
+"""Gluon (MXNet 1.x): blocks, parameters, layers, hybridization."""
+from .parameter import Parameter, ParameterDict, Constant, DeferredInitializationError  # noqa: F401
+from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
+from . import nn  # noqa: F401

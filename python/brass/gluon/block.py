@@ -1,0 +1,389 @@
+"""Gluon blocks (MXNet 1.x): ``Block`` (imperative), ``HybridBlock`` (imperative, or traced
+into a graph once by ``hybridize()``), ``SymbolBlock`` (a block around a symbol).
+
+Names follow MXNet 1.x: a top-level block gets ``<class>N_`` (``dense0_``), children made in
+``name_scope()`` get their parent's prefix plus their own count, and parameters are
+``<prefix><name>`` (``dense0_weight``), so exported files carry MXNet's names.
+
+>>> import brass as mx
+>>> net = mx.gluon.nn.HybridSequential()
+>>> with net.name_scope():
+...     net.add(mx.gluon.nn.Dense(4, activation='relu'), mx.gluon.nn.Dense(2))
+>>> net.initialize()
+>>> net.hybridize()
+>>> net(mx.nd.ones((3, 5))).shape
+(3, 2)
+>>> sorted(net.collect_params().keys())[:2]
+['hybridsequential0_dense0_bias', 'hybridsequential0_dense0_weight']
+"""
+import re
+import threading
+from collections import OrderedDict
+
+from .. import name as _name, ndarray as nd, symbol as _sym
+from ..base import BrassError, check, ffi, lib
+from ..context import current_context
+from ..ndarray.ndarray import NDArray
+from ..symbol.symbol import Symbol
+from .parameter import DeferredInitializationError, Parameter, ParameterDict, _load_into
+
+__all__ = ["Block", "HybridBlock", "SymbolBlock"]
+
+
+class _BlockScope:
+    """Where children get their names: a counter per class name inside each parent."""
+
+    _current = threading.local()
+
+    def __init__(self, block):
+        self._block = block
+        self._counter = {}
+        self._old = None
+        self._name_scope = None
+
+    @staticmethod
+    def create(prefix, params, hint):
+        current = getattr(_BlockScope._current, "value", None)
+        if current is None:
+            if prefix is None:
+                prefix = _name.current().get(None, hint) + "_"
+            params = ParameterDict(prefix) if params is None else ParameterDict(params.prefix, params)
+            return prefix, params
+        if prefix is None:
+            count = current._counter.get(hint, 0)
+            prefix = "%s%d_" % (hint, count)
+            current._counter[hint] = count + 1
+        if params is None:
+            parent = current._block.params
+            params = ParameterDict(parent.prefix + prefix, parent._shared)
+        else:
+            params = ParameterDict(params.prefix, params)
+        return current._block.prefix + prefix, params
+
+    def __enter__(self):
+        if self._block._empty_prefix:
+            return self
+        self._old = getattr(_BlockScope._current, "value", None)
+        _BlockScope._current.value = self
+        self._name_scope = _name.Prefix(self._block.prefix)
+        self._name_scope.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self._block._empty_prefix:
+            return
+        self._name_scope.__exit__(*exc)
+        self._name_scope = None
+        _BlockScope._current.value = self._old
+
+
+class Block:
+    """A piece of a network: children blocks and parameters, and ``forward``."""
+
+    def __init__(self, prefix=None, params=None):
+        self._empty_prefix = prefix == ""
+        self._prefix, self._params = _BlockScope.create(prefix, params, self._alias())
+        self._name = self._prefix[:-1] if self._prefix.endswith("_") else self._prefix
+        self._scope = _BlockScope(self)
+        self._children = OrderedDict()
+        self._reg_params = OrderedDict()
+
+    def _alias(self):
+        return type(self).__name__.lower()
+
+    def __repr__(self):
+        body = "\n".join("  (%s): %s" % (k, repr(v).replace("\n", "\n  ")) for k, v in self._children.items())
+        return "%s(\n%s\n)" % (type(self).__name__, body) if body else "%s()" % type(self).__name__
+
+    def __setattr__(self, name, value):
+        if isinstance(value, Block):
+            self.register_child(value, name)
+        elif isinstance(value, Parameter):
+            if hasattr(self, "_reg_params"):
+                self._reg_params[name] = value
+        super().__setattr__(name, value)
+
+    @property
+    def prefix(self):
+        return self._prefix
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def params(self):
+        """This block's own parameters (children's not included)."""
+        return self._params
+
+    def name_scope(self):
+        """``with self.name_scope():`` children made inside get this block's prefix."""
+        return self._scope
+
+    def register_child(self, block, name=None):
+        self._children[name if name is not None else str(len(self._children))] = block
+
+    def collect_params(self, select=None):
+        """Every parameter of this block and its children (a regex on names selects)."""
+        ret = ParameterDict(self._params.prefix)
+        pattern = re.compile(select) if select else None
+        for k, v in self._params.items():
+            if pattern is None or pattern.match(k):
+                ret._params[k] = v
+        for child in self._children.values():
+            for k, v in child.collect_params(select).items():
+                ret._params[k] = v
+        return ret
+
+    def _collect_params_with_prefix(self, prefix=""):
+        if prefix:
+            prefix += "."
+        ret = OrderedDict((prefix + k, v) for k, v in self._reg_params.items())
+        for name, child in self._children.items():
+            ret.update(child._collect_params_with_prefix(prefix + name))
+        return ret
+
+    def initialize(self, init=None, ctx=None, verbose=False, force_reinit=False):
+        from .. import initializer
+        self.collect_params().initialize(init or initializer.Uniform(), ctx, verbose, force_reinit)
+
+    def save_parameters(self, filename):
+        """Saves the parameters by structural name ("0.weight"), atomically."""
+        params = self._collect_params_with_prefix()
+        nd.save(filename, {k: v._reduce() if hasattr(v, "_reduce") else v.data() for k, v in params.items()})
+
+    def load_parameters(self, filename, ctx=None, allow_missing=False, ignore_extra=False, cast_dtype=False):
+        """Loads what save_parameters wrote (or, by full names, what save_params /
+        export wrote)."""
+        loaded = nd.load(filename)
+        if not isinstance(loaded, dict):
+            raise BrassError("%s holds an unnamed list, not parameters" % filename, 8)
+        params = self._collect_params_with_prefix()
+        if loaded and not any("." in k for k in loaded) and not any(k in params for k in loaded):
+            # Full names (MXNet's save_params / export with arg:/aux: prefixes).
+            full = self.collect_params()
+            loaded = {k.split(":", 1)[-1]: v for k, v in loaded.items()}
+            _load_into(dict(full.items()), loaded, filename, allow_missing, ignore_extra, ctx)
+            return
+        _load_into(params, loaded, filename, allow_missing, ignore_extra, ctx)
+
+    save_params = save_parameters
+    load_params = load_parameters
+
+    def zero_grad(self):
+        self.collect_params().zero_grad()
+
+    def cast(self, dtype):
+        for child in self._children.values():
+            child.cast(dtype)
+        for p in self._reg_params.values():
+            p.cast(dtype)
+
+    def hybridize(self, active=True, **kwargs):
+        for child in self._children.values():
+            child.hybridize(active, **kwargs)
+
+    def __call__(self, *args):
+        return self.forward(*args)
+
+    def forward(self, *args):
+        raise NotImplementedError
+
+
+class HybridBlock(Block):
+    """A block written for both arrays and symbols: ``hybrid_forward(F, x, **params)`` with
+    F = brass.nd or brass.sym (MXNet 1.x), or ``forward(x)`` using the parameters' data.
+    ``hybridize()`` traces hybrid_forward into a symbol at the next call and runs that graph
+    from then on (the graph runs op by op in C++, recorded by autograd like imperative code)."""
+
+    def __init__(self, prefix=None, params=None):
+        super().__init__(prefix, params)
+        self._active = False
+        self._flags = {}
+        self._cached = None  # (input names, symbol, graph handle, param list)
+
+    def hybridize(self, active=True, **kwargs):
+        self._active = active
+        self._flags = kwargs
+        self._clear_cached()
+        super().hybridize(active, **kwargs)
+
+    def _clear_cached(self):
+        if self._cached is not None and self._cached[2] is not None and lib is not None:
+            lib.brass_graph_free(self._cached[2])
+        self._cached = None
+
+    def __del__(self):
+        try:
+            self._clear_cached()
+        except Exception:  # noqa: BLE001 - interpreter shutdown
+            pass
+
+    def register_child(self, block, name=None):
+        if not isinstance(block, HybridBlock):
+            raise BrassError("children of a HybridBlock must be HybridBlocks, got %s" % type(block).__name__, 1)
+        super().register_child(block, name)
+        self._clear_cached()
+
+    # ---- tracing -----------------------------------------------------------------------------
+    def _trace(self, nargs):
+        names = ["data"] if nargs == 1 else ["data%d" % i for i in range(nargs)]
+        inputs = [_sym.var(n) for n in names]
+        with self.name_scope():
+            out = self._hybrid_call(_sym, *inputs)
+        outs = out if isinstance(out, (list, tuple)) else [out]
+        flat = []
+        for o in outs:
+            if not isinstance(o, Symbol):
+                raise BrassError("%s.hybrid_forward must return Symbols when traced, got %s"
+                                 % (type(self).__name__, type(o).__name__), 1)
+            flat.extend(list(o))
+        sym = _sym.Group(flat) if len(flat) > 1 else flat[0]
+        return names, sym, isinstance(out, (list, tuple))
+
+    def _hybrid_call(self, F, *args):
+        params = {k: (p.var() if F is _sym else p.data()) for k, p in self._reg_params.items()}
+        return self.hybrid_forward(F, *args, **params)
+
+    def _infer_param_shapes(self, args):
+        """Deferred initialization: parameter shapes from the data's, through the graph."""
+        names, sym, _ = self._trace(len(args))
+        arg_shapes, _, aux_shapes = sym.infer_shape_partial(**{n: a.shape for n, a in zip(names, args)})
+        shapes = dict(zip(sym.list_arguments(), arg_shapes))
+        shapes.update(zip(sym.list_auxiliary_states(), aux_shapes))
+        for p in self.collect_params().values():
+            s = shapes.get(p.name)
+            if s and all(d > 0 for d in s):
+                p.shape = s
+            p._finish_deferred_init()
+
+    def _build_cache(self, args):
+        names, sym, multi = self._trace(len(args))
+        params = self.collect_params()
+        inputs = sym.list_inputs()
+        unknown = [n for n in inputs if n not in names and n not in params]
+        if unknown:
+            raise BrassError("%s: the traced graph has inputs %s that are neither data nor parameters"
+                             % (type(self).__name__, unknown), 1)
+        h = ffi.new("brass_graph_t*")
+        check(lib.brass_graph_create(sym.handle, h))
+        order = [("data", names.index(n)) if n in names else ("param", params[n]) for n in inputs]
+        self._cached = (names, sym, h[0], order, multi, len(sym))
+
+    def _call_cached(self, args):
+        if self._cached is None:
+            self._build_cache(args)
+        names, sym, handle, order, multi, nout = self._cached
+        arrays = [args[i] if kind == "data" else i.data() for kind, i in order]
+        h = ffi.new("brass_ndarray_t[]", [a.handle for a in arrays] or 1)
+        num = ffi.new("int32_t*", nout)
+        out = ffi.new("brass_ndarray_t[]", nout)
+        check(lib.brass_graph_run(handle, len(arrays), h, num, out))
+        res = [NDArray(out[i]) for i in range(num[0])]
+        return res if multi or len(res) > 1 else res[0]
+
+    def forward(self, x, *args):
+        inputs = (x,) + args
+        if isinstance(x, Symbol):
+            with self.name_scope():
+                return self._hybrid_call(_sym, *inputs)
+        for k, a in enumerate(inputs):
+            if not isinstance(a, NDArray):
+                raise BrassError("%s: input %d is a %s, expected an NDArray" % (type(self).__name__, k, type(a).__name__), 1)
+        try:
+            for p in self.collect_params().values():
+                p._check_initialized()
+        except DeferredInitializationError:
+            self._infer_param_shapes(inputs)
+        if self._active:
+            return self._call_cached(inputs)
+        return self._hybrid_call(nd, *inputs)
+
+    def hybrid_forward(self, F, x, *args, **kwargs):
+        raise NotImplementedError
+
+    def infer_shape(self, *args):
+        self._infer_param_shapes(args)
+
+    def export(self, path, epoch=0, remove_amp_cast=True):
+        """Writes ``path-symbol.json`` and ``path-%04d.params`` (``arg:``/``aux:`` names), as
+        MXNet's export. The block must have been hybridized and run once."""
+        if self._cached is None:
+            raise BrassError("export: call hybridize() and run the block once before exporting", 1)
+        sym = self._cached[1]
+        sym.save("%s-symbol.json" % path)
+        params = self.collect_params()
+        arg_names, aux_names = set(sym.list_arguments()), set(sym.list_auxiliary_states())
+        out = {}
+        for name, p in params.items():
+            if name in arg_names:
+                out["arg:" + name] = p.data()
+            elif name in aux_names:
+                out["aux:" + name] = p.data()
+        nd.save("%s-%04d.params" % (path, epoch), out)
+        return "%s-symbol.json" % path, "%s-%04d.params" % (path, epoch)
+
+
+class SymbolBlock(HybridBlock):
+    """A block that runs a symbol: its non-input arguments and auxiliary states become
+    parameters (``SymbolBlock.imports`` loads an exported model)."""
+
+    def __init__(self, outputs, inputs, params=None):
+        super().__init__(prefix="", params=None)
+        if isinstance(outputs, (list, tuple)):
+            outputs = _sym.Group(list(outputs)) if len(outputs) > 1 else outputs[0]
+        inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
+        self._input_names = [i.name if isinstance(i, Symbol) else i for i in inputs]
+        self._symbol = outputs
+        shared = params if params is not None else ParameterDict("")
+        aux = set(outputs.list_auxiliary_states())
+        for name in outputs.list_inputs():
+            if name in self._input_names:
+                continue
+            p = shared.get(name, allow_deferred_init=True, grad_req="null" if name in aux else "write")
+            self._params._params[name] = p
+            self._reg_params[name] = p
+        self._active = True
+
+    def _trace(self, nargs):
+        if nargs != len(self._input_names):
+            raise BrassError("SymbolBlock: %d inputs given, the symbol takes %s" % (nargs, self._input_names), 1)
+        return list(self._input_names), self._symbol, len(self._symbol) > 1
+
+    def hybridize(self, active=True, **kwargs):
+        self._flags = kwargs  # always runs its graph
+
+    def forward(self, x, *args):
+        inputs = (x,) + args
+        if isinstance(x, Symbol):
+            raise BrassError("SymbolBlock: calling on symbols is not supported; use its symbol", 10)
+        try:
+            for p in self.collect_params().values():
+                p._check_initialized()
+        except DeferredInitializationError:
+            self._infer_param_shapes(inputs)
+        return self._call_cached(inputs)
+
+    def _infer_param_shapes(self, args):
+        names, sym, _ = self._trace(len(args))
+        arg_shapes, _, aux_shapes = sym.infer_shape_partial(**{n: a.shape for n, a in zip(names, args)})
+        shapes = dict(zip(sym.list_arguments(), arg_shapes))
+        shapes.update(zip(sym.list_auxiliary_states(), aux_shapes))
+        for p in self.collect_params().values():
+            s = shapes.get(p.name)
+            if s and all(d > 0 for d in s):
+                p.shape = s
+            p._finish_deferred_init()
+
+    @staticmethod
+    def imports(symbol_file, input_names, param_file=None, ctx=None):
+        """A block from an exported ``-symbol.json`` (and ``.params``)."""
+        sym = _sym.load(symbol_file)
+        input_names = [input_names] if isinstance(input_names, str) else list(input_names)
+        block = SymbolBlock(sym, input_names)
+        if param_file is not None:
+            loaded = {k.split(":", 1)[-1]: v for k, v in nd.load(param_file).items()}
+            _load_into(dict(block.collect_params().items()), loaded, param_file, False, False,
+                       ctx or current_context())
+        return block
+

@@ -1,0 +1,341 @@
+"""Parameters of Gluon blocks (MXNet 1.x ``gluon.Parameter`` / ``ParameterDict``): arrays with a
+name, a gradient buffer, an initializer, and deferred initialization for shapes known only
+once data flows (0 in a shape is unknown)."""
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import autograd, initializer as _init, ndarray as nd
+from .. import symbol as _sym
+from ..base import BrassError
+from ..context import cpu, current_context
+
+__all__ = ["Parameter", "ParameterDict", "DeferredInitializationError", "Constant"]
+
+
+class DeferredInitializationError(BrassError):
+    """A parameter's shape is not known yet: it is initialized at the first forward."""
+
+
+def _shape_known(shape):
+    return shape is not None and all(d > 0 for d in shape)
+
+
+class Parameter:
+    """A named array of a block with its gradient.
+
+    shape may hold 0 for an extent fixed by the first forward (deferred initialization);
+    grad_req is 'write', 'add' or 'null'.
+    """
+
+    def __init__(self, name, grad_req="write", shape=None, dtype="float32", lr_mult=1.0, wd_mult=1.0, init=None,
+                 allow_deferred_init=False, differentiable=True, stype="default", grad_stype="default"):
+        self.name = name
+        self._shape = tuple(shape) if isinstance(shape, (tuple, list)) else ((shape,) if shape else None)
+        self.dtype = np.dtype(dtype).name if not isinstance(dtype, str) else dtype
+        self.lr_mult = lr_mult
+        self.wd_mult = wd_mult
+        self.init = init
+        self.allow_deferred_init = allow_deferred_init
+        self._differentiable = differentiable
+        self._grad_req = grad_req if differentiable else "null"
+        self._data = None
+        self._grad = None
+        self._ctx = None
+        self._deferred = None   # (init, ctx, default_init) waiting for a shape
+        self._var = None
+
+    def __repr__(self):
+        return "Parameter %s (shape=%s, dtype=%s)" % (self.name, self._shape, self.dtype)
+
+    @property
+    def shape(self):
+        return self._shape
+
+    @shape.setter
+    def shape(self, new):
+        new = tuple(new)
+        if self._shape is not None:
+            if len(self._shape) != len(new) or any(a and a != b for a, b in zip(self._shape, new)):
+                raise BrassError("Parameter '%s': shape %s does not fit the declared %s" % (self.name, new, self._shape), 2)
+        self._shape = new
+
+    @property
+    def grad_req(self):
+        return self._grad_req
+
+    @grad_req.setter
+    def grad_req(self, req):
+        if req not in ("write", "add", "null"):
+            raise ValueError("grad_req must be write, add or null, got %r" % (req,))
+        if not self._differentiable:
+            req = "null"
+        if self._grad_req == req:
+            return
+        self._grad_req = req
+        if self._data is not None:
+            self._init_grad()
+
+    # ---- initialization ----------------------------------------------------------------------
+    def initialize(self, init=None, ctx=None, default_init=_init.Uniform(), force_reinit=False):
+        """Allocates and fills the array (later, at the first forward, if the shape is not
+        known yet and deferred initialization is allowed)."""
+        if self._data is not None and not force_reinit:
+            return
+        ctx = ctx or current_context()
+        if isinstance(ctx, (list, tuple)):
+            if len(ctx) != 1:
+                raise BrassError("Parameter '%s': one context per parameter is supported (got %s)" % (self.name, ctx), 4)
+            ctx = ctx[0]
+        if init is None:
+            init = self.init
+        if not _shape_known(self._shape):
+            if not self.allow_deferred_init:
+                raise BrassError("Parameter '%s': shape %s is unknown and deferred initialization is not allowed"
+                                 % (self.name, self._shape), 2)
+            self._deferred = (init, ctx, default_init)
+            return
+        self._finish_init(init, ctx, default_init)
+
+    def _finish_init(self, init, ctx, default_init):
+        self._ctx = ctx
+        data = nd.zeros(self._shape, ctx=ctx, dtype=self.dtype)
+        desc = _init.InitDesc(self.name, {"__init__": init} if isinstance(init, str) else {})
+        chosen = _init.create(init) if init is not None else _init.create(default_init)
+        with autograd.pause():
+            chosen(desc, data)
+        self._data = data
+        self._deferred = None
+        self._init_grad()
+
+    def _finish_deferred_init(self):
+        if self._deferred is None:
+            return
+        if not _shape_known(self._shape):
+            raise DeferredInitializationError("Parameter '%s': shape %s is still unknown" % (self.name, self._shape))
+        self._finish_init(*self._deferred)
+
+    def _init_grad(self):
+        if self._grad_req == "null":
+            self._grad = None
+            d = self._data
+            autograd.mark_variables([d], [nd.zeros(d.shape, ctx=d.context, dtype=d.dtype)], "null")
+            return
+        self._grad = nd.zeros(self._data.shape, ctx=self._data.context, dtype=self._data.dtype)
+        autograd.mark_variables([self._data], [self._grad], self._grad_req)
+
+    def _check_initialized(self):
+        if self._data is not None:
+            return
+        if self._deferred is not None:
+            raise DeferredInitializationError(
+                "Parameter '%s' has not been initialized yet because its shape %s is not known; it is "
+                "initialized at the first forward pass" % (self.name, self._shape))
+        raise BrassError("Parameter '%s' has not been initialized: call block.initialize() or "
+                         "collect_params().initialize()" % self.name, 1)
+
+    # ---- access ------------------------------------------------------------------------------
+    def data(self, ctx=None):
+        self._check_initialized()
+        return self._data
+
+    def list_data(self):
+        return [self.data()]
+
+    def grad(self, ctx=None):
+        self._check_initialized()
+        if self._grad is None:
+            raise BrassError("Parameter '%s' has grad_req 'null': it has no gradient" % self.name, 1)
+        return self._grad
+
+    def list_grad(self):
+        return [self.grad()]
+
+    def list_ctx(self):
+        self._check_initialized()
+        return [self._ctx]
+
+    def set_data(self, data):
+        """Replaces the values (same shape)."""
+        if self._data is None and self._deferred is not None:
+            self.shape = data.shape
+            self._finish_deferred_init()
+        self._check_initialized()
+        if tuple(data.shape) != self._data.shape:
+            raise BrassError("Parameter '%s': set_data with shape %s, the parameter's is %s"
+                             % (self.name, tuple(data.shape), self._data.shape), 2)
+        src = data if isinstance(data, nd.NDArray) else nd.array(data, dtype=self.dtype)
+        with autograd.pause():
+            src.astype(self.dtype).copyto(self._data)
+
+    def zero_grad(self):
+        if self._grad is not None:
+            self._grad[:] = 0
+
+    def reset_ctx(self, ctx):
+        ctx = ctx[0] if isinstance(ctx, (list, tuple)) else ctx
+        if self._data is not None and self._data.context != ctx:
+            self._data = self._data.copyto(ctx)
+            self._ctx = ctx
+            self._init_grad()
+
+    def cast(self, dtype):
+        self.dtype = np.dtype(dtype).name
+        if self._data is not None:
+            with autograd.pause():
+                self._data = self._data.astype(dtype)
+            self._init_grad()
+
+    def var(self):
+        """The symbol variable of this parameter (with its shape, dtype and multipliers)."""
+        if self._var is None:
+            self._var = _sym.var(self.name, shape=self._shape, dtype=self.dtype, lr_mult=self.lr_mult,
+                                 wd_mult=self.wd_mult,
+                                 init=self.init if isinstance(self.init, (str, type(None))) else self.init.dumps())
+        return self._var
+
+
+class Constant(Parameter):
+    """A parameter that is not learned (grad_req null), initialized with a given value."""
+
+    def __init__(self, name, value):
+        value = value if isinstance(value, nd.NDArray) else nd.array(value)
+        self.value = value
+
+        class _Init(_init.Initializer):
+            def _init_weight(self_, _, arr):
+                value.copyto(arr)
+
+        super().__init__(name, grad_req="null", shape=value.shape, dtype=value.dtype, init=_Init())
+
+
+class ParameterDict:
+    """Parameters by full name, all sharing a prefix; ``get`` creates or finds one."""
+
+    def __init__(self, prefix="", shared=None):
+        self._prefix = prefix
+        self._params = OrderedDict()
+        self._shared = shared
+
+    @property
+    def prefix(self):
+        return self._prefix
+
+    def __repr__(self):
+        body = "\n".join("  " + repr(p) for p in self._params.values())
+        return "%s(\n%s\n)" % (self._prefix or "ParameterDict", body)
+
+    def __getitem__(self, key):
+        return self._params[key]
+
+    def __iter__(self):
+        return iter(self._params)
+
+    def __len__(self):
+        return len(self._params)
+
+    def __contains__(self, key):
+        return key in self._params
+
+    def keys(self):
+        return self._params.keys()
+
+    def values(self):
+        return self._params.values()
+
+    def items(self):
+        return self._params.items()
+
+    def _get_impl(self, name):
+        if name in self._params:
+            return self._params[name]
+        if self._shared is not None and name in self._shared._params:
+            self._params[name] = self._shared._params[name]
+            return self._params[name]
+        return None
+
+    def get(self, name, **kwargs):
+        """The parameter prefix + name, created with kwargs when new; an existing one must
+        agree with kwargs (0 extents in either shape are filled from the other)."""
+        full = self._prefix + name
+        p = self._get_impl(full)
+        if p is None:
+            p = Parameter(full, **kwargs)
+            self._params[full] = p
+            return p
+        for k, v in kwargs.items():
+            if k == "shape" and v is not None:
+                p.shape = tuple(max(a, b) for a, b in zip(v, p.shape)) if p.shape and len(p.shape) == len(v) else v
+            elif k == "init" and v is not None and p.init is None:
+                p.init = v
+            elif hasattr(p, k) and v is not None and k not in ("shape", "init") and getattr(p, k) != v:
+                if k == "dtype" and np.dtype(v) == np.dtype(p.dtype):
+                    continue
+                raise BrassError("Parameter '%s' exists with %s=%r, asked for %r" % (full, k, getattr(p, k), v), 1)
+        return p
+
+    def get_constant(self, name, value=None):
+        full = self._prefix + name
+        p = self._get_impl(full)
+        if p is None:
+            if value is None:
+                raise KeyError("no constant named %s" % full)
+            p = self._params[full] = Constant(full, value)
+        return p
+
+    def update(self, other):
+        for k, v in other.items():
+            if k in self._params and self._params[k] is not v:
+                raise BrassError("cannot update: a different parameter named '%s' exists" % k, 1)
+            self._params[k] = v
+
+    def initialize(self, init=_init.Uniform(), ctx=None, verbose=False, force_reinit=False):
+        for p in self.values():
+            p.initialize(None, ctx, init, force_reinit=force_reinit)
+
+    def zero_grad(self):
+        for p in self.values():
+            p.zero_grad()
+
+    def reset_ctx(self, ctx):
+        for p in self.values():
+            p.reset_ctx(ctx)
+
+    def setattr(self, name, value):
+        for p in self.values():
+            setattr(p, name, value)
+
+    def list_ctx(self):
+        return sorted({c for p in self.values() for c in p.list_ctx()}, key=str)
+
+    def save(self, fname, strip_prefix=""):
+        arrays = {}
+        for p in self.values():
+            name = p.name[len(strip_prefix):] if strip_prefix and p.name.startswith(strip_prefix) else p.name
+            arrays[name] = p.data()
+        nd.save(fname, arrays)
+
+    def load(self, fname, ctx=None, allow_missing=False, ignore_extra=False, restore_prefix=""):
+        loaded = {restore_prefix + k.split(":", 1)[-1]: v for k, v in nd.load(fname).items()}
+        _load_into(self._params, loaded, fname, allow_missing, ignore_extra, ctx)
+
+
+def _load_into(params, loaded, fname, allow_missing, ignore_extra, ctx):
+    if not allow_missing:
+        missing = [k for k in params if k not in loaded]
+        if missing:
+            raise BrassError("%s has no values for parameters %s" % (fname, missing), 11)
+    if not ignore_extra:
+        extra = [k for k in loaded if k not in params]
+        if extra:
+            raise BrassError("%s has values for %s, which the block does not have (ignore_extra=True skips them)"
+                             % (fname, extra), 11)
+    for k, v in loaded.items():
+        p = params.get(k)
+        if p is None:
+            continue
+        if p._data is None and p._deferred is None:
+            p.shape = v.shape
+            p.initialize(ctx=ctx or cpu())
+        p.set_data(v)
+
