@@ -224,6 +224,101 @@ static void test_random_workload(void) {
   printf("engine %s threads %d\n", brass_engine_kind(), brass_num_threads());
 }
 
+/* Symbols from C: compose, JSON round trip, hostile JSON, inference, executor. */
+static void test_symbols(void) {
+  brass_symbol_t x = NULL, y = NULL, r = NULL, s = NULL, back = NULL;
+  CHECK(brass_symbol_variable("x", 0, NULL, NULL, &x) == BRASS_OK, "%s", brass_last_error());
+  CHECK(brass_symbol_variable("y", 0, NULL, NULL, &y) == BRASS_OK, "%s", brass_last_error());
+  brass_symbol_t xy[2];
+  xy[0] = x;
+  xy[1] = y;
+  CHECK(brass_symbol_compose(op("elemwise_mul"), "m", 0, NULL, NULL, 2, xy, 0, NULL, NULL, &s) == BRASS_OK,
+        "%s", brass_last_error());
+  CHECK(brass_symbol_compose(op("relu"), "r", 0, NULL, NULL, 1, &s, 0, NULL, NULL, &r) == BRASS_OK, "%s",
+        brass_last_error());
+  int32_t n = 0;
+  const char **names = NULL;
+  CHECK(brass_symbol_list(r, 0, &n, &names) == BRASS_OK && n == 2 && strcmp(names[1], "y") == 0, "arguments");
+  const char *json = NULL;
+  CHECK(brass_symbol_to_json(r, &json) == BRASS_OK && strstr(json, "\"relu\"") != NULL, "tojson");
+  CHECK(brass_symbol_from_json(json, &back) == BRASS_OK, "%s", brass_last_error());
+  const char *json2 = NULL;
+  char *copy = (char *)malloc(strlen(json) + 1);
+  strcpy(copy, json);
+  CHECK(brass_symbol_to_json(back, &json2) == BRASS_OK && strcmp(copy, json2) == 0, "round trip");
+  /* Every prefix of a valid document is malformed: refused with a message, never a crash. */
+  size_t len = strlen(copy);
+  int refused = 0;
+  for (size_t k = 0; k < len; k += 7) {
+    char saved = copy[k];
+    brass_symbol_t t = NULL;
+    copy[k] = 0;
+    if (brass_symbol_from_json(copy, &t) != BRASS_OK) ++refused;
+    else brass_symbol_free(t);
+    copy[k] = saved;
+  }
+  CHECK(refused == (int)((len + 6) / 7), "%d of %d prefixes refused", refused, (int)((len + 6) / 7));
+  free(copy);
+  char *deep = (char *)malloc(200001);
+  memset(deep, '[', 200000);
+  deep[200000] = 0;
+  brass_symbol_t t = NULL;
+  CHECK(brass_symbol_from_json(deep, &t) == BRASS_ERR_FORMAT && strstr(brass_last_error(), "deeply"), "%s",
+        brass_last_error());
+  free(deep);
+  CHECK(brass_symbol_from_json("{\"nodes\": [{\"op\": \"relu\", \"name\": \"q\", \"inputs\": [[3, 0]]}], "
+                               "\"heads\": [[0, 0]]}", &t) == BRASS_ERR_FORMAT &&
+            strstr(brass_last_error(), "'q'") != NULL, "%s", brass_last_error());
+  /* Shapes and a bound executor: r = relu(x * y). */
+  const char *known[1] = {"x"};
+  int32_t nd[1] = {1};
+  int64_t dims[1] = {3};
+  int32_t complete = 0, counts[3];
+  const int32_t *ond[3];
+  const int64_t *od[3];
+  CHECK(brass_symbol_infer_shape(r, 1, known, nd, dims, &complete, counts, ond, od) == BRASS_OK && complete &&
+            counts[0] == 2 && od[0][1] == 3, "infer_shape: %s", brass_last_error());
+  float xv[3] = {1, -2, 3}, yv[3] = {2, 2, -1}, gv[3];
+  brass_ndarray_t args[2], grads[2], out = NULL;
+  args[0] = vec(xv, 3);
+  args[1] = vec(yv, 3);
+  grads[0] = vec(gv, 3);
+  grads[1] = NULL;
+  int32_t reqs[2] = {1, 0};
+  brass_executor_t exe = NULL;
+  CHECK(brass_executor_bind(r, BRASS_CPU, 0, 2, args, grads, reqs, 0, NULL, &exe) == BRASS_OK, "%s",
+        brass_last_error());
+  CHECK(brass_executor_forward(exe, 1) == BRASS_OK && brass_executor_backward(exe, 0, NULL) == BRASS_OK, "%s",
+        brass_last_error());
+  int32_t nout = 1;
+  float ov[3];
+  CHECK(brass_executor_outputs(exe, &nout, &out) == BRASS_OK && nout == 1, "outputs");
+  brass_ndarray_copy_to(out, ov, sizeof ov);
+  brass_ndarray_copy_to(grads[0], gv, sizeof gv);
+  CHECK(ov[0] == 2 && ov[1] == 0 && ov[2] == 0 && gv[0] == 2 && gv[1] == 0 && gv[2] == 0, "values %g %g %g / %g %g %g",
+        ov[0], ov[1], ov[2], gv[0], gv[1], gv[2]);
+  int64_t wrong = 4;
+  brass_ndarray_t w = NULL;
+  brass_ndarray_create(&wrong, 1, BRASS_FLOAT32, BRASS_CPU, 0, &w);
+  brass_ndarray_t bad_args[2];
+  brass_executor_t bad = NULL;
+  bad_args[0] = w;
+  bad_args[1] = args[1];
+  CHECK(brass_executor_bind(r, BRASS_CPU, 0, 2, bad_args, NULL, NULL, 0, NULL, &bad) == BRASS_ERR_SHAPE &&
+            strstr(brass_last_error(), "'m'") != NULL, "%s", brass_last_error());
+  brass_executor_free(exe);
+  brass_ndarray_free(w);
+  brass_ndarray_free(out);
+  brass_ndarray_free(args[0]);
+  brass_ndarray_free(args[1]);
+  brass_ndarray_free(grads[0]);
+  brass_symbol_free(back);
+  brass_symbol_free(r);
+  brass_symbol_free(s);
+  brass_symbol_free(y);
+  brass_symbol_free(x);
+}
+
 static void test_live_handles(void) {
   int64_t live = -1;
   CHECK(brass_ndarray_live_count(&live) == BRASS_OK && live == 0, "%lld arrays leaked", (long long)live);
@@ -235,6 +330,7 @@ int main(void) {
   test_errors();
   test_async();
   test_random_workload();
+  test_symbols();
   test_live_handles();
   printf("%d passed, %d failed\n", g_pass, g_fail);
   return g_fail ? 1 : 0;

@@ -229,8 +229,11 @@ class HybridBlock(Block):
     def _trace(self, nargs):
         names = ["data"] if nargs == 1 else ["data%d" % i for i in range(nargs)]
         inputs = [_sym.var(n) for n in names]
-        with self.name_scope():
-            out = self._hybrid_call(_sym, *inputs)
+        if self._own_forward():
+            out = self.forward(*inputs)  # forward(self, x) style: children trace themselves
+        else:
+            with self.name_scope():
+                out = self._hybrid_call(_sym, *inputs)
         outs = out if isinstance(out, (list, tuple)) else [out]
         flat = []
         for o in outs:
@@ -240,6 +243,27 @@ class HybridBlock(Block):
             flat.extend(list(o))
         sym = _sym.Group(flat) if len(flat) > 1 else flat[0]
         return names, sym, isinstance(out, (list, tuple))
+
+    def _own_forward(self):
+        return type(self).forward is not HybridBlock.forward and not isinstance(self, SymbolBlock)
+
+    def __call__(self, *args):
+        if self._active and self._own_forward() and args and isinstance(args[0], NDArray):
+            # A block written with forward(self, x): traced by calling forward on symbols; if
+            # its code needs arrays (parameter data, numpy), it keeps running imperatively.
+            if self._cached is None and not self._flags.get("_untraceable"):
+                try:
+                    self._build_cache(args)
+                except (BrassError, TypeError, AttributeError, NotImplementedError, DeferredInitializationError):
+                    self._flags["_untraceable"] = True
+            if self._cached is not None:
+                try:
+                    for p in self.collect_params().values():
+                        p._check_initialized()
+                except DeferredInitializationError:
+                    self._infer_param_shapes(args)
+                return self._call_cached(args)
+        return self.forward(*args)
 
     def _hybrid_call(self, F, *args):
         params = {k: (p.var() if F is _sym else p.data()) for k, p in self._reg_params.items()}
