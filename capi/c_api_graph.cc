@@ -164,6 +164,23 @@ void brass_symbol_free(brass_symbol_t sym) {
   if (sym) HandleTable::get().release(uintptr_t(sym), HandleKind::kSymbol);
 }
 
+brass_status brass_symbol_substitute(brass_symbol_t sym, int32_t num, const char** names,
+                                     const brass_symbol_t* inputs, brass_symbol_t* out) {
+  API_BEGIN();
+  check_out(out, "compose");
+  if (num < 0 || (num > 0 && (!names || !inputs))) fail(BRASS_ERR_INVALID_ARGUMENT, "compose: bad input list");
+  std::vector<std::pair<std::string, NodeEntry>> kv;
+  for (int32_t i = 0; i < num; ++i) {
+    if (!names[i]) fail(BRASS_ERR_INVALID_ARGUMENT, "compose: name ", i, " is NULL");
+    const graph::Symbol& s = sym_of(inputs[i], "compose");
+    if (s.outputs.size() != 1)
+      fail(BRASS_ERR_INVALID_ARGUMENT, "compose: input '", names[i], "' has ", s.outputs.size(), " outputs, not one");
+    kv.emplace_back(names[i], s.outputs[0]);
+  }
+  *out = new_symbol(graph::substitute(sym_of(sym), kv));
+  API_END();
+}
+
 brass_status brass_symbol_copy(brass_symbol_t sym, brass_symbol_t* out) {
   API_BEGIN();
   check_out(out, "symbol_copy");

@@ -365,6 +365,10 @@ BRASS_API brass_status brass_symbol_compose(brass_op_t op, const char *name, int
                                             const char **kw_names, const brass_symbol_t *kw_args,
                                             brass_symbol_t *out);
 BRASS_API void brass_symbol_free(brass_symbol_t sym);
+/* A copy of sym with its variables named names[i] replaced by the one-output symbols
+** inputs[i] (MXNet's Symbol.__call__ / _compose). */
+BRASS_API brass_status brass_symbol_substitute(brass_symbol_t sym, int32_t num, const char **names,
+                                               const brass_symbol_t *inputs, brass_symbol_t *out);
 /* A deep copy (nodes and attributes are not shared with sym). */
 BRASS_API brass_status brass_symbol_copy(brass_symbol_t sym, brass_symbol_t *out);
 /* The outputs of several symbols as one. */

@@ -131,6 +131,41 @@ Symbol compose(const Op* op, Attrs params, const std::string& name, const std::v
   return s;
 }
 
+Symbol substitute(const Symbol& s, const std::vector<std::pair<std::string, NodeEntry>>& inputs) {
+  std::vector<NodePtr> order = topo_order(s.outputs);
+  std::unordered_map<std::string, NodeEntry> by_name;
+  for (auto& kv : inputs) {
+    bool found = false;
+    for (const NodePtr& n : order) found = found || (n->is_variable() && n->name == kv.first);
+    if (!found) fail(BRASS_ERR_NOT_FOUND, "compose: the symbol has no input named '", kv.first, "'");
+    by_name[kv.first] = kv.second;
+  }
+  std::unordered_map<const Node*, NodeEntry> map;  // old node -> its replacement (output 0)
+  std::unordered_map<const Node*, NodePtr> copies;
+  for (const NodePtr& n : order) {
+    if (n->is_variable()) {
+      auto it = by_name.find(n->name);
+      if (it != by_name.end()) map[n.get()] = it->second;
+      continue;
+    }
+    auto c = std::make_shared<Node>(*n);
+    for (NodeEntry& e : c->inputs) {
+      auto m = map.find(e.node.get());
+      if (m != map.end()) e = m->second;
+      else if (copies.count(e.node.get())) e.node = copies.at(e.node.get());
+    }
+    copies[n.get()] = c;
+  }
+  Symbol r;
+  for (const NodeEntry& e : s.outputs) {
+    auto m = map.find(e.node.get());
+    if (m != map.end()) r.outputs.push_back(m->second);
+    else if (copies.count(e.node.get())) r.outputs.push_back(NodeEntry{copies.at(e.node.get()), e.index});
+    else r.outputs.push_back(e);
+  }
+  return r;
+}
+
 std::vector<NodePtr> list_variables(const Symbol& s, bool aux) {
   std::vector<NodePtr> order = topo_order(s.outputs);
   auto auxs = aux_set(order);

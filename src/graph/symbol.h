@@ -34,6 +34,10 @@ std::vector<std::string> output_names(const Op* op, const NodeAttrs& attrs);
 Symbol compose(const Op* op, Attrs params, const std::string& name, const std::vector<Symbol>& args,
                const std::vector<std::pair<std::string, Symbol>>& kwargs);
 
+// A copy of s whose variables named in `inputs` are replaced by those entries (MXNet's
+// Symbol.__call__); fails naming an input that is not a variable of s.
+Symbol substitute(const Symbol& s, const std::vector<std::pair<std::string, NodeEntry>>& inputs);
+
 // Variables in graph order (each after the nodes it follows in a depth-first walk from the
 // outputs), split into arguments and auxiliary states.
 std::vector<NodePtr> list_variables(const Symbol& s, bool aux);

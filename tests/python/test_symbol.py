@@ -78,6 +78,19 @@ def test_group_indexing_internals_children():
         g["nope"]
 
 
+def test_call_composes_by_replacing_inputs():
+    x = mx.sym.var("x")
+    f = mx.sym.exp(x, name="f")
+    z = mx.sym.var("z")
+    g = f(x=mx.sym.relu(z, name="rz"))
+    assert g.list_arguments() == ["z"] and f.list_arguments() == ["x"]
+    out = g.eval(z=mx.nd.array([-1.0, 2.0]))[0].asnumpy()
+    np.testing.assert_allclose(out, np.exp([0.0, 2.0]), rtol=1e-6)
+    assert f(mx.sym.var("w")).list_arguments() == ["w"]
+    with pytest.raises(mx.BrassError, match="no input named 'q'"):
+        f(q=z)
+
+
 def test_variadic_ops_count_their_inputs():
     x, y, z = mx.sym.var("x"), mx.sym.var("y"), mx.sym.var("z")
     s = mx.sym.add_n(x, y, z, name="s")

@@ -138,6 +138,23 @@ class Symbol:
     def __deepcopy__(self, memo):
         return self.__copy__()
 
+    def __call__(self, *args, **kwargs):
+        """A copy with inputs replaced: positional symbols for the arguments in order, or by
+        name (MXNet's composition: ``net2 = net(data=other)``)."""
+        kwargs.pop("name", None)
+        names = self.list_arguments()
+        if len(args) > len(names):
+            raise BrassError("compose: %d inputs for %d arguments" % (len(args), len(names)), 1)
+        pairs = list(zip(names, args)) + list(kwargs.items())
+        for k, v in pairs:
+            if not isinstance(v, Symbol):
+                raise TypeError("compose: '%s' must be a Symbol, got %s" % (k, type(v).__name__))
+        keep, cn = _cstrs([k for k, _ in pairs])
+        arr = ffi.new("brass_symbol_t[]", [v._h for _, v in pairs] or 1)
+        out = ffi.new("brass_symbol_t*")
+        check(lib.brass_symbol_substitute(self._h, len(pairs), cn, arr, out))
+        return Symbol(out[0])
+
     def __reduce__(self):
         return (load_json, (self.tojson(),))
 
