@@ -667,5 +667,3 @@ brass_status brass_autograd_record_function(int32_t num_inputs, const brass_ndar
 
 }  // extern "C"
 
-#undef API_BEGIN
-#undef API_END

@@ -10,6 +10,7 @@
 #include "op/nn/dropout_params.h"
 #include "op/nn/fully_connected_params.h"
 #include "op/nn/nn_dtype.h"
+#include "op/nn/softmax_params.h"
 #include "op/operator.h"
 
 namespace brass {
@@ -135,10 +136,167 @@ void dropout(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
   });
 }
 
+// ---- softmax, log_softmax, SoftmaxOutput --------------------------------------------------
+// One thread per row (softmax_params.h): the row's loops run in the thread, so no shared
+// memory or cross-thread reduction is needed. (A row-per-block version would be faster for
+// long rows.)
+BRASS_XINLINE int64_t row_offset(const softmax_ops::Rows& r, int64_t row) {
+  return (row / r.inner) * r.len * r.inner + row % r.inner;
+}
+
+template <class A, class TI, class TO>
+struct SoftmaxRows {
+  const TI* x;
+  TO* y;
+  softmax_ops::Rows r;
+  A t;
+  bool log, add;
+  __device__ void operator()(int64_t row) const {
+    int64_t off = row_offset(r, row);
+    softmax_ops::softmax_row<A>(x + off, y + off, r.len, r.inner, t, log, add);
+  }
+};
+
+template <class A, class T>
+struct SoftmaxGradRows {
+  const T* g;
+  const T* y;
+  T* dx;
+  softmax_ops::Rows r;
+  A t;
+  bool log, add;
+  __device__ void operator()(int64_t row) const {
+    int64_t off = row_offset(r, row);
+    softmax_ops::softmax_grad_row<A>(g + off, y + off, dx + off, r.len, r.inner, t, log, add);
+  }
+};
+
+template <bool kLog>
+void softmax(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  const auto& p = ctx.param<softmax_ops::SoftmaxParam>();
+  const char* op = kLog ? "log_softmax" : "softmax";
+  softmax_ops::Rows r = softmax_ops::rows_along(in[0].shape, p.axis, op);
+  double t = p.temperature ? *p.temperature : 1.0;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  nn_dtype::dispatch_float2(in[0].dtype, out[0].dtype, op, [&](auto ti, auto to, auto ac) {
+    using TI = decltype(ti);
+    using TO = decltype(to);
+    using A = decltype(ac);
+    cuda::for_each(s, r.count(), SoftmaxRows<A, TI, TO>{in[0].ptr<TI>(), out[0].ptr<TO>(), r, A(t),
+                                                        kLog, ctx.req[0] == Req::kAdd});
+  });
+  cuda::finish(s);
+}
+
+template <bool kLog>
+void softmax_grad(const OpContext& ctx, const std::vector<TBlob>& in,
+                  const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  const auto& p = ctx.param<softmax_ops::SoftmaxParam>();
+  const char* op = ctx.attrs->op->name.c_str();
+  softmax_ops::Rows r = softmax_ops::rows_along(in[0].shape, p.axis, op);
+  double t = p.temperature ? *p.temperature : 1.0;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  nn_dtype::dispatch_float(in[0].dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    using A = nn_dtype::Compute<T>;
+    cuda::for_each(s, r.count(), SoftmaxGradRows<A, T>{in[0].ptr<T>(), in[1].ptr<T>(),
+                                                       out[0].ptr<T>(), r, A(t), kLog,
+                                                       ctx.req[0] == Req::kAdd});
+    return 0;
+  });
+  cuda::finish(s);
+}
+
+void softmax_output(const OpContext& ctx, const std::vector<TBlob>& in,
+                    const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  softmax_ops::Rows r =
+      softmax_ops::output_rows(in[0].shape, ctx.param<softmax_ops::SoftmaxOutputParam>());
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  nn_dtype::dispatch_float(in[0].dtype, "SoftmaxOutput", [&](auto tag) {
+    using T = decltype(tag);
+    using A = nn_dtype::Compute<T>;
+    cuda::for_each(s, r.count(), SoftmaxRows<A, T, T>{in[0].ptr<T>(), out[0].ptr<T>(), r, A(1),
+                                                      false, ctx.req[0] == Req::kAdd});
+    return 0;
+  });
+  cuda::finish(s);
+}
+
+// The number of labels that are not `ignore` (normalization='valid'), by one thread: a
+// serial pass (no atomics or shared memory); the labels are few next to the data.
+template <class L>
+struct CountValid {
+  const L* lab;
+  int64_t n;
+  int ignore;
+  int64_t* count;
+  __device__ void operator()(int64_t) const {
+    int64_t c = 0;
+    for (int64_t i = 0; i < n; ++i) c += int(cuda::dev_convert<double>(lab[i])) != ignore;
+    *count = c;
+  }
+};
+
+template <class A, class T, class L>
+struct OutputGradRows {
+  const T* og;
+  const T* y;
+  const L* lab;
+  T* dx;
+  softmax_ops::Rows r;
+  softmax_ops::OutputGrad q;
+  bool add;
+  __device__ void operator()(int64_t row) const {
+    int64_t off = row_offset(r, row);
+    double l = q.prob ? 0.0 : cuda::dev_convert<double>(lab[row]);
+    softmax_ops::output_grad_row<A>(og + off, y + off, q.prob ? lab + off : lab, l, dx + off,
+                                    r.len, r.inner, q, add);
+  }
+};
+
+void softmax_output_grad(const OpContext& ctx, const std::vector<TBlob>& in,
+                         const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  const auto& p = ctx.param<softmax_ops::SoftmaxOutputParam>();
+  const TBlob &og = in[0], &y = in[1], &label = in[2];
+  softmax_ops::Rows r = softmax_ops::output_rows(y.shape, p);
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  dispatch_dtype(label.dtype, [&](auto ltag) {
+    using L = decltype(ltag);
+    int64_t valid = 0;
+    if (p.normalization == "valid" && label.size() > 0) {
+      cuda::DeviceBuffer count(sizeof(int64_t), ctx.dev.id);
+      cuda::for_each(s, 1, CountValid<L>{label.ptr<L>(), label.size(), int(p.ignore_label),
+                                         count.get<int64_t>()});
+      cuda::to_host(&valid, count.get(), sizeof valid, s);
+      cuda::finish(s);
+    }
+    softmax_ops::OutputGrad q = softmax_ops::output_grad_plan(p, y.shape, label.shape, valid);
+    return nn_dtype::dispatch_float(y.dtype, "SoftmaxOutput", [&](auto tag) {
+      using T = decltype(tag);
+      using A = nn_dtype::Compute<T>;
+      cuda::for_each(s, r.count(), OutputGradRows<A, T, L>{og.ptr<T>(), y.ptr<T>(), label.ptr<L>(),
+                                                           out[0].ptr<T>(), r, q,
+                                                           ctx.req[0] == Req::kAdd});
+      return 0;
+    });
+  });
+  cuda::finish(s);
+}
+
 const bool kRegistered = [] {
   OpRegistry::get().add("FullyConnected").cuda(fully_connected);
   OpRegistry::get().add("Activation").cuda(activation);
   OpRegistry::get().add("Dropout").cuda(dropout);
+  OpRegistry::get().add("softmax").cuda(softmax<false>);
+  OpRegistry::get().add("log_softmax").cuda(softmax<true>);
+  OpRegistry::get().add("_backward_softmax").cuda(softmax_grad<false>);
+  OpRegistry::get().add("_backward_log_softmax").cuda(softmax_grad<true>);
+  OpRegistry::get().add("SoftmaxOutput").cuda(softmax_output);
+  OpRegistry::get().add("_backward_SoftmaxOutput").cuda(softmax_output_grad);
   return true;
 }();
 

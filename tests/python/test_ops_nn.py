@@ -12,7 +12,8 @@ import brass as mx
 from grad_table import Grad, In
 
 # Operators this file tests (read by the completeness test in test_op_table.py).
-OPS_COVERED = {"FullyConnected"}
+OPS_COVERED = {"FullyConnected", "Activation", "Dropout", "softmax", "log_softmax", "_backward_softmax",
+               "_backward_log_softmax", "SoftmaxOutput", "_backward_SoftmaxOutput"}
 
 # Gradient cases (test_gradients.py checks them with the others, first and second order).
 GRADIENTS = {
@@ -23,11 +24,27 @@ GRADIENTS = {
         Grad([In((3, 2)), In((2, 2))], {"num_hidden": 2, "no_bias": True}),
         Grad([In((3,)), In((2, 1)), In((2,))], {"num_hidden": 2}),
     ],
+    "Activation": [Grad([In((3, 4), kinks=(0,) if t in ("relu", "softsign") else ())], {"act_type": t})
+                   for t in ("relu", "sigmoid", "tanh", "softrelu", "softsign")]
+                  + [Grad([In((5,), domain=(15, 25))], {"act_type": "softrelu"})],
+    # Dropout draws a new mask per call: only p=0 is deterministic for central differences
+    # (its gradient with a random mask is checked below).
+    "Dropout": [Grad([In((3, 4))], {"p": 0.0}), Grad([In((2, 3))], {"p": 0.0, "mode": "always", "axes": (1,)})],
 }
+for _op in ("softmax", "log_softmax"):
+    GRADIENTS[_op] = [Grad([In((3, 4))]), Grad([In((3, 4))], {"axis": 0}),
+                      Grad([In((2, 3, 2))], {"axis": 1, "temperature": 2.5}),
+                      Grad([In((2, 3))], {"dtype": "float64"}), Grad([In((4,))], {"temperature": 0.5})]
+    GRADIENTS["_backward_" + _op] = [Grad([In((3, 4)), In((3, 4), domain=(-2, 0))]),
+                                     Grad([In((2, 3, 2)), In((2, 3, 2), domain=(-2, 0))], {"axis": 1, "temperature": 2.5}),
+                                     Grad([In((3, 2)), In((3, 2), domain=(-2, 0))], {"axis": 0, "temperature": 0.5})]
 # Ops whose gradient has no gradient (asking for a second derivative is a clear error).
 NO_SECOND_ORDER = set()
 # Ops whose gradient is not the derivative of their forward (MXNet's loss layers).
-NOT_A_DERIVATIVE = set()
+NOT_A_DERIVATIVE = {"SoftmaxOutput"}
+# Ops without a gradient of their own, with a case of inputs (a second derivative of
+# SoftmaxOutput is a clear error).
+NO_GRADIENT = {"_backward_SoftmaxOutput": Grad([In((2, 3)), In((2, 3)), In((2,), diff=False, values=[0, 2])])}
 
 FLOATS = ["float32", "float64"]
 
@@ -141,3 +158,401 @@ def test_fully_connected_errors():
     scalar = mx.nd.array(np.ones(1), dtype="float64").reshape(())
     raises(lambda: mx.nd.FullyConnected(scalar, nd(rand((4, 1))), nd(rand((4,))), num_hidden=4), "FullyConnected", "axis")
     assert (mx.nd.ones((2,)) + 1).asnumpy().tolist() == [2.0, 2.0]  # still usable
+
+
+# ---- Activation -------------------------------------------------------------------------------
+def softrelu_ref(x):
+    return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))
+
+
+ACT_REF = {
+    "relu": lambda x: np.maximum(x, 0),
+    "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+    "tanh": np.tanh,
+    "softrelu": softrelu_ref,
+    "softsign": lambda x: x / (1 + np.abs(x)),
+}
+
+
+@pytest.mark.parametrize("dtype", FLOATS + ["float16"])
+@pytest.mark.parametrize("act", sorted(ACT_REF))
+def test_activation(act, dtype):
+    x = np.concatenate([rand((3, 7), seed=11, lo=-5, hi=5).ravel(), [0.0, -30.0, 30.0, 19.5, 21.0, -0.25]])
+    x = x.astype(dtype)
+    y = mx.nd.Activation(nd(x), act_type=act)
+    want = ACT_REF[act](x.astype(np.float64))
+    assert y.shape == x.shape and y.dtype == np.dtype(dtype)
+    t = dict(rtol=2e-3, atol=2e-3) if dtype == "float16" else tol(dtype)
+    np.testing.assert_allclose(y.asnumpy().astype(np.float64), want, **t)
+
+
+@pytest.mark.parametrize("shape", [(), (0,), (1,), (2, 3, 4)])
+def test_activation_shapes(shape):
+    x = rand(shape, seed=12) if shape != () else np.array(0.5)
+    a = nd(x.reshape(-1)).reshape(shape)
+    np.testing.assert_allclose(mx.nd.Activation(a, act_type="tanh").asnumpy(), np.tanh(x), rtol=1e-12)
+
+
+@pytest.mark.parametrize("act", sorted(ACT_REF))
+def test_activation_gradient_formula(act):
+    x = rand((4, 5), "float32", 13, -4, 4)
+    x[np.abs(x) < 0.05] = 0.5
+    g = rand((4, 5), "float32", 14)
+    _, (gx,) = grads_of(lambda a: mx.nd.Activation(a, act_type=act), [nd(x)], g)
+    x64 = x.astype(np.float64)
+    s = 1 / (1 + np.exp(-x64))
+    d = {"relu": (x64 > 0) * 1.0, "sigmoid": s * (1 - s), "tanh": 1 - np.tanh(x64) ** 2, "softrelu": s,
+         "softsign": 1 / (1 + np.abs(x64)) ** 2}[act]
+    np.testing.assert_allclose(gx, g * d, rtol=1e-5, atol=1e-6)
+
+
+def test_activation_errors():
+    x = nd(rand((2, 3)))
+    raises(lambda: mx.nd.Activation(x), "Activation", "act_type")
+    raises(lambda: mx.nd.Activation(x, act_type="gelu"), "Activation", "act_type", "gelu")
+    raises(lambda: mx.nd.Activation(nd(np.ones((2, 3), "int32")), act_type="relu"), "Activation", "int32")
+
+
+# ---- Dropout ----------------------------------------------------------------------------------
+def ratio(y, x):
+    """y / x for x without zeros: the mask."""
+    return y.asnumpy().astype(np.float64) / x.astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + ["float16"])
+def test_dropout_identity_at_inference(dtype):
+    x = rand((4, 5), dtype, 20, 1, 2)
+    y = mx.nd.Dropout(nd(x), p=0.5)
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(y.asnumpy(), x)
+    with mx.autograd.record(train_mode=False):
+        y = mx.nd.Dropout(nd(x), p=0.7)
+    np.testing.assert_array_equal(y.asnumpy(), x)
+
+
+@pytest.mark.parametrize("dtype", FLOATS + ["float16"])
+@pytest.mark.parametrize("p", [0.5, 0.2, 0.9])
+def test_dropout_training(p, dtype):
+    x = rand((100, 201), dtype, 21, 1, 2)
+    with mx.autograd.record():
+        y = mx.nd.Dropout(nd(x), p=p)
+    m = ratio(y, x)
+    scale = float(np.array(1 / (1 - p), dtype=dtype))
+    kept = m != 0
+    np.testing.assert_allclose(m[kept], scale, rtol=2e-3 if dtype == "float16" else 1e-6)
+    assert abs((1 - kept.mean()) - p) < 0.02, (kept.mean(), p)
+    # Exactly x * scale where kept (the product rounded once).
+    want = (x.astype(np.float64) * float(np.array(1 / (1 - p), dtype=dtype))).astype(dtype)
+    np.testing.assert_array_equal(y.asnumpy()[kept], want[kept])
+
+
+def test_dropout_always_mode_and_edges():
+    x = rand((50, 40), "float64", 22, 1, 2)
+    m = ratio(mx.nd.Dropout(nd(x), p=0.5, mode="always"), x)  # at inference too
+    assert set(np.unique(m)) <= {0.0, 2.0} and 0.4 < (m == 0).mean() < 0.6
+    with mx.autograd.train_mode():
+        np.testing.assert_array_equal(mx.nd.Dropout(nd(x), p=0.0).asnumpy(), x)
+        np.testing.assert_array_equal(mx.nd.Dropout(nd(x), p=1.0).asnumpy(), np.zeros_like(x))
+        e = mx.nd.Dropout(mx.nd.zeros((0, 3)), p=0.5)
+        assert e.shape == (0, 3)
+
+
+@pytest.mark.parametrize("axes", [(0,), (1,), (0, 2), (-1,)])
+def test_dropout_axes(axes):
+    x = rand((6, 7, 8), "float64", 23, 1, 2)
+    with mx.autograd.train_mode():
+        m = ratio(mx.nd.Dropout(nd(x), p=0.5, axes=axes), x)
+    first = m[tuple(slice(0, 1) if a in [ax % 3 for ax in axes] else slice(None) for a in range(3))]
+    np.testing.assert_array_equal(m, np.broadcast_to(first, m.shape))
+    assert set(np.unique(m)) <= {0.0, 2.0} and 0 < (m == 0).mean() < 1
+
+
+def test_dropout_gradient_is_head_times_mask():
+    x = rand((30, 20), "float64", 24, 1, 2)
+    g = rand((30, 20), "float64", 25)
+    for axes in [(), (1,)]:
+        y, (gx,) = grads_of(lambda a: mx.nd.Dropout(a, p=0.4, axes=axes), [nd(x)], g)
+        m = ratio(y, x)
+        np.testing.assert_allclose(gx, g * m, rtol=1e-15)
+        assert 0 < (m == 0).mean() < 1
+
+
+def test_dropout_second_order():
+    """d/dx <v, grad(<g, Dropout(x) * x>)> = 2 v g mask (the mask is a constant)."""
+    x = nd(rand((10, 10), "float64", 26, 1, 2))
+    g, v = rand((10, 10), "float64", 27), rand((10, 10), "float64", 28)
+    x.attach_grad()
+    with mx.autograd.record():
+        d = mx.nd.Dropout(x, p=0.5)
+        y = d * x
+        (gx,) = mx.autograd.grad(y, [x], head_grads=[nd(g)], create_graph=True)
+    mask = d.asnumpy() / x.asnumpy()
+    np.testing.assert_allclose(gx.asnumpy(), 2 * g * mask * x.asnumpy(), rtol=1e-12)
+    gx.backward(nd(v))
+    np.testing.assert_allclose(x.grad.asnumpy(), 2 * v * g * mask, rtol=1e-12)
+
+
+def test_dropout_seeded_and_same_on_every_device():
+    x = rand((9, 13), "float32", 29, 1, 2)
+    masks = []
+    for ctx in [None, mx.cpu(0), None]:
+        mx.random.seed(1234)
+        with mx.autograd.train_mode():
+            a = mx.nd.array(x, ctx=ctx) if ctx is not None else nd(x)
+            masks.append(ratio(mx.nd.Dropout(a, p=0.3), x))
+    np.testing.assert_array_equal(masks[0], masks[1])
+    np.testing.assert_array_equal(masks[0], masks[2])
+    with mx.autograd.train_mode():
+        other = ratio(mx.nd.Dropout(nd(x), p=0.3), x)
+    assert (other != masks[0]).any()
+
+
+def test_dropout_errors():
+    x = nd(rand((2, 3)))
+    raises(lambda: mx.nd.Dropout(x, p=1.5), "Dropout", "p")
+    raises(lambda: mx.nd.Dropout(x, p=-0.1), "Dropout", "p")
+    raises(lambda: mx.nd.Dropout(x, mode="sometimes"), "Dropout", "mode")
+    raises(lambda: mx.nd.Dropout(x, axes=(2,)), "Dropout", "axis")
+    raises(lambda: mx.nd.Dropout(nd(np.ones((2, 3), "int64"))), "Dropout", "int64")
+
+
+# ---- softmax, log_softmax ---------------------------------------------------------------------
+def softmax_ref(x, axis=-1, t=1.0, log=False):
+    x = x.astype(np.float64) / t
+    z = x - x.max(axis=axis, keepdims=True)
+    ls = np.log(np.exp(z).sum(axis=axis, keepdims=True))
+    return z - ls if log else np.exp(z - ls)
+
+
+SOFTMAX_CASES = [((3, 5), {}), ((3, 5), {"axis": 0}), ((2, 3, 4), {"axis": 1}), ((2, 3, 4), {"axis": -3}),
+                 ((7,), {}), ((4, 1), {}), ((2, 3), {"temperature": 0.5}), ((2, 3, 4), {"axis": 2, "temperature": 3.0}),
+                 ((0, 4), {}), ((5, 300), {"axis": 1})]
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("dtype", FLOATS + ["float16"])
+@pytest.mark.parametrize("shape,params", SOFTMAX_CASES)
+def test_softmax(shape, params, dtype, log):
+    x = rand(shape, dtype, 30, -4, 4)
+    op = mx.nd.log_softmax if log else mx.nd.softmax
+    y = op(nd(x), **params)
+    want = softmax_ref(x, params.get("axis", -1), params.get("temperature", 1.0), log)
+    assert y.shape == x.shape and y.dtype == np.dtype(dtype)
+    t = dict(rtol=3e-3, atol=3e-3) if dtype == "float16" else tol(dtype)
+    np.testing.assert_allclose(y.asnumpy().astype(np.float64), want, **t)
+
+
+@pytest.mark.parametrize("log", [False, True])
+def test_softmax_is_stable_and_has_output_dtype(log):
+    x = np.array([[1000.0, 1000.0, -1000.0], [-1e30, 0.0, 1e30]], dtype="float32")
+    op = mx.nd.log_softmax if log else mx.nd.softmax
+    y = op(nd(x))
+    assert np.all(np.isfinite(y.asnumpy()[0]))
+    np.testing.assert_allclose(y.asnumpy()[0], softmax_ref(x[:1], log=log)[0], rtol=1e-6, atol=1e-6)
+    y64 = op(nd(x[:1]), dtype="float64")
+    assert y64.dtype == np.float64
+    np.testing.assert_allclose(y64.asnumpy(), softmax_ref(x[:1], log=log), rtol=1e-12)
+    y16 = op(nd(rand((2, 3), "float32", 31)), dtype="float16")
+    assert y16.dtype == np.float16
+
+
+@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("dtype", FLOATS)
+def test_softmax_gradient_formula(log, dtype):
+    x, g = rand((3, 4, 5), dtype, 32), rand((3, 4, 5), dtype, 33)
+    op = mx.nd.log_softmax if log else mx.nd.softmax
+    y, (gx,) = grads_of(lambda a: op(a, axis=1, temperature=1.5), [nd(x)], g)
+    yv = softmax_ref(x, 1, 1.5, log)
+    g64 = g.astype(np.float64)
+    if log:
+        want = (g64 - np.exp(yv) * g64.sum(1, keepdims=True)) / 1.5
+    else:
+        want = yv * (g64 - (g64 * yv).sum(1, keepdims=True)) / 1.5
+    np.testing.assert_allclose(gx, want, **tol(dtype))
+    # The internal ops directly.
+    bwd = mx.nd._backward_log_softmax if log else mx.nd._backward_softmax
+    got = bwd(nd(g), nd(yv.astype(dtype)), axis=1, temperature=1.5).asnumpy()
+    np.testing.assert_allclose(got, want, **tol(dtype))
+
+
+def test_softmax_output_dtype_gradient():
+    x = rand((2, 3), "float32", 34)
+    _, (gx,) = grads_of(lambda a: mx.nd.softmax(a, dtype="float64"), [nd(x)], rand((2, 3), "float64", 35))
+    assert gx.dtype == np.float32
+
+
+def test_softmax_errors():
+    x = nd(rand((2, 3)))
+    for op in ("softmax", "log_softmax"):
+        f = getattr(mx.nd, op)
+        raises(lambda: f(x, use_length=True), op, "use_length")
+        raises(lambda: f(x, axis=2), op, "axis")
+        raises(lambda: f(x, temperature=0.0), op, "temperature")
+        raises(lambda: f(x, dtype="int32"), op, "int32")
+        raises(lambda: f(nd(np.ones((2, 3), "int32"))), op, "int32")
+    raises(lambda: mx.nd._backward_softmax(x, nd(rand((3, 2)))), "_backward_softmax")
+
+
+# ---- SoftmaxOutput ----------------------------------------------------------------------------
+def so_rows(shape, p):
+    """(moveaxis source, rows shape) of SoftmaxOutput's softmax: the axis and the 2-D view."""
+    if p.get("multi_output"):
+        return 1
+    if p.get("preserve_shape"):
+        return -1
+    return None
+
+
+def so_forward_ref(x, p):
+    ax = so_rows(x.shape, p)
+    if ax is None:
+        return softmax_ref(x.reshape(x.shape[0], -1), -1).reshape(x.shape)
+    return softmax_ref(x, ax)
+
+
+def so_grad_ref(x, label, p, og=None):
+    """MXNet's SoftmaxOutput gradient (softmax_output-inl.h), written plainly."""
+    out = so_forward_ref(x, p)
+    scale = p.get("grad_scale", 1.0)
+    if label.shape == x.shape:
+        g = (out - label) * scale
+        return g * og if p.get("out_grad") else g
+    ax = so_rows(x.shape, p)
+    if ax == 1:
+        o = np.moveaxis(out, 1, -1)
+        o = o.reshape(-1, o.shape[-1])
+    else:
+        o = out.reshape(-1, out.shape[-1]) if ax == -1 else out.reshape(x.shape[0], -1)
+    lab = label.reshape(-1)
+    k = o.shape[1]
+    alpha = p.get("smooth_alpha", 0.0)
+    ignore = int(p.get("ignore_label", -1))
+    target = np.full(o.shape, alpha / (k - 1) if alpha and k > 1 else 0.0)
+    for r, l in enumerate(lab.astype(np.int64)):
+        if 0 <= l < k:
+            target[r, l] = 1 - alpha
+    g = o - target
+    if p.get("use_ignore"):
+        g[lab.astype(np.int64) == ignore] = 0
+    norm = p.get("normalization", "null")
+    cnt = 1.0
+    if norm == "batch":
+        cnt = x.shape[0] if ax == 1 else len(lab)
+    elif norm == "valid":
+        cnt = max(1, int(np.sum(lab.astype(np.int64) != ignore)))
+    if ax == 1 and norm != "valid":
+        cnt *= int(np.prod(x.shape[2:]))
+    g = g * (scale / cnt)
+    if ax == 1:
+        g = np.moveaxis(g.reshape((x.shape[0],) + x.shape[2:] + (x.shape[1],)), -1, 1)
+    else:
+        g = g.reshape(x.shape)
+    return g * og if p.get("out_grad") else g
+
+
+SO_CASES = [
+    ((4, 5), (4,), {}),
+    ((4, 5), (4,), {"grad_scale": 2.5}),
+    ((4, 5), (4,), {"use_ignore": True, "ignore_label": 2}),
+    ((4, 5), (4,), {"use_ignore": True, "ignore_label": 2, "normalization": "valid"}),
+    ((4, 5), (4,), {"normalization": "batch"}),
+    ((4, 5), (4,), {"normalization": "valid"}),
+    ((4, 5), (4,), {"smooth_alpha": 0.1}),
+    ((4, 5), (4,), {"smooth_alpha": 0.2, "use_ignore": True, "ignore_label": 0}),
+    ((2, 3, 4), (2,), {}),
+    ((2, 3, 4), (2, 3), {"preserve_shape": True}),
+    ((2, 3, 4), (2, 3), {"preserve_shape": True, "normalization": "batch"}),
+    ((2, 3, 4), (2, 4), {"multi_output": True}),
+    ((2, 3, 4, 2), (2, 8), {"multi_output": True, "normalization": "batch"}),
+    ((2, 3, 4), (2, 4), {"multi_output": True, "normalization": "valid", "use_ignore": True, "ignore_label": 1}),
+    ((2, 3, 4), (2, 4), {"multi_output": True, "smooth_alpha": 0.3}),
+    ((3, 4), (3, 4), {"grad_scale": 0.5}),  # a distribution per row as the label
+    ((4, 5), (4,), {"out_grad": True}),
+    ((3, 4), (3, 4), {"out_grad": True}),
+    ((1, 1), (1,), {}),
+]
+
+
+def so_labels(label_shape, data_shape, p, seed):
+    rs = np.random.RandomState(seed)
+    if label_shape == data_shape:
+        return softmax_ref(rs.uniform(-1, 1, label_shape), -1 if not p.get("multi_output") else 1)
+    k = data_shape[1] if p.get("multi_output") else (data_shape[-1] if p.get("preserve_shape") else
+                                                     int(np.prod(data_shape[1:])))
+    return rs.randint(0, k, size=label_shape).astype(np.float64)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,lshape,params", SO_CASES)
+def test_softmax_output(shape, lshape, params, dtype):
+    x = rand(shape, dtype, 40)
+    label = so_labels(lshape, shape, params, 41).astype(dtype)
+    og = rand(shape, dtype, 42)
+    xa, la = nd(x), nd(label)
+    xa.attach_grad()
+    la.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.SoftmaxOutput(xa, la, **params)
+    np.testing.assert_allclose(y.asnumpy(), so_forward_ref(x, params), **tol(dtype))
+    y.backward(nd(og))
+    want = so_grad_ref(x.astype(np.float64), label.astype(np.float64), params, og.astype(np.float64))
+    np.testing.assert_allclose(xa.grad.asnumpy(), want, **tol(dtype))
+    assert np.all(la.grad.asnumpy() == 0)
+
+
+def test_softmax_output_ignores_head_gradient_and_has_alias():
+    x, label = rand((3, 4), seed=43), np.array([0.0, 3.0, 1.0])
+    grads = []
+    for head in (np.ones((3, 4)), rand((3, 4), seed=44)):
+        _, (gx, _) = grads_of(lambda a, b: mx.nd.SoftmaxOutput(a, b), [nd(x), nd(label)], head)
+        grads.append(gx)
+    np.testing.assert_array_equal(grads[0], grads[1])
+    np.testing.assert_allclose(grads[0], so_grad_ref(x, label, {}), rtol=1e-12)
+    np.testing.assert_allclose(mx.nd.Softmax(nd(x), nd(label)).asnumpy(), softmax_ref(x), rtol=1e-12)
+    # A label of another dtype works too (read as numbers, truncated toward zero).
+    _, (gi, _) = grads_of(lambda a, b: mx.nd.SoftmaxOutput(a, b), [nd(x), nd(label.astype("int32"))])
+    np.testing.assert_allclose(gi, grads[0], rtol=1e-12)
+    # The internal op directly: MXNet's formula from (head, output, label).
+    got = mx.nd._backward_SoftmaxOutput(nd(rand((3, 4), seed=45)), nd(softmax_ref(x)), nd(label),
+                                        grad_scale=3.0).asnumpy()
+    np.testing.assert_allclose(got, so_grad_ref(x, label, {"grad_scale": 3.0}), rtol=1e-12)
+
+
+def test_softmax_output_has_no_second_derivative():
+    x = nd(rand((2, 3), seed=46))
+    x.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.SoftmaxOutput(x, nd(np.array([0.0, 2.0])))
+        (g,) = mx.autograd.grad(y, [x], create_graph=True)
+    raises(lambda: mx.autograd.backward(g), "_backward_SoftmaxOutput", "no gradient")
+
+
+def test_softmax_output_errors():
+    x = nd(rand((4, 5)))
+    raises(lambda: mx.nd.SoftmaxOutput(x, nd(np.zeros(3))), "SoftmaxOutput", "label", "(3,)", "(4,)")
+    raises(lambda: mx.nd.SoftmaxOutput(nd(rand((2, 3, 4))), nd(np.zeros((2, 5))), multi_output=True),
+           "SoftmaxOutput", "label")
+    raises(lambda: mx.nd.SoftmaxOutput(x, nd(np.zeros(4)), normalization="all"), "SoftmaxOutput", "normalization")
+    raises(lambda: mx.nd.SoftmaxOutput(nd(np.ones((4, 5), "int32")), nd(np.zeros(4))), "SoftmaxOutput", "int32")
+    # A (2, 3) label for (2, 3, 4) data without preserve_shape: 6 labels for 2 rows (MXNet fails too).
+    xa = nd(rand((2, 3, 4)))
+    xa.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.SoftmaxOutput(xa, nd(np.zeros((2, 3))))
+    raises(lambda: (y.backward(), xa.grad)[1], "SoftmaxOutput", "label", "(2, 3)")
+
+
+# ---- graph shape inference fills the parameters' shapes --------------------------------------
+def test_symbol_shape_inference_fills_weights_and_labels():
+    x = mx.sym.var("data")
+    fc = mx.sym.FullyConnected(x, num_hidden=4, name="fc")
+    net = mx.sym.SoftmaxOutput(mx.sym.Dropout(mx.sym.Activation(fc, act_type="relu")), name="sm")
+    assert net.list_arguments() == ["data", "fc_weight", "fc_bias", "sm_label"]
+    args, outs, _ = net.infer_shape(data=(2, 3, 5))
+    assert args == [(2, 3, 5), (4, 15), (4,), (2,)] and outs == [(2, 4)]
+    flat = mx.sym.FullyConnected(x, num_hidden=6, flatten=False, no_bias=True, name="f2")
+    args, outs, _ = flat.infer_shape(data=(2, 3, 5))
+    assert args == [(2, 3, 5), (6, 5)] and outs == [(2, 3, 6)]
+    multi = mx.sym.SoftmaxOutput(x, multi_output=True, name="m")
+    args, outs, _ = multi.infer_shape(data=(2, 3, 4, 5))
+    assert args == [(2, 3, 4, 5), (2, 20)] and outs == [(2, 3, 4, 5)]

@@ -49,6 +49,7 @@ const bool kRegistered = [] {
       .inputs({"data"})
       .params<ActivationParam>()
       .shape_fn(infer::same_shape)
+      .partial_infer()
       .type_fn(act_type_fn)
       .inplace_pairs({{0, 0}})
       .cpu(act_cpu)

@@ -77,6 +77,7 @@ const bool kRegistered = [] {
       .visible_outputs(1)
       .params<DropoutParam>()
       .shape_fn(dropout_shape)
+      .partial_infer()
       .type_fn(dropout_type)
       .inplace_pairs({{0, 0}})
       .random()

@@ -123,6 +123,7 @@ const bool kRegistered = [] {
       })
       .params<FullyConnectedParam>()
       .shape_fn(fc_shape)
+      .partial_infer()  // weight and bias from the data (and the data's features back)
       .type_fn(fc_type)
       .cpu(fc_cpu)
       .grad(fc_grad);

@@ -30,6 +30,22 @@ auto dispatch_float(DType t, const char* op, Fn&& f) {
   fail(BRASS_ERR_DTYPE, op, ": only floating-point data is supported, got ", dtype_name(t));
 }
 
+// Calls f(TI(), TO(), A()) for the floating-point input and output storage types ti and to,
+// and the compute type A (double if either is float64, else float).
+template <class Fn>
+void dispatch_float2(DType ti, DType to, const char* op, Fn&& f) {
+  dispatch_float(ti, op, [&](auto a) {
+    return dispatch_float(to, op, [&](auto b) {
+      using TI = decltype(a);
+      using TO = decltype(b);
+      using A = std::conditional_t<std::is_same<TI, double>::value ||
+                                       std::is_same<TO, double>::value, double, float>;
+      f(TI(), TO(), A());
+      return 0;
+    });
+  });
+}
+
 // Type inference of ops on floating-point data: every input and output has the same dtype.
 inline bool same_float_type(const char* op, std::vector<int>& in, std::vector<int>& out) {
   int t = -1;
