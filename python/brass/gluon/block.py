@@ -6,9 +6,10 @@ Names follow MXNet 1.x: a top-level block gets ``<class>N_`` (``dense0_``), chil
 ``<prefix><name>`` (``dense0_weight``), so exported files carry MXNet's names.
 
 >>> import brass as mx
->>> net = mx.gluon.nn.HybridSequential()
->>> with net.name_scope():
-...     net.add(mx.gluon.nn.Dense(4, activation='relu'), mx.gluon.nn.Dense(2))
+>>> with mx.name.NameManager():  # fresh counters (as in a new process)
+...     net = mx.gluon.nn.HybridSequential()
+...     with net.name_scope():
+...         net.add(mx.gluon.nn.Dense(4, activation='relu'), mx.gluon.nn.Dense(2))
 >>> net.initialize()
 >>> net.hybridize()
 >>> net(mx.nd.ones((3, 5))).shape

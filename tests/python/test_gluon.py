@@ -1,0 +1,249 @@
+"""Gluon core: parameters and deferred initialization, MXNet 1.x names, blocks in both styles,
+hybridize (same outputs and gradients as imperative), export/imports, save/load, bad input."""
+import json
+import os
+
+import numpy as np
+import pytest
+
+import brass as mx
+from brass import gluon
+from brass.gluon import nn
+
+
+def _x(shape, seed=0):
+    return mx.nd.array(np.random.RandomState(seed).uniform(-1, 1, shape).astype(np.float32))
+
+
+def _cnn():
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Conv2D(4, 3, padding=1, activation="relu"), nn.BatchNorm(), nn.MaxPool2D(),
+                nn.Conv2D(6, 3, strides=2), nn.AvgPool2D(pool_size=2, strides=1), nn.Flatten(),
+                nn.Dense(10, activation="tanh"), nn.Dropout(0.5), nn.Dense(3))
+    return net
+
+
+def _mlp():
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Dense(16, activation="relu"), nn.Dense(8, activation="sigmoid"), nn.Dense(2))
+    return net
+
+
+# ---- names ---------------------------------------------------------------------------------
+def test_names_follow_mxnet():
+    with mx.name.NameManager():
+        a, b = nn.Dense(2), nn.Dense(3)
+        assert (a.prefix, b.prefix) == ("dense0_", "dense1_")
+        assert a.weight.name == "dense0_weight" and a.bias.name == "dense0_bias"
+        net = nn.HybridSequential(prefix="mobilenet0_")
+        with net.name_scope():
+            net.add(nn.Conv2D(2, 1), nn.Conv2D(2, 1), nn.BatchNorm())
+        assert sorted(net.collect_params().keys()) == [
+            "mobilenet0_batchnorm0_beta", "mobilenet0_batchnorm0_gamma", "mobilenet0_batchnorm0_running_mean",
+            "mobilenet0_batchnorm0_running_var", "mobilenet0_conv0_bias", "mobilenet0_conv0_weight",
+            "mobilenet0_conv1_bias", "mobilenet0_conv1_weight"]
+        assert sorted(net.collect_params("mobilenet0_conv0_.*").keys()) == ["mobilenet0_conv0_bias",
+                                                                           "mobilenet0_conv0_weight"]
+
+
+def test_params_sharing_and_get():
+    a = nn.Dense(4, in_units=3)
+    b = nn.Dense(4, in_units=3, params=a.params)
+    assert b.weight is a.weight
+    block = gluon.Block(prefix="blk_")
+    with block.name_scope():
+        w = block.params.get("w", shape=(2, 0), allow_deferred_init=True)
+        assert block.params.get("w", shape=(0, 5)) is w
+    assert w.shape == (2, 5) and w.name == "blk_w"
+    with pytest.raises(mx.BrassError, match="dtype"):
+        block.params.get("w", dtype="float64")
+
+
+# ---- deferred initialization and errors ----------------------------------------------------
+def test_deferred_initialization_and_clear_errors():
+    net = _mlp()
+    net.initialize()
+    w = net[0].weight
+    with pytest.raises(gluon.DeferredInitializationError, match="first forward"):
+        w.data()
+    assert net(_x((5, 7))).shape == (5, 2)
+    assert w.shape == (16, 7) and w.data().shape == (16, 7)
+    fresh = nn.Dense(3, in_units=2)
+    with pytest.raises(mx.BrassError, match="has not been initialized"):
+        fresh.weight.data()
+    fresh.initialize()
+    assert fresh.weight.data().shape == (3, 2) and fresh.bias.data().asnumpy().tolist() == [0, 0, 0]
+    with pytest.raises(mx.BrassError, match="expected an NDArray"):
+        fresh(np.ones((1, 2)))
+    with pytest.raises(mx.BrassError, match="FullyConnected"):
+        fresh(mx.nd.ones((1, 5)))  # wrong input width: the op names itself
+
+
+# ---- imperative vs hybridized --------------------------------------------------------------
+def _grads(net, x, train=True):
+    with mx.autograd.record(train_mode=train):
+        y = net(x)
+        loss = (y * y).sum()
+    loss.backward()
+    return y.asnumpy(), {k: p.grad().asnumpy().copy() for k, p in net.collect_params().items()
+                         if p.grad_req != "null"}
+
+
+@pytest.mark.parametrize("make,shape", [(_mlp, (4, 7)), (_cnn, (2, 3, 12, 12))], ids=["mlp", "cnn"])
+def test_hybridized_matches_imperative(make, shape):
+    mx.random.seed(3)
+    net = make()
+    net.initialize(mx.init.Xavier())
+    x = _x(shape, 1)
+    net(x)  # finish deferred init
+    # Predict mode: Dropout is identity, BatchNorm uses the running stats (not updated).
+    y0, g0 = _grads(net, x, train=False)
+    net.hybridize()
+    y1, g1 = _grads(net, x, train=False)
+    np.testing.assert_allclose(y1, y0, rtol=1e-5, atol=1e-6)
+    for k in g0:
+        np.testing.assert_allclose(g1[k], g0[k], rtol=1e-4, atol=1e-6, err_msg=k)
+    assert net._cached is not None
+
+
+def test_hybridized_training_mode_updates_running_stats_like_imperative():
+    mx.random.seed(5)
+    imp, hyb = _cnn(), _cnn()
+    for n in (imp, hyb):
+        n.initialize(mx.init.Xavier())
+    x = _x((2, 3, 12, 12), 2)
+    imp(x), hyb(x)
+    for (k, p), q in zip(imp.collect_params().items(), hyb.collect_params().values()):
+        q.set_data(p.data())
+    hyb.hybridize()
+    for n in (imp, hyb):
+        mx.random.seed(11)  # the same dropout masks
+        with mx.autograd.record():
+            y = n(x)
+        y.backward()
+    rm_i = [p.data().asnumpy() for k, p in imp.collect_params().items() if "running" in k]
+    rm_h = [p.data().asnumpy() for k, p in hyb.collect_params().items() if "running" in k]
+    for a, b in zip(rm_i, rm_h):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(rm_i[0], 0)  # the running mean moved
+
+
+class _MX1Style(gluon.HybridBlock):
+    """An MXNet 1.x block: parameters by name into hybrid_forward."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.weight = self.params.get("weight", shape=(4, 3))
+            self.dense = nn.Dense(2, in_units=3)
+
+    def hybrid_forward(self, F, x, weight):
+        return self.dense(F.relu(F.dot(x, weight)))
+
+
+class _ForwardStyle(gluon.HybridBlock):
+    """A block written with forward(self, x)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        with self.name_scope():
+            self.a = nn.Dense(5)
+            self.b = nn.Dense(2)
+
+    def forward(self, x):
+        return self.b(self.a(x).relu())
+
+
+@pytest.mark.parametrize("cls", [_MX1Style, _ForwardStyle])
+def test_custom_blocks_in_both_styles_hybridize(cls):
+    net = cls()
+    net.initialize()
+    x = _x((3, 4))
+    y0, g0 = _grads(net, x)
+    net.hybridize()
+    y1, g1 = _grads(net, x)
+    np.testing.assert_allclose(y1, y0, rtol=1e-6)
+    for k in g0:
+        np.testing.assert_allclose(g1[k], g0[k], rtol=1e-5, atol=1e-7)
+    assert net._cached is not None
+
+
+def test_plain_block_and_sequential():
+    class Twice(gluon.Block):
+        def __init__(self):
+            super().__init__()
+            with self.name_scope():
+                self.inner = nn.Dense(3, in_units=2)
+
+        def forward(self, x):
+            return self.inner(x) * 2
+
+    net = nn.Sequential()
+    net.add(Twice(), nn.Activation("relu"))
+    net.initialize()
+    out = net(mx.nd.ones((4, 2)))
+    assert out.shape == (4, 3) and len(net) == 2
+    with pytest.raises(mx.BrassError, match="HybridBlocks"):
+        nn.HybridSequential().add(Twice())
+
+
+# ---- files ---------------------------------------------------------------------------------
+def test_export_imports_round_trip(tmp_path):
+    net = _cnn()
+    net.initialize(mx.init.Xavier())
+    x = _x((2, 3, 12, 12), 4)
+    net.hybridize()
+    want = net(x).asnumpy()
+    path = str(tmp_path / "model")
+    sym_file, params_file = net.export(path, epoch=3)
+    assert os.path.basename(params_file) == "model-0003.params"
+    doc = json.loads(open(sym_file).read())
+    assert doc["nodes"][0]["name"] == "data"
+    saved = mx.nd.load(params_file)
+    assert any(k.startswith("aux:") and k.endswith("running_mean") for k in saved)
+    assert all(k.startswith(("arg:", "aux:")) for k in saved)
+    back = gluon.SymbolBlock.imports(sym_file, ["data"], params_file)
+    np.testing.assert_allclose(back(x).asnumpy(), want, rtol=1e-6)
+    with pytest.raises(mx.BrassError, match="hybridize"):
+        _mlp().export(path)
+
+
+def test_save_load_parameters(tmp_path):
+    a, b = _mlp(), _mlp()
+    a.initialize()
+    x = _x((2, 5))
+    a(x)
+    f = str(tmp_path / "mlp.params")
+    a.save_parameters(f)
+    assert sorted(mx.nd.load(f))[:2] == ["0.bias", "0.weight"]
+    b.load_parameters(f)
+    np.testing.assert_allclose(b(x).asnumpy(), a(x).asnumpy())
+    with pytest.raises(mx.BrassError, match="has no values for parameters"):
+        nn.Dense(2).load_parameters(f)
+    with pytest.raises(mx.BrassError, match="which the block does not have"):
+        nn.Dense(2).load_parameters(f, allow_missing=True)
+    full = str(tmp_path / "full.params")
+    a.collect_params().save(full, strip_prefix=a.prefix)  # ParameterDict.save / load by full names
+    c = _mlp()
+    c.collect_params().load(full, restore_prefix=c.prefix)
+    np.testing.assert_allclose(c(x).asnumpy(), a(x).asnumpy())
+
+
+def test_symbolblock_from_symbols():
+    x = mx.sym.var("data")
+    y = mx.sym.FullyConnected(x, num_hidden=3, name="fc")
+    blk = gluon.SymbolBlock(y, x)
+    blk.initialize()
+    out = blk(mx.nd.ones((2, 4)))
+    assert out.shape == (2, 3)
+    assert sorted(blk.collect_params().keys()) == ["fc_bias", "fc_weight"]
+
+
+@pytest.mark.parametrize("module", ["brass.gluon.block", "brass.initializer"])
+def test_docstring_examples(module):
+    import doctest
+    import importlib
+    res = doctest.testmod(importlib.import_module(module))
+    assert res.attempted > 0 and res.failed == 0
