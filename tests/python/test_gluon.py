@@ -247,3 +247,21 @@ def test_docstring_examples(module):
     import importlib
     res = doctest.testmod(importlib.import_module(module))
     assert res.attempted > 0 and res.failed == 0
+
+
+@pytest.mark.parametrize("name", ["brass_cnn", "brass_mlp"])
+def test_mxnet_runs_what_brass_exports(name):
+    """Brass-written exports (tests/fixtures/make_brass_exports.py), loaded and run by MXNet
+    1.9.1 (make_symbol_fixtures.py): Brass imports the same files and computes what MXNet did."""
+    fix = os.path.join(os.path.dirname(__file__), "..", "fixtures", "mxnet_symbols")
+    with open(os.path.join(fix, "manifest.json")) as f:
+        mxnet = json.load(f)["brass_exports"][name]
+    with open(os.path.join(fix, "brass_exports_input.json")) as f:
+        inp = json.load(f)[name]
+    block = gluon.SymbolBlock.imports(os.path.join(fix, name + "-symbol.json"), ["data"],
+                                      os.path.join(fix, name + "-0000.params"))
+    sym = mx.sym.load(os.path.join(fix, name + "-symbol.json"))
+    assert sym.list_arguments() == mxnet["arguments"]
+    assert sym.list_auxiliary_states() == mxnet["auxiliary_states"]
+    x = mx.nd.array(np.array(inp["values"], dtype=np.float32).reshape(inp["shape"]))
+    np.testing.assert_allclose(block(x).asnumpy().ravel(), mxnet["forward"], rtol=1e-4, atol=1e-5)

@@ -430,3 +430,25 @@ def test_planned_executor_runs_again_with_new_inputs(monkeypatch):
         np.testing.assert_allclose(exe.outputs[0].asnumpy(), ref.outputs[0].asnumpy(), rtol=1e-6)
         for k in ref.grad_dict:
             np.testing.assert_allclose(exe.grad_dict[k].asnumpy(), ref.grad_dict[k].asnumpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("net", ["arith", "mlp", "cnn", "group"])
+def test_mxnet_files_load_infer_and_run_like_mxnet(net):
+    """Files written by MXNet 1.9.1: the same arguments, outputs, auxiliary states and shapes,
+    and the same forward (inference mode) from the same argument values."""
+    m = _manifest()["nets"][net]
+    s = mx.sym.load(os.path.join(FIX, net + "-symbol.json"))
+    assert s.list_arguments() == m["arguments"]
+    assert s.list_outputs() == m["outputs"]
+    assert s.list_auxiliary_states() == m["auxiliary_states"]
+    args, outs, aux = s.infer_shape(**{k: tuple(v) for k, v in m["shapes"].items()})
+    assert [list(a) for a in args] == m["arg_shapes"]
+    assert [list(o) for o in outs] == m["out_shapes"]
+    assert [list(a) for a in aux] == m["aux_shapes"]
+    arg_arrays = {k: mx.nd.array(np.array(m["args"][k], dtype=np.float32).reshape(sh))
+                  for k, sh in zip(s.list_arguments(), args)}
+    aux_arrays = {k: mx.nd.array(np.array(m["aux"][k], dtype=np.float32).reshape(sh))
+                  for k, sh in zip(s.list_auxiliary_states(), aux)}
+    exe = s.bind(mx.cpu(), arg_arrays, aux_states=aux_arrays, grad_req="null")
+    for got, want in zip(exe.forward(is_train=False), m["forward"]):
+        np.testing.assert_allclose(got.asnumpy().ravel(), want, rtol=1e-4, atol=1e-5)
