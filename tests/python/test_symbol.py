@@ -452,3 +452,46 @@ def test_mxnet_files_load_infer_and_run_like_mxnet(net):
     exe = s.bind(mx.cpu(), arg_arrays, aux_states=aux_arrays, grad_req="null")
     for got, want in zip(exe.forward(is_train=False), m["forward"]):
         np.testing.assert_allclose(got.asnumpy().ravel(), want, rtol=1e-4, atol=1e-5)
+
+
+def test_legacy_08_file_gets_aux_states_and_moved_attributes():
+    """An MXNet 0.8 file: BatchNorm without its moving statistics (created by the upgrade,
+    with MXNet's __init__), bare hidden keys, and weight_lr_mult on the op moving to the
+    weight variable."""
+    legacy = {
+        "nodes": [
+            {"op": "null", "param": {}, "name": "data", "inputs": [], "backward_source_id": -1},
+            {"op": "null", "param": {}, "name": "fc1_weight", "inputs": [], "backward_source_id": -1},
+            {"op": "null", "param": {}, "name": "fc1_bias", "inputs": [], "backward_source_id": -1},
+            {"op": "FullyConnected", "param": {"no_bias": "False", "num_hidden": "4"}, "name": "fc1",
+             "inputs": [[0, 0], [1, 0], [2, 0]], "backward_source_id": -1,
+             "attr": {"ctx_group": "stage1", "weight_lr_mult": "0.2"}},
+            {"op": "null", "param": {}, "name": "bn_gamma", "inputs": [], "backward_source_id": -1},
+            {"op": "null", "param": {}, "name": "bn_beta", "inputs": [], "backward_source_id": -1},
+            {"op": "BatchNorm", "param": {"eps": "0.001", "fix_gamma": "True", "momentum": "0.9"}, "name": "bn",
+             "inputs": [[3, 0], [4, 0], [5, 0]], "backward_source_id": -1},
+            {"op": "null", "param": {}, "name": "sm_label", "inputs": [], "backward_source_id": -1},
+            {"op": "Softmax", "param": {"grad_scale": "1"}, "name": "sm", "inputs": [[6, 0], [7, 0]],
+             "backward_source_id": -1},
+        ],
+        "arg_nodes": [0, 1, 2, 4, 5, 7],
+        "heads": [[8, 0]],
+    }
+    s = mx.sym.load_json(json.dumps(legacy))
+    assert s.list_arguments() == ["data", "fc1_weight", "fc1_bias", "bn_gamma", "bn_beta", "sm_label"]
+    assert s.list_auxiliary_states() == ["bn_moving_mean", "bn_moving_var"]
+    internals = s.get_internals()
+    assert internals["bn_moving_mean"].attr("__init__") == '["zero", {}]'
+    assert internals["bn_moving_var"].attr("__init__") == '["one", {}]'
+    assert internals["fc1_weight"].attr("__lr_mult__") == "0.2"
+    assert internals["fc1_output"].attr("__ctx_group__") == "stage1"
+    args, outs, aux = s.infer_shape(data=(2, 3))
+    assert args[1] == (4, 3) and args[-1] == (2,) and aux == [(4,), (4,)] and outs == [(2, 4)]
+    doc = json.loads(s.tojson())
+    assert [n["op"] for n in doc["nodes"]].count("SoftmaxOutput") == 1
+    bn = [n for n in doc["nodes"] if n["op"] == "BatchNorm"][0]
+    assert [i[2] for i in bn["inputs"]] == [0, 0, 0, 1, 1]  # mutated variables: version 1, as MXNet
+    exe = s.simple_bind(mx.cpu(), data=(2, 3))
+    assert exe.forward()[0].shape == (2, 4)
+    out_mv = mx.sym.BatchNorm(mx.sym.var("d"), output_mean_var=True, name="b")
+    assert out_mv.list_outputs() == ["b_output", "b_mean", "b_var"]

@@ -166,6 +166,8 @@ const bool kRegistered = [] {
         return a.param<BNParam>().output_mean_var ? 3 : 1;
       })
       .mutates({3, 4})
+      .outputs_named({"output", "mean", "var"})
+      .init_inputs({{3, "[\"zero\", {}]"}, {4, "[\"one\", {}]"}})
       .params<BNParam>()
       .shape_fn(bn_shape).type_fn(bn_type).partial_infer()
       .cpu(bn_forward_cpu)
