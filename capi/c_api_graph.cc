@@ -503,9 +503,10 @@ brass_status brass_executor_outputs(brass_executor_t exe, int32_t* num, brass_nd
 }
 
 brass_status brass_executor_memory(brass_executor_t exe, int64_t* naive_bytes, int64_t* planned_bytes,
-                                   int32_t* inplace) {
+                                   int32_t* inplace, int32_t* fused) {
   API_BEGIN();
   const graph::MemoryPlan& p = exe_of(exe).plan();
+  if (fused) *fused = exe_of(exe).fused_groups();
   if (naive_bytes) *naive_bytes = int64_t(p.naive_bytes);
   if (planned_bytes) *planned_bytes = int64_t(p.planned_bytes);
   if (inplace) *inplace = p.inplace;

@@ -438,10 +438,11 @@ BRASS_API brass_status brass_executor_backward(brass_executor_t exe, int32_t num
 BRASS_API brass_status brass_executor_outputs(brass_executor_t exe, int32_t *num, brass_ndarray_t *out);
 /* The memory plan: bytes of the values that are planned (not bound arrays, outputs or
 ** gradients) if each had its own buffer, the bytes of the shared buffers, and how many values
-** took over an input's buffer in place. BRASS_MEMORY_PLAN=0 at bind turns sharing off;
-** BRASS_BACKWARD_DO_MIRROR=1 recomputes forward values in backward (sublinear memory). */
+** took over an input's buffer in place, and how many groups of element-wise ops run fused.
+** At bind: BRASS_MEMORY_PLAN=0 turns sharing off, BRASS_BACKWARD_DO_MIRROR=1 recomputes
+** forward values in backward (sublinear memory), BRASS_FUSE=0 turns fusion off. */
 BRASS_API brass_status brass_executor_memory(brass_executor_t exe, int64_t *naive_bytes, int64_t *planned_bytes,
-                                             int32_t *inplace);
+                                             int32_t *inplace, int32_t *fused);
 /* Called after each op of forward/backward with the output's name and a new handle to its
 ** value (the callee frees it); NULL removes the callback. Runs on the calling thread. */
 typedef void (*brass_monitor_fn)(const char *name, brass_ndarray_t value, void *user);

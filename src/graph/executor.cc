@@ -80,6 +80,8 @@ Executor::Options Executor::Options::from_env() {
   o.plan = !(p && std::strcmp(p, "0") == 0);
   const char* m = std::getenv("BRASS_BACKWARD_DO_MIRROR");
   o.mirror = m && std::strcmp(m, "1") == 0;
+  const char* f = std::getenv("BRASS_FUSE");
+  o.fuse = !(f && std::strcmp(f, "0") == 0);
   return o;
 }
 
@@ -163,6 +165,27 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
     if (!n->is_variable() && !in_fwd.count(n.get())) bwd_nodes_.push_back(n);
   std::vector<Shape> sh = infer_shapes(full_, shapes);
   std::vector<int> ty = infer_types(full_, types);
+  out_entries_ = sym_.outputs;
+  if (opt.fuse && !dev_.is_gpu()) {
+    heads = fuse_pointwise(full_, heads, ty, in_fwd, &fused_);
+    if (fused_) {
+      out_entries_.assign(heads.begin(), heads.begin() + long(sym_.outputs.size()));
+      grad_entries_.assign(heads.rbegin(), heads.rend() - long(sym_.outputs.size()));
+      full_ = IndexedGraph(heads);
+      fwd_nodes_.clear();
+      bwd_nodes_.clear();
+      in_fwd.clear();
+      for (const NodePtr& n : IndexedGraph(out_entries_).nodes)
+        if (!n->is_variable()) {
+          fwd_nodes_.push_back(n);
+          in_fwd.insert(n.get());
+        }
+      for (const NodePtr& n : full_.nodes)
+        if (!n->is_variable() && !in_fwd.count(n.get())) bwd_nodes_.push_back(n);
+      sh = infer_shapes(full_, shapes);
+      ty = infer_types(full_, types);
+    }
+  }
   for (uint32_t nid = 0; nid < full_.nodes.size(); ++nid)
     for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e)
       if (!sh[e].known() || ty[e] < 0)
@@ -214,7 +237,7 @@ void Executor::forward(bool is_train) {
   PassMode mode(is_train);
   for (const NodePtr& n : fwd_nodes_) run(n);
   outputs_.clear();
-  for (const NodeEntry& e : sym_.outputs) outputs_.push_back(value(e));
+  for (const NodeEntry& e : out_entries_) outputs_.push_back(value(e));
   forward_done_ = true;
   forward_train_ = is_train;
 }

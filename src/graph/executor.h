@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "graph/fuse.h"
 #include "graph/infer.h"
 #include "graph/plan_memory.h"
 #include "graph/symbol.h"
@@ -26,7 +27,8 @@ class Executor {
   struct Options {
     bool plan = true;     // share buffers between values (else one buffer per value)
     bool mirror = false;  // recompute forward values in backward (sublinear memory)
-    static Options from_env();  // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1
+    bool fuse = true;     // fuse element-wise chains (CPU)
+    static Options from_env();  // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0
   };
   Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std::vector<NDArray> arg_grads,
            std::vector<Req> reqs, std::vector<NDArray> aux, Options opt = Options::from_env());
@@ -41,6 +43,7 @@ class Executor {
   const std::vector<NDArray>& aux() const { return aux_; }
   const Symbol& symbol() const { return sym_; }
   const MemoryPlan& plan() const { return plan_; }
+  int fused_groups() const { return fused_; }
   // Called with each op output's name ("fc1_output") and value after the op runs.
   void set_monitor(std::function<void(const std::string&, const NDArray&)> cb) { monitor_ = std::move(cb); }
 
@@ -52,7 +55,9 @@ class Executor {
   Device dev_;
   std::vector<NDArray> args_, grads_, aux_, outputs_;
   std::vector<Req> reqs_;
+  std::vector<NodeEntry> out_entries_;        // the outputs (after fusion)
   std::vector<NodeEntry> grad_entries_;       // per argument with a gradient
+  int fused_ = 0;
   std::vector<size_t> grad_args_;             // which argument each is for
   std::vector<NodePtr> head_grad_vars_;       // variables standing for the head gradients
   IndexedGraph full_;                         // forward heads and gradient entries

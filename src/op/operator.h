@@ -115,6 +115,9 @@ struct Op {
   // are called once every input is known. Set by .partial_infer(), and for infer::same_shape
   // and infer::same_type.
   bool partial_shape = false, partial_type = false;
+  // Output element i depends only on element i of the inputs, all of one shape (element-wise
+  // math): graph fusion may run a chain of such ops block by block in one pass.
+  bool pointwise = false;
   std::vector<std::string> output_names;           // visible outputs; empty: "output", "output<i>"
   std::vector<std::pair<int, std::string>> input_init;  // __init__ of variables made for inputs
   std::shared_ptr<const NodeAttrs> default_attrs;  // parsed defaults, for the hot path
@@ -137,6 +140,7 @@ struct Op {
   template <class P> Op& params() { schema = make_schema<P>(); return *this; }
   Op& shape_fn(ShapeFn f);
   Op& partial_infer() { partial_shape = partial_type = true; return *this; }
+  Op& set_pointwise() { pointwise = true; return *this; }
   Op& outputs_named(std::vector<std::string> names) { output_names = std::move(names); return *this; }
   // Variables that a symbol creates for these inputs get this __init__ (BatchNorm's moving
   // stats: zeros and ones).

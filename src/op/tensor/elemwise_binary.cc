@@ -30,14 +30,16 @@ void scalar_kernel(const OpContext& ctx, const std::vector<TBlob>& in, const std
 }
 
 Op& binary_op(const char* name, const ComputeFn& fn, bool broadcast, const std::string& doc) {
-  return OpRegistry::get()
-      .add(name)
-      .describe(doc)
-      .inputs({"lhs", "rhs"})
-      .shape_fn(broadcast ? ShapeFn(broadcast_shape_fn) : ShapeFn(infer::same_shape))
-      .type_fn(infer::same_type)
-      .inplace_pairs({{0, 0}, {1, 0}})
-      .cpu(fn);
+  Op& op = OpRegistry::get()
+               .add(name)
+               .describe(doc)
+               .inputs({"lhs", "rhs"})
+               .shape_fn(broadcast ? ShapeFn(broadcast_shape_fn) : ShapeFn(infer::same_shape))
+               .type_fn(infer::same_type)
+               .inplace_pairs({{0, 0}, {1, 0}})
+               .cpu(fn);
+  if (!broadcast) op.set_pointwise();
+  return op;
 }
 
 template <class F>
@@ -54,7 +56,7 @@ void family(const char* bname, const char* ename, const char* sname, const char*
   }
   auto scalar_op = [&](const char* name, const ComputeFn& fn, const std::string& doc) -> Op& {
     return OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ScalarParam>()
-        .shape_fn(infer::same_shape).type_fn(infer::same_type).inplace_pairs({{0, 0}}).cpu(fn);
+        .shape_fn(infer::same_shape).type_fn(infer::same_type).inplace_pairs({{0, 0}}).set_pointwise().cpu(fn);
   };
   Op& s = scalar_op(sname, scalar_kernel<F, false>, w + " of an array and a scalar: f(x, scalar).");
   for (auto a : s_aliases) s.alias(a);

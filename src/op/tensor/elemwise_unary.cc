@@ -20,6 +20,7 @@ Op& unary(const char* name, const char* doc) {
       .shape_fn(infer::same_shape)
       .type_fn(infer::same_type)
       .inplace_pairs({{0, 0}})
+      .set_pointwise()
       .cpu([](const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
         kernel::unary<F>(in[0], out[0], ctx.req[0]);
       });

@@ -1,0 +1,25 @@
+// Fusion of element-wise ops (Op::pointwise) into one CPU node per group: a group grows along
+// edges whose value has no other reader, so its inner values never exist in memory. The fused
+// node runs its ops' own CPU kernels block by block (a few thousand elements, cache-resident)
+// over the whole array, in parallel over blocks: one pass over memory instead of one per op,
+// with results bit-identical to the unfused graph.
+#pragma once
+
+#include <unordered_set>
+#include <vector>
+
+#include "graph/infer.h"
+
+namespace brass {
+namespace graph {
+
+// New heads of the graph of g (made from `heads`), with groups of at least two pointwise ops
+// fused. types: dtype per entry of g. Nodes in `phase` and nodes outside it are never fused
+// together (forward and backward passes stay apart). Nodes outside groups are reused (copied
+// only when an input changes); the original graph is not modified. *fused counts the groups.
+std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                      const std::vector<int>& types, const std::unordered_set<const Node*>& phase,
+                                      int* fused);
+
+}  // namespace graph
+}  // namespace brass
