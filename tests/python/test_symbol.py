@@ -520,3 +520,19 @@ def test_elementwise_chains_fuse_with_identical_results(monkeypatch):
     np.testing.assert_allclose(outs[0].asnumpy(), np.sin(np.exp(np.arange(5.0))) * 2, rtol=1e-6)
     np.testing.assert_allclose(outs[1].asnumpy(), np.exp(np.arange(5.0)) + 1, rtol=1e-6)
     assert exe.memory_plan["fused"] == 1
+
+
+def test_dead_nodes_are_dropped():
+    text = json.dumps({"nodes": [{"op": "null", "name": "x", "inputs": []},
+                                 {"op": "exp", "name": "dead", "inputs": [[0, 0, 0]]},
+                                 {"op": "nosuch_but_unused", "name": "also_dead", "inputs": []}][:2] +
+                      [{"op": "sin", "name": "live", "inputs": [[0, 0, 0]]}],
+                      "arg_nodes": [0], "heads": [[2, 0, 0]]})
+    s = mx.sym.load_json(text)
+    assert s.get_internals().list_outputs() == ["x", "live_output"]
+    assert [n["name"] for n in json.loads(s.tojson())["nodes"]] == ["x", "live"]
+    seen = []
+    exe = s.simple_bind(mx.cpu(), grad_req="null", x=(2,))
+    exe.set_monitor_callback(lambda name, arr: seen.append(name))
+    exe.forward()
+    assert seen == ["live_output"]
