@@ -202,7 +202,8 @@ class Executor:
 
     def reshape(self, partial_shaping=False, allow_up_sizing=False, **kwargs):
         """A new executor for new input shapes. Arrays whose shape is unchanged are shared;
-        others are new (an array may only grow with allow_up_sizing)."""
+        arrays that shrink are views of the old memory; arrays may only grow (into new memory)
+        with allow_up_sizing."""
         shapes = {n: a.shape for n, a in self.arg_dict.items()}
         shapes.update(kwargs)
         arg_shapes, _, aux_shapes = self._symbol.infer_shape(**{k: v for k, v in shapes.items() if k in kwargs}) \
@@ -221,10 +222,10 @@ class Executor:
             if _size(s) > a.size and not allow_up_sizing:
                 raise BrassError("reshape: '%s' grows from %s to %s; pass allow_up_sizing=True"
                                  % (n, a.shape, s), 2)
-            args.append(nd.zeros(s, ctx=self._ctx, dtype=a.dtype))
-            grads.append(nd.zeros(s, ctx=self._ctx, dtype=a.dtype) if g is not None else None)
+            args.append(_resized(a, s, self._ctx))
+            grads.append(_resized(g, s, self._ctx) if g is not None else None)
         for a, s in zip(self.aux_arrays, aux_shapes):
-            aux.append(a if a.shape == s else nd.zeros(s, ctx=self._ctx, dtype=a.dtype))
+            aux.append(a if a.shape == s else _resized(a, s, self._ctx))
         return Executor._bind(self._symbol, self._ctx, args, grads, self._grad_req, aux)
 
     def set_monitor_callback(self, callback, monitor_all=False):
@@ -258,6 +259,14 @@ class Executor:
                 "(%.3f MB unplanned, %d in place)" % (self._symbol.name, self._arg_names, self._output_names,
                                                       m["planned_bytes"] / 2 ** 20, m["naive_bytes"] / 2 ** 20,
                                                       m["inplace"]))
+
+
+def _resized(a, shape, ctx):
+    """A view of a's first elements when shape fits in it, else a new zero array."""
+    n = _size(shape)
+    if n <= a.size and n > 0:
+        return a.reshape((-1,))[:n].reshape(shape)
+    return nd.zeros(shape, ctx=ctx, dtype=a.dtype)
 
 
 def _size(shape):

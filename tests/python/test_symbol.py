@@ -326,6 +326,8 @@ def test_executor_dicts_reshape_copy_params_monitor():
     assert ("d_output", (3, 2)) in seen and ("loss_output", (1,)) in seen
     small = exe.reshape(x=(1, 4))
     assert small.arg_dict["w"] is exe.arg_dict["w"]  # unchanged shapes share memory
+    small.arg_dict["x"][:] = 5  # a shrunk array is a view of the old memory
+    assert exe.arg_dict["x"].asnumpy()[0].tolist() == [5, 5, 5, 5]
     out = small.forward(x=np.ones((1, 4)))[0]
     assert out.shape == (1,)
     with pytest.raises(mx.BrassError, match="grows"):
