@@ -265,3 +265,22 @@ def test_mxnet_runs_what_brass_exports(name):
     assert sym.list_auxiliary_states() == mxnet["auxiliary_states"]
     x = mx.nd.array(np.array(inp["values"], dtype=np.float32).reshape(inp["shape"]))
     np.testing.assert_allclose(block(x).asnumpy().ravel(), mxnet["forward"], rtol=1e-4, atol=1e-5)
+
+
+def test_hybridized_inference_runs_a_planned_executor():
+    net = _cnn()
+    net.initialize(mx.init.Xavier())
+    x1, x2 = _x((2, 3, 12, 12), 7), _x((3, 3, 12, 12), 8)
+    want1, want2 = net(x1).asnumpy(), net(x2).asnumpy()
+    net.hybridize()
+    y1 = net(x1)
+    y2 = net(x2)  # another batch size: another executor; y1 must survive
+    np.testing.assert_allclose(y1.asnumpy(), want1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(y2.asnumpy(), want2, rtol=1e-5, atol=1e-6)
+    assert len(net._flags["_executors"]) == 2
+    net[0].weight.set_data(mx.nd.zeros(net[0].weight.shape))  # same arrays: the executors see it
+    assert not np.allclose(net(x1).asnumpy(), want1)
+    net.collect_params().initialize(mx.init.Xavier(), force_reinit=True)  # new arrays: rebound
+    y = net(x1).asnumpy()
+    net.hybridize(False)
+    np.testing.assert_allclose(y, net(x1).asnumpy(), rtol=1e-5, atol=1e-6)
