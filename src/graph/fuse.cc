@@ -28,7 +28,7 @@ struct Program {
 
 const Program& program(const NodeAttrs& a) { return *static_cast<const Program*>(a.parsed.get()); }
 
-constexpr int64_t kBlock = 2048;  // elements per block: every step's block stays in cache
+constexpr int64_t kBlock = 8192;  // elements per block: every step's block stays in cache
 
 void run_fused(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   const Program& p = program(*ctx.attrs);
