@@ -284,3 +284,12 @@ def test_hybridized_inference_runs_a_planned_executor():
     y = net(x1).asnumpy()
     net.hybridize(False)
     np.testing.assert_allclose(y, net(x1).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_demo_trains_mnist_and_round_trips_the_export(capsys):
+    from brass import demo
+    demo.mnist_mlp()
+    out = capsys.readouterr().out
+    acc = float(out.split("held-out accuracy ")[1].split()[0])
+    assert acc > 0.85, out
+    assert "max |diff| 0.0e+00" in out, out
