@@ -1,7 +1,6 @@
 // The gradient pass (reverse-mode differentiation over the graph).
 #include "graph/gradient.h"
 
-#include <map>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -11,20 +10,20 @@
 namespace brass {
 namespace graph {
 
-std::vector<NodePtr> topo_order(const std::vector<NodeEntry>& heads) {
+std::vector<NodePtr> topo_order(const std::vector<NodeEntry>& heads, const std::function<bool(const Node&)>& stop) {
   // Iterative depth-first search: graphs may be deep (long recorded loops).
   std::vector<NodePtr> order;
   std::unordered_set<const Node*> done, on_path;
   std::vector<std::pair<NodePtr, size_t>> stack;
   for (const NodeEntry& h : heads) {
-    if (!h.node || done.count(h.node.get())) continue;
+    if (!h.node || done.count(h.node.get()) || (stop && stop(*h.node))) continue;
     stack.emplace_back(h.node, 0);
     on_path.insert(h.node.get());
     while (!stack.empty()) {
       auto& [n, next] = stack.back();
       if (next < n->inputs.size()) {
         const NodePtr& c = n->inputs[next++].node;
-        if (!c || done.count(c.get())) continue;
+        if (!c || done.count(c.get()) || (stop && stop(*c))) continue;
         if (!on_path.insert(c.get()).second)
           fail(BRASS_ERR_INVALID_ARGUMENT, "graph: cycle through node '", c->name, "'");
         stack.emplace_back(c, 0);
@@ -44,8 +43,11 @@ namespace {
 struct EntryKey {
   const Node* node;
   uint32_t index;
-  bool operator<(const EntryKey& o) const {
-    return node != o.node ? node < o.node : index < o.index;
+  bool operator==(const EntryKey& o) const { return node == o.node && index == o.index; }
+};
+struct EntryHash {
+  size_t operator()(const EntryKey& k) const {
+    return std::hash<const void*>()(k.node) * 31 + k.index;
   }
 };
 
@@ -74,7 +76,8 @@ std::vector<NodeEntry> gradient(const std::vector<NodeEntry>& heads,
     for (const NodeEntry& e : n->inputs) l = l || leads.count(e.node.get()) > 0;
     if (l) leads.insert(n.get());
   }
-  std::map<EntryKey, std::vector<NodeEntry>> grads;
+  std::unordered_map<EntryKey, std::vector<NodeEntry>, EntryHash> grads;
+  grads.reserve(order.size());
   for (size_t i = 0; i < heads.size(); ++i)
     if (!head_grads[i].empty()) grads[{heads[i].node.get(), heads[i].index}].push_back(head_grads[i]);
 

@@ -2,6 +2,7 @@
 // computes the gradients of chosen entries, built from each op's own gradient (Op::grad).
 #pragma once
 
+#include <functional>
 #include <vector>
 
 #include "op/operator.h"
@@ -9,8 +10,10 @@
 namespace brass {
 namespace graph {
 
-// The nodes that `heads` depend on (heads included), each after its inputs.
-std::vector<NodePtr> topo_order(const std::vector<NodeEntry>& heads);
+// The nodes that `heads` depend on (heads included), each after its inputs. With `stop`, the
+// walk does not enter nodes for which it returns true (they are not listed either).
+std::vector<NodePtr> topo_order(const std::vector<NodeEntry>& heads,
+                                const std::function<bool(const Node&)>& stop = nullptr);
 
 // For each x in xs, an entry computing sum_i <head_grads[i], d heads[i] / d x>. The new nodes
 // read forward values through the forward graph's own entries; an x that no head depends on

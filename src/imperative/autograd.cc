@@ -263,6 +263,7 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
   // Run the gradient graph: forward values come from what was recorded; new nodes run here.
   Switches sw(create_graph, is_train);
   std::unordered_map<const Node*, std::vector<NDArray>> values;
+  values.reserve(order.size());
   auto value_of = [&](const NodeEntry& e) -> NDArray {
     const Node* n = e.node.get();
     auto c = values.find(n);
@@ -282,8 +283,9 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     if (create_graph) v.set_ag(e.node, e.index);  // the gradient graph joins the forward one
     return v;
   };
-  for (const NodePtr& n : graph::topo_order(gs)) {
-    if (n->is_variable() || n->info) continue;  // forward values and variables are known
+  // Only the new nodes run: the walk stops at recorded nodes and variables (known values).
+  for (const NodePtr& n : graph::topo_order(gs, [](const Node& m) { return m.info != nullptr; })) {
+    if (n->is_variable() || n->info) continue;
     std::vector<NDArray> in, out;
     for (const NodeEntry& e : n->inputs) in.push_back(value_of(e));
     invoke(n->op, n->attrs, in, out);  // under create_graph, invoke records it
