@@ -109,12 +109,16 @@ class Executor:
             missing = [n for n, s in zip(symbol.list_arguments(), partial[0]) if not s or 0 in s]
             raise BrassError("simple_bind: the shapes given (%s) do not determine the shapes of %s"
                              % (shapes, missing), 2)
-        types = dict.fromkeys(symbol.list_arguments(), "float32")
-        types.update(type_dict or {})
-        arg_types, _, aux_types = symbol.infer_type(**types)
+        if type_dict is None:  # MXNet: float32 for arguments without a __dtype__ hint
+            internals = symbol.get_internals()
+            type_dict = {n: "float32" for n in symbol.list_arguments() if internals[n].attr("__dtype__") is None}
+        arg_types, _, aux_types = symbol.infer_type(**type_dict)
         if arg_types is None:
-            arg_types = [types.get(n, "float32") for n in symbol.list_arguments()]
-            aux_types = ["float32"] * len(aux_shapes)
+            partial = symbol.infer_type(**dict(dict.fromkeys(symbol.list_arguments(), "float32"), **type_dict))
+            if partial[0] is None:
+                raise BrassError("simple_bind: the dtypes given (%s) do not determine every argument's dtype"
+                                 % type_dict, 3)
+            arg_types, _, aux_types = partial
         arg_names = symbol.list_arguments()
         shared = shared_exec.arg_dict if shared_exec is not None else {}
         args = []

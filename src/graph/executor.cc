@@ -243,13 +243,16 @@ void Executor::forward(bool is_train) {
 }
 
 void Executor::backward(const std::vector<NDArray>& head_grads) {
-  if (!forward_done_) fail(BRASS_ERR_INVALID_ARGUMENT, "backward: call forward(is_train=True) first");
+  if (!forward_done_)
+    fail(BRASS_ERR_INVALID_ARGUMENT, "backward: call forward(is_train=True) first (once per backward: backward "
+         "reuses the memory of the forward values it has read)");
   if (grad_args_.empty()) return;  // every grad_req is null
   if (!head_grads.empty() && head_grads.size() != outputs_.size())
     fail(BRASS_ERR_INVALID_ARGUMENT, "backward: ", head_grads.size(), " head gradients for ", outputs_.size(),
          " outputs");
   PassMode mode(forward_train_);
   for (size_t i = 0; i < outputs_.size(); ++i) {
+    if (!full_.id.count(head_grad_vars_[i].get())) continue;  // no gradient flows from this output
     NDArray& hv = value({head_grad_vars_[i], 0});
     if (i < head_grads.size() && !head_grads[i].is_none()) {
       const NDArray& g = head_grads[i];
@@ -274,6 +277,9 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
       hv = d;
     }
   }
+  // Backward reuses buffers of forward values after their last read: another backward needs
+  // another forward.
+  forward_done_ = false;
   for (const NodePtr& n : bwd_nodes_) run(n);
   const Op* add = OpRegistry::get().find("elemwise_add");
   auto add_attrs = make_attrs(add, {});

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <functional>
 #include <numeric>
 #include <unordered_map>
 
@@ -29,6 +30,7 @@ struct Program {
 const Program& program(const NodeAttrs& a) { return *static_cast<const Program*>(a.parsed.get()); }
 
 constexpr int64_t kBlock = 8192;  // elements per block: every step's block stays in cache
+constexpr uint32_t kMaxSteps = 32;  // ops per fused group (a scratch block each)
 
 void run_fused(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   const Program& p = program(*ctx.attrs);
@@ -106,7 +108,17 @@ std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<N
   // alone reads (in the same phase).
   std::vector<uint32_t> parent(nn);
   std::iota(parent.begin(), parent.end(), 0u);
-  std::function<uint32_t(uint32_t)> find = [&](uint32_t x) { return parent[x] == x ? x : parent[x] = find(parent[x]); };
+  auto find = [&](uint32_t x) {
+    uint32_t r = x;
+    while (parent[r] != r) r = parent[r];
+    while (parent[x] != r) {  // path compression, iteratively (groups may be long chains)
+      uint32_t next = parent[x];
+      parent[x] = r;
+      x = next;
+    }
+    return r;
+  };
+  std::vector<uint32_t> size(nn, 1);
   for (uint32_t i = 0; i < nn; ++i) {
     const Node& n = *g.nodes[i];
     if (!fusable(n)) continue;
@@ -114,7 +126,10 @@ std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<N
     for (const NodeEntry& e : n.inputs) {
       uint32_t j = g.id.at(e.node.get());
       if (!fusable(*e.node) || readers[g.entry(e)] != 1 || (phase.count(e.node.get()) > 0) != ph) continue;
-      parent[find(j)] = find(i);  // the consumer stays the root
+      uint32_t a = find(j), b = find(i);
+      if (a == b || size[a] + size[b] > kMaxSteps) continue;  // scratch stays small
+      parent[a] = b;  // the consumer stays the root
+      size[b] += size[a];
     }
   }
   std::unordered_map<uint32_t, std::vector<uint32_t>> groups;  // root -> members in order

@@ -107,14 +107,9 @@ std::vector<Shape> infer_shapes(const IndexedGraph& g, const std::map<std::strin
   for (const NodePtr& n : g.nodes) {
     if (!n->is_variable()) continue;
     Shape& s = v[g.entry({n, 0})];
-    if (const std::string* h = get_attr(*n, "__shape__")) s = shape_from_hint(*h, n->name);
-    auto it = given.find(n->name);
-    if (it != given.end()) {
-      if (s.ndim_known() && (s.ndim() != it->second.ndim()))
-        fail(BRASS_ERR_SHAPE, "infer_shape: variable '", n->name, "' is given shape ", it->second,
-             " but declares __shape__ ", s);
-      merge(s, it->second, *n, "variable '" + n->name + "'");
-    }
+    auto it = given.find(n->name);  // a given shape wins over the variable's hint (as MXNet)
+    if (it != given.end()) s = it->second;
+    else if (const std::string* h = get_attr(*n, "__shape__")) s = shape_from_hint(*h, n->name);
   }
   propagate(g, v, "infer_shape", &Op::partial_shape, [](const Node& n, std::vector<Shape>& in, std::vector<Shape>& out) {
     n.op->infer_shape(*n.attrs, in, out);
@@ -127,15 +122,16 @@ std::vector<int> infer_types(const IndexedGraph& g, const std::map<std::string, 
   for (const NodePtr& n : g.nodes) {
     if (!n->is_variable()) continue;
     int& t = v[g.entry({n, 0})];
-    if (const std::string* h = get_attr(*n, "__dtype__")) {
+    auto it = given.find(n->name);  // a given dtype wins over the variable's hint
+    if (it != given.end()) {
+      t = it->second;
+    } else if (const std::string* h = get_attr(*n, "__dtype__")) {
       try {
         t = int(dtype_from_code(int32_t(parse::to_int(*h))));
       } catch (const Error&) {
         t = int(dtype_from_name(*h));
       }
     }
-    auto it = given.find(n->name);
-    if (it != given.end()) merge(t, it->second, *n, "variable '" + n->name + "'");
   }
   propagate(g, v, "infer_type", &Op::partial_type, [](const Node& n, std::vector<int>& in, std::vector<int>& out) {
     n.op->infer_type(*n.attrs, in, out);

@@ -118,7 +118,9 @@ Symbol compose(const Op* op, Attrs params, const std::string& name, const std::v
     if (inputs[i].empty()) {
       if (op->num_inputs < 0 && op->input_names.empty())
         fail(BRASS_ERR_INVALID_ARGUMENT, opn, " '", name, "': ", n, " inputs expected, ", args.size(), " given");
-      Attrs va;
+      Attrs va;  // MXNet: created inputs get the op's hidden attributes (__ctx_group__, __lr_mult__)
+      for (auto& kv : attrs->dict)
+        if (is_hidden_attr(kv.first)) va.push_back(kv);
       for (auto& init : op->input_init)
         if (init.first == int(i)) va.emplace_back("__init__", init.second);
       inputs[i] = NodeEntry{new_variable(name + "_" + names[i], std::move(va)), 0};
@@ -322,7 +324,8 @@ int parse_version(const json::Value& root) {
   const json::Value* attrs = root.find("attrs");
   const json::Value* v = attrs ? attrs->find("mxnet_version") : nullptr;
   if (!v) return 800;  // files without a version are MXNet 0.8
-  if (v->is(json::Value::kArray) && v->items.size() == 2 && v->items[1].is(json::Value::kNumber))
+  if (v->is(json::Value::kArray) && v->items.size() == 2 && v->items[1].is(json::Value::kNumber) &&
+      v->items[1].number >= 0 && v->items[1].number < 1e9)
     return int(v->items[1].number);
   fail(BRASS_ERR_FORMAT, kWhat, ": attrs.mxnet_version must be [\"int\", <version>]");
 }

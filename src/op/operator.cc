@@ -54,6 +54,19 @@ Op& Op::type_fn(TypeFn f) {
   return *this;
 }
 
+Node::~Node() {
+  std::vector<NodePtr> stack;
+  for (NodeEntry& e : inputs)
+    if (e.node) stack.push_back(std::move(e.node));
+  while (!stack.empty()) {
+    NodePtr n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1)  // the last owner: take its inputs before it goes
+      for (NodeEntry& e : n->inputs)
+        if (e.node) stack.push_back(std::move(e.node));
+  }
+}
+
 bool is_hidden_attr(const std::string& key) {
   return key.size() > 4 && key.compare(0, 2, "__") == 0 && key.compare(key.size() - 2, 2, "__") == 0;
 }

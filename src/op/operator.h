@@ -68,6 +68,12 @@ struct Node {
   std::string name;
   std::shared_ptr<void> info;  // what the pass that made the node keeps (autograd: values)
   bool is_variable() const { return op == nullptr; }
+  Node() = default;
+  Node(const Node&) = default;
+  Node& operator=(const Node&) = default;
+  // Releases the inputs iteratively: a long chain (a recorded loop) would otherwise free
+  // itself by recursion as deep as the chain.
+  ~Node();
 };
 
 // An op's gradient, as a graph of registered ops: given its node and one gradient entry per

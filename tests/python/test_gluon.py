@@ -293,3 +293,37 @@ def test_demo_trains_mnist_and_round_trips_the_export(capsys):
     acc = float(out.split("held-out accuracy ")[1].split()[0])
     assert acc > 0.85, out
     assert "max |diff| 0.0e+00" in out, out
+
+
+# ---- regressions from review ---------------------------------------------------------------
+def test_symbolblock_shares_a_networks_parameters():
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Dense(5, in_units=4, activation="relu"), nn.Dense(3, in_units=5))
+    net.initialize()
+    data = mx.sym.var("data")
+    internals = net(data).get_internals()
+    names = internals.list_outputs()
+    assert net.prefix + "dense0_relu_fwd_output" in names  # MXNet's names for a layer's activation
+    feat = gluon.SymbolBlock(internals[net.prefix + "dense0_relu_fwd_output"], data, params=net.collect_params())
+    x = _x((2, 4))
+    assert feat.collect_params()[net.prefix + "dense0_weight"] is net[0].weight
+    np.testing.assert_allclose(feat(x).asnumpy(), net[0](x).asnumpy(), rtol=1e-6)
+
+
+def test_cast_after_hybridize_and_legacy_param_names(tmp_path):
+    net = _mlp()
+    net.initialize()
+    x = _x((2, 3))
+    net.hybridize()
+    net(x)
+    net.cast("float64")
+    assert net(x.astype("float64")).dtype == np.float64
+    f = str(tmp_path / "legacy.params")
+    net.collect_params().save(f, strip_prefix=net.prefix)  # MXNet 1.x save_params names
+    other2 = nn.HybridSequential(prefix=net.prefix)
+    with other2.name_scope():
+        other2.add(nn.Dense(16, activation="relu"), nn.Dense(8, activation="sigmoid"), nn.Dense(2))
+    other2.cast("float64")
+    other2.load_parameters(f)
+    np.testing.assert_allclose(other2(x.astype("float64")).asnumpy(), net(x.astype("float64")).asnumpy())

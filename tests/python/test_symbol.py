@@ -571,3 +571,56 @@ def test_mutated_json_is_refused_or_loaded_never_a_crash():
         except mx.BrassError:
             pass
     assert refused > 100 and loaded > 0, (loaded, refused)
+
+
+# ---- regressions from review ---------------------------------------------------------------
+def test_backward_with_outputs_that_reach_no_gradient():
+    x, w, lab = mx.sym.var("x"), mx.sym.var("w"), mx.sym.var("lab")
+    pred = mx.sym.FullyConnected(x, w, no_bias=True, num_hidden=3, name="fc")
+    g = mx.sym.Group([mx.sym.SoftmaxOutput(pred, lab, name="sm"), mx.sym.BlockGrad(pred), lab])
+    exe = g.simple_bind(mx.cpu(), grad_req={"x": "null", "w": "write", "lab": "null"}, x=(2, 4), lab=(2,))
+    exe.forward(is_train=True, x=np.ones((2, 4)), lab=np.array([0, 2]))
+    exe.backward()
+    assert exe.grad_dict["w"].shape == (3, 4) and np.abs(exe.grad_dict["w"].asnumpy()).sum() > 0
+    with pytest.raises(mx.BrassError, match="call forward"):
+        exe.backward()  # a second backward needs another forward
+
+
+def test_given_shapes_and_dtypes_win_over_hints():
+    x = mx.sym.var("x", shape=(2, 3), dtype="float16")
+    y = x * 2
+    assert y.infer_shape(x=(4, 3))[0] == [(4, 3)]
+    assert y.infer_type(x="float64")[0] == [np.float64]
+    assert y.simple_bind(mx.cpu(), x=(2, 3)).arg_dict["x"].dtype == np.float16  # hint used
+    fc = mx.sym.FullyConnected(mx.sym.var("data"), num_hidden=2, name="fc")
+    exe = fc.simple_bind(mx.cpu(), type_dict={"data": "float64"}, data=(3, 4))
+    assert exe.arg_dict["fc_weight"].dtype == np.float64  # weights follow the data
+
+
+def test_attr_scope_reaches_created_inputs_and_abs():
+    with mx.AttrScope(ctx_group="dev1", lr_mult="0.5"):
+        fc = mx.sym.FullyConnected(mx.sym.var("d"), num_hidden=2, name="fc")
+    internals = fc.get_internals()
+    assert internals["fc_weight"].attr("__lr_mult__") == "0.5"
+    assert internals["fc_bias"].attr("__ctx_group__") == "dev1"
+    out = abs(mx.sym.var("v")).eval(v=mx.nd.array([-2.0, 3.0]))[0].asnumpy()
+    assert out.tolist() == [2.0, 3.0]
+
+
+def test_long_chains_bind_fuse_and_free_without_deep_recursion():
+    x = mx.sym.var("x")
+    h = x
+    for _ in range(20000):
+        h = h * 1.0
+    exe = h.simple_bind(mx.cpu(), grad_req="null", x=(3,))
+    assert exe.forward(x=np.array([1.0, 2.0, 3.0]))[0].asnumpy().tolist() == [1.0, 2.0, 3.0]
+    assert exe.memory_plan["fused"] >= 20000 // 32
+    del exe, h
+    a = mx.nd.ones((2,))
+    a.attach_grad()
+    with mx.autograd.record():
+        c = a
+        for _ in range(200000):
+            c = c + 1
+    del c  # a 200,000-node recorded chain is freed iteratively
+    assert (a + 1).asnumpy().tolist() == [2.0, 2.0]

@@ -163,10 +163,13 @@ class Block:
             raise BrassError("%s holds an unnamed list, not parameters" % filename, 8)
         params = self._collect_params_with_prefix()
         if loaded and not any("." in k for k in loaded) and not any(k in params for k in loaded):
-            # Full names (MXNet's save_params / export with arg:/aux: prefixes).
-            full = self.collect_params()
+            # Full names (export's arg:/aux:), or MXNet 1.x save_params' names without this
+            # block's prefix.
+            full = dict(self.collect_params().items())
             loaded = {k.split(":", 1)[-1]: v for k, v in loaded.items()}
-            _load_into(dict(full.items()), loaded, filename, allow_missing, ignore_extra, ctx)
+            if not any(k in full for k in loaded):
+                loaded = {self.prefix + k: v for k, v in loaded.items()}
+            _load_into(full, loaded, filename, allow_missing, ignore_extra, ctx)
             return
         _load_into(params, loaded, filename, allow_missing, ignore_extra, ctx)
 
@@ -222,6 +225,10 @@ class HybridBlock(Block):
             self._clear_cached()
         except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
+
+    def cast(self, dtype):
+        self._clear_cached()
+        super().cast(dtype)
 
     def register_child(self, block, name=None):
         if not isinstance(block, HybridBlock):
@@ -391,13 +398,12 @@ class SymbolBlock(HybridBlock):
         inputs = inputs if isinstance(inputs, (list, tuple)) else [inputs]
         self._input_names = [i.name if isinstance(i, Symbol) else i for i in inputs]
         self._symbol = outputs
-        shared = params if params is not None else ParameterDict("")
+        self._params = ParameterDict("", params)  # finds shared parameters by full name
         aux = set(outputs.list_auxiliary_states())
         for name in outputs.list_inputs():
             if name in self._input_names:
                 continue
-            p = shared.get(name, allow_deferred_init=True, grad_req="null" if name in aux else "write")
-            self._params._params[name] = p
+            p = self._params.get(name, allow_deferred_init=True, grad_req="null" if name in aux else "write")
             self._reg_params[name] = p
         self._active = True
 

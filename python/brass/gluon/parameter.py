@@ -181,6 +181,7 @@ class Parameter:
 
     def cast(self, dtype):
         self.dtype = np.dtype(dtype).name
+        self._var = None
         if self._data is not None:
             with autograd.pause():
                 self._data = self._data.astype(dtype)

@@ -322,6 +322,7 @@ class Symbol:
     def __pow__(self, o): return self._binary(o, "_power", "_power_scalar")
     def __rpow__(self, o): return self._binary(o, "_power", "_rpower_scalar", True)
     def __neg__(self): return _make("_mul_scalar", [self], {"scalar": -1.0})
+    def __abs__(self): return _make("abs", [self], {})
     def __eq__(self, o): return self._binary(o, "_equal", "_equal_scalar")
     def __ne__(self, o): return self._binary(o, "_not_equal", "_not_equal_scalar")
     def __gt__(self, o): return self._binary(o, "_greater", "_greater_scalar")

@@ -69,7 +69,7 @@ class Dense(HybridBlock):
         else:
             y = F.FullyConnected(x, weight, bias, num_hidden=self._units, flatten=self._flatten, name="fwd")
         if self._act is not None:
-            y = F.Activation(y, act_type=self._act, name="relu" if self._act == "relu" else self._act)
+            y = F.Activation(y, act_type=self._act, name=self._act + "_fwd")  # MXNet: <layer>_relu_fwd
         return y
 
     def __repr__(self):

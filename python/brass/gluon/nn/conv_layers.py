@@ -36,7 +36,7 @@ class Conv2D(HybridBlock):
         else:
             y = F.Convolution(x, weight, bias, name="fwd", **self._kwargs)
         if self._act is not None:
-            y = F.Activation(y, act_type=self._act, name="relu" if self._act == "relu" else self._act)
+            y = F.Activation(y, act_type=self._act, name=self._act + "_fwd")  # MXNet: <layer>_relu_fwd
         return y
 
     def __repr__(self):
