@@ -120,6 +120,9 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
     if (g.shape() != args_[i].shape())
       fail(BRASS_ERR_SHAPE, "bind: the gradient array of '", arg_nodes[i]->name, "' has shape ", g.shape(),
            ", the argument ", args_[i].shape());
+    if (g.dtype() != args_[i].dtype())
+      fail(BRASS_ERR_DTYPE, "bind: the gradient array of '", arg_nodes[i]->name, "' has dtype ",
+           dtype_name(g.dtype()), ", the argument ", dtype_name(args_[i].dtype()));
   }
   // Forward shapes first: they give the head gradients theirs.
   IndexedGraph fwd(sym_.outputs);

@@ -344,6 +344,9 @@ def test_bind_errors_name_the_argument():
     with pytest.raises(mx.BrassError, match="gradient array of 'x'"):
         loss.bind(mx.cpu(), {"x": mx.nd.ones((3, 4)), "w": mx.nd.ones((4, 2))},
                   args_grad={"x": mx.nd.ones((2, 2))})
+    with pytest.raises(mx.BrassError, match="gradient array of 'w' has dtype float64"):
+        loss.bind(mx.cpu(), {"x": mx.nd.ones((3, 4)), "w": mx.nd.ones((4, 2))},
+                  args_grad={"w": mx.nd.ones((4, 2), dtype="float64")})
     with pytest.raises(mx.BrassError, match="do not determine"):
         loss.simple_bind(mx.cpu(), x=(3, 4))
     with pytest.raises(mx.BrassError, match="grad_req 'sometimes'"):

@@ -324,7 +324,8 @@ class HybridBlock(Block):
         """Calls outside autograd.record() run a bound executor (planned memory, fused
         element-wise chains), one per input shapes and dtypes, kept while the parameters'
         arrays stay the same; inputs are copied in and outputs copied out."""
-        key = tuple((a.shape, np.dtype(a.dtype).str) for a, (kind, _) in zip(arrays, order) if kind == "data")
+        key = tuple((a.shape, np.dtype(a.dtype).str, str(a.context)) for a, (kind, _) in zip(arrays, order)
+                    if kind == "data")
         params = tuple(id(a) for a, (kind, _) in zip(arrays, order) if kind == "param")
         execs = self._flags.setdefault("_executors", {})
         hit = execs.get(key)
@@ -419,7 +420,8 @@ class SymbolBlock(HybridBlock):
         """Calls outside autograd.record() run a bound executor (planned memory, fused
         element-wise chains), one per input shapes and dtypes, kept while the parameters'
         arrays stay the same; inputs are copied in and outputs copied out."""
-        key = tuple((a.shape, np.dtype(a.dtype).str) for a, (kind, _) in zip(arrays, order) if kind == "data")
+        key = tuple((a.shape, np.dtype(a.dtype).str, str(a.context)) for a, (kind, _) in zip(arrays, order)
+                    if kind == "data")
         params = tuple(id(a) for a, (kind, _) in zip(arrays, order) if kind == "param")
         execs = self._flags.setdefault("_executors", {})
         hit = execs.get(key)
