@@ -416,32 +416,6 @@ class SymbolBlock(HybridBlock):
     def hybridize(self, active=True, **kwargs):
         self._flags = kwargs  # always runs its graph
 
-    def _run_planned(self, sym, names, order, arrays):
-        """Calls outside autograd.record() run a bound executor (planned memory, fused
-        element-wise chains), one per input shapes and dtypes, kept while the parameters'
-        arrays stay the same; inputs are copied in and outputs copied out."""
-        key = tuple((a.shape, np.dtype(a.dtype).str, str(a.context)) for a, (kind, _) in zip(arrays, order)
-                    if kind == "data")
-        params = tuple(id(a) for a, (kind, _) in zip(arrays, order) if kind == "param")
-        execs = self._flags.setdefault("_executors", {})
-        hit = execs.get(key)
-        if hit is None or hit[1] != params:
-            if len(execs) >= 8:
-                execs.clear()
-            inputs = sym.list_inputs()
-            aux = set(sym.list_auxiliary_states())
-            by_name = dict(zip(inputs, arrays))
-            bound = {n: (by_name[n] if n not in names else nd.zeros(by_name[n].shape, ctx=by_name[n].context,
-                                                                      dtype=by_name[n].dtype))
-                     for n in inputs}
-            exe = sym.bind(arrays[0].context, {n: bound[n] for n in sym.list_arguments()}, grad_req="null",
-                           aux_states={n: bound[n] for n in aux})
-            hit = execs[key] = (exe, params)
-        exe = hit[0]
-        data = {n: a for n, a, (kind, _) in zip(sym.list_inputs(), arrays, order) if kind == "data"}
-        outs = exe.forward(is_train=autograd.is_training(), **data)
-        return [o.copy() for o in outs]
-
     def forward(self, x, *args):
         inputs = (x,) + args
         if isinstance(x, Symbol):
@@ -452,17 +426,6 @@ class SymbolBlock(HybridBlock):
         except DeferredInitializationError:
             self._infer_param_shapes(inputs)
         return self._call_cached(inputs)
-
-    def _infer_param_shapes(self, args):
-        names, sym, _ = self._trace(len(args))
-        arg_shapes, _, aux_shapes = sym.infer_shape_partial(**{n: a.shape for n, a in zip(names, args)})
-        shapes = dict(zip(sym.list_arguments(), arg_shapes))
-        shapes.update(zip(sym.list_auxiliary_states(), aux_shapes))
-        for p in self.collect_params().values():
-            s = shapes.get(p.name)
-            if s and all(d > 0 for d in s):
-                p.shape = s
-            p._finish_deferred_init()
 
     @staticmethod
     def imports(symbol_file, input_names, param_file=None, ctx=None):
