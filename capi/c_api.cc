@@ -347,6 +347,15 @@ brass_status brass_op_devices(brass_op_t h, int32_t* mask) {
   API_END();
 }
 
+brass_status brass_op_flags(brass_op_t h, int32_t* flags) {
+  API_BEGIN();
+  const Op* op = op_of(h);
+  if (!flags) fail(BRASS_ERR_INVALID_ARGUMENT, "op_flags: the output pointer is NULL");
+  *flags = (op->pointwise ? 1 : 0) | (op->add_to ? 2 : 0) | (op->need_random ? 4 : 0) |
+           (op->mutate_inputs.empty() ? 0 : 8);
+  API_END();
+}
+
 brass_status brass_op_param_info(brass_op_t h, int32_t i, const char** name, const char** type,
                                  const char** default_value, const char** doc) {
   API_BEGIN();

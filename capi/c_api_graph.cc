@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "capi/api.h"
+#include "graph/cached_op.h"
 #include "graph/executor.h"
 #include "graph/gradient.h"
 #include "graph/infer.h"
@@ -29,39 +30,6 @@ brass_symbol_t new_symbol(graph::Symbol s) {
 }
 
 // A symbol ordered for repeated runs on arrays given per call.
-struct GraphObj {
-  graph::Symbol sym;
-  graph::IndexedGraph g;
-  std::vector<uint32_t> var_entries;  // per variable in list_inputs order
-  explicit GraphObj(graph::Symbol s) : sym(std::move(s)), g(sym.outputs) {
-    for (const NodePtr& n : g.nodes)
-      if (n->is_variable()) var_entries.push_back(g.entry({n, 0}));
-  }
-  std::vector<NDArray> run(std::vector<NDArray> inputs) const {
-    if (inputs.size() != var_entries.size())
-      fail(BRASS_ERR_INVALID_ARGUMENT, "graph: ", inputs.size(), " inputs given, the graph has ", var_entries.size());
-    std::vector<NDArray> vals(g.num_entries());
-    for (size_t i = 0; i < inputs.size(); ++i) vals[var_entries[i]] = std::move(inputs[i]);
-    std::vector<NDArray> in, out;
-    for (const NodePtr& n : g.nodes) {
-      if (n->is_variable()) continue;
-      in.clear();
-      out.clear();
-      for (const NodeEntry& e : n->inputs) in.push_back(vals[g.entry(e)]);
-      try {
-        invoke(n->op, n->attrs, in, out);
-      } catch (const Error& e) {
-        fail(e.code(), "node '", n->name, "' (", n->op->name, "): ", e.what());
-      }
-      uint32_t first = g.row[g.id.at(n.get())];
-      for (size_t o = 0; o < out.size(); ++o) vals[first + o] = std::move(out[o]);
-    }
-    std::vector<NDArray> res;
-    for (const NodeEntry& e : sym.outputs) res.push_back(vals[g.entry(e)]);
-    return res;
-  }
-};
-
 graph::Executor& exe_of(brass_executor_t h) {
   return *static_cast<graph::Executor*>(HandleTable::get().lookup(uintptr_t(h), HandleKind::kExecutor, "executor"));
 }
@@ -425,8 +393,8 @@ brass_status brass_symbol_infer_type(brass_symbol_t sym, int32_t num, const char
 brass_status brass_graph_create(brass_symbol_t sym, brass_graph_t* out) {
   API_BEGIN();
   check_out(out, "graph_create");
-  auto* p = new GraphObj(sym_of(sym, "graph_create"));
-  *out = reinterpret_cast<brass_graph_t>(HandleTable::get().insert(HandleKind::kGraph, p, &delete_obj<GraphObj>));
+  auto* p = new graph::CachedOp(sym_of(sym, "graph_create"));
+  *out = reinterpret_cast<brass_graph_t>(HandleTable::get().insert(HandleKind::kGraph, p, &delete_obj<graph::CachedOp>));
   API_END();
 }
 
@@ -438,13 +406,21 @@ brass_status brass_graph_run(brass_graph_t graph, int32_t num_inputs, const bras
                              int32_t* num_outputs, brass_ndarray_t* outputs) {
   API_BEGIN();
   check_out(num_outputs, "graph_run");
-  auto* p = static_cast<GraphObj*>(HandleTable::get().lookup(uintptr_t(graph), HandleKind::kGraph, "graph"));
-  if (*num_outputs < int32_t(p->sym.outputs.size()))
-    fail(BRASS_ERR_INVALID_ARGUMENT, "graph_run: room for ", *num_outputs, " outputs, needs ", p->sym.outputs.size());
+  auto* p = static_cast<graph::CachedOp*>(HandleTable::get().lookup(uintptr_t(graph), HandleKind::kGraph, "graph"));
+  if (*num_outputs < int32_t(p->symbol().outputs.size()))
+    fail(BRASS_ERR_INVALID_ARGUMENT, "graph_run: room for ", *num_outputs, " outputs, needs ", p->symbol().outputs.size());
   check_out(outputs, "graph_run");
-  std::vector<NDArray> res = p->run(arrays_of(num_inputs, inputs, "graph_run"));
+  std::vector<NDArray> res = (*p)(arrays_of(num_inputs, inputs, "graph_run"));
   for (size_t i = 0; i < res.size(); ++i) outputs[i] = new_handle(std::move(res[i]));
   *num_outputs = int32_t(res.size());
+  API_END();
+}
+
+brass_status brass_graph_num_executors(brass_graph_t graph, int32_t* out) {
+  API_BEGIN();
+  check_out(out, "graph_num_executors");
+  *out = int32_t(static_cast<graph::CachedOp*>(HandleTable::get().lookup(uintptr_t(graph), HandleKind::kGraph, "graph"))
+                     ->num_executors());
   API_END();
 }
 
@@ -510,6 +486,13 @@ brass_status brass_executor_memory(brass_executor_t exe, int64_t* naive_bytes, i
   if (naive_bytes) *naive_bytes = int64_t(p.naive_bytes);
   if (planned_bytes) *planned_bytes = int64_t(p.planned_bytes);
   if (inplace) *inplace = p.inplace;
+  API_END();
+}
+
+brass_status brass_executor_addto(brass_executor_t exe, int32_t* out) {
+  API_BEGIN();
+  check_out(out, "executor_addto");
+  *out = exe_of(exe).plan().addto;
   API_END();
 }
 

@@ -201,6 +201,9 @@ BRASS_API brass_status brass_op_info(brass_op_t op, const char **name, const cha
 /* Which devices an operator has kernels for in this build: bit 0 (1) the CPU, bit 1 (2) CUDA
 ** GPUs. */
 BRASS_API brass_status brass_op_devices(brass_op_t op, int32_t *mask);
+/* Properties: 1 element-wise (fusable), 2 its CPU kernel can add into its outputs, 4 draws
+** random numbers, 8 mutates inputs (auxiliary states). */
+BRASS_API brass_status brass_op_flags(brass_op_t op, int32_t *flags);
 /* Describe parameter i of an operator: name, type (e.g. "int", "float", "Shape",
 ** "{'relu','tanh'}"), default as a string ("" when required), doc. Static strings. */
 BRASS_API brass_status brass_op_param_info(brass_op_t op, int32_t i, const char **name,
@@ -408,14 +411,19 @@ BRASS_API brass_status brass_symbol_infer_type(brass_symbol_t sym, int32_t num, 
                                                int32_t *counts, const int32_t **out_types);
 
 /* ---- Cached graphs (hybridized blocks) ----------------------------------------------------
-** A symbol ordered once, then run on arrays given per call (every variable, in list_inputs
-** order), through the ordinary imperative invoke: under autograd.record() each op is recorded,
-** so gradients, several calls per recorded graph and create_graph work as imperatively. */
+** A symbol run on arrays given per call (every variable, in list_inputs order) by executors
+** kept per input shapes, dtypes and device (planned memory, fused element-wise chains); the
+** outputs are new arrays. Under autograd.record(), when some input is recorded, a call is one
+** recorded node whose backward runs the executor's backward (retain_graph works; create_graph
+** through it fails, naming the hybridized block). */
 BRASS_API brass_status brass_graph_create(brass_symbol_t sym, brass_graph_t *out);
 BRASS_API void brass_graph_free(brass_graph_t graph);
 /* *num_outputs in: room, out: the symbol's output count; new handles in outputs. */
 BRASS_API brass_status brass_graph_run(brass_graph_t graph, int32_t num_inputs, const brass_ndarray_t *inputs,
                                        int32_t *num_outputs, brass_ndarray_t *outputs);
+/* How many executors the graph keeps (one per input signature, and one per call still held by
+** a recorded graph). */
+BRASS_API brass_status brass_graph_num_executors(brass_graph_t graph, int32_t *out);
 
 /* ---- Executors ------------------------------------------------------------------------- */
 /*
@@ -443,6 +451,9 @@ BRASS_API brass_status brass_executor_outputs(brass_executor_t exe, int32_t *num
 ** forward values in backward (sublinear memory), BRASS_FUSE=0 turns fusion off. */
 BRASS_API brass_status brass_executor_memory(brass_executor_t exe, int64_t *naive_bytes, int64_t *planned_bytes,
                                              int32_t *inplace, int32_t *fused);
+/* How many values are summed into another's buffer instead of through add_n (the parts of a
+** sum whose ops can add into their output; CPU; BRASS_ADD_TO=0 turns it off at bind). */
+BRASS_API brass_status brass_executor_addto(brass_executor_t exe, int32_t *out);
 /* Called after each op of forward/backward with the output's name and a new handle to its
 ** value (the callee frees it); NULL removes the callback. Runs on the calling thread. */
 typedef void (*brass_monitor_fn)(const char *name, brass_ndarray_t value, void *user);

@@ -248,14 +248,16 @@ class Executor:
 
     @property
     def memory_plan(self):
-        """{'naive_bytes', 'planned_bytes', 'inplace', 'fused'}: the bytes of the intermediate
-        values (forward and backward) if each had a buffer of its own, the bytes of the shared
-        buffers the plan gives them, how many values took over an input's buffer in place, and
-        how many groups of element-wise ops run fused."""
+        """{'naive_bytes', 'planned_bytes', 'inplace', 'fused', 'addto'}: the bytes of the
+        intermediate values (forward and backward) if each had a buffer of its own, the bytes of
+        the shared buffers the plan gives them, how many values took over an input's buffer in
+        place, how many groups of element-wise ops run fused, and how many values are summed
+        into another's buffer (add-to) instead of through add_n."""
         n = ffi.new("int64_t[2]")
-        k = ffi.new("int32_t[2]")
+        k = ffi.new("int32_t[3]")
         check(lib.brass_executor_memory(self._h, n, n + 1, k, k + 1))
-        return {"naive_bytes": n[0], "planned_bytes": n[1], "inplace": k[0], "fused": k[1]}
+        check(lib.brass_executor_addto(self._h, k + 2))
+        return {"naive_bytes": n[0], "planned_bytes": n[1], "inplace": k[0], "fused": k[1], "addto": k[2]}
 
     def debug_str(self):
         m = self.memory_plan

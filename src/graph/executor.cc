@@ -82,6 +82,8 @@ Executor::Options Executor::Options::from_env() {
   o.mirror = m && std::strcmp(m, "1") == 0;
   const char* f = std::getenv("BRASS_FUSE");
   o.fuse = !(f && std::strcmp(f, "0") == 0);
+  const char* a = std::getenv("BRASS_ADD_TO");
+  o.add_to = !(a && std::strcmp(a, "0") == 0);
   return o;
 }
 
@@ -89,7 +91,10 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
                    std::vector<Req> reqs, std::vector<NDArray> aux, Options opt)
     : sym_(sym), dev_(dev), args_(std::move(args)), grads_(std::move(arg_grads)), aux_(std::move(aux)),
       reqs_(std::move(reqs)), full_(std::vector<NodeEntry>{}) {
-  std::vector<NodePtr> arg_nodes = list_variables(sym_, false), aux_nodes = list_variables(sym_, true);
+  arg_nodes_ = list_variables(sym_, false);
+  aux_nodes_ = list_variables(sym_, true);
+  const std::vector<NodePtr>& arg_nodes = arg_nodes_;
+  const std::vector<NodePtr>& aux_nodes = aux_nodes_;
   if (args_.size() != arg_nodes.size())
     fail(BRASS_ERR_INVALID_ARGUMENT, "bind: the symbol has ", arg_nodes.size(), " arguments, ",
          args_.size(), " arrays given");
@@ -205,28 +210,130 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   for (const NodeEntry& e : heads) persistent[full_.entry(e)] = true;
   std::vector<NodePtr> order = fwd_nodes_;
   order.insert(order.end(), bwd_nodes_.begin(), bwd_nodes_.end());
-  plan_ = plan_memory(full_, order, bytes, persistent, opt.plan);
+  std::vector<bool> held;
+  if (opt.keep_forward) {  // what backward reads of the forward values stays
+    held.assign(ne, false);
+    for (const NodePtr& n : bwd_nodes_)
+      for (const NodeEntry& e : n->inputs)
+        if (in_fwd.count(e.node.get())) held[full_.entry(e)] = true;
+  }
+  std::vector<int> sum_into;
+  if (opt.add_to && opt.plan && !dev_.is_gpu()) sum_into = plan_add_to(order, persistent, sh, ty, in_fwd);
+  plan_ = plan_memory(full_, order, bytes, persistent, opt.plan, held.empty() ? nullptr : &held,
+                      sum_into.empty() ? nullptr : &sum_into);
   for (size_t s : plan_.sizes) buffers_.push_back(NDArray(Shape{int64_t(std::max<size_t>(s, 1))}, DType::kUint8, dev_));
   vals_.assign(ne, NDArray());
   for (size_t i = 0; i < args_.size(); ++i) value({arg_nodes[i], 0}) = args_[i];
   for (size_t i = 0; i < aux_.size(); ++i) value({aux_nodes[i], 0}) = aux_[i];
+  // A gradient with write request that an op computes, and that is no other head, is computed
+  // in the gradient array itself (no copy after).
+  std::vector<int> head_count(ne, 0);
+  for (const NodeEntry& e : heads) ++head_count[full_.entry(e)];
+  grad_direct_.assign(grad_entries_.size(), false);
+  for (size_t k = 0; k < grad_entries_.size(); ++k) {
+    uint32_t e = full_.entry(grad_entries_[k]);
+    const NDArray& g = grads_[grad_args_[k]];
+    if (reqs_[grad_args_[k]] == Req::kWrite && !grad_entries_[k].node->is_variable() && head_count[e] == 1 &&
+        sh[e] == g.shape() && ty[e] == int(g.dtype())) {
+      grad_direct_[k] = true;
+      vals_[e] = g;
+    }
+  }
   for (const NodePtr& n : order) {
     uint32_t nid = full_.id.at(n.get());
     for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e) {
+      if (!vals_[e].is_none()) continue;  // a gradient array
       int id = plan_.storage[e];
       vals_[e] = id >= 0 ? buffers_[size_t(id)].view_as(sh[e], DType(ty[e])) : NDArray(sh[e], DType(ty[e]), dev_);
     }
   }
+  for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
+  keep_forward_ = opt.keep_forward;
+}
+
+std::vector<int> Executor::plan_add_to(const std::vector<NodePtr>& order, const std::vector<bool>& persistent,
+                                       const std::vector<Shape>& sh, const std::vector<int>& ty,
+                                       const std::unordered_set<const Node*>& in_fwd) {
+  // add_n(a, b, ...) whose parts are each computed by an op that can add into its output, read
+  // by the sum only, of the sum's shape and dtype, by distinct nodes of the same pass: the
+  // first part is written into the sum's buffer, the others added, and add_n does not run.
+  const Op* add_n = OpRegistry::get().find("add_n");
+  uint32_t ne = full_.num_entries();
+  std::vector<int> reads(ne, 0), sum_into;
+  std::unordered_map<const Node*, size_t> pos;
+  for (size_t i = 0; i < order.size(); ++i) {
+    pos[order[i].get()] = i;
+    for (const NodeEntry& e : order[i]->inputs) ++reads[full_.entry(e)];
+  }
+  for (const NodePtr& n : order) {
+    if (n->op != add_n || n->inputs.size() < 2) continue;
+    uint32_t root = full_.entry({n, 0});
+    bool fwd = in_fwd.count(n.get()) > 0, ok = true;
+    std::unordered_set<const Node*> producers;
+    for (const NodeEntry& e : n->inputs) {
+      uint32_t m = full_.entry(e);
+      const Node* p = e.node.get();
+      ok = ok && !p->is_variable() && p->op->add_to && !p->op->compute_nd && reads[m] == 1 && !persistent[m] &&
+           sh[m] == sh[root] && ty[m] == ty[root] && (in_fwd.count(p) > 0) == fwd && producers.insert(p).second;
+    }
+    if (!ok) continue;
+    if (sum_into.empty()) sum_into.assign(ne, -1);
+    std::vector<NodeEntry> parts = n->inputs;
+    std::sort(parts.begin(), parts.end(),
+              [&](const NodeEntry& a, const NodeEntry& b) { return pos.at(a.node.get()) < pos.at(b.node.get()); });
+    for (size_t k = 0; k < parts.size(); ++k) {
+      const Node* p = parts[k].node.get();
+      std::vector<Req>& r = node_reqs_[p];
+      if (r.empty()) r.assign(size_t(full_.row[full_.id.at(p) + 1] - full_.row[full_.id.at(p)]), Req::kWrite);
+      r[parts[k].index] = k == 0 ? Req::kWrite : Req::kAdd;
+      uint32_t m = full_.entry(parts[k]);
+      sum_into[m] = int(root);
+      sum_parts_.emplace_back(m, root);
+    }
+    summed_.insert(n.get());
+  }
+  return sum_into;
+}
+
+void Executor::check_same(const NDArray& now, const NDArray& given, const char* what, const std::string& name) const {
+  if (given.is_none()) fail(BRASS_ERR_INVALID_ARGUMENT, "rebind: no array for ", what, " '", name, "'");
+  if (given.shape() != now.shape() || given.dtype() != now.dtype() || given.device() != now.device())
+    fail(BRASS_ERR_SHAPE, "rebind: ", what, " '", name, "' is ", given.shape(), " ", dtype_name(given.dtype()), " on ",
+         given.device().str(), ", bound as ", now.shape(), " ", dtype_name(now.dtype()), " on ", now.device().str());
+}
+
+void Executor::rebind(const std::vector<NDArray>& args, const std::vector<NDArray>& aux) {
+  if (args.size() != args_.size() || aux.size() != aux_.size())
+    fail(BRASS_ERR_INVALID_ARGUMENT, "rebind: ", args.size(), " arguments and ", aux.size(), " auxiliary states given, ",
+         args_.size(), " and ", aux_.size(), " bound");
+  for (size_t i = 0; i < args.size(); ++i) check_same(args_[i], args[i], "argument", arg_nodes_[i]->name);
+  for (size_t i = 0; i < aux.size(); ++i) check_same(aux_[i], aux[i], "auxiliary state", aux_nodes_[i]->name);
+  for (size_t i = 0; i < args.size(); ++i) value({arg_nodes_[i], 0}) = args_[i] = args[i];
+  for (size_t i = 0; i < aux.size(); ++i) value({aux_nodes_[i], 0}) = aux_[i] = aux[i];
+}
+
+void Executor::rebind_grads(const std::vector<NDArray>& arg_grads) {
+  if (arg_grads.size() != args_.size())
+    fail(BRASS_ERR_INVALID_ARGUMENT, "rebind: ", arg_grads.size(), " gradient arrays for ", args_.size(), " arguments");
+  for (size_t i : grad_args_) check_same(grads_[i], arg_grads[i], "gradient of argument", arg_nodes_[i]->name);
+  for (size_t k = 0; k < grad_args_.size(); ++k) {
+    size_t i = grad_args_[k];
+    grads_[i] = arg_grads[i];
+    if (grad_direct_[k]) value(grad_entries_[k]) = grads_[i];
+  }
+  for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
 }
 
 void Executor::run(const NodePtr& n) {
+  if (!summed_.empty() && summed_.count(n.get())) return;  // its parts summed in its buffer
   std::vector<NDArray> in, out;
   in.reserve(n->inputs.size());
   for (const NodeEntry& e : n->inputs) in.push_back(value(e));
   uint32_t nid = full_.id.at(n.get());
   out.assign(vals_.begin() + full_.row[nid], vals_.begin() + full_.row[nid + 1]);
   try {
-    invoke(n->op, n->attrs, in, out);
+    auto r = node_reqs_.empty() ? node_reqs_.end() : node_reqs_.find(n.get());
+    invoke(n->op, n->attrs, in, out, r == node_reqs_.end() ? nullptr : &r->second);
   } catch (const Error& e) {
     fail(e.code(), "node '", n->name, "' (", n->op->name, "): ", e.what());
   }
@@ -236,16 +343,30 @@ void Executor::run(const NodePtr& n) {
   }
 }
 
-void Executor::forward(bool is_train) {
+void Executor::forward(bool is_train, bool fresh_outputs) {
   PassMode mode(is_train);
+  if (fresh_outputs)
+    for (const NodeEntry& e : out_entries_)
+      if (!e.node->is_variable()) {
+        NDArray& v = value(e);
+        v = NDArray(v.shape(), v.dtype(), dev_);
+      }
+  if (fresh_outputs)
+    for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
   for (const NodePtr& n : fwd_nodes_) run(n);
   outputs_.clear();
-  for (const NodeEntry& e : out_entries_) outputs_.push_back(value(e));
+  for (const NodeEntry& e : out_entries_) {
+    outputs_.push_back(value(e));
+    if (fresh_outputs && e.node->is_variable()) {  // an input passed through: a copy
+      outputs_.back() = NDArray(value(e).shape(), value(e).dtype(), dev_);
+      copy_array(value(e), outputs_.back());
+    }
+  }
   forward_done_ = true;
   forward_train_ = is_train;
 }
 
-void Executor::backward(const std::vector<NDArray>& head_grads) {
+void Executor::backward(const std::vector<NDArray>& head_grads, int is_train) {
   if (!forward_done_)
     fail(BRASS_ERR_INVALID_ARGUMENT, "backward: call forward(is_train=True) first (once per backward: backward "
          "reuses the memory of the forward values it has read)");
@@ -253,7 +374,7 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
   if (!head_grads.empty() && head_grads.size() != outputs_.size())
     fail(BRASS_ERR_INVALID_ARGUMENT, "backward: ", head_grads.size(), " head gradients for ", outputs_.size(),
          " outputs");
-  PassMode mode(forward_train_);
+  PassMode mode(is_train < 0 ? forward_train_ : is_train != 0);
   for (size_t i = 0; i < outputs_.size(); ++i) {
     if (!full_.id.count(head_grad_vars_[i].get())) continue;  // no gradient flows from this output
     NDArray& hv = value({head_grad_vars_[i], 0});
@@ -281,13 +402,14 @@ void Executor::backward(const std::vector<NDArray>& head_grads) {
     }
   }
   // Backward reuses buffers of forward values after their last read: another backward needs
-  // another forward.
-  forward_done_ = false;
+  // another forward (unless they are kept).
+  forward_done_ = keep_forward_;
   for (const NodePtr& n : bwd_nodes_) run(n);
   const Op* add = OpRegistry::get().find("elemwise_add");
   auto add_attrs = make_attrs(add, {});
   for (size_t k = 0; k < grad_args_.size(); ++k) {
     size_t i = grad_args_[k];
+    if (grad_direct_[k]) continue;
     const NDArray& g = value(grad_entries_[k]);
     if (reqs_[i] == Req::kAdd) {
       std::vector<NDArray> out{grads_[i]};

@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 #include <string>
 #include <vector>
 
@@ -28,20 +29,31 @@ class Executor {
     bool plan = true;     // share buffers between values (else one buffer per value)
     bool mirror = false;  // recompute forward values in backward (sublinear memory)
     bool fuse = true;     // fuse element-wise chains (CPU)
-    static Options from_env();  // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0
+    bool add_to = true;   // sum gradient parts in one buffer where the ops can add (CPU)
+    // Forward values that backward reads keep their buffers through backward, so backward may
+    // run again after one forward (a recorded graph kept with retain_graph).
+    bool keep_forward = false;
+    static Options from_env();  // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0, BRASS_ADD_TO=0
   };
   Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std::vector<NDArray> arg_grads,
            std::vector<Req> reqs, std::vector<NDArray> aux, Options opt = Options::from_env());
 
-  void forward(bool is_train);
-  // head_grads: one per output, or empty for ones.
-  void backward(const std::vector<NDArray>& head_grads);
+  // fresh_outputs: the outputs go to new arrays (the previous ones stay the caller's).
+  void forward(bool is_train, bool fresh_outputs = false);
+  // head_grads: one per output, or empty for ones. is_train: the training flag of the ops'
+  // gradients (-1: the forward's, as MXNet's executor; autograd passes its backward's).
+  void backward(const std::vector<NDArray>& head_grads, int is_train = -1);
 
   const std::vector<NDArray>& outputs() const { return outputs_; }
   const std::vector<NDArray>& args() const { return args_; }
   const std::vector<NDArray>& arg_grads() const { return grads_; }
   const std::vector<NDArray>& aux() const { return aux_; }
   const Symbol& symbol() const { return sym_; }
+  // Binds other arrays of the same shapes, dtypes and device: arguments and auxiliary states
+  // (for the next forward), or the gradient arrays of the arguments with a request (entries
+  // of arg_grads for the others are ignored).
+  void rebind(const std::vector<NDArray>& args, const std::vector<NDArray>& aux);
+  void rebind_grads(const std::vector<NDArray>& arg_grads);
   const MemoryPlan& plan() const { return plan_; }
   int fused_groups() const { return fused_; }
   // Called with each op output's name ("fc1_output") and value after the op runs.
@@ -49,7 +61,11 @@ class Executor {
 
  private:
   NDArray& value(const NodeEntry& e) { return vals_[full_.entry(e)]; }
+  void check_same(const NDArray& now, const NDArray& given, const char* what, const std::string& name) const;
   void run(const NodePtr& n);
+  std::vector<int> plan_add_to(const std::vector<NodePtr>& order, const std::vector<bool>& persistent,
+                               const std::vector<Shape>& sh, const std::vector<int>& ty,
+                               const std::unordered_set<const Node*>& in_fwd);
 
   Symbol sym_;
   Device dev_;
@@ -59,6 +75,11 @@ class Executor {
   std::vector<NodeEntry> grad_entries_;       // per argument with a gradient
   int fused_ = 0;
   std::vector<size_t> grad_args_;             // which argument each is for
+  std::vector<bool> grad_direct_;             // per gradient entry: computed in the gradient array itself
+  std::vector<NodePtr> arg_nodes_, aux_nodes_;
+  std::unordered_map<const Node*, std::vector<Req>> node_reqs_;  // nodes that add into a sum's buffer
+  std::unordered_set<const Node*> summed_;                       // add_n nodes done that way
+  std::vector<std::pair<uint32_t, uint32_t>> sum_parts_;         // (part, sum) entries sharing an array
   std::vector<NodePtr> head_grad_vars_;       // variables standing for the head gradients
   IndexedGraph full_;                         // forward heads and gradient entries
   std::vector<NodePtr> fwd_nodes_, bwd_nodes_;  // op nodes to run, in order
@@ -67,7 +88,7 @@ class Executor {
   MemoryPlan plan_;
   NDArray ones_;                              // default head gradient buffers, made once
   std::vector<NDArray> default_head_grads_;
-  bool forward_done_ = false, forward_train_ = false;
+  bool forward_done_ = false, forward_train_ = false, keep_forward_ = false;
   std::function<void(const std::string&, const NDArray&)> monitor_;
 };
 

@@ -8,7 +8,8 @@ namespace brass {
 namespace graph {
 
 MemoryPlan plan_memory(const IndexedGraph& g, const std::vector<NodePtr>& order, const std::vector<size_t>& bytes,
-                       const std::vector<bool>& persistent, bool share) {
+                       const std::vector<bool>& persistent, bool share, const std::vector<bool>* held,
+                       const std::vector<int>* sum_into) {
   MemoryPlan p;
   uint32_t ne = g.num_entries();
   p.storage.assign(ne, -1);
@@ -16,6 +17,8 @@ MemoryPlan plan_memory(const IndexedGraph& g, const std::vector<NodePtr>& order,
   std::vector<int> reads(ne, 0);
   for (const NodePtr& n : order)
     for (const NodeEntry& e : n->inputs) ++reads[g.entry(e)];
+  if (held)
+    for (uint32_t e = 0; e < ne; ++e) reads[e] += (*held)[e] ? 1 : 0;  // a read that never comes
   std::multimap<size_t, int> free_by_size;  // size -> buffer
   std::vector<int> holders;                 // per buffer: live values in it
   auto take = [&](size_t need) {
@@ -41,8 +44,22 @@ MemoryPlan plan_memory(const IndexedGraph& g, const std::vector<NodePtr>& order,
     uint32_t nid = g.id.at(n.get()), first = g.row[nid], nout = g.row[nid + 1] - first;
     for (uint32_t o = 0; o < nout; ++o) {
       uint32_t e = first + o;
+      int root = sum_into ? (*sum_into)[e] : -1;
+      if (root >= 0) {  // a part of a sum: in the sum's buffer
+        p.naive_bytes += bytes[e];
+        ++p.addto;
+        if (persistent[uint32_t(root)]) continue;
+        if (p.storage[uint32_t(root)] < 0) {
+          p.storage[uint32_t(root)] = take(bytes[uint32_t(root)]);
+          ++holders[size_t(p.storage[uint32_t(root)])];
+        }
+        p.storage[e] = p.storage[uint32_t(root)];
+        ++holders[size_t(p.storage[e])];
+        continue;
+      }
       if (persistent[e] || bytes[e] == 0) continue;
       p.naive_bytes += bytes[e];
+      if (p.storage[e] >= 0) continue;  // a sum: its buffer came with its first part
       int id = -1;
       if (share) {
         for (auto& io : n->op->inplace) {

@@ -19,12 +19,20 @@ struct MemoryPlan {
   size_t naive_bytes = 0;        // every planned value in a buffer of its own
   size_t planned_bytes = 0;      // sum of sizes
   int inplace = 0;               // values that took over an input's buffer
+  int addto = 0;                 // values summed into another's buffer (add-to)
 };
 
 // bytes[e]: size of entry e; persistent[e]: not planned; order: the op nodes in execution
 // order (every node of g that runs). share=false gives every value a buffer of its own.
+// held (optional, per entry): values whose buffers no later value takes (they outlive the
+// order, as forward values that a repeatable backward reads).
+// sum_into (optional, per entry): the entry whose buffer this value is written or added into
+// (the parts of an add_n computed in its output's buffer), or -1. The buffer is taken when the
+// first part is written and lives until the sum's last read; a persistent sum gives its parts
+// no buffer (they use its array).
 MemoryPlan plan_memory(const IndexedGraph& g, const std::vector<NodePtr>& order, const std::vector<size_t>& bytes,
-                       const std::vector<bool>& persistent, bool share);
+                       const std::vector<bool>& persistent, bool share, const std::vector<bool>* held = nullptr,
+                       const std::vector<int>* sum_into = nullptr);
 
 }  // namespace graph
 }  // namespace brass

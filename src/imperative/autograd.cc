@@ -1,6 +1,8 @@
 // Imperative autograd: recording, marking variables, backward.
 #include "imperative/autograd.h"
 
+#include <atomic>
+#include <string>
 #include <unordered_map>
 
 #include "graph/gradient.h"
@@ -128,12 +130,16 @@ namespace {
 // What a custom function's nodes hold (as their parsed parameters).
 struct CustomInfo {
   CustomBackward backward;
+  std::string what;  // for messages
   std::vector<Shape> in_shapes;
   std::vector<DType> in_types;
   int nin = 0, nout = 0;
-  ~CustomInfo() {
-    if (backward.release) backward.release();
+  mutable std::atomic<bool> released{false};
+  // Once: when a backward frees the recorded graph, or with the graph.
+  void release() const {
+    if (!released.exchange(true) && backward.release) backward.release();
   }
+  ~CustomInfo() { release(); }
 };
 
 const CustomInfo& custom_info(const NodeAttrs& a) { return *static_cast<const CustomInfo*>(a.parsed.get()); }
@@ -149,17 +155,20 @@ const Op& custom_backward_op() {
     o->num_outputs_fn = [](const NodeAttrs& a) { return custom_info(a).nin; };
     o->infer_shape = [](const NodeAttrs& a, std::vector<Shape>&, std::vector<Shape>& out) {
       const CustomInfo& c = custom_info(a);
-      for (size_t i = 0; i < out.size(); ++i) infer::assign_shape(out[i], c.in_shapes[i], "autograd.Function", "gradient");
+      for (size_t i = 0; i < out.size(); ++i) infer::assign_shape(out[i], c.in_shapes[i], c.what.c_str(), "gradient");
       return true;
     };
     o->infer_type = [](const NodeAttrs& a, std::vector<int>&, std::vector<int>& out) {
       const CustomInfo& c = custom_info(a);
-      for (size_t i = 0; i < out.size(); ++i) infer::assign_type(out[i], int(c.in_types[i]), "autograd.Function", "gradient");
+      for (size_t i = 0; i < out.size(); ++i) infer::assign_type(out[i], int(c.in_types[i]), c.what.c_str(), "gradient");
       return true;
     };
     o->compute_nd = [](const NodeAttrs& a, const std::vector<NDArray>& in, const std::vector<NDArray>& out) {
-      if (!custom_info(a).backward.run(in, out))
-        fail(BRASS_ERR_INVALID_ARGUMENT, "autograd.Function: backward failed");
+      const CustomInfo& c = custom_info(a);
+      if (c.released)
+        fail(BRASS_ERR_INVALID_ARGUMENT, c.what, ": the recorded graph was freed by an earlier backward; pass "
+             "retain_graph=True to keep it for another backward");
+      if (!c.backward.run(in, out)) fail(BRASS_ERR_INVALID_ARGUMENT, c.what, ": backward failed");
     };
     return o;
   }();
@@ -189,8 +198,10 @@ const Op& custom_forward_op() {
 
 }  // namespace
 
-void record_custom(const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs, CustomBackward backward) {
+void record_custom(const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs, CustomBackward backward,
+                   const char* what) {
   auto info = std::make_shared<CustomInfo>();
+  info->what = what;
   info->nin = int(inputs.size());
   info->nout = int(outputs.size());
   for (const NDArray& a : inputs) {
@@ -314,6 +325,7 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
         oi->inputs.clear();
         oi->outputs.clear();
         oi->freed = true;
+        if (n->op == &custom_forward_op()) custom_info(*n->attrs).release();  // its state, at once
       }
   }
   return result;

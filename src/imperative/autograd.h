@@ -35,13 +35,16 @@ void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
 // A function whose forward ran outside the recorded graph (a Python autograd.Function) and
 // whose backward is a callback: given the head gradients of the outputs, it fills the
 // gradient arrays of the inputs (allocated with the inputs' shapes and dtypes). Returns false
-// on failure (the caller reports why). `release` is called once when the graph lets go.
+// on failure (the caller reports why). `release` is called once, when a backward without
+// retain_graph frees the recorded graph or when the graph is destroyed.
 struct CustomBackward {
   std::function<bool(const std::vector<NDArray>& out_grads, const std::vector<NDArray>& in_grads)> run;
   std::function<void()> release;
 };
 // Records outputs = f(inputs) for such a function: outputs become recorded values.
-void record_custom(const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs, CustomBackward backward);
+// `what` names the function in messages ("autograd.Function", "hybridized block").
+void record_custom(const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs, CustomBackward backward,
+                   const char* what = "autograd.Function");
 
 // Gradients of heads (with head_grads; a none entry means ones) with respect to `variables`
 // (returned in order), or, when variables is empty, with respect to every marked variable

@@ -6,6 +6,20 @@
 namespace brass {
 namespace kernel {
 
+namespace {
+struct Same {  // the identity, computed in the storage type
+  template <class T> struct compute { using type = T; };
+  template <class T> static T map(T x) { return x; }
+};
+}  // namespace
+
+void add_flat(const TBlob& in, const TBlob& out) {
+  if (in.dtype != out.dtype || in.size() != out.size())
+    fail(BRASS_ERR_INTERNAL, "add_flat: ", dtype_name(in.dtype), " ", in.shape, " into ", dtype_name(out.dtype), " ",
+         out.shape);
+  unary<Same>(in, out, Req::kAdd);
+}
+
 Shape broadcast_shape(const Shape& a, const Shape& b, const char* op) {
   int nd = std::max(a.ndim(), b.ndim());
   Shape out(nd);

@@ -112,6 +112,10 @@ void unary(const TBlob& in, const TBlob& out, Req req) {
   });
 }
 
+// out += in element by element in memory order (equal sizes and dtypes, any shapes): what
+// copies and reshapes do when asked to add (Req::kAdd).
+void add_flat(const TBlob& in, const TBlob& out);
+
 // ---- broadcast -------------------------------------------------------------------------
 // The output shape split into an outer index space and a contiguous inner run, with each
 // input's strides (0 where it is broadcast).

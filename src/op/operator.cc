@@ -167,10 +167,13 @@ namespace invoke_impl {
 // Runs a kernel on arrays: builds the blobs and context, provides temp space.
 void run_kernel(const ComputeFn& fn, const TempFn* tf, const NodeAttrs& attrs, Device dev,
                 const RandomStream& rng, bool is_train, const NDArray* inputs, size_t nin, const NDArray* results,
-                size_t nout, std::vector<TBlob>& in, std::vector<TBlob>& out, OpContext& ctx) {
+                size_t nout, std::vector<TBlob>& in, std::vector<TBlob>& out, OpContext& ctx, const Req* reqs) {
   ctx.dev = dev;
   ctx.attrs = &attrs;
-  ctx.req.assign(nout, Req::kWrite);
+  if (reqs)
+    ctx.req.assign(reqs, reqs + nout);
+  else
+    ctx.req.assign(nout, Req::kWrite);
   ctx.rng = rng;
   ctx.is_train = is_train;
   ctx.temp = nullptr;
@@ -208,10 +211,12 @@ thread_local Scratch t_scratch;
 }  // namespace invoke_impl
 
 void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
-            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs) {
+            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs, const std::vector<Req>* reqs) {
   const NodeAttrs& attrs = *held;
   const char* name = op->name.c_str();
   int nin = op->inputs_for(attrs), nout = op->outputs_for(attrs);
+  if (reqs && (int(reqs->size()) != nout || int(outputs.size()) != nout || op->compute_nd))
+    fail(BRASS_ERR_INTERNAL, name, ": write requests need every output given and a kernel");
   if (int(inputs.size()) != nin)
     fail(BRASS_ERR_INVALID_ARGUMENT, name, ": expected ", nin, " input(s), got ", inputs.size());
   int ngiven = int(outputs.size());
@@ -295,6 +300,8 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
       if (!allowed) clash = true;
     }
     if (clash) {
+      if (reqs && (*reqs)[size_t(o)] == Req::kAdd)
+        fail(BRASS_ERR_INTERNAL, name, ": output ", o, " is added to but overlaps an input");
       results[o] = NDArray(oshapes[o], DType(otypes[o]), dev);
       copy_back[o] = given;
       any_copy_back = true;
@@ -330,19 +337,20 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
         reads.data(), int(reads.size()), writes.data(), int(writes.size()),
         [&] {
           invoke_impl::run_kernel(fn, tf, attrs, dev, rng, is_train, inputs.data(), inputs.size(), results.data(),
-                                  results.size(), sc.in, sc.out, sc.ctx);
+                                  results.size(), sc.in, sc.out, sc.ctx, reqs ? reqs->data() : nullptr);
         },
         name);
   }
   if (!done) {
     std::vector<NDArray> in_copy(inputs), res_copy(results);
+    std::vector<Req> req_copy = reqs ? *reqs : std::vector<Req>();
     const ComputeFn* fp = &fn;
     Engine::get().push(
-        [fp, tf, held, in_copy, res_copy, dev, rng, is_train] {
+        [fp, tf, held, in_copy, res_copy, req_copy, dev, rng, is_train] {
           std::vector<TBlob> in, out;
           OpContext ctx;
           invoke_impl::run_kernel(*fp, tf, *held, dev, rng, is_train, in_copy.data(), in_copy.size(), res_copy.data(),
-                                  res_copy.size(), in, out, ctx);
+                                  res_copy.size(), in, out, ctx, req_copy.empty() ? nullptr : req_copy.data());
         },
         std::vector<VarPtr>(reads), std::vector<VarPtr>(writes), dev, name, small);
   }

@@ -124,6 +124,9 @@ struct Op {
   // Output element i depends only on element i of the inputs, all of one shape (element-wise
   // math): graph fusion may run a chain of such ops block by block in one pass.
   bool pointwise = false;
+  // Its CPU kernel adds into its outputs when asked (Req::kAdd): the executor then sums
+  // gradient parts in one buffer instead of through add_n. Set by .add_req().
+  bool add_to = false;
   std::vector<std::string> output_names;           // visible outputs; empty: "output", "output<i>"
   std::vector<std::pair<int, std::string>> input_init;  // __init__ of variables made for inputs
   std::shared_ptr<const NodeAttrs> default_attrs;  // parsed defaults, for the hot path
@@ -147,6 +150,7 @@ struct Op {
   Op& shape_fn(ShapeFn f);
   Op& partial_infer() { partial_shape = partial_type = true; return *this; }
   Op& set_pointwise() { pointwise = true; return *this; }
+  Op& add_req() { add_to = true; return *this; }
   Op& outputs_named(std::vector<std::string> names) { output_names = std::move(names); return *this; }
   // Variables that a symbol creates for these inputs get this __init__ (BatchNorm's moving
   // stats: zeros and ones).
@@ -199,9 +203,11 @@ std::shared_ptr<NodeAttrs> make_attrs(const Op* op,
 
 // Imperative execution: infer, allocate, push to the engine. `outputs` empty: allocated here;
 // given, it holds either every output or the visible ones (the hidden ones are allocated and
-// appended). On return `outputs` holds every output.
+// appended). On return `outputs` holds every output. reqs (optional, with every output given):
+// per output, write or add (Req::kAdd, for ops whose kernels honor it: Op::add_req).
 void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
-            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs);
+            const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs,
+            const std::vector<Req>* reqs = nullptr);
 
 // "cpu(0)", "gpu(1)", "" (cpu(0)) -> a device this build can use, or fails naming op.
 Device parse_device(const std::string& s, const char* op);

@@ -108,15 +108,21 @@ def test_hybridized_matches_imperative(make, shape):
     assert net._cached is not None
 
 
-def test_hybridized_training_mode_updates_running_stats_like_imperative():
-    mx.random.seed(5)
+def _twin_cnns(shape, seed):
+    """Two CNNs with the same parameters (initialized by a first call on x), and x."""
+    mx.random.seed(seed)
     imp, hyb = _cnn(), _cnn()
     for n in (imp, hyb):
         n.initialize(mx.init.Xavier())
-    x = _x((2, 3, 12, 12), 2)
+    x = _x(shape, seed)
     imp(x), hyb(x)
-    for (k, p), q in zip(imp.collect_params().items(), hyb.collect_params().values()):
+    for p, q in zip(imp.collect_params().values(), hyb.collect_params().values()):
         q.set_data(p.data())
+    return imp, hyb, x
+
+
+def test_hybridized_training_mode_updates_running_stats_like_imperative():
+    imp, hyb, x = _twin_cnns((2, 3, 12, 12), 5)
     hyb.hybridize()
     for n in (imp, hyb):
         mx.random.seed(11)  # the same dropout masks
@@ -277,13 +283,89 @@ def test_hybridized_inference_runs_a_planned_executor():
     y2 = net(x2)  # another batch size: another executor; y1 must survive
     np.testing.assert_allclose(y1.asnumpy(), want1, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(y2.asnumpy(), want2, rtol=1e-5, atol=1e-6)
-    assert len(net._flags["_executors"]) == 2
+    assert net._num_executors() == 2
     net[0].weight.set_data(mx.nd.zeros(net[0].weight.shape))  # same arrays: the executors see it
     assert not np.allclose(net(x1).asnumpy(), want1)
     net.collect_params().initialize(mx.init.Xavier(), force_reinit=True)  # new arrays: rebound
     y = net(x1).asnumpy()
     net.hybridize(False)
     np.testing.assert_allclose(y, net(x1).asnumpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_hybridized_training_steps_match_imperative_and_reuse_one_executor():
+    """Several SGD steps through the cached executor (train mode: batch statistics, running
+    stats updated) give the same parameters as imperative steps; the executor is reused."""
+    imp, hyb, x = _twin_cnns((3, 3, 12, 12), 4)
+    hyb.hybridize(static_alloc=True, static_shape=True)
+    for step in range(3):
+        for n in (imp, hyb):
+            mx.random.seed(20 + step)  # the same dropout masks
+            with mx.autograd.record():
+                y = n(x)
+                loss = (y * y).mean()
+            loss.backward()
+            for p in n.collect_params().values():
+                if p.grad_req != "null":
+                    p.set_data(p.data() - 0.1 * p.grad())
+    for (k, p), q in zip(imp.collect_params().items(), hyb.collect_params().values()):
+        np.testing.assert_allclose(q.data().asnumpy(), p.data().asnumpy(), rtol=1e-4, atol=1e-5, err_msg=k)
+    assert hyb._num_executors() == 1  # the previous step's graph was freed by its backward
+
+
+def test_hybridized_block_called_twice_in_one_graph():
+    """A shared block applied twice before one backward: each call keeps its own forward
+    values; gradients add up as imperatively; the input's gradient flows through both."""
+    net = _mlp()
+    net.initialize(mx.init.Xavier())
+    a, b = _x((4, 7), 1), _x((4, 7), 2)
+    net(a)
+
+    def run():
+        xa, xb = a.copy(), b.copy()
+        xa.attach_grad()
+        with mx.autograd.record():
+            loss = (net(xa) * net(xb)).sum() + net(xa).sum()
+        loss.backward()
+        return xa.grad.asnumpy(), {k: p.grad().asnumpy().copy() for k, p in net.collect_params().items()}
+
+    ga0, g0 = run()
+    net.hybridize()
+    ga1, g1 = run()
+    np.testing.assert_allclose(ga1, ga0, rtol=1e-5, atol=1e-6)
+    for k in g0:
+        np.testing.assert_allclose(g1[k], g0[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    # xa (recorded) and xb (not) differ in gradient needs: two signatures; xa's ran twice at once.
+    assert net._num_executors() == 3
+    ga2, _ = run()  # all three free again: reused
+    np.testing.assert_allclose(ga2, ga0, rtol=1e-5, atol=1e-6)
+    assert net._num_executors() == 3
+
+
+def test_hybridized_retain_graph_dropout_mask_and_errors():
+    net = nn.HybridSequential()
+    with net.name_scope():
+        net.add(nn.Dense(6, in_units=5), nn.Dropout(0.5))
+    net.initialize(mx.init.Xavier())
+    net.hybridize()
+    x = _x((8, 5), 3)
+    x.attach_grad()
+    with mx.autograd.record():
+        y = net(x)
+        loss = y.sum()
+    loss.backward(retain_graph=True)
+    g1 = x.grad.asnumpy().copy()
+    w = net[0].weight.data().asnumpy()
+    # The backward used the forward's dropout mask: d sum(y) / dx = (mask / 0.5) @ W.
+    mask = (y.asnumpy() != 0) / 0.5
+    np.testing.assert_allclose(g1, mask @ w, rtol=1e-5, atol=1e-6)
+    loss.backward()  # retained: the same forward values again
+    np.testing.assert_allclose(x.grad.asnumpy(), g1, rtol=1e-6)
+    with pytest.raises(mx.BrassError, match="retain_graph"):
+        loss.backward()
+    with mx.autograd.record():
+        y = net(x)
+    with pytest.raises(mx.BrassError, match="hybridized block: .*create_graph"):
+        mx.autograd.grad(y, [x], create_graph=True)  # toward a second derivative
 
 
 def test_demo_trains_mnist_and_round_trips_the_export(capsys):

@@ -200,7 +200,8 @@ class HybridBlock(Block):
     """A block written for both arrays and symbols: ``hybrid_forward(F, x, **params)`` with
     F = brass.nd or brass.sym (MXNet 1.x), or ``forward(x)`` using the parameters' data.
     ``hybridize()`` traces hybrid_forward into a symbol at the next call and runs that graph
-    from then on (the graph runs op by op in C++, recorded by autograd like imperative code)."""
+    from then on: a cached executor per input shapes (planned memory, fused element-wise
+    chains), recorded by autograd as one node whose backward is the executor's."""
 
     def __init__(self, prefix=None, params=None):
         super().__init__(prefix, params)
@@ -215,7 +216,6 @@ class HybridBlock(Block):
         super().hybridize(active, **kwargs)
 
     def _clear_cached(self):
-        self._flags.pop("_executors", None) if hasattr(self, "_flags") else None
         if self._cached is not None and self._cached[2] is not None and lib is not None:
             lib.brass_graph_free(self._cached[2])
         self._cached = None
@@ -310,9 +310,6 @@ class HybridBlock(Block):
             self._build_cache(args)
         names, sym, handle, order, multi, nout = self._cached
         arrays = [args[i] if kind == "data" else i.data() for kind, i in order]
-        if not autograd.is_recording():
-            res = self._run_planned(sym, names, order, arrays)
-            return res if multi or len(res) > 1 else res[0]
         h = ffi.new("brass_ndarray_t[]", [a.handle for a in arrays] or 1)
         num = ffi.new("int32_t*", nout)
         out = ffi.new("brass_ndarray_t[]", nout)
@@ -320,31 +317,13 @@ class HybridBlock(Block):
         res = [NDArray(out[i]) for i in range(num[0])]
         return res if multi or len(res) > 1 else res[0]
 
-    def _run_planned(self, sym, names, order, arrays):
-        """Calls outside autograd.record() run a bound executor (planned memory, fused
-        element-wise chains), one per input shapes and dtypes, kept while the parameters'
-        arrays stay the same; inputs are copied in and outputs copied out."""
-        key = tuple((a.shape, np.dtype(a.dtype).str, str(a.context)) for a, (kind, _) in zip(arrays, order)
-                    if kind == "data")
-        params = tuple(id(a) for a, (kind, _) in zip(arrays, order) if kind == "param")
-        execs = self._flags.setdefault("_executors", {})
-        hit = execs.get(key)
-        if hit is None or hit[1] != params:
-            if len(execs) >= 8:
-                execs.clear()
-            inputs = sym.list_inputs()
-            aux = set(sym.list_auxiliary_states())
-            by_name = dict(zip(inputs, arrays))
-            bound = {n: (by_name[n] if n not in names else nd.zeros(by_name[n].shape, ctx=by_name[n].context,
-                                                                      dtype=by_name[n].dtype))
-                     for n in inputs}
-            exe = sym.bind(arrays[0].context, {n: bound[n] for n in sym.list_arguments()}, grad_req="null",
-                           aux_states={n: bound[n] for n in aux})
-            hit = execs[key] = (exe, params)
-        exe = hit[0]
-        data = {n: a for n, a, (kind, _) in zip(sym.list_inputs(), arrays, order) if kind == "data"}
-        outs = exe.forward(is_train=autograd.is_training(), **data)
-        return [o.copy() for o in outs]
+    def _num_executors(self):
+        """How many executors the cached graph keeps (0 before the first hybridized call)."""
+        if self._cached is None:
+            return 0
+        n = ffi.new("int32_t*")
+        check(lib.brass_graph_num_executors(self._cached[2], n))
+        return n[0]
 
     def forward(self, x, *args):
         inputs = (x,) + args

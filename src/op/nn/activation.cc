@@ -52,6 +52,7 @@ const bool kRegistered = [] {
       .partial_infer()
       .type_fn(act_type_fn)
       .inplace_pairs({{0, 0}})
+      .add_req()
       .cpu(act_cpu)
       .grad(act_grad);
   return true;

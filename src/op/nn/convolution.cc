@@ -240,6 +240,7 @@ const bool kRegistered = [] {
       .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
         return col_bytes(a, in[2].shape, in[0].dtype);
       })
+      .add_req()
       .cpu(conv_bwd_data_cpu);
   OpRegistry::get().add("_backward_Convolution_weight")
       .describe("The gradient of Convolution with respect to its weight.")
@@ -248,6 +249,7 @@ const bool kRegistered = [] {
       .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
         return col_bytes(a, in[1].shape, in[0].dtype);
       })
+      .add_req()
       .cpu(conv_bwd_weight_cpu);
   register_gradients();
   return true;

@@ -125,6 +125,7 @@ const bool kRegistered = [] {
       .shape_fn(fc_shape)
       .partial_infer()  // weight and bias from the data (and the data's features back)
       .type_fn(fc_type)
+      .add_req()
       .cpu(fc_cpu)
       .grad(fc_grad);
   return true;

@@ -110,6 +110,7 @@ const bool kRegistered = [] {
                 "count_include_pad=False; global_pool pools each whole plane.")
       .inputs({"data"}).params<PoolParam>()
       .shape_fn(pool_shape).type_fn(pool_float_type).partial_infer()
+      .add_req()
       .cpu(pool_cpu)
       .grad([](const NodePtr& n, const grad::Entries& og) {
         if (og[0].empty()) return grad::Entries(1);
@@ -125,6 +126,7 @@ const bool kRegistered = [] {
       .inputs({"out_grad", "data", "out"}).params<PoolParam>()
       .shape_fn(bwd_shape).type_fn(pool_float_type).partial_infer()
       .temp(bwd_temp)
+      .add_req()
       .cpu(pool_bwd_cpu);
   return true;
 }();

@@ -139,7 +139,7 @@ void reg_grad(const char* name, ShapeFn forward_shape) {
   OpRegistry::get().add(name)
       .describe(kLike == 1 ? "The gradient of a matrix product with respect to its lhs."
                            : "The gradient of a matrix product with respect to its rhs.")
-      .inputs({"out_grad", "lhs", "rhs"}).params<DotParam>()
+      .inputs({"out_grad", "lhs", "rhs"}).params<DotParam>().add_req()
       .shape_fn([forward_shape](const NodeAttrs& at, std::vector<Shape>& in,
                                 std::vector<Shape>& out) {
         std::vector<Shape> fin{in[1], in[2]}, fout{Shape()};
@@ -185,11 +185,11 @@ const bool kRegistered = [] {
       .describe("Matrix product. N-d operands contract lhs's last axis with rhs's first axis.\n\n"
                 "    dot([[1, 2]], [[3], [4]]) = [[11]]")
       .inputs({"lhs", "rhs"}).params<DotParam>()
-      .shape_fn(dot_shape).type_fn(float_type).cpu(dot_cpu);
+      .shape_fn(dot_shape).type_fn(float_type).add_req().cpu(dot_cpu);
   OpRegistry::get().add("batch_dot")
       .describe("Batched matrix product of (B, M, K) and (B, K, N) arrays.")
       .inputs({"lhs", "rhs"}).params<DotParam>()
-      .shape_fn(batch_dot_shape).type_fn(float_type).cpu(batch_dot_cpu);
+      .shape_fn(batch_dot_shape).type_fn(float_type).add_req().cpu(batch_dot_cpu);
   reg_grad<1>("_dot_grad_lhs", dot_shape);
   OpRegistry::get().add("_dot_grad_lhs").cpu(dot_grad_cpu<true, false>);
   reg_grad<2>("_dot_grad_rhs", dot_shape);

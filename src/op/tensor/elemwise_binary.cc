@@ -37,6 +37,7 @@ Op& binary_op(const char* name, const ComputeFn& fn, bool broadcast, const std::
                .shape_fn(broadcast ? ShapeFn(broadcast_shape_fn) : ShapeFn(infer::same_shape))
                .type_fn(infer::same_type)
                .inplace_pairs({{0, 0}, {1, 0}})
+               .add_req()
                .cpu(fn);
   if (!broadcast) op.set_pointwise();
   return op;
@@ -56,7 +57,7 @@ void family(const char* bname, const char* ename, const char* sname, const char*
   }
   auto scalar_op = [&](const char* name, const ComputeFn& fn, const std::string& doc) -> Op& {
     return OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ScalarParam>()
-        .shape_fn(infer::same_shape).type_fn(infer::same_type).inplace_pairs({{0, 0}}).set_pointwise().cpu(fn);
+        .shape_fn(infer::same_shape).type_fn(infer::same_type).inplace_pairs({{0, 0}}).set_pointwise().add_req().cpu(fn);
   };
   Op& s = scalar_op(sname, scalar_kernel<F, false>, w + " of an array and a scalar: f(x, scalar).");
   for (auto a : s_aliases) s.alias(a);

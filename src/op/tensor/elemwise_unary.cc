@@ -21,12 +21,14 @@ Op& unary(const char* name, const char* doc) {
       .type_fn(infer::same_type)
       .inplace_pairs({{0, 0}})
       .set_pointwise()
+      .add_req()
       .cpu([](const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
         kernel::unary<F>(in[0], out[0], ctx.req[0]);
       });
 }
 
 void copy_kernel(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kAdd) return kernel::add_flat(in[0], out[0]);  // (same dtype: _copy, BlockGrad)
   if (ctx.req[0] == Req::kNull || in[0].dptr == out[0].dptr) return;
   kernel::cast(in[0], out[0]);
 }
@@ -194,11 +196,11 @@ const bool kRegistered = [] {
 
   OpRegistry::get().add("_copy").describe("Returns a copy of the input.\n\n    _copy([1, 2]) = [1, 2]")
       .alias("identity").inputs({"data"}).shape_fn(infer::same_shape).type_fn(infer::same_type)
-      .inplace_pairs({{0, 0}}).cpu(copy_kernel);
+      .inplace_pairs({{0, 0}}).add_req().cpu(copy_kernel);
   OpRegistry::get().add("BlockGrad")
       .describe("Returns the input unchanged and stops gradients from flowing through it.")
       .alias("stop_gradient").inputs({"data"}).shape_fn(infer::same_shape).type_fn(infer::same_type)
-      .inplace_pairs({{0, 0}}).cpu(copy_kernel);
+      .inplace_pairs({{0, 0}}).add_req().cpu(copy_kernel);
   OpRegistry::get().add("Cast")
       .describe("Casts the input to another dtype.\n\n    Cast([1.7, -2.2], dtype='int32') = [1, -2]")
       .alias("cast").inputs({"data"}).params<CastParam>().shape_fn(infer::same_shape)

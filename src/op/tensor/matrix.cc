@@ -21,6 +21,7 @@ using Kernel = ComputeFn;
 using In = std::vector<TBlob>;
 
 void copy_out(const OpContext& c, const In& in, const In& out) {
+  if (c.req[0] == Req::kAdd) return kernel::add_flat(in[0], out[0]);
   if (c.req[0] == Req::kNull || in[0].dptr == out[0].dptr) return;
   std::memcpy(out[0].dptr, in[0].dptr, size_t(in[0].size()) * dtype_size(in[0].dtype));
 }
@@ -405,6 +406,7 @@ const bool kRegistered = [] {
         const auto& p = a.param<ReshapeParam>();
         return infer_reshape(in[0], p.shape, p.reverse);
       }))
+      .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
   R.add("Flatten").alias("flatten")
@@ -418,6 +420,7 @@ const bool kRegistered = [] {
             s[0] ? s.size() / s[0] : checked_product(s.data() + 1, s.ndim() - 1, "Flatten");
         return Shape{s[0], rest};
       }))
+      .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
   R.add("expand_dims")
@@ -428,6 +431,7 @@ const bool kRegistered = [] {
         int ax = normalize_axis(a.param<AxisParam>().axis, in[0].ndim() + 1, "expand_dims");
         return insert_axis(in[0], ax);
       }))
+      .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
   R.add("squeeze").describe("Drops axes of size 1 (a result with no axes has shape (1,)).")
@@ -448,6 +452,7 @@ const bool kRegistered = [] {
         if (o.ndim() == 0) o.push_back(1);
         return o;
       }))
+      .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
 
@@ -725,6 +730,7 @@ const bool kRegistered = [] {
       .shape_fn(fixed_shape([](const NodeAttrs& a, const std::vector<Shape>& in) {
         return reshape_like_shape(in[0], in[1], a.param<ReshapeLikeParam>());
       }))
+      .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
 

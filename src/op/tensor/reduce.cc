@@ -268,7 +268,7 @@ void register_gradients() {
 
 template <Kind K>
 void reg(const char* name, const char* doc, std::vector<const char*> aliases = {}) {
-  Op& op = OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ReduceParam>()
+  Op& op = OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ReduceParam>().add_req()
       .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
         if (!in[0].ndim_known()) return false;
         const auto& p = a.param<ReduceParam>();
@@ -393,7 +393,7 @@ const bool kRegistered = [] {
   OpRegistry::get().add("_reduce_grad")
       .describe("The first input (a reduction's output gradient) broadcast back over the "
                 "reduced axes to the shape of the second (the reduction's input).")
-      .inputs({"out_grad", "data"}).params<ReduceParam>()
+      .inputs({"out_grad", "data"}).params<ReduceParam>().add_req()
       .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
         if (!in[1].known()) return false;
         const auto& p = a.param<ReduceParam>();
