@@ -8,8 +8,10 @@
    recomputed in backward from checkpoints). Also a 50-layer MLP, the mirror target (at least
    3x less than planning alone).
 2. One training step (forward, backward under autograd.record) of the same networks as Gluon
-   blocks, imperative and hybridized, in microseconds (the best of 5 rounds), in this one
+   blocks, imperative and hybridized (a cached executor per input shape, recorded as one node), in microseconds (the best of 5 rounds), in this one
    process; PyTorch eager for the same MLP when installed.
+   Add-to: a branching MLP planned with and without summing gradient parts in one buffer
+   (BRASS_ADD_TO=0).
 3. Element-wise fusion: chains of element-wise ops on 4M float32, forward in a bound
    executor, fused (default) and unfused (BRASS_FUSE=0), in milliseconds.
 """
@@ -47,14 +49,27 @@ def symbol_of(net, shape):
     return net._cached[1]
 
 
-def planned(sym, shape, plan, mirror):
+def branching_mlp(blocks, hidden):
+    """h <- tanh(FC_a(h)) + sigmoid(FC_b(h)): every h feeds two layers, so its gradient is a
+    sum of two parts."""
+    h = mx.sym.var("data")
+    for i in range(blocks):
+        a = mx.sym.FullyConnected(h, num_hidden=hidden, name="fa%d" % i)
+        b = mx.sym.FullyConnected(h, num_hidden=hidden, name="fb%d" % i)
+        h = mx.sym.tanh(a) + mx.sym.sigmoid(b)
+    return mx.sym.sum(h)
+
+
+def planned(sym, shape, plan, mirror, add_to=True):
     os.environ["BRASS_MEMORY_PLAN"] = "1" if plan else "0"
     os.environ["BRASS_BACKWARD_DO_MIRROR"] = "1" if mirror else "0"
+    os.environ["BRASS_ADD_TO"] = "1" if add_to else "0"
     try:
         exe = sym.simple_bind(mx.cpu(), data=shape)
     finally:
         os.environ.pop("BRASS_MEMORY_PLAN")
         os.environ.pop("BRASS_BACKWARD_DO_MIRROR")
+        os.environ.pop("BRASS_ADD_TO")
     exe.forward(is_train=True)
     exe.backward()
     mx.nd.waitall()
@@ -114,6 +129,14 @@ def main():
         off, on, mirror = (planned(sym, shape, p, m) for p, m in ((False, False), (True, False), (True, True)))
         print("| %s | %.2f | %.2f (%.1fx less) | %.2f (%.1fx less than on) |" % (name, off, on, off / on, mirror,
                                                                              on / mirror))
+    print()
+    print("## Add-to: a branching MLP (each hidden value feeds two layers), planned MB")
+    print("| network | add-to off | add-to on | summed parts |")
+    print("|---|---|---|---|")
+    sym = branching_mlp(8, 256)
+    off, on = (planned(sym, (64, 256), True, False, add_to=a) for a in (False, True))
+    parts = sym.simple_bind(mx.cpu(), data=(64, 256)).memory_plan["addto"]
+    print("| 8 blocks of two 256-wide layers, batch 64 | %.2f | %.2f (%.2fx less) | %d |" % (off, on, off / on, parts))
     print()
     print("## One training step (us): imperative vs hybridized")
     print("| network | imperative | hybridized | ratio |")

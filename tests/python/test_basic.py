@@ -9,16 +9,20 @@ def test_array_roundtrip_dtypes():
     for dt in [np.float32, np.float64, np.float16, np.int8, np.uint8, np.int32, np.int64,
                np.int16, np.uint16, np.uint32, np.uint64, np.bool_]:
         x = (np.arange(12) % 3).astype(dt).reshape(3, 4)
-        a = mx.nd.array(x)
+        a = mx.nd.array(x, dtype=x.dtype)
         assert a.dtype == dt
         assert a.shape == (3, 4)
         np.testing.assert_array_equal(a.asnumpy(), x)
+        f = mx.nd.array(x)  # MXNet 1.x: numpy arrays of any dtype give float32 by default
+        assert f.dtype == np.float32
+        np.testing.assert_array_equal(f.asnumpy(), x.astype(np.float32))
+        assert mx.nd.from_numpy(x).dtype == dt  # zero-copy keeps the dtype
 
 
 def test_bfloat16_through_ml_dtypes():
     import ml_dtypes
     x = np.array([1.5, -2.25, 3.0], dtype=ml_dtypes.bfloat16)
-    a = mx.nd.array(x)
+    a = mx.nd.array(x, dtype=x.dtype)
     assert np.dtype(a.dtype) == np.dtype(ml_dtypes.bfloat16)
     np.testing.assert_array_equal(a.asnumpy().astype(np.float32), x.astype(np.float32))
 

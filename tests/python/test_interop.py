@@ -38,7 +38,7 @@ def test_dlpack_waits_for_pending_work():
 
 def test_bfloat16_view():
     import ml_dtypes
-    a = mx.nd.array(np.array([1.5, 2.5], dtype=ml_dtypes.bfloat16))
+    a = mx.nd.array(np.array([1.5, 2.5], dtype=ml_dtypes.bfloat16), dtype=ml_dtypes.bfloat16)
     from brass.ndarray.dlpack import as_numpy_view
     v = as_numpy_view(a)
     assert v.dtype == ml_dtypes.bfloat16 and v.astype(np.float32).tolist() == [1.5, 2.5]

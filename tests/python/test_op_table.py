@@ -329,8 +329,8 @@ def t_dot():
         for dt in ("float32", "float64"):
             a, b = rs.randn(m, k).astype(dt), rs.randn(k, n).astype(dt)
             r = 1e-5 if dt == "float32" else 1e-12
-            np.testing.assert_allclose(mx.nd.dot(mx.nd.array(a), mx.nd.array(b)).asnumpy(), a @ b, rtol=r, atol=r * 10)
-            np.testing.assert_allclose(mx.nd.dot(mx.nd.array(a.T.copy()), mx.nd.array(b.T.copy()), transpose_a=True,
+            np.testing.assert_allclose(mx.nd.dot(mx.nd.array(a, dtype=dt), mx.nd.array(b, dtype=dt)).asnumpy(), a @ b, rtol=r, atol=r * 10)
+            np.testing.assert_allclose(mx.nd.dot(mx.nd.array(a.T.copy(), dtype=dt), mx.nd.array(b.T.copy(), dtype=dt), transpose_a=True,
                                                  transpose_b=True).asnumpy(), a @ b, rtol=r, atol=r * 10)
     v = rs.randn(5).astype(np.float32)
     assert mx.nd.dot(mx.nd.array(v), mx.nd.array(v)).shape == (1,)

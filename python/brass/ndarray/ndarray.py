@@ -582,8 +582,9 @@ def ones(shape, ctx=None, dtype=None, **kwargs):
 def array(source_array, ctx=None, dtype=None):
     """An array from a numpy array, a list, a scalar or another NDArray.
 
-    The dtype defaults to float32 (MXNet 1.x), or the source's dtype for numpy arrays and
-    NDArrays. A Python scalar gives shape (1,), as in MXNet 1.x.
+    The dtype defaults to float32 for lists, scalars and numpy arrays of any dtype (MXNet 1.x:
+    pass ``dtype=x.dtype`` to keep a numpy array's), and to the source's for NDArrays. A
+    Python scalar gives shape (1,), as in MXNet 1.x.
 
     >>> import brass as mx
     >>> mx.nd.array([1, 2, 3]).asnumpy().tolist()
@@ -595,7 +596,7 @@ def array(source_array, ctx=None, dtype=None):
         return source_array.as_in_context(ctx or source_array.context).astype(dtype)
     if isinstance(source_array, np.ndarray):
         if dtype is None:
-            dtype = source_array.dtype if source_array.dtype in base._NP_TO_CODE else np.float32
+            dtype = np.float32
         src = source_array
     else:
         if dtype is None:
@@ -616,7 +617,7 @@ def from_numpy(ndarray, zero_copy=True):
     from .dlpack import from_numpy_zero_copy
     if zero_copy and ndarray.flags["C_CONTIGUOUS"] and ndarray.dtype in base._NP_TO_CODE:
         return from_numpy_zero_copy(ndarray)
-    return array(ndarray)
+    return array(ndarray, dtype=ndarray.dtype if ndarray.dtype in base._NP_TO_CODE else None)
 
 
 def from_dlpack(x):
