@@ -5,11 +5,13 @@
 1. Memory of the intermediate values of forward+backward in a bound executor (MB), with
    planning off (every value its own buffer: BRASS_MEMORY_PLAN=0), on (buffers shared and
    reused in place), and on with mirroring (BRASS_BACKWARD_DO_MIRROR=1, forward values
-   recomputed in backward from checkpoints). Also a 50-layer MLP, the mirror target (at least
+   recomputed in backward from checkpoints), and shared only along dependencies
+   (BRASS_PLAN_CONCURRENT=1, what hybridized blocks use). Also a 50-layer MLP, the mirror target (at least
    3x less than planning alone).
-2. One training step (forward, backward under autograd.record) of the same networks as Gluon
-   blocks, imperative and hybridized (a cached executor per input shape, recorded as one node), in microseconds (the best of 5 rounds), in this one
-   process; PyTorch eager for the same MLP when installed.
+2. One training step (forward, backward under autograd.record, SGD update) of the same
+   networks as Gluon blocks, imperative and hybridized (a cached executor per input shape,
+   recorded as one node), in microseconds (the best of 6 interleaved rounds), in this one
+   process; PyTorch eager for the same MLP (same step) when installed.
    Add-to: a branching MLP planned with and without summing gradient parts in one buffer
    (BRASS_ADD_TO=0).
 3. Element-wise fusion: chains of element-wise ops on 4M float32, forward in a bound
@@ -60,37 +62,42 @@ def branching_mlp(blocks, hidden):
     return mx.sym.sum(h)
 
 
-def planned(sym, shape, plan, mirror, add_to=True):
-    os.environ["BRASS_MEMORY_PLAN"] = "1" if plan else "0"
-    os.environ["BRASS_BACKWARD_DO_MIRROR"] = "1" if mirror else "0"
-    os.environ["BRASS_ADD_TO"] = "1" if add_to else "0"
+def planned(sym, shape, plan, mirror, add_to=True, concurrent=False):
+    env = {"BRASS_MEMORY_PLAN": plan, "BRASS_BACKWARD_DO_MIRROR": mirror, "BRASS_ADD_TO": add_to,
+           "BRASS_PLAN_CONCURRENT": concurrent}
+    os.environ.update({k: "1" if v else "0" for k, v in env.items()})
     try:
         exe = sym.simple_bind(mx.cpu(), data=shape)
     finally:
-        os.environ.pop("BRASS_MEMORY_PLAN")
-        os.environ.pop("BRASS_BACKWARD_DO_MIRROR")
-        os.environ.pop("BRASS_ADD_TO")
+        for k in env:
+            os.environ.pop(k)
     exe.forward(is_train=True)
     exe.backward()
     mx.nd.waitall()
     return exe.memory_plan["planned_bytes"] / 2 ** 20
 
 
-def step_time(net, x, rounds=5, steps=20):
-    def step():
+def step_times(nets, x, rounds=6, steps=10):
+    """Best time of one training step (forward and backward under record, then a plain SGD
+    update of every parameter, the same code for each net), rounds interleaved across nets."""
+    def step(net, params):
         with mx.autograd.record():
             loss = net(x).sum()
         loss.backward()
-    step()
-    mx.nd.waitall()
-    best = float("inf")
+        for p in params:
+            mx.nd.elemwise_sub(p.data(), p.grad() * 1e-4, out=p.data())
+    best = [float("inf")] * len(nets)
     for _ in range(rounds):
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-        mx.nd.waitall()
-        best = min(best, (time.perf_counter() - t) / steps)
-    return best * 1e6
+        for i, net in enumerate(nets):
+            params = [p for p in net.collect_params().values() if p.grad_req != "null"]
+            step(net, params)
+            mx.nd.waitall()
+            t = time.perf_counter()
+            for _ in range(steps):
+                step(net, params)
+            mx.nd.waitall()
+            best[i] = min(best[i], (time.perf_counter() - t) / steps)
+    return [b * 1e6 for b in best]
 
 
 def torch_mlp_step(batch, inp, hidden, layers):
@@ -113,6 +120,9 @@ def torch_mlp_step(batch, inp, hidden, layers):
         for _ in range(20):
             net.zero_grad()
             net(x).sum().backward()
+            with torch.no_grad():
+                for p in net.parameters():
+                    p -= 1e-4 * p.grad
         if r:
             best = min(best, (time.perf_counter() - t) / 20)
     return best * 1e6
@@ -120,15 +130,16 @@ def torch_mlp_step(batch, inp, hidden, layers):
 
 def main():
     print("## Planned memory of forward+backward intermediates (MB)")
-    print("| network | plan off | plan on | plan + mirror |")
-    print("|---|---|---|---|")
+    print("| network | plan off | plan on | plan + mirror | plan, concurrent (hybridized training) |")
+    print("|---|---|---|---|---|")
     cases = [("MLP 3x256, batch 64", mlp(), (64, 784)), ("CNN 2 conv, batch 16", cnn(), (16, 3, 32, 32)),
              ("MLP 50x256, batch 64", mlp(50), (64, 256))]
     for name, net, shape in cases:
         sym = symbol_of(net, shape)
         off, on, mirror = (planned(sym, shape, p, m) for p, m in ((False, False), (True, False), (True, True)))
-        print("| %s | %.2f | %.2f (%.1fx less) | %.2f (%.1fx less than on) |" % (name, off, on, off / on, mirror,
-                                                                             on / mirror))
+        conc = planned(sym, shape, True, False, concurrent=True)
+        print("| %s | %.2f | %.2f (%.1fx less) | %.2f (%.1fx less than on) | %.2f (%.1fx less than off) |"
+              % (name, off, on, off / on, mirror, on / mirror, conc, off / conc))
     print()
     print("## Add-to: a branching MLP (each hidden value feeds two layers), planned MB")
     print("| network | add-to off | add-to on | summed parts |")
@@ -143,14 +154,14 @@ def main():
     print("|---|---|---|---|")
     for name, make, shape in [("MLP 3x256, batch 64", mlp, (64, 784)), ("MLP 3x64, batch 8", lambda: mlp(3, 64), (8, 32)),
                               ("CNN 2 conv, batch 16", cnn, (16, 3, 32, 32))]:
-        net = make()
-        net.initialize()
         x = mx.nd.array(np.random.RandomState(0).uniform(-1, 1, shape).astype(np.float32))
-        net(x)
-        imp = step_time(net, x)
-        net.hybridize()
-        hyb = step_time(net, x)
-        print("| %s | %.0f | %.0f | %.2fx |" % (name, imp, hyb, imp / hyb))
+        imp, hyb = make(), make()
+        for net in (imp, hyb):
+            net.initialize()
+            net(x)
+        hyb.hybridize()
+        t_imp, t_hyb = step_times([imp, hyb], x)
+        print("| %s | %.0f | %.0f | %.2fx |" % (name, t_imp, t_hyb, t_imp / t_hyb))
     t = torch_mlp_step(8, 32, 64, 3)
     if t is not None:
         print("\nPyTorch eager, MLP 3x64 batch 8: %.0f us per step" % t)

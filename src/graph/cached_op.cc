@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <unordered_map>
 
 #include "graph/gradient.h"
@@ -82,6 +84,10 @@ std::shared_ptr<CachedOp::State> CachedOp::acquire(const std::vector<NDArray>& i
     if (reqs[i] != Req::kNull) grads[i] = NDArray(args[i].shape(), args[i].dtype(), args[i].device());
   Executor::Options opt = Executor::Options::from_env();
   opt.keep_forward = true;
+  // Training steps keep the engine's concurrency: buffers shared along dependencies only
+  // (BRASS_PLAN_CONCURRENT=0 shares them as bound executors do).
+  const char* c = std::getenv("BRASS_PLAN_CONCURRENT");
+  opt.concurrent = !(c && std::strcmp(c, "0") == 0);
   Device dev = inputs.empty() ? Device::cpu() : inputs[0].device();
   s->exe = std::make_unique<Executor>(sym_, dev, args, std::move(grads), reqs, aux, opt);
   std::lock_guard<std::mutex> lock(mu_);

@@ -84,6 +84,8 @@ Executor::Options Executor::Options::from_env() {
   o.fuse = !(f && std::strcmp(f, "0") == 0);
   const char* a = std::getenv("BRASS_ADD_TO");
   o.add_to = !(a && std::strcmp(a, "0") == 0);
+  const char* c = std::getenv("BRASS_PLAN_CONCURRENT");
+  o.concurrent = c && std::strcmp(c, "1") == 0;
   return o;
 }
 
@@ -220,7 +222,7 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   std::vector<int> sum_into;
   if (opt.add_to && opt.plan && !dev_.is_gpu()) sum_into = plan_add_to(order, persistent, sh, ty, in_fwd);
   plan_ = plan_memory(full_, order, bytes, persistent, opt.plan, held.empty() ? nullptr : &held,
-                      sum_into.empty() ? nullptr : &sum_into);
+                      sum_into.empty() ? nullptr : &sum_into, opt.concurrent);
   for (size_t s : plan_.sizes) buffers_.push_back(NDArray(Shape{int64_t(std::max<size_t>(s, 1))}, DType::kUint8, dev_));
   vals_.assign(ne, NDArray());
   for (size_t i = 0; i < args_.size(); ++i) value({arg_nodes[i], 0}) = args_[i];

@@ -30,10 +30,13 @@ class Executor {
     bool mirror = false;  // recompute forward values in backward (sublinear memory)
     bool fuse = true;     // fuse element-wise chains (CPU)
     bool add_to = true;   // sum gradient parts in one buffer where the ops can add (CPU)
+    bool concurrent = false;  // share buffers only along dependencies (plan_memory.h)
     // Forward values that backward reads keep their buffers through backward, so backward may
     // run again after one forward (a recorded graph kept with retain_graph).
     bool keep_forward = false;
-    static Options from_env();  // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0, BRASS_ADD_TO=0
+    // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0, BRASS_ADD_TO=0,
+    // BRASS_PLAN_CONCURRENT=1
+    static Options from_env();
   };
   Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std::vector<NDArray> arg_grads,
            std::vector<Req> reqs, std::vector<NDArray> aux, Options opt = Options::from_env());

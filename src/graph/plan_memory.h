@@ -30,9 +30,12 @@ struct MemoryPlan {
 // (the parts of an add_n computed in its output's buffer), or -1. The buffer is taken when the
 // first part is written and lives until the sum's last read; a persistent sum gives its parts
 // no buffer (they use its array).
+// concurrent: a value takes a freed buffer only when every node that used the buffer is an
+// ancestor of its node, so sharing adds no ordering between nodes that could run side by side
+// (more memory, kept concurrency).
 MemoryPlan plan_memory(const IndexedGraph& g, const std::vector<NodePtr>& order, const std::vector<size_t>& bytes,
                        const std::vector<bool>& persistent, bool share, const std::vector<bool>* held = nullptr,
-                       const std::vector<int>* sum_into = nullptr);
+                       const std::vector<int>* sum_into = nullptr, bool concurrent = false);
 
 }  // namespace graph
 }  // namespace brass
