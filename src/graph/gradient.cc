@@ -1,10 +1,9 @@
 // The gradient pass (reverse-mode differentiation over the graph).
 #include "graph/gradient.h"
 
-#include <unordered_map>
-#include <unordered_set>
 #include <utility>
 
+#include "base/ptr_map.h"
 #include "op/grad.h"
 
 namespace brass {
@@ -13,43 +12,34 @@ namespace graph {
 std::vector<NodePtr> topo_order(const std::vector<NodeEntry>& heads, const std::function<bool(const Node&)>& stop) {
   // Iterative depth-first search: graphs may be deep (long recorded loops).
   std::vector<NodePtr> order;
-  std::unordered_set<const Node*> done, on_path;
-  std::vector<std::pair<NodePtr, size_t>> stack;
+  PtrMap<uint8_t> state(64);  // 1: on the current path, 2: done
+  std::vector<std::pair<const Node*, size_t>> stack;
   for (const NodeEntry& h : heads) {
-    if (!h.node || done.count(h.node.get()) || (stop && stop(*h.node))) continue;
-    stack.emplace_back(h.node, 0);
-    on_path.insert(h.node.get());
+    if (!h.node || state.contains(h.node.get()) || (stop && stop(*h.node))) continue;
+    stack.emplace_back(h.node.get(), 0);
+    state[h.node.get()] = 1;
     while (!stack.empty()) {
       auto& [n, next] = stack.back();
       if (next < n->inputs.size()) {
         const NodePtr& c = n->inputs[next++].node;
-        if (!c || done.count(c.get()) || (stop && stop(*c))) continue;
-        if (!on_path.insert(c.get()).second)
-          fail(BRASS_ERR_INVALID_ARGUMENT, "graph: cycle through node '", c->name, "'");
-        stack.emplace_back(c, 0);
+        if (!c || (stop && stop(*c))) continue;
+        uint8_t& st = state[c.get()];
+        if (st == 2) continue;
+        if (st == 1) fail(BRASS_ERR_INVALID_ARGUMENT, "graph: cycle through node '", c->name, "'");
+        st = 1;
+        stack.emplace_back(c.get(), 0);
         continue;
       }
-      on_path.erase(n.get());
-      done.insert(n.get());
-      order.push_back(n);
+      state[n] = 2;
       stack.pop_back();
+      // The shared pointer comes from the parent's input (or the head).
+      order.push_back(stack.empty() ? h.node : stack.back().first->inputs[stack.back().second - 1].node);
     }
   }
   return order;
 }
 
 namespace {
-
-struct EntryKey {
-  const Node* node;
-  uint32_t index;
-  bool operator==(const EntryKey& o) const { return node == o.node && index == o.index; }
-};
-struct EntryHash {
-  size_t operator()(const EntryKey& k) const {
-    return std::hash<const void*>()(k.node) * 31 + k.index;
-  }
-};
 
 // The sum of the gradient entries that reached one value (empty when none did).
 NodeEntry sum_of(std::vector<NodeEntry>& parts) {
@@ -67,29 +57,52 @@ std::vector<NodeEntry> gradient(const std::vector<NodeEntry>& heads,
     fail(BRASS_ERR_INVALID_ARGUMENT, "gradient: ", heads.size(), " heads but ", head_grads.size(),
          " head gradients");
   std::vector<NodePtr> order = topo_order(heads);
-  // Only nodes on a path to some x need a gradient.
-  std::unordered_set<const Node*> wanted;
-  for (const NodeEntry& x : xs) wanted.insert(x.node.get());
-  std::unordered_set<const Node*> leads;  // nodes from which an x is reachable
+  // Only nodes on a path to some x need a gradient: leads[n] = 1 + the first of n's slots in
+  // `parts` (one per output); an x that no head depends on keeps kWanted (no slot).
+  constexpr uint32_t kWanted = ~uint32_t(0);
+  PtrMap<uint32_t> leads(order.size());
+  for (const NodeEntry& x : xs) leads[x.node.get()] = kWanted;
+  uint32_t slots = 0;
   for (const NodePtr& n : order) {
-    bool l = wanted.count(n.get()) > 0;
-    for (const NodeEntry& e : n->inputs) l = l || leads.count(e.node.get()) > 0;
-    if (l) leads.insert(n.get());
+    bool l = leads.contains(n.get());
+    for (const NodeEntry& e : n->inputs) l = l || leads.contains(e.node.get());
+    if (!l) continue;
+    leads[n.get()] = slots + 1;
+    slots += n->is_variable() ? 1 : uint32_t(n->op->outputs_for(*n->attrs));
   }
-  std::unordered_map<EntryKey, std::vector<NodeEntry>, EntryHash> grads;
-  grads.reserve(order.size());
+  // The gradient entries that reached each output (most get one: kept without a vector).
+  struct Parts {
+    NodeEntry first;
+    std::vector<NodeEntry> more;
+    void add(const NodeEntry& e) {
+      if (first.empty()) first = e;
+      else more.push_back(e);
+    }
+  };
+  std::vector<Parts> parts(slots);
+  auto parts_of = [&](const NodeEntry& e) -> Parts* {
+    const uint32_t* l = leads.find(e.node.get());
+    return l && *l != kWanted ? &parts[*l - 1 + e.index] : nullptr;
+  };
+  auto sum = [](Parts* p) -> NodeEntry {
+    if (!p || p->more.empty()) return p ? p->first : NodeEntry();
+    std::vector<NodeEntry> all{p->first};
+    all.insert(all.end(), p->more.begin(), p->more.end());
+    return sum_of(all);
+  };
   for (size_t i = 0; i < heads.size(); ++i)
-    if (!head_grads[i].empty()) grads[{heads[i].node.get(), heads[i].index}].push_back(head_grads[i]);
+    if (!head_grads[i].empty())
+      if (Parts* p = parts_of(heads[i])) p->add(head_grads[i]);
 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const NodePtr& n = *it;
-    if (n->is_variable() || !leads.count(n.get())) continue;
+    const uint32_t* l = leads.find(n.get());
+    if (n->is_variable() || !l || *l == kWanted) continue;
     int nout = n->op->outputs_for(*n->attrs);
     std::vector<NodeEntry> ograds(nout);
     bool any = false;
     for (int o = 0; o < nout; ++o) {
-      auto g = grads.find({n.get(), uint32_t(o)});
-      if (g != grads.end()) ograds[o] = sum_of(g->second);
+      ograds[o] = sum(&parts[*l - 1 + uint32_t(o)]);
       any = any || !ograds[o].empty();
     }
     if (!any) continue;  // nothing flows back through this node
@@ -103,14 +116,13 @@ std::vector<NodeEntry> gradient(const std::vector<NodeEntry>& heads,
       fail(BRASS_ERR_INTERNAL, n->op->name, ": gradient gave ", igrads.size(), " entries for ",
            n->inputs.size(), " inputs");
     for (size_t i = 0; i < igrads.size(); ++i)
-      if (!igrads[i].empty() && leads.count(n->inputs[i].node.get()))
-        grads[{n->inputs[i].node.get(), n->inputs[i].index}].push_back(igrads[i]);
+      if (!igrads[i].empty())
+        if (Parts* p = parts_of(n->inputs[i])) p->add(igrads[i]);
   }
 
   std::vector<NodeEntry> out;
   for (const NodeEntry& x : xs) {
-    auto g = grads.find({x.node.get(), x.index});
-    NodeEntry e = g == grads.end() ? NodeEntry() : sum_of(g->second);
+    NodeEntry e = sum(parts_of(x));
     out.push_back(e.empty() ? grad::apply("zeros_like", {x}) : e);
   }
   return out;

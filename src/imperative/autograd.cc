@@ -3,8 +3,8 @@
 
 #include <atomic>
 #include <string>
-#include <unordered_map>
 
+#include "base/ptr_map.h"
 #include "graph/gradient.h"
 #include "op/grad.h"
 
@@ -273,12 +273,11 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
 
   // Run the gradient graph: forward values come from what was recorded; new nodes run here.
   Switches sw(create_graph, is_train);
-  std::unordered_map<const Node*, std::vector<NDArray>> values;
-  values.reserve(order.size());
+  PtrMap<uint32_t> computed(order.size());  // node -> 1 + its outputs' index in `values`
+  std::vector<std::vector<NDArray>> values;
   auto value_of = [&](const NodeEntry& e) -> NDArray {
     const Node* n = e.node.get();
-    auto c = values.find(n);
-    if (c != values.end()) return c->second[e.index];  // computed here (recorded if asked)
+    if (const uint32_t* c = computed.find(n)) return values[*c - 1][e.index];  // computed here (recorded if asked)
     NDArray v;
     if (const VarInfo* vi = var_info(*n)) {  // a variable, a constant or a head gradient
       v = vi->value;
@@ -300,7 +299,8 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     std::vector<NDArray> in, out;
     for (const NodeEntry& e : n->inputs) in.push_back(value_of(e));
     invoke(n->op, n->attrs, in, out);  // under create_graph, invoke records it
-    values[n.get()] = std::move(out);
+    values.push_back(std::move(out));
+    computed[n.get()] = uint32_t(values.size());
   }
   std::vector<NDArray> result;
   for (const NodeEntry& g : gs) result.push_back(value_of(g));
