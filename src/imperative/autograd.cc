@@ -293,12 +293,38 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     if (create_graph) v.set_ag(e.node, e.index);  // the gradient graph joins the forward one
     return v;
   };
+  // A gradient with write request that a new node computes goes straight into its buffer.
+  std::vector<bool> written(xs.size(), false);
+  PtrMap<uint8_t> feeds;
+  if (to_buffers && !create_graph)
+    for (size_t i = 0; i < xs.size(); ++i)
+      if (var_info(*xs[i].node)->req == Req::kWrite && !gs[i].node->is_variable() && !gs[i].node->info)
+        feeds[gs[i].node.get()] = 1;
   // Only the new nodes run: the walk stops at recorded nodes and variables (known values).
   for (const NodePtr& n : graph::topo_order(gs, [](const Node& m) { return m.info != nullptr; })) {
     if (n->is_variable() || n->info) continue;
     std::vector<NDArray> in, out;
     for (const NodeEntry& e : n->inputs) in.push_back(value_of(e));
-    invoke(n->op, n->attrs, in, out);  // under create_graph, invoke records it
+    bool into_buffers = false;
+    if (feeds.size() && feeds.contains(n.get())) {
+      out.assign(size_t(n->op->outputs_for(*n->attrs)), NDArray());
+      for (size_t i = 0; i < xs.size(); ++i)
+        if (gs[i].node == n && out[gs[i].index].is_none()) {
+          out[gs[i].index] = var_info(*xs[i].node)->grad;
+          written[i] = into_buffers = true;
+        }
+    }
+    try {
+      invoke(n->op, n->attrs, in, out);  // under create_graph, invoke records it
+    } catch (const Error&) {
+      if (!into_buffers) throw;
+      // A gradient of another shape or dtype than its buffer: computed apart (the copy below
+      // converts or reports it).
+      for (size_t i = 0; i < xs.size(); ++i)
+        if (gs[i].node == n) written[i] = false;
+      out.clear();
+      invoke(n->op, n->attrs, in, out);
+    }
     values.push_back(std::move(out));
     computed[n.get()] = uint32_t(values.size());
   }
@@ -310,6 +336,7 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     auto add_attrs = make_attrs(add, {});
     for (size_t i = 0; i < xs.size(); ++i) {
       VarInfo* v = var_info(*xs[i].node);
+      if (written[i]) continue;
       if (v->req == Req::kAdd) {
         std::vector<NDArray> out{v->grad};
         invoke(add, add_attrs, {v->grad, result[i]}, out);

@@ -223,7 +223,8 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   if (ngiven && ngiven != nout && ngiven != op->visible_outputs_for(attrs))
     fail(BRASS_ERR_INVALID_ARGUMENT, name, ": expected ", op->visible_outputs_for(attrs),
          " output array(s), got ", outputs.size());
-  Device dev = !inputs.empty() ? inputs[0].device() : !outputs.empty() ? outputs[0].device() : Device::cpu();
+  Device dev = !inputs.empty() ? inputs[0].device()
+               : !outputs.empty() && !outputs[0].is_none() ? outputs[0].device() : Device::cpu();
   if (inputs.empty() && outputs.empty())
     for (auto& kv : attrs.dict)
       if (kv.first == "ctx") dev = parse_device(kv.second, name);
@@ -260,6 +261,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   otypes.assign(nout, -1);
   for (int i = 0; i < nin; ++i) { ishapes[i] = inputs[i].shape(); itypes[i] = int(inputs[i].dtype()); }
   for (size_t i = 0; i < outputs.size(); ++i) {
+    if (outputs[i].is_none()) continue;
     otypes[i] = int(outputs[i].dtype());
     oshapes[i] = outputs[i].shape();
   }
@@ -283,7 +285,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   copy_back.assign(nout, NDArray());
   bool any_copy_back = false;
   for (int o = 0; o < nout; ++o) {
-    if (o >= ngiven) {
+    if (o >= ngiven || outputs[o].is_none()) {  // (a none entry: allocated here)
       results[o] = NDArray(oshapes[o], DType(otypes[o]), dev);
       continue;
     }
@@ -357,6 +359,8 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   if (any_copy_back)
     for (int o = 0; o < nout; ++o)
       if (!copy_back[o].is_none()) copy_array(results[o], copy_back[o]);
+  for (int o = 0; o < ngiven; ++o)
+    if (outputs[o].is_none()) outputs[o] = results[o];
   for (int o = ngiven; o < nout; ++o) outputs.push_back(results[o]);
   if (recording) autograd::record(op, held, inputs, outputs);
   // Drop the scratch's references so memory returns to the pool when callers let go.

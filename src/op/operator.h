@@ -203,7 +203,7 @@ std::shared_ptr<NodeAttrs> make_attrs(const Op* op,
 
 // Imperative execution: infer, allocate, push to the engine. `outputs` empty: allocated here;
 // given, it holds either every output or the visible ones (the hidden ones are allocated and
-// appended). On return `outputs` holds every output. reqs (optional, with every output given):
+// appended; a none entry is allocated too). On return `outputs` holds every output. reqs (optional, with every output given):
 // per output, write or add (Req::kAdd, for ops whose kernels honor it: Op::add_req).
 void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
             const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs,

@@ -409,3 +409,25 @@ def test_cast_after_hybridize_and_legacy_param_names(tmp_path):
     other2.cast("float64")
     other2.load_parameters(f)
     np.testing.assert_allclose(other2(x.astype("float64")).asnumpy(), net(x.astype("float64")).asnumpy())
+
+
+def test_frozen_parameter_has_no_gradient_buffer_and_can_thaw():
+    net = _mlp()
+    net.initialize(mx.init.Xavier())
+    x = _x((4, 7), 5)
+    net(x)
+    w = net[0].weight
+    w.grad_req = "null"  # frozen: no buffer, outside recorded graphs
+    grads = []
+    for hybrid in (False, True):
+        net.hybridize(hybrid)
+        _, g = _grads(net, x)
+        assert w.name not in g
+        with pytest.raises(mx.BrassError, match="grad_req 'null'"):
+            w.grad()
+        grads.append(g)
+    for k in grads[0]:
+        np.testing.assert_allclose(grads[1][k], grads[0][k], rtol=1e-5, atol=1e-6, err_msg=k)
+    w.grad_req = "write"
+    _, g = _grads(net, x)
+    assert np.abs(g[w.name]).sum() > 0

@@ -116,10 +116,9 @@ class Parameter:
         self._finish_init(*self._deferred)
 
     def _init_grad(self):
-        if self._grad_req == "null":
+        if self._grad_req == "null":  # no gradient buffer, and outside recorded graphs
             self._grad = None
-            d = self._data
-            autograd.mark_variables([d], [nd.zeros(d.shape, ctx=d.context, dtype=d.dtype)], "null")
+            self._data = self._data.detach()
             return
         self._grad = nd.zeros(self._data.shape, ctx=self._data.context, dtype=self._data.dtype)
         autograd.mark_variables([self._data], [self._grad], self._grad_req)
