@@ -251,6 +251,16 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   }
   for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
   keep_forward_ = opt.keep_forward;
+  opt_ = opt;
+}
+
+void Executor::set_monitor(std::function<void(const std::string&, const NDArray&)> cb) {
+  if (cb && fused_ > 0) {
+    Options o = opt_;
+    o.fuse = false;
+    *this = Executor(sym_, dev_, args_, grads_, reqs_, aux_, o);
+  }
+  monitor_ = std::move(cb);
 }
 
 std::vector<int> Executor::plan_add_to(const std::vector<NodePtr>& order, const std::vector<bool>& persistent,

@@ -59,8 +59,9 @@ class Executor {
   void rebind_grads(const std::vector<NDArray>& arg_grads);
   const MemoryPlan& plan() const { return plan_; }
   int fused_groups() const { return fused_; }
-  // Called with each op output's name ("fc1_output") and value after the op runs.
-  void set_monitor(std::function<void(const std::string&, const NDArray&)> cb) { monitor_ = std::move(cb); }
+  // Called with each op output's name ("fc1_output") and value after the op runs. An executor
+  // with fused groups is planned again without fusion first, so every op's output is seen.
+  void set_monitor(std::function<void(const std::string&, const NDArray&)> cb);
 
  private:
   NDArray& value(const NodeEntry& e) { return vals_[full_.entry(e)]; }
@@ -92,6 +93,7 @@ class Executor {
   NDArray ones_;                              // default head gradient buffers, made once
   std::vector<NDArray> default_head_grads_;
   bool forward_done_ = false, forward_train_ = false, keep_forward_ = false;
+  Options opt_;
   std::function<void(const std::string&, const NDArray&)> monitor_;
 };
 

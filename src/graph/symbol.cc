@@ -416,9 +416,10 @@ Symbol from_json(const std::string& text) {
     }
     std::vector<std::string> names = input_names(op, *node->attrs);
     if (node->inputs.size() < names.size() && version < 900) {
-      // MXNet 0.8 files leave out auxiliary states: make their variables as 0.9 did.
+      // MXNet 0.8 files leave out auxiliary states: make their variables as 0.9 did, with a
+      // copy of the op's attributes.
       for (size_t k = node->inputs.size(); k < names.size(); ++k) {
-        Attrs va;
+        Attrs va(node->attrs->dict.begin(), node->attrs->dict.end());
         for (auto& init : op->input_init)
           if (init.first == int(k)) va.emplace_back("__init__", init.second);
         node->inputs.push_back(NodeEntry{new_variable(name + "_" + names[k], std::move(va)), 0});

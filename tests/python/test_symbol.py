@@ -475,7 +475,7 @@ def test_legacy_08_file_gets_aux_states_and_moved_attributes():
             {"op": "null", "param": {}, "name": "bn_gamma", "inputs": [], "backward_source_id": -1},
             {"op": "null", "param": {}, "name": "bn_beta", "inputs": [], "backward_source_id": -1},
             {"op": "BatchNorm", "param": {"eps": "0.001", "fix_gamma": "True", "momentum": "0.9"}, "name": "bn",
-             "inputs": [[3, 0], [4, 0], [5, 0]], "backward_source_id": -1},
+             "inputs": [[3, 0], [4, 0], [5, 0]], "backward_source_id": -1, "attr": {"ctx_group": "stage2"}},
             {"op": "null", "param": {}, "name": "sm_label", "inputs": [], "backward_source_id": -1},
             {"op": "Softmax", "param": {"grad_scale": "1"}, "name": "sm", "inputs": [[6, 0], [7, 0]],
              "backward_source_id": -1},
@@ -489,6 +489,9 @@ def test_legacy_08_file_gets_aux_states_and_moved_attributes():
     internals = s.get_internals()
     assert internals["bn_moving_mean"].attr("__init__") == '["zero", {}]'
     assert internals["bn_moving_var"].attr("__init__") == '["one", {}]'
+    # The created variables carry a copy of the op's attributes (MXNet's upgrade does so).
+    assert internals["bn_moving_mean"].attr("eps") == "0.001"
+    assert internals["bn_moving_var"].attr("__ctx_group__") == "stage2"
     assert internals["fc1_weight"].attr("__lr_mult__") == "0.2"
     assert internals["fc1_output"].attr("__ctx_group__") == "stage1"
     args, outs, aux = s.infer_shape(data=(2, 3))
@@ -627,3 +630,20 @@ def test_long_chains_bind_fuse_and_free_without_deep_recursion():
             c = c + 1
     del c  # a 200,000-node recorded chain is freed iteratively
     assert (a + 1).asnumpy().tolist() == [2.0, 2.0]
+
+
+def test_monitor_sees_every_op_output_of_a_fused_chain():
+    x = mx.sym.var("x")
+    y = mx.sym.exp(mx.sym.relu(x * 2.0, name="r") + 1.0, name="e")
+    exe = y.simple_bind(mx.cpu(), grad_req="write", x=(3,))
+    assert exe.memory_plan["fused"] >= 1  # the chain runs as one fused node
+    seen = {}
+    exe.set_monitor_callback(lambda name, arr: seen.__setitem__(name, arr.asnumpy().copy()))
+    assert exe.memory_plan["fused"] == 0  # planned again without fusion
+    xv = np.array([-1.0, 0.5, 2.0], dtype=np.float32)
+    out = exe.forward(is_train=True, x=xv)[0].asnumpy()
+    exe.backward()
+    assert "r_output" in seen and "e_output" in seen, sorted(seen)
+    np.testing.assert_allclose(seen["r_output"], np.maximum(xv * 2, 0), rtol=1e-6)
+    np.testing.assert_allclose(out, np.exp(np.maximum(xv * 2, 0) + 1), rtol=1e-6)
+    np.testing.assert_allclose(exe.grad_dict["x"].asnumpy(), out * 2 * (xv > 0), rtol=1e-5)
