@@ -429,3 +429,64 @@ def test_gpu_kernel_errors_reach_the_caller():
         mx.nd.take(a, idx, mode="raise").asnumpy()
     assert (a + 1).asnumpy().sum() == 21
     np.testing.assert_array_equal(mx.nd.take(a, idx, mode="clip").asnumpy(), [[0, 1, 2], [3, 4, 5]])
+
+
+@needs_gpu
+def test_gpu_executor_and_hybridized_training_match_cpu():
+    """A bound executor (forward, backward) and hybridized training steps (the cached executor:
+    one recorded node per call, concurrent planning; no fusion or add-to on the GPU) give the
+    CPU's numbers on gpu(0)."""
+    from brass.gluon import nn
+
+    def make():
+        net = nn.HybridSequential()
+        with net.name_scope():
+            net.add(nn.Conv2D(4, 3, padding=1, activation="relu"), nn.BatchNorm(), nn.MaxPool2D(),
+                    nn.Flatten(), nn.Dense(5, activation="tanh"), nn.Dense(3))
+        return net
+
+    x = np.random.RandomState(0).uniform(-1, 1, (2, 3, 8, 8)).astype(np.float32)
+    ref = make()
+    ref.initialize(mx.init.Xavier(), ctx=mx.cpu())
+    ref(mx.nd.array(x))
+    params = {}
+    for ctx in (mx.cpu(), mx.gpu(0)):
+        net = make()
+        net.initialize(ctx=ctx)
+        xa = mx.nd.array(x, ctx=ctx)
+        net(xa)
+        for p, q in zip(ref.collect_params().values(), net.collect_params().values()):
+            q.set_data(p.data().as_in_context(ctx))
+        net.hybridize()
+        for _ in range(2):
+            with mx.autograd.record():
+                loss = (net(xa) * net(xa)).mean()  # two calls in one graph
+            loss.backward()
+            for p in net.collect_params().values():
+                if p.grad_req != "null":
+                    p.set_data(p.data() - 0.1 * p.grad())
+        params[str(ctx)] = {k: p.data().asnumpy() for k, p in net.collect_params().items()}
+        assert net._num_executors() == 2
+    cpu, gpu = params.values()
+    for (k, a), b in zip(cpu.items(), gpu.values()):
+        np.testing.assert_allclose(b, a, rtol=1e-4, atol=1e-5, err_msg=k)
+    # The symbol of the same network through a bound executor.
+    sym = mx.sym.sum(mx.sym.square(_traced(ref, x)))
+    grads = {}
+    for ctx in (mx.cpu(), mx.gpu(0)):
+        args = {n: (mx.nd.array(x, ctx=ctx) if n == "data" else ref.collect_params()[n].data().as_in_context(ctx))
+                for n in sym.list_arguments()}
+        aux = {n: ref.collect_params()[n].data().as_in_context(ctx) for n in sym.list_auxiliary_states()}
+        exe = sym.bind(ctx, args, args_grad={n: mx.nd.zeros(a.shape, ctx=ctx) for n, a in args.items()},
+                       aux_states=aux)
+        exe.forward(is_train=True)
+        exe.backward()
+        grads[str(ctx)] = {n: g.asnumpy() for n, g in exe.grad_dict.items()}
+    for n in grads["cpu(0)"]:
+        np.testing.assert_allclose(grads["gpu(0)"][n], grads["cpu(0)"][n], rtol=1e-4, atol=1e-5, err_msg=n)
+
+
+def _traced(net, x):
+    net.hybridize()
+    net(mx.nd.array(x))
+    return net._cached[1]
