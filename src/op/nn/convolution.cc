@@ -2,9 +2,12 @@
 // and group, and its gradient ops _backward_Convolution_data (GEMM + col2im) and
 // _backward_Convolution_weight (im2col + GEMM). Parameters and the geometry are in
 // conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu).
+#include <algorithm>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "engine/thread_pool.h"
 #include "op/grad.h"
 #include "op/nn/conv_params.h"
 #include "op/operator.h"
@@ -65,6 +68,22 @@ void im2col(const T* x, const ConvGeom& g, T* col) {
   for (int64_t i = 0; i < n; ++i) col[i] = im2col_at(x, g, i);
 }
 
+// Runs body(i0, i1, col) over ranges of [0, n) (samples, or blocks of them) in parallel, each
+// with a column buffer of col_n elements: the op's temp space for the range that starts at 0,
+// one of its own for the others.
+template <class T, class F>
+void over_ranges(int64_t n, T* temp, int64_t col_n, F&& body) {
+  thread_pool::parallel_for(n, 1, [&](int64_t n0, int64_t n1) {
+    std::unique_ptr<T[]> own;
+    T* col = temp;
+    if (n0 != 0 && col_n > 0) {
+      own.reset(new T[size_t(col_n)]);
+      col = own.get();
+    }
+    body(n0, n1, col);
+  });
+}
+
 template <class T>
 void conv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
                   const std::vector<TBlob>& out) {
@@ -75,25 +94,27 @@ void conv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
   const T* x = in[0].ptr<T>();
   const T* w = in[1].ptr<T>();
   T* y = out[0].ptr<T>();
-  T* col = static_cast<T*>(ctx.temp);
   DType t = in[0].dtype;
-  for (int64_t n = 0; n < g.n; ++n) {
-    const T* xn = x + n * g.c * g.h * g.w;
-    const T* c = xn;
-    if (!conv_col_is_data(g)) {
-      im2col(xn, g, col);
-      c = col;
+  int64_t col_n = conv_col_is_data(g) ? 0 : g.c * g.kh * g.kw * g.p;
+  over_ranges<T>(g.n, static_cast<T*>(ctx.temp), col_n, [&](int64_t n0, int64_t n1, T* col) {
+    for (int64_t n = n0; n < n1; ++n) {
+      const T* xn = x + n * g.c * g.h * g.w;
+      const T* c = xn;
+      if (col_n) {
+        im2col(xn, g, col);
+        c = col;
+      }
+      T* yn = y + n * g.f * g.p;
+      for (int64_t gi = 0; gi < g.g; ++gi)
+        dot_ops::gemm_any(t, false, false, g.fg, g.p, g.k, w + gi * g.fg * g.k, g.k,
+                          c + gi * g.k * g.p, g.p, yn + gi * g.fg * g.p, req);
+      if (!prm.no_bias) {
+        const T* b = in[2].ptr<T>();
+        for (int64_t f = 0; f < g.f; ++f)
+          for (int64_t q = 0; q < g.p; ++q) yn[f * g.p + q] += b[f];
+      }
     }
-    T* yn = y + n * g.f * g.p;
-    for (int64_t gi = 0; gi < g.g; ++gi)
-      dot_ops::gemm_any(t, false, false, g.fg, g.p, g.k, w + gi * g.fg * g.k, g.k,
-                        c + gi * g.k * g.p, g.p, yn + gi * g.fg * g.p, req);
-    if (!prm.no_bias) {
-      const T* b = in[2].ptr<T>();
-      for (int64_t f = 0; f < g.f; ++f)
-        for (int64_t q = 0; q < g.p; ++q) yn[f * g.p + q] += b[f];
-    }
-  }
+  });
 }
 
 // dx[n] = col2im(W_g^T dy_g[n]) per group.
@@ -106,23 +127,25 @@ void conv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
   const T* dy = in[0].ptr<T>();
   const T* w = in[1].ptr<T>();
   T* dx = out[0].ptr<T>();
-  T* col = static_cast<T*>(ctx.temp);
   DType t = in[0].dtype;
   int64_t chw = g.c * g.h * g.w;
   bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
-  for (int64_t n = 0; n < g.n; ++n) {
-    T* dst = direct ? dx + n * chw : col;
-    for (int64_t gi = 0; gi < g.g; ++gi)
-      dot_ops::gemm_any(t, true, false, g.k, g.p, g.fg, w + gi * g.fg * g.k, g.k,
-                        dy + n * g.f * g.p + gi * g.fg * g.p, g.p, dst + gi * g.k * g.p,
-                        Req::kWrite);
-    if (direct) continue;
-    T* dxn = dx + n * chw;
-    for (int64_t i = 0; i < chw; ++i) {
-      T v = col2im_at(col, g, i);
-      dxn[i] = req == Req::kAdd ? dxn[i] + v : v;
+  int64_t col_n = direct ? 0 : g.c * g.kh * g.kw * g.p;
+  over_ranges<T>(g.n, static_cast<T*>(ctx.temp), col_n, [&](int64_t n0, int64_t n1, T* col) {
+    for (int64_t n = n0; n < n1; ++n) {
+      T* dst = direct ? dx + n * chw : col;
+      for (int64_t gi = 0; gi < g.g; ++gi)
+        dot_ops::gemm_any(t, true, false, g.k, g.p, g.fg, w + gi * g.fg * g.k, g.k,
+                          dy + n * g.f * g.p + gi * g.fg * g.p, g.p, dst + gi * g.k * g.p,
+                          Req::kWrite);
+      if (direct) continue;
+      T* dxn = dx + n * chw;
+      for (int64_t i = 0; i < chw; ++i) {
+        T v = col2im_at(col, g, i);
+        dxn[i] = req == Req::kAdd ? dxn[i] + v : v;
+      }
     }
-  }
+  });
 }
 
 // dW_g = sum_n dy_g[n] im2col(x[n])_g^T.
@@ -135,23 +158,38 @@ void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
   const T* dy = in[0].ptr<T>();
   const T* x = in[1].ptr<T>();
   T* dw = out[0].ptr<T>();
-  T* col = static_cast<T*>(ctx.temp);
   DType t = in[0].dtype;
   if (g.n == 0 && req != Req::kAdd) {
     for (int64_t i = 0; i < out[0].size(); ++i) dw[i] = T(0);
     return;
   }
-  for (int64_t n = 0; n < g.n; ++n) {
-    const T* xn = x + n * g.c * g.h * g.w;
-    const T* c = xn;
-    if (!conv_col_is_data(g)) {
-      im2col(xn, g, col);
-      c = col;
+  // Blocks of kBlock samples in parallel: the first sums into dw (with the request), each
+  // other into a partial of its own, added to dw in block order after (the same sums
+  // whatever the thread count).
+  constexpr int64_t kBlock = 4;
+  int64_t nb = (g.n + kBlock - 1) / kBlock, wsize = out[0].size();
+  int64_t col_n = conv_col_is_data(g) ? 0 : g.c * g.kh * g.kw * g.p;
+  std::unique_ptr<T[]> partial(nb > 1 ? new T[size_t((nb - 1) * wsize)] : nullptr);
+  over_ranges<T>(nb, static_cast<T*>(ctx.temp), col_n, [&](int64_t b0, int64_t b1, T* col) {
+    for (int64_t b = b0; b < b1; ++b) {
+      T* acc = b == 0 ? dw : partial.get() + (b - 1) * wsize;
+      for (int64_t n = b * kBlock; n < std::min(g.n, (b + 1) * kBlock); ++n) {
+        const T* xn = x + n * g.c * g.h * g.w;
+        const T* c = xn;
+        if (col_n) {
+          im2col(xn, g, col);
+          c = col;
+        }
+        Req r = n > b * kBlock ? Req::kAdd : b == 0 ? req : Req::kWrite;
+        for (int64_t gi = 0; gi < g.g; ++gi)
+          dot_ops::gemm_any(t, false, true, g.fg, g.k, g.p, dy + n * g.f * g.p + gi * g.fg * g.p,
+                            g.p, c + gi * g.k * g.p, g.p, acc + gi * g.fg * g.k, r);
+      }
     }
-    Req r = n == 0 ? req : Req::kAdd;
-    for (int64_t gi = 0; gi < g.g; ++gi)
-      dot_ops::gemm_any(t, false, true, g.fg, g.k, g.p, dy + n * g.f * g.p + gi * g.fg * g.p,
-                        g.p, c + gi * g.k * g.p, g.p, dw + gi * g.fg * g.k, r);
+  });
+  for (int64_t b = 1; b < nb; ++b) {
+    const T* pb = partial.get() + (b - 1) * wsize;
+    for (int64_t i = 0; i < wsize; ++i) dw[i] += pb[i];
   }
 }
 
