@@ -2,6 +2,8 @@
 references: strides, pads, dilation, groups (depthwise too), no_bias, 1-D and 2-D, batch 1,
 non-square shapes, pooling conventions valid and full, global pooling, BatchNorm in training and
 inference mode with the moving-statistics update, fix_gamma and other axes; error messages."""
+import os
+
 import numpy as np
 import pytest
 
@@ -569,3 +571,25 @@ def test_batchnorm_backward_many_elements_per_channel():
     close(arrs[0].grad, dx, "float64")
     close(arrs[1].grad, (hg * xhat).sum(axis=red), "float64")
     close(arrs[2].grad, hg.sum(axis=red), "float64")
+
+
+def test_convolution_gradients_do_not_depend_on_the_thread_count():
+    """Samples run in parallel; the weight gradient sums fixed blocks of them in order, so the
+    bits are the same with one thread or several."""
+    import subprocess
+    import sys
+    code = (
+        "import numpy as np, brass as mx\n"
+        "rs = np.random.RandomState(0)\n"
+        "x = mx.nd.array(rs.randn(11, 3, 9, 9)); w = mx.nd.array(rs.randn(4, 3, 3, 3))\n"
+        "x.attach_grad(); w.attach_grad()\n"
+        "with mx.autograd.record():\n"
+        "    y = mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=4, pad=(1, 1), no_bias=True)\n"
+        "y.backward(mx.nd.array(rs.randn(*y.shape)))\n"
+        "print(*(a.asnumpy().tobytes().hex() for a in (y, w.grad, x.grad)))\n")
+    outs = []
+    for threads in ("1", "2", "3"):
+        env = dict(os.environ, BRASS_NUM_THREADS=threads)
+        outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                   timeout=300, check=True).stdout)
+    assert outs[0] == outs[1] == outs[2]
