@@ -3,8 +3,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cstdlib>
-#include <cstring>
 #include <unordered_map>
 
 #include "graph/gradient.h"
@@ -86,8 +84,7 @@ std::shared_ptr<CachedOp::State> CachedOp::acquire(const std::vector<NDArray>& i
   opt.keep_forward = true;
   // Training steps keep the engine's concurrency: buffers shared along dependencies only
   // (BRASS_PLAN_CONCURRENT=0 shares them as bound executors do).
-  const char* c = std::getenv("BRASS_PLAN_CONCURRENT");
-  opt.concurrent = !(c && std::strcmp(c, "0") == 0);
+  opt.concurrent = Executor::Options::env_flag("BRASS_PLAN_CONCURRENT", true);
   Device dev = inputs.empty() ? Device::cpu() : inputs[0].device();
   s->exe = std::make_unique<Executor>(sym_, dev, args, std::move(grads), reqs, aux, opt);
   std::lock_guard<std::mutex> lock(mu_);

@@ -74,18 +74,19 @@ void mirror(const std::vector<NodePtr>& forward_ops, std::vector<NodeEntry>& gra
 
 }  // namespace
 
+bool Executor::Options::env_flag(const char* name, bool dflt) {
+  const char* v = std::getenv(name);
+  if (!v) return dflt;
+  return dflt ? std::strcmp(v, "0") != 0 : std::strcmp(v, "1") == 0;
+}
+
 Executor::Options Executor::Options::from_env() {
   Options o;
-  const char* p = std::getenv("BRASS_MEMORY_PLAN");
-  o.plan = !(p && std::strcmp(p, "0") == 0);
-  const char* m = std::getenv("BRASS_BACKWARD_DO_MIRROR");
-  o.mirror = m && std::strcmp(m, "1") == 0;
-  const char* f = std::getenv("BRASS_FUSE");
-  o.fuse = !(f && std::strcmp(f, "0") == 0);
-  const char* a = std::getenv("BRASS_ADD_TO");
-  o.add_to = !(a && std::strcmp(a, "0") == 0);
-  const char* c = std::getenv("BRASS_PLAN_CONCURRENT");
-  o.concurrent = c && std::strcmp(c, "1") == 0;
+  o.plan = env_flag("BRASS_MEMORY_PLAN", true);
+  o.mirror = env_flag("BRASS_BACKWARD_DO_MIRROR", false);
+  o.fuse = env_flag("BRASS_FUSE", true);
+  o.add_to = env_flag("BRASS_ADD_TO", true);
+  o.concurrent = env_flag("BRASS_PLAN_CONCURRENT", false);
   return o;
 }
 
@@ -249,7 +250,7 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
       vals_[e] = id >= 0 ? buffers_[size_t(id)].view_as(sh[e], DType(ty[e])) : NDArray(sh[e], DType(ty[e]), dev_);
     }
   }
-  for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
+  alias_sum_parts();
   keep_forward_ = opt.keep_forward;
   opt_ = opt;
 }
@@ -333,7 +334,7 @@ void Executor::rebind_grads(const std::vector<NDArray>& arg_grads) {
     grads_[i] = arg_grads[i];
     if (grad_direct_[k]) value(grad_entries_[k]) = grads_[i];
   }
-  for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
+  alias_sum_parts();
 }
 
 void Executor::run(const NodePtr& n) {
@@ -357,14 +358,14 @@ void Executor::run(const NodePtr& n) {
 
 void Executor::forward(bool is_train, bool fresh_outputs) {
   PassMode mode(is_train);
-  if (fresh_outputs)
+  if (fresh_outputs) {
     for (const NodeEntry& e : out_entries_)
       if (!e.node->is_variable()) {
         NDArray& v = value(e);
         v = NDArray(v.shape(), v.dtype(), dev_);
       }
-  if (fresh_outputs)
-    for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
+    alias_sum_parts();
+  }
   for (const NodePtr& n : fwd_nodes_) run(n);
   outputs_.clear();
   for (const NodeEntry& e : out_entries_) {

@@ -37,6 +37,9 @@ class Executor {
     // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0, BRASS_ADD_TO=0,
     // BRASS_PLAN_CONCURRENT=1
     static Options from_env();
+    // An environment switch: unset gives dflt; "0" turns a default-on switch off, "1" a
+    // default-off one on.
+    static bool env_flag(const char* name, bool dflt);
   };
   Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std::vector<NDArray> arg_grads,
            std::vector<Req> reqs, std::vector<NDArray> aux, Options opt = Options::from_env());
@@ -65,6 +68,10 @@ class Executor {
 
  private:
   NDArray& value(const NodeEntry& e) { return vals_[full_.entry(e)]; }
+  // Parts of a sum share the sum's array (after the sum's array changes).
+  void alias_sum_parts() {
+    for (auto& pr : sum_parts_) vals_[pr.first] = vals_[pr.second];
+  }
   void check_same(const NDArray& now, const NDArray& given, const char* what, const std::string& name) const;
   void run(const NodePtr& n);
   std::vector<int> plan_add_to(const std::vector<NodePtr>& order, const std::vector<bool>& persistent,
