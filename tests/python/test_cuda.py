@@ -130,6 +130,14 @@ def test_cuda_library_links(cuda_build):
     assert "not found" not in out, out
     syms = run(["nm", "-D", "--defined-only", cuda_build["lib"]])
     assert " brass_gpu_count" in syms
+    assert_exports_only_brass(syms)
+
+
+def assert_exports_only_brass(nm_output):
+    """The library exports the C API and, at most, weak template copies: nothing a static
+    archive brought in (CUDA runtime, a static libstdc++), which would interpose the process's."""
+    strong = [ln.split()[-1] for ln in nm_output.splitlines() if ln.split() and ln.split()[-2] in "TDBR"]
+    assert all(s.startswith("brass_") for s in strong), [s for s in strong if not s.startswith("brass_")][:10]
 
 
 def test_cuda_library_loads_and_counts_gpus(cuda_build):

@@ -103,3 +103,14 @@ def test_sanitizers(amalgamation):
         env["BRASS_ENGINE"] = engine
         o = run([exe], env=env)
         assert "0 failed" in o, o
+
+
+def test_installed_library_exports_only_the_c_api():
+    # The library pip built (CMake: --exclude-libs) exports brass_* and at most weak template
+    # copies, never a static archive's symbols that would interpose the process's libstdc++.
+    import brass
+
+    from test_cuda import assert_exports_only_brass
+    lib = os.path.join(os.path.dirname(brass.__file__), "libbrass.so")
+    need("nm")
+    assert_exports_only_brass(run(["nm", "-D", "--defined-only", os.path.realpath(lib)]))
