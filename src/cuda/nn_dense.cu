@@ -1,4 +1,5 @@
-// CUDA kernels of the dense-layer operators (src/op/nn: FullyConnected, Activation, Dropout,
+// CUDA kernels of the dense-layer operators (src/op/nn: FullyConnected, Activation, LeakyReLU,
+// Dropout,
 // softmax, log_softmax, SoftmaxOutput and their gradient ops), added to the ops registered
 // there, with the same parameters and shape logic (the op/nn/*_params.h headers).
 #include "cuda/cuda_common.cuh"  // first: its pragmas cover the whole unit
@@ -9,6 +10,7 @@
 #include "op/nn/activation_params.h"
 #include "op/nn/dropout_params.h"
 #include "op/nn/fully_connected_params.h"
+#include "op/nn/leaky_relu_params.h"
 #include "op/nn/nn_dtype.h"
 #include "op/nn/softmax_params.h"
 #include "op/operator.h"
@@ -67,6 +69,112 @@ void activation(const OpContext& ctx, const std::vector<TBlob>& in,
                    out[0].dptr, in[0].dtype, n, ctx.req[0] == Req::kAdd);
       return 0;
     });
+  });
+  cuda::finish(s);
+}
+
+// ---- LeakyReLU and prelu's helper ops (leaky_relu_params.h, as on the CPU) ----------------
+template <class T, class C>
+__device__ __forceinline__ void put(T* y, int64_t i, C v, bool add) {
+  y[i] = cuda::dev_convert<T>(add ? cuda::dev_convert<C>(y[i]) + v : v);
+}
+
+// mode 0: y = act(x) with slope a; 1: prelu with gamma g; 2: rrelu (mask may be null); 3: the
+// slope of prelu (_prelu_slope).
+template <class T, class C>
+struct LeakyApply {
+  const T *x, *g;
+  T *y, *mask;
+  int kind, mode;
+  C a;
+  leaky_ops::ChannelView v;
+  RandomStream rs;
+  bool train, add;
+  double lo, hi;
+  __device__ void operator()(int64_t i) const {
+    C xv = cuda::dev_convert<C>(x[i]);
+    if (mode == 0) {
+      put(y, i, leaky_ops::leaky_map<C>(kind, xv, a), add);
+    } else if (mode == 1) {
+      put(y, i, leaky_ops::leaky_map<C>(kind, xv, cuda::dev_convert<C>(g[v.of(i)])), add);
+    } else if (mode == 3) {
+      put(y, i, xv > C(0) ? C(1) : cuda::dev_convert<C>(g[v.of(i)]), add);
+    } else {
+      C s = xv > C(0) ? C(1) : C(train ? leaky_ops::rrelu_slope(rs, i, lo, hi) : (lo + hi) / 2);
+      if (mask) mask[i] = cuda::dev_convert<T>(s);
+      if (y) put(y, i, xv * s, add);
+    }
+  }
+};
+
+void leaky_relu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  const auto& p = ctx.param<leaky_ops::LeakyReLUParam>();
+  int k = leaky_ops::kind_of(p.act_type);
+  bool want_y = ctx.req[0] != Req::kNull;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  nn_dtype::dispatch_float(in[0].dtype, "LeakyReLU", [&](auto tag) {
+    using T = decltype(tag);
+    using C = nn_dtype::Compute<T>;
+    LeakyApply<T, C> f{in[0].ptr<T>(), nullptr, want_y ? out[0].ptr<T>() : nullptr, nullptr, k, 0,
+                       C(p.slope), {}, ctx.rng, ctx.is_train, ctx.req[0] == Req::kAdd,
+                       p.lower_bound, p.upper_bound};
+    if (k == leaky_ops::kPrelu) {
+      f.mode = 1;
+      f.g = in[1].ptr<T>();
+      f.v = leaky_ops::channel_view(in[0].shape, in[1].size());
+    } else if (k == leaky_ops::kRrelu) {
+      f.mode = 2;
+      if (ctx.req[1] != Req::kNull) f.mask = out[1].ptr<T>();
+    }
+    if (want_y || f.mask) cuda::for_each(s, in[0].size(), f);
+    return 0;
+  });
+  cuda::finish(s);
+}
+
+void prelu_slope(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  nn_dtype::dispatch_float(in[0].dtype, "_prelu_slope", [&](auto tag) {
+    using T = decltype(tag);
+    using C = nn_dtype::Compute<T>;
+    cuda::for_each(s, in[0].size(),
+                   LeakyApply<T, C>{in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(), nullptr, 0, 3,
+                                    C(0), leaky_ops::channel_view(in[0].shape, in[1].size()), {},
+                                    false, ctx.req[0] == Req::kAdd, 0, 0});
+    return 0;
+  });
+  cuda::finish(s);
+}
+
+// One thread per channel: the sum of h over the channel's elements with x <= 0, in order, in
+// double (the CPU's order and precision).
+template <class T>
+struct GammaSum {
+  const T *h, *x;
+  T* out;
+  int64_t n, per, stride;
+  bool add;
+  __device__ void operator()(int64_t c) const {
+    double s = 0;
+    for (int64_t b = c * per; b < n; b += stride)
+      for (int64_t i = b; i < b + per; ++i)
+        if (!(cuda::dev_convert<double>(x[i]) > 0)) s += cuda::dev_convert<double>(h[i]);
+    put(out, c, s, add);
+  }
+};
+
+void prelu_gamma_grad(const OpContext& ctx, const std::vector<TBlob>& in,
+                      const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  leaky_ops::ChannelView v = leaky_ops::channel_view(in[1].shape, in[2].size());
+  int64_t n = in[1].size(), per = v.c == 1 ? n : v.inner;
+  nn_dtype::dispatch_float(in[0].dtype, "_backward_prelu_gamma", [&](auto tag) {
+    using T = decltype(tag);
+    cuda::for_each(s, v.c, GammaSum<T>{in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(), n, per,
+                                       v.c * per, ctx.req[0] == Req::kAdd});
+    return 0;
   });
   cuda::finish(s);
 }
@@ -291,6 +399,9 @@ const bool kRegistered = [] {
   OpRegistry::get().add("FullyConnected").cuda(fully_connected);
   OpRegistry::get().add("Activation").cuda(activation);
   OpRegistry::get().add("Dropout").cuda(dropout);
+  OpRegistry::get().add("LeakyReLU").cuda(leaky_relu);
+  OpRegistry::get().add("_prelu_slope").cuda(prelu_slope);
+  OpRegistry::get().add("_backward_prelu_gamma").cuda(prelu_gamma_grad);
   OpRegistry::get().add("softmax").cuda(softmax<false>);
   OpRegistry::get().add("log_softmax").cuda(softmax<true>);
   OpRegistry::get().add("_backward_softmax").cuda(softmax_grad<false>);

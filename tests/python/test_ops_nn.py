@@ -13,7 +13,8 @@ from grad_table import Grad, In
 
 # Operators this file tests (read by the completeness test in test_op_table.py).
 OPS_COVERED = {"FullyConnected", "Activation", "Dropout", "softmax", "log_softmax", "_backward_softmax",
-               "_backward_log_softmax", "SoftmaxOutput", "_backward_SoftmaxOutput"}
+               "_backward_log_softmax", "SoftmaxOutput", "_backward_SoftmaxOutput", "LeakyReLU", "_prelu_slope",
+               "_backward_prelu_gamma"}
 
 # Gradient cases (test_gradients.py checks them with the others, first and second order).
 GRADIENTS = {
@@ -25,10 +26,21 @@ GRADIENTS = {
         Grad([In((3,)), In((2, 1)), In((2,))], {"num_hidden": 2}),
     ],
     "Activation": [Grad([In((3, 4), kinks=(0,) if t in ("relu", "softsign") else ())], {"act_type": t})
-                   for t in ("relu", "sigmoid", "tanh", "softrelu", "softsign")]
+                   for t in ("relu", "sigmoid", "tanh", "softrelu", "softsign", "log_sigmoid", "mish")]
                   + [Grad([In((5,), domain=(15, 25))], {"act_type": "softrelu"})],
     # Dropout draws a new mask per call: only p=0 is deterministic for central differences
     # (its gradient with a random mask is checked below).
+    "LeakyReLU": [Grad([In((3, 4), kinks=(0,))]),
+                  Grad([In((3, 4), kinks=(0,))], {"act_type": "leaky", "slope": 0.1}),
+                  Grad([In((2, 3), kinks=(0,))], {"act_type": "elu", "slope": 0.7}),
+                  Grad([In((2, 3), kinks=(0,))], {"act_type": "selu"}),
+                  Grad([In((2, 5))], {"act_type": "gelu"}),
+                  Grad([In((2, 3, 2), kinks=(0,)), In((3,))], {"act_type": "prelu"}),
+                  Grad([In((2, 3), kinks=(0,)), In((1,))], {"act_type": "prelu"}),
+                  Grad([In((2, 3), kinks=(0,))], {"act_type": "rrelu", "lower_bound": 0.2, "upper_bound": 0.2})],
+    "_prelu_slope": [Grad([In((2, 3, 2), kinks=(0,)), In((3,))])],
+    "_backward_prelu_gamma": [Grad([In((2, 3, 2)), In((2, 3, 2), kinks=(0,)), In((3,))]),
+                              Grad([In((2, 3)), In((2, 3), kinks=(0,)), In((1,))])],
     "Dropout": [Grad([In((3, 4))], {"p": 0.0}), Grad([In((2, 3))], {"p": 0.0, "mode": "always", "axes": (1,)})],
 }
 for _op in ("softmax", "log_softmax"):
@@ -171,6 +183,8 @@ ACT_REF = {
     "tanh": np.tanh,
     "softrelu": softrelu_ref,
     "softsign": lambda x: x / (1 + np.abs(x)),
+    "log_sigmoid": lambda x: -softrelu_ref(-x),
+    "mish": lambda x: x * np.tanh(softrelu_ref(x)),
 }
 
 
@@ -201,8 +215,9 @@ def test_activation_gradient_formula(act):
     _, (gx,) = grads_of(lambda a: mx.nd.Activation(a, act_type=act), [nd(x)], g)
     x64 = x.astype(np.float64)
     s = 1 / (1 + np.exp(-x64))
+    tsp = np.tanh(softrelu_ref(x64))
     d = {"relu": (x64 > 0) * 1.0, "sigmoid": s * (1 - s), "tanh": 1 - np.tanh(x64) ** 2, "softrelu": s,
-         "softsign": 1 / (1 + np.abs(x64)) ** 2}[act]
+         "softsign": 1 / (1 + np.abs(x64)) ** 2, "log_sigmoid": 1 - s, "mish": tsp + x64 * (1 - tsp ** 2) * s}[act]
     np.testing.assert_allclose(gx, g * d, rtol=1e-5, atol=1e-6)
 
 
@@ -210,7 +225,119 @@ def test_activation_errors():
     x = nd(rand((2, 3)))
     raises(lambda: mx.nd.Activation(x), "Activation", "act_type")
     raises(lambda: mx.nd.Activation(x, act_type="gelu"), "Activation", "act_type", "gelu")
+    raises(lambda: mx.nd.Activation(x, act_type="elu"), "Activation", "act_type", "elu")
     raises(lambda: mx.nd.Activation(nd(np.ones((2, 3), "int32")), act_type="relu"), "Activation", "int32")
+
+
+# ---- LeakyReLU ---------------------------------------------------------------------------------
+SELU_L, SELU_A = 1.0507009873554804934193349852946, 1.6732632423543772848170429916717
+
+
+def erf_ref(x):
+    import math
+    return np.vectorize(math.erf)(x)
+
+
+def leaky_ref(x, act_type="leaky", slope=0.25, gamma=None, lower_bound=0.125, upper_bound=0.334):
+    x = x.astype(np.float64)
+    if act_type == "leaky":
+        return np.where(x > 0, x, slope * x)
+    if act_type == "elu":
+        return np.where(x > 0, x, slope * np.expm1(x))
+    if act_type == "selu":
+        return SELU_L * np.where(x > 0, x, SELU_A * np.expm1(x))
+    if act_type == "gelu":
+        return 0.5 * x * (1 + erf_ref(x / np.sqrt(2)))
+    if act_type == "rrelu":  # at inference: the middle slope
+        return np.where(x > 0, x, (lower_bound + upper_bound) / 2 * x)
+    g = gamma.astype(np.float64)
+    g = g.reshape((1, -1) + (1,) * (x.ndim - 2)) if g.size > 1 else g.reshape(())
+    return np.where(x > 0, x, g * x)
+
+
+LEAKY_CASES = [dict(), dict(act_type="leaky", slope=0.1), dict(act_type="leaky", slope=-2.0),
+               dict(act_type="elu"), dict(act_type="elu", slope=1.5), dict(act_type="selu"), dict(act_type="gelu"),
+               dict(act_type="rrelu"), dict(act_type="rrelu", lower_bound=0.3, upper_bound=0.5)]
+
+
+@pytest.mark.parametrize("dtype", FLOATS + ["float16"])
+@pytest.mark.parametrize("params", LEAKY_CASES, ids=lambda p: "-".join("%s" % v for v in p.values()) or "default")
+def test_leaky_relu(params, dtype):
+    x = np.concatenate([rand((3, 7), seed=31, lo=-6, hi=6).ravel(), [0.0, -30.0, 30.0, -1e-3]]).astype(dtype)
+    y = mx.nd.LeakyReLU(nd(x), **params)
+    assert y.shape == x.shape and y.dtype == np.dtype(dtype)
+    t = dict(rtol=3e-3, atol=3e-3) if dtype == "float16" else tol(dtype)
+    np.testing.assert_allclose(y.asnumpy().astype(np.float64), leaky_ref(x, **params), **t)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("shape,gshape", [((2, 3), (3,)), ((2, 3, 4, 5), (3,)), ((2, 3, 4), (1,)), ((1, 1), (1,)),
+                                          ((5,), (1,)), ((0, 3), (3,)), ((2, 4, 3), None)])
+def test_prelu(shape, gshape, dtype):
+    x = rand(shape, dtype, 32, -3, 3)
+    gs = gshape or (shape[1],)
+    gamma = rand(gs, dtype, 33, 0.05, 0.9)
+    y = mx.nd.LeakyReLU(nd(x), nd(gamma), act_type="prelu")
+    np.testing.assert_allclose(y.asnumpy(), leaky_ref(x, "prelu", gamma=gamma), **tol(dtype))
+    # gradients: the data sees its slope; gamma the sum over its channel's negative elements
+    h = rand(shape, dtype, 34)
+    _, (gx, gg) = grads_of(lambda a, b: mx.nd.LeakyReLU(a, b, act_type="prelu"), [nd(x), nd(gamma)], h)
+    gb = gamma.reshape((1, -1) + (1,) * (len(shape) - 2)) if gamma.size > 1 else gamma.reshape(())
+    np.testing.assert_allclose(gx, h * np.where(x > 0, 1.0, gb), **tol(dtype))
+    neg = h * x * (x <= 0)
+    want = neg.sum(axis=tuple(i for i in range(len(shape)) if i != 1)) if gamma.size > 1 else neg.sum().reshape(1)
+    np.testing.assert_allclose(gg, want, rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-5)
+
+
+def test_prelu_symbol_infers_gamma():
+    s = mx.sym.LeakyReLU(mx.sym.var("x"), act_type="prelu", name="pr")
+    assert s.list_arguments() == ["x", "pr_gamma"]
+    arg, out, _ = s.infer_shape(x=(2, 5, 3))
+    assert arg == [(2, 5, 3), (5,)] and out == [(2, 5, 3)]
+
+
+def test_rrelu_training_draws_slopes_in_range_reproducibly():
+    x = -np.ones((1000,), "float32")
+    def draw():
+        mx.random.seed(77)
+        a = nd(x)
+        a.attach_grad()
+        with mx.autograd.record():
+            y = mx.nd.LeakyReLU(a, act_type="rrelu", lower_bound=0.2, upper_bound=0.6)
+        y.backward()
+        return y.asnumpy(), a.grad.asnumpy()
+    y, g = draw()
+    s = -y
+    assert s.min() >= 0.2 and s.max() < 0.6 and s.std() > 0.05
+    np.testing.assert_array_equal(g, s)  # the gradient uses the slopes drawn
+    y2, _ = draw()
+    np.testing.assert_array_equal(y, y2)  # the same seed, the same slopes
+    xp = np.abs(rand((50,), "float32", 35)) + 0.1  # positive inputs pass unchanged
+    with mx.autograd.record():
+        yp = mx.nd.LeakyReLU(nd(xp), act_type="rrelu")
+    np.testing.assert_array_equal(yp.asnumpy(), xp)
+
+
+def test_rrelu_same_on_every_device():
+    if mx.num_gpus() == 0:
+        pytest.skip("no GPU")
+    x = rand((999,), "float32", 36)
+    out = []
+    for ctx in (mx.cpu(0), mx.gpu(0)):
+        mx.random.seed(5)
+        with mx.autograd.record():
+            out.append(mx.nd.LeakyReLU(mx.nd.array(x, ctx=ctx), act_type="rrelu").asnumpy())
+    np.testing.assert_allclose(out[0], out[1], rtol=1e-6)
+
+
+def test_leaky_relu_errors():
+    x = nd(rand((2, 3)))
+    raises(lambda: mx.nd.LeakyReLU(x, act_type="swish"), "LeakyReLU", "act_type", "swish")
+    raises(lambda: mx.nd.LeakyReLU(x, nd(np.ones(2)), act_type="prelu"), "LeakyReLU", "gamma", "(2,)", "(2, 3)", "3")
+    raises(lambda: mx.nd.LeakyReLU(nd(np.ones((2, 3), "int32"))), "LeakyReLU", "int32")
+    raises(lambda: mx.nd._prelu_slope(x, nd(np.ones(4))), "_prelu_slope", "gamma")
+    raises(lambda: mx.nd._backward_prelu_gamma(x, nd(rand((3, 2))), nd(np.ones(3))), "_backward_prelu_gamma",
+           "(2, 3)", "(3, 2)")
 
 
 # ---- Dropout ----------------------------------------------------------------------------------

@@ -35,6 +35,12 @@ std::vector<NodeEntry> act_grad(const NodePtr& n, const std::vector<NodeEntry>& 
     d = grad::mul(g[0], grad::scalar("_rminus_scalar", f("square", y), 1));
   } else if (t == "softrelu") {  // sigmoid(x)
     d = grad::mul(g[0], f("sigmoid", x));
+  } else if (t == "log_sigmoid") {  // sigmoid(-x) = 1 - sigmoid(x)
+    d = grad::mul(g[0], grad::scalar("_rminus_scalar", f("sigmoid", x), 1));
+  } else if (t == "mish") {  // tanh(sp) + x (1 - tanh(sp)^2) sigmoid(x), sp = softrelu(x)
+    NodeEntry th = f("tanh", grad::apply("Activation", {x}, {{"act_type", "softrelu"}}));
+    NodeEntry sech2 = grad::scalar("_rminus_scalar", f("square", th), 1);
+    d = grad::mul(g[0], grad::add(th, grad::mul(x, grad::mul(sech2, f("sigmoid", x)))));
   } else {  // softsign: 1 / (1 + |x|)^2
     d = grad::div(g[0], f("square", grad::scalar("_plus_scalar", f("abs", x), 1)));
   }
@@ -44,7 +50,8 @@ std::vector<NodeEntry> act_grad(const NodePtr& n, const std::vector<NodeEntry>& 
 const bool kRegistered = [] {
   OpRegistry::get().add("Activation")
       .describe("Applies an activation function element-wise: relu, sigmoid, tanh, softrelu "
-                "(log(1 + exp(x))) or softsign (x / (1 + |x|)).\n\n"
+                "(log(1 + exp(x))), softsign (x / (1 + |x|)), log_sigmoid (log(sigmoid(x))) "
+                "or mish (x * tanh(softrelu(x))).\n\n"
                 "    Activation([-1, 2], act_type='relu') = [0, 2]")
       .inputs({"data"})
       .params<ActivationParam>()

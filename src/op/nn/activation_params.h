@@ -17,9 +17,10 @@ struct ActivationParam {
   std::string act_type;
   static void declare(ParamSpec<ActivationParam>& s) {
     s.field("act_type", &ActivationParam::act_type)
-        .set_choices({"relu", "sigmoid", "softrelu", "softsign", "tanh"})
+        .set_choices({"log_sigmoid", "mish", "relu", "sigmoid", "softrelu", "softsign", "tanh"})
         .describe("The activation: relu max(x, 0), sigmoid 1/(1+exp(-x)), tanh, softrelu "
-                  "log(1+exp(x)), softsign x/(1+|x|).");
+                  "log(1+exp(x)), softsign x/(1+|x|), log_sigmoid log(sigmoid(x)), mish "
+                  "x*tanh(softrelu(x)).");
   }
 };
 
@@ -31,6 +32,18 @@ struct Softrelu : kernel::FloatCompute {
   }
 };
 
+// log(sigmoid(x)) = -softrelu(-x), without overflow on either side.
+struct LogSigmoid : kernel::FloatCompute {
+  template <class T> BRASS_XINLINE static T map(T x) {
+    return x >= T(0) ? T(-std::log1p(std::exp(-x))) : T(x - std::log1p(std::exp(x)));
+  }
+};
+
+// x * tanh(softrelu(x)).
+struct Mish : kernel::FloatCompute {
+  template <class T> BRASS_XINLINE static T map(T x) { return x * T(std::tanh(Softrelu::map(x))); }
+};
+
 // Calls f(F()) with the functor of act_type (checked by the parameter parser).
 template <class Fn>
 void with_activation(const std::string& t, Fn&& f) {
@@ -38,6 +51,8 @@ void with_activation(const std::string& t, Fn&& f) {
   else if (t == "sigmoid") f(unary_ops::Sigmoid());
   else if (t == "tanh") f(unary_ops::Tanh());
   else if (t == "softrelu") f(Softrelu());
+  else if (t == "log_sigmoid") f(LogSigmoid());
+  else if (t == "mish") f(Mish());
   else f(unary_ops::Softsign());
 }
 
