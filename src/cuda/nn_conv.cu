@@ -17,6 +17,7 @@
 #include "cuda/gemm.cuh"
 #include "op/nn/bn_params.h"
 #include "op/nn/conv_params.h"
+#include "op/nn/pool_params.h"
 #include "op/operator.h"
 
 namespace brass {
@@ -153,38 +154,36 @@ void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
 
 // ---- Pooling -------------------------------------------------------------------------------
 
+using pool_ops::PoolGeom;
+using pool_ops::PoolParam;
+
 template <class T, class C>
 struct PoolFwd {
   const T* x;
   T* y;
+  int64_t* argmax;  // max pooling's gradient: the offset of each output's maximum, else null
   PoolGeom g;
   C neg_inf;
   bool add;
   __device__ void operator()(int64_t i) const {
-    C v = pool_forward_at<C>(x, g, i, neg_inf);
-    y[i] = add ? T(C(y[i]) + v) : T(v);
+    int64_t o = pool_ops::pool_out_offset(g, i), arg;
+    C v = pool_ops::pool_forward_at<C>(x, g, i, neg_inf, &arg);
+    if (argmax) argmax[o] = arg;
+    else y[o] = add ? T(C(y[o]) + v) : T(v);
   }
 };
 
 template <class T, class C>
-struct PoolArgmax {
-  const T* x;
-  int64_t* argmax;
-  PoolGeom g;
-  C neg_inf;
-  __device__ void operator()(int64_t i) const { argmax[i] = pool_argmax_at<C>(x, g, i, neg_inf); }
-};
-
-template <class T, class C>
 struct PoolBwd {
-  const T* dy;
+  const T *dy, *x, *y;
   const int64_t* argmax;
   T* dx;
   PoolGeom g;
   bool add;
   __device__ void operator()(int64_t i) const {
-    C v = pool_backward_at<C>(dy, argmax, g, i);
-    dx[i] = add ? T(C(dx[i]) + v) : T(v);
+    int64_t o;
+    C v = pool_ops::pool_backward_at<C>(dy, argmax, x, y, g, i, &o);
+    dx[o] = add ? T(C(dx[o]) + v) : T(v);
   }
 };
 
@@ -204,14 +203,14 @@ void pool_forward(const OpContext& ctx, const std::vector<TBlob>& in,
                   const std::vector<TBlob>& out) {
   Req req = ctx.req[0];
   if (req == Req::kNull) return;
-  PoolGeom g = pool_geom(ctx.param<PoolParam>(), in[0].shape, "Pooling");
+  PoolGeom g = pool_ops::pool_geom(ctx.param<PoolParam>(), in[0].shape, "Pooling");
   cudaStream_t s = cuda::stream(ctx.dev.id);
   by_float_pool(in[0].dtype, [&](auto tt, auto ct) {
     using T = decltype(tt);
     using C = decltype(ct);
-    C neg_inf = -std::numeric_limits<C>::infinity();
     cuda::for_each(s, out[0].size(),
-                   PoolFwd<T, C>{in[0].ptr<T>(), out[0].ptr<T>(), g, neg_inf, req == Req::kAdd});
+                   PoolFwd<T, C>{in[0].ptr<T>(), out[0].ptr<T>(), nullptr, g,
+                                 -std::numeric_limits<C>::infinity(), req == Req::kAdd});
   });
   cuda::finish(s);
 }
@@ -222,17 +221,17 @@ void pool_backward(const OpContext& ctx, const std::vector<TBlob>& in,
                    const std::vector<TBlob>& out) {
   Req req = ctx.req[0];
   if (req == Req::kNull) return;
-  PoolGeom g = pool_geom(ctx.param<PoolParam>(), in[1].shape, "_backward_Pooling");
+  PoolGeom g = pool_ops::pool_geom(ctx.param<PoolParam>(), in[1].shape, "_backward_Pooling");
   cudaStream_t s = cuda::stream(ctx.dev.id);
   by_float_pool(in[0].dtype, [&](auto tt, auto ct) {
     using T = decltype(tt);
     using C = decltype(ct);
     int64_t* argmax = static_cast<int64_t*>(ctx.temp);
-    if (g.type == kPoolMax)
-      cuda::for_each(s, in[0].size(), PoolArgmax<T, C>{in[1].ptr<T>(), argmax, g,
-                                                       -std::numeric_limits<C>::infinity()});
-    cuda::for_each(s, out[0].size(), PoolBwd<T, C>{in[0].ptr<T>(), argmax, out[0].ptr<T>(), g,
-                                                   req == Req::kAdd});
+    if (g.type == pool_ops::kPoolMax)
+      cuda::for_each(s, in[0].size(), PoolFwd<T, C>{in[1].ptr<T>(), nullptr, argmax, g,
+                                                    -std::numeric_limits<C>::infinity(), false});
+    cuda::for_each(s, out[0].size(), PoolBwd<T, C>{in[0].ptr<T>(), in[1].ptr<T>(), in[2].ptr<T>(),
+                                                   argmax, out[0].ptr<T>(), g, req == Req::kAdd});
   });
   cuda::finish(s);
 }

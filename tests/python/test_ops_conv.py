@@ -2,6 +2,7 @@
 references: strides, pads, dilation, groups (depthwise too), no_bias, 1-D and 2-D, batch 1,
 non-square shapes, pooling conventions valid and full, global pooling, BatchNorm in training and
 inference mode with the moving-statistics update, fix_gamma and other axes; error messages."""
+import itertools
 import os
 
 import numpy as np
@@ -89,45 +90,44 @@ def conv_ref(x, w, b, kernel, stride=None, dilate=None, pad=None, num_group=1):
 
 
 def pool_ref(x, kernel=None, pool_type="max", stride=None, pad=None, convention="valid",
-             global_pool=False, count_include_pad=True):
-    """Direct loops over windows, MXNet's rules (window clipped to x + pad for the avg count)."""
-    one_d = x.ndim == 3
+             global_pool=False, count_include_pad=True, p_value=None, layout=None):
+    """Direct loops over windows of 1-D, 2-D or 3-D data, MXNet's rules (a window is clipped to
+    x + pad for the avg count; max ignores the padding; lp is (sum x^p)^(1/p))."""
+    last = layout is not None and layout.endswith("C")
     x = x.astype(np.float64)
-    if one_d:
-        x = x[:, :, None, :]
-    n, c, h, w = x.shape
+    if last:
+        x = np.moveaxis(x, -1, 1)
+    sp = x.shape[2:]
+    nd_ = len(sp)
     if global_pool:
-        k, s, p = (h, w), (1, 1), (0, 0)
+        k, s, p = sp, (1,) * nd_, (0,) * nd_
     else:
-        nd_ = len(kernel)
-        s = stride or (1,) * nd_
-        p = pad or (0,) * nd_
-        k = tuple(kernel)
-        if one_d:
-            k, s, p = (1,) + tuple(k), (1,) + tuple(s), (0,) + tuple(p)
-    if global_pool:
-        oh = ow = 1
-    elif convention == "valid":
-        oh, ow = (h + 2 * p[0] - k[0]) // s[0] + 1, (w + 2 * p[1] - k[1]) // s[1] + 1
-    else:
-        oh = int(np.ceil((h + 2 * p[0] - k[0]) / s[0])) + 1
-        ow = int(np.ceil((w + 2 * p[1] - k[1]) / s[1])) + 1
-    out = np.zeros((n, c, oh, ow))
-    for i in range(oh):
-        for j in range(ow):
-            y0, x0 = i * s[0] - p[0], j * s[1] - p[1]
-            y1, x1 = min(y0 + k[0], h + p[0]), min(x0 + k[1], w + p[1])
-            padded = (y1 - y0) * (x1 - x0)
-            y0c, x0c, y1c, x1c = max(y0, 0), max(x0, 0), min(y1, h), min(x1, w)
-            win = x[:, :, y0c:y1c, x0c:x1c]
-            if pool_type == "max":
-                out[:, :, i, j] = win.max(axis=(2, 3)) if win.size else -np.inf
-            elif pool_type == "sum":
-                out[:, :, i, j] = win.sum(axis=(2, 3))
-            else:
-                cnt = padded if count_include_pad else (y1c - y0c) * (x1c - x0c)
-                out[:, :, i, j] = win.sum(axis=(2, 3)) / cnt
-    return out[:, :, 0, :] if one_d else out
+        k, s, p = tuple(kernel), tuple(stride or (1,) * nd_), tuple(pad or (0,) * nd_)
+    outs = []
+    for i in range(nd_):
+        span = sp[i] + 2 * p[i] - k[i]
+        outs.append(1 if global_pool else span // s[i] + 1 if convention == "valid"
+                    else -(-span // s[i]) + 1 if convention == "full" else -(-sp[i] // s[i]))
+    out = np.zeros(x.shape[:2] + tuple(outs))
+    for idx in itertools.product(*[range(o) for o in outs]):
+        sl, padded = [], 1
+        for i, o in enumerate(idx):
+            st = o * s[i] - p[i]
+            en = min(st + k[i], sp[i] + p[i])
+            padded *= en - st
+            sl.append(slice(max(st, 0), min(en, sp[i])))
+        win = x[(slice(None), slice(None)) + tuple(sl)].reshape(x.shape[0], x.shape[1], -1)
+        if pool_type == "max":
+            v = win.max(axis=2) if win.shape[2] else np.full(x.shape[:2], -np.inf)
+        elif pool_type == "sum":
+            v = win.sum(axis=2)
+        elif pool_type == "avg":
+            v = win.sum(axis=2) / (padded if count_include_pad else win.shape[2])
+        else:
+            t = (win ** p_value).sum(axis=2)
+            v = t if p_value == 1 else np.sqrt(t) if p_value == 2 else np.cbrt(t)
+        out[(slice(None), slice(None)) + idx] = v
+    return np.moveaxis(out, 1, -1) if last else out
 
 
 # ---- Convolution ----------------------------------------------------------------------------
@@ -356,14 +356,92 @@ def test_pooling_errors():
     x = mx.nd.ones((2, 3, 6, 6))
     raises(lambda: mx.nd.Pooling(x, kernel=(3,)), "Pooling", "kernel")
     raises(lambda: mx.nd.Pooling(x), "Pooling", "kernel")
-    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pool_type="lp", p_value=2), "Pooling", "lp")
-    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pooling_convention="same"), "Pooling", "same")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pool_type="lp"), "Pooling", "lp", "p_value")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pool_type="lp", p_value=4), "Pooling", "p_value 4")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pooling_convention="same", pad=(1, 1)), "Pooling", "same",
+           "(1, 1)")
+    raises(lambda: mx.nd.Pooling(x, kernel=(0, 2)), "Pooling", "kernel", "(0, 2)")
     raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), pool_type="median"), "Pooling", "median")
     raises(lambda: mx.nd.Pooling(x, kernel=(7, 7)), "Pooling", "larger")
     raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), stride=(0, 1)), "Pooling", "stride")
-    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), layout="NHWC"), "Pooling", "NHWC")
+    raises(lambda: mx.nd.Pooling(x, kernel=(2, 2), layout="NCDHW"), "Pooling", "NCDHW", "NCHW or NHWC")
+    raises(lambda: mx.nd.Pooling(mx.nd.ones((1, 2, 3, 4, 5, 6)), kernel=(2, 2, 2, 2)), "Pooling", "5-D")
     raises(lambda: mx.nd.Pooling(mx.nd.ones((2, 3)), kernel=(2, 2)), "Pooling", "(2, 3)")
     raises(lambda: mx.nd.Pooling(mx.nd.ones((2, 3, 4, 4), dtype="int32"), kernel=(2, 2)), "Pooling", "int32")
+
+
+POOL_ND_CASES = [
+    # 3-D (NCDHW)
+    ((2, 2, 4, 5, 6), dict(kernel=(2, 2, 2), stride=(2, 2, 2))),
+    ((1, 3, 5, 5, 4), dict(kernel=(3, 2, 3), stride=(2, 1, 2), pad=(1, 0, 1))),
+    ((1, 2, 5, 6, 7), dict(kernel=(3, 3, 3), stride=(2, 2, 2), pad=(1, 1, 1), pooling_convention="full")),
+    ((2, 2, 3, 4, 5), dict(global_pool=True)),
+    # channels last
+    ((2, 7, 3), dict(kernel=(3,), stride=(2,), pad=(1,), layout="NWC")),
+    ((2, 5, 6, 3), dict(kernel=(3, 2), stride=(2, 2), pad=(1, 0), layout="NHWC")),
+    ((1, 5, 5, 2), dict(kernel=(3, 3), stride=(2, 2), pooling_convention="full", layout="NHWC")),
+    ((2, 4, 5, 6, 3), dict(kernel=(2, 3, 2), stride=(2, 2, 2), layout="NDHWC")),
+    ((2, 4, 5, 3), dict(global_pool=True, layout="NHWC")),
+    # 'same': ceil(x / stride) outputs, the last windows cut short
+    ((2, 3, 10), dict(kernel=(3,), stride=(3,), pooling_convention="same")),
+    ((1, 2, 7), dict(kernel=(4,), stride=(2,), pooling_convention="same")),
+    ((1, 2, 7, 5), dict(kernel=(2, 3), stride=(2, 2), pooling_convention="same")),
+    ((1, 2, 6, 5), dict(kernel=(3, 3), stride=(1, 1), pooling_convention="same", layout="NCHW")),
+]
+
+
+def _nd_ref(x, prm, **kw):
+    return pool_ref(x, prm.get("kernel"), stride=prm.get("stride"), pad=prm.get("pad"),
+                    convention=prm.get("pooling_convention", "valid"), global_pool=prm.get("global_pool", False),
+                    layout=prm.get("layout"), **kw)
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("pool_type", ["max", "avg", "sum", "lp1", "lp2", "lp3"])
+@pytest.mark.parametrize("pi", range(len(POOL_ND_CASES)))
+def test_pooling_nd_layouts_lp_same(dtype, pool_type, pi):
+    shape, prm = POOL_ND_CASES[pi]
+    x = rand(shape, dtype, 40 + pi, 0.1 if pool_type == "lp2" else -1.0)
+    kw = dict(pool_type=pool_type[:2], p_value=int(pool_type[2])) if pool_type.startswith("lp") else dict(pool_type=pool_type)
+    out = mx.nd.Pooling(nd(x), **prm, **kw)
+    close(out, _nd_ref(x, prm, **kw).astype(dtype), dtype)
+    if pool_type == "avg" and not prm.get("global_pool"):
+        out = mx.nd.Pooling(nd(x), count_include_pad=False, **prm, **kw)
+        close(out, _nd_ref(x, prm, count_include_pad=False, **kw).astype(dtype), dtype)
+
+
+@pytest.mark.parametrize("pool_type", ["max", "avg", "lp2", "lp3"])
+@pytest.mark.parametrize("pi", [1, 5, 7, 10, 12])
+def test_pooling_nd_backward(pool_type, pi):
+    """The data gradient of sum(hg * pool(x)): the pooling is linear (avg, sum) or piecewise
+    smooth (max, lp); compared with central differences of the reference."""
+    shape, prm = POOL_ND_CASES[pi]
+    rs = np.random.RandomState(pi)
+    x = (rs.permutation(int(np.prod(shape))).reshape(shape) * 0.01 + 0.1).astype("float64")
+    kw = dict(pool_type=pool_type[:2], p_value=int(pool_type[2])) if pool_type.startswith("lp") else dict(pool_type=pool_type)
+    y = _nd_ref(x, prm, **kw)
+    hg = rs.uniform(-1, 1, y.shape)
+    xs = nd(x)
+    xs.attach_grad()
+    with mx.autograd.record():
+        out = mx.nd.Pooling(xs, **prm, **kw)
+    out.backward(nd(hg))
+    want = np.zeros(x.size)
+    eps = 1e-6
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = eps
+        want[j] = np.sum(hg * (_nd_ref(x + e.reshape(shape), prm, **kw) - _nd_ref(x - e.reshape(shape), prm, **kw))) / (2 * eps)
+    np.testing.assert_allclose(xs.grad.asnumpy(), want.reshape(shape), rtol=1e-6, atol=1e-7)
+
+
+def test_pooling_symbol_shapes_nd():
+    s = mx.sym.Pooling(mx.sym.var("x"), kernel=(2, 2, 2), stride=(2, 2, 2), layout="NDHWC")
+    _, out, _ = s.infer_shape(x=(2, 8, 6, 4, 3))
+    assert out == [(2, 4, 3, 2, 3)]
+    s = mx.sym.Pooling(mx.sym.var("x"), kernel=(3,), stride=(2,), pooling_convention="same")
+    _, out, _ = s.infer_shape(x=(1, 2, 9))
+    assert out == [(1, 2, 5)]
 
 
 # ---- BatchNorm ------------------------------------------------------------------------------
@@ -531,6 +609,12 @@ GRADIENTS = {
         Grad([In((1, 2, 5, 5), values=lambda rs: rs.permutation(50) * 0.1)],
              {"kernel": (3, 3), "stride": (2, 2), "pooling_convention": "full"}),
         Grad([In((1, 2, 7), values=lambda rs: rs.permutation(14) * 0.1)], {"kernel": (3,), "stride": (2,), "pad": (1,)}),
+        Grad([In((1, 2, 3, 4, 3))], {"kernel": (2, 2, 2), "stride": (1, 2, 1), "pool_type": "avg"}),
+        Grad([In((1, 4, 3, 2))], {"kernel": (2, 2), "pool_type": "avg", "layout": "NHWC", "pad": (1, 0)}),
+        Grad([In((1, 2, 5), domain=(0.5, 2))], {"kernel": (2,), "pool_type": "lp", "p_value": 2}),
+        Grad([In((1, 2, 5), domain=(0.5, 2))], {"kernel": (3,), "stride": (2,), "pool_type": "lp", "p_value": 3,
+                                                 "pooling_convention": "same"}),
+        Grad([In((1, 2, 4))], {"kernel": (2,), "pool_type": "lp", "p_value": 1}),
     ],
     "BatchNorm": [
         Grad([In((2, 2, 3)), In((2,), domain=(0.5, 2)), In((2,)), In((2,), diff=False), In((2,), domain=(0.5, 2), diff=False)],

@@ -1,19 +1,18 @@
-// Pooling (MXNet 1.x: max, avg, sum over 1-D NCW or 2-D NCHW windows; conventions valid and
-// full; global pooling) and its gradient op _backward_Pooling. The window arithmetic is in
-// conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu); both devices compute the
-// gradient as a gather per input element, so they agree and are deterministic.
+// Pooling (MXNet 1.x: max, avg, sum and lp over 1-D, 2-D and 3-D windows, channels first or
+// last; conventions valid, full and same; global pooling) and its gradient op
+// _backward_Pooling. The window arithmetic is in pool_params.h, shared with the CUDA kernels
+// (cuda/nn_conv.cu); both devices compute the gradient as a gather per input element, so they
+// agree and are deterministic.
 #include <limits>
 #include <vector>
 
+#include "engine/thread_pool.h"
 #include "op/grad.h"
-#include "op/nn/conv_params.h"
+#include "op/nn/pool_params.h"
 #include "op/operator.h"
 
 namespace brass {
 namespace pool_ops {
-
-using conv_ops::PoolGeom;
-using conv_ops::PoolParam;
 
 bool pool_float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   bool ok = infer::same_type(a, in, out);
@@ -25,8 +24,8 @@ bool pool_float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>&
 
 bool pool_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
   if (!in[0].known()) return false;
-  PoolGeom g = conv_ops::pool_geom(attrs.param<PoolParam>(), in[0], "Pooling");
-  infer::assign_shape(out[0], conv_ops::pool_out_shape(g), "Pooling", "output");
+  PoolGeom g = pool_geom(attrs.param<PoolParam>(), in[0], "Pooling");
+  infer::assign_shape(out[0], pool_out_shape(g), "Pooling", "output");
   return true;
 }
 
@@ -34,8 +33,8 @@ bool pool_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shap
 bool bwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_Pooling";
   if (!in[1].known()) return false;
-  PoolGeom g = conv_ops::pool_geom(attrs.param<PoolParam>(), in[1], op);
-  Shape os = conv_ops::pool_out_shape(g);
+  PoolGeom g = pool_geom(attrs.param<PoolParam>(), in[1], op);
+  Shape os = pool_out_shape(g);
   infer::assign_shape(in[0], os, op, "out_grad");
   infer::assign_shape(in[2], os, op, "out");
   infer::assign_shape(out[0], in[1], op, "output");
@@ -56,18 +55,20 @@ void by_float(DType t, F&& kernel) {
 void pool_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   Req req = ctx.req[0];
   if (req == Req::kNull) return;
-  PoolGeom g = conv_ops::pool_geom(ctx.param<PoolParam>(), in[0].shape, "Pooling");
+  PoolGeom g = pool_geom(ctx.param<PoolParam>(), in[0].shape, "Pooling");
   by_float(in[0].dtype, [&](auto tt, auto ct) {
     using T = decltype(tt);
     using C = decltype(ct);
     const T* x = in[0].ptr<T>();
     T* y = out[0].ptr<T>();
     C neg_inf = -std::numeric_limits<C>::infinity();
-    int64_t n = out[0].size();
-    for (int64_t i = 0; i < n; ++i) {
-      C v = conv_ops::pool_forward_at<C>(x, g, i, neg_inf);
-      y[i] = req == Req::kAdd ? T(C(y[i]) + v) : T(v);
-    }
+    thread_pool::parallel_for(out[0].size(), 1024, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t o = pool_out_offset(g, i);
+        C v = pool_forward_at<C>(x, g, i, neg_inf, nullptr);
+        y[o] = req == Req::kAdd ? T(C(y[o]) + v) : T(v);
+      }
+    });
   });
 }
 
@@ -80,32 +81,37 @@ void pool_bwd_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                   const std::vector<TBlob>& out) {
   Req req = ctx.req[0];
   if (req == Req::kNull) return;
-  PoolGeom g = conv_ops::pool_geom(ctx.param<PoolParam>(), in[1].shape, "_backward_Pooling");
+  PoolGeom g = pool_geom(ctx.param<PoolParam>(), in[1].shape, "_backward_Pooling");
   by_float(in[0].dtype, [&](auto tt, auto ct) {
     using T = decltype(tt);
     using C = decltype(ct);
-    const T* dy = in[0].ptr<T>();
-    const T* x = in[1].ptr<T>();
+    const T *dy = in[0].ptr<T>(), *x = in[1].ptr<T>(), *y = in[2].ptr<T>();
     T* dx = out[0].ptr<T>();
     int64_t* argmax = static_cast<int64_t*>(ctx.temp);
-    if (g.type == conv_ops::kPoolMax) {
+    if (g.type == kPoolMax) {
       C neg_inf = -std::numeric_limits<C>::infinity();
-      for (int64_t i = 0; i < in[0].size(); ++i)
-        argmax[i] = conv_ops::pool_argmax_at<C>(x, g, i, neg_inf);
+      thread_pool::parallel_for(in[0].size(), 1024, [&](int64_t i0, int64_t i1) {
+        for (int64_t i = i0; i < i1; ++i)
+          pool_forward_at<C>(x, g, i, neg_inf, &argmax[pool_out_offset(g, i)]);
+      });
     }
-    int64_t n = out[0].size();
-    for (int64_t i = 0; i < n; ++i) {
-      C v = conv_ops::pool_backward_at<C>(dy, argmax, g, i);
-      dx[i] = req == Req::kAdd ? T(C(dx[i]) + v) : T(v);
-    }
+    thread_pool::parallel_for(out[0].size(), 1024, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        int64_t o;
+        C v = pool_backward_at<C>(dy, argmax, x, y, g, i, &o);
+        dx[o] = req == Req::kAdd ? T(C(dx[o]) + v) : T(v);
+      }
+    });
   });
 }
 
 const bool kRegistered = [] {
   OpRegistry::get().add("Pooling")
-      .describe("Pooling of NCW (1-D) or NCHW (2-D) data: max, avg or sum over windows.\n\n"
+      .describe("Pooling of 1-D, 2-D or 3-D data (NCW, NCHW, NCDHW; or channels last with "
+                "layout NWC, NHWC, NDHWC): max, avg, sum or lp ((sum x^p)^(1/p)) over windows.\n\n"
                 "    out = floor((x + 2*pad - kernel) / stride) + 1   (pooling_convention "
-                "'valid')\n    out = ceil((x + 2*pad - kernel) / stride) + 1    ('full')\n\n"
+                "'valid')\n    out = ceil((x + 2*pad - kernel) / stride) + 1    ('full')\n"
+                "    out = ceil(x / stride)                           ('same', no pad)\n\n"
                 "Max pooling pads with -inf; avg pooling counts padded zeros unless "
                 "count_include_pad=False; global_pool pools each whole plane.")
       .inputs({"data"}).params<PoolParam>()
@@ -122,7 +128,8 @@ const bool kRegistered = [] {
   // second derivative.
   OpRegistry::get().add("_backward_Pooling")
       .describe("The gradient of Pooling with respect to its data (inputs: out_grad, data, "
-                "out). Max pooling sends each window's gradient to its first maximum.")
+                "out). Max pooling sends each window's gradient to its first maximum; lp pooling "
+                "gives grad * (x / out)^(p - 1).")
       .inputs({"out_grad", "data", "out"}).params<PoolParam>()
       .shape_fn(bwd_shape).type_fn(pool_float_type).partial_infer()
       .temp(bwd_temp)
