@@ -1,6 +1,6 @@
-// CUDA kernels of Convolution, Pooling and BatchNorm and their gradient ops (convolution.cc,
-// pooling.cc, batch_norm.cc), with the CPU kernels' geometry (conv_params.h, bn_params.h),
-// dtypes and write requests.
+// CUDA kernels of Convolution, Deconvolution, Pooling and BatchNorm and their gradient ops
+// (convolution.cc, pooling.cc, batch_norm.cc), with the CPU kernels' geometry (conv_params.h,
+// pool_params.h, bn_params.h), dtypes and write requests.
 //
 // Convolution: per sample, im2col into the op's temp space and one GEMM batched over the
 // groups (cuda/gemm.cuh); the data gradient is a GEMM then col2im computed as a gather per
@@ -68,88 +68,146 @@ void by_float(DType t, F&& kernel) {
   else kernel(double());
 }
 
+// The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
+template <class T>
+void conv_fwd_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t, const T* x,
+                   const T* w, const T* bias, T* y, Req req, T* col) {
+  for (int64_t n = 0; n < g.n; ++n) {
+    const T* xn = x + n * g.chw();
+    const T* c = xn;
+    if (!conv_col_is_data(g)) {
+      cuda::for_each(s, g.col_size(), Im2col<T>{xn, col, g});
+      c = col;
+    }
+    T* yn = y + n * g.f * g.p;
+    dot_ops::gpu::gemm(s, op, t, false, false, g.g, g.fg, g.p, g.k, w, g.k, g.fg * g.k, c, g.p,
+                       g.k * g.p, yn, g.fg * g.p, req == Req::kAdd);
+    if (bias) cuda::for_each(s, g.f * g.p, AddBias<T>{yn, bias, g.p});
+  }
+}
+
+// Its data gradient: col = W_g^T dy_g, then col2im, with the request.
+template <class T>
+void conv_bwd_data_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t, const T* dy,
+                        const T* w, T* dx, Req req, T* col) {
+  int64_t chw = g.chw();
+  bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
+  for (int64_t n = 0; n < g.n; ++n) {
+    T* dst = direct ? dx + n * chw : col;
+    dot_ops::gpu::gemm(s, op, t, true, false, g.g, g.k, g.p, g.fg, w, g.k, g.fg * g.k,
+                       dy + n * g.f * g.p, g.p, g.fg * g.p, dst, g.k * g.p, false);
+    if (!direct) cuda::for_each(s, chw, Col2im<T>{col, dx + n * chw, g, req == Req::kAdd});
+  }
+}
+
+// Its weight gradient: dW_g = sum_n dy_g[n] col_g[n]^T, with the request.
+template <class T>
+void conv_bwd_weight_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t,
+                          const T* dy, const T* x, T* dw, Req req, T* col) {
+  if (g.n == 0 && req != Req::kAdd) cuda::for_each(s, g.f * g.k, Fill<T>{dw, T(0)});
+  for (int64_t n = 0; n < g.n; ++n) {
+    const T* xn = x + n * g.chw();
+    const T* c = xn;
+    if (!conv_col_is_data(g)) {
+      cuda::for_each(s, g.col_size(), Im2col<T>{xn, col, g});
+      c = col;
+    }
+    dot_ops::gpu::gemm(s, op, t, false, true, g.g, g.fg, g.k, g.p, dy + n * g.f * g.p, g.p,
+                       g.fg * g.p, c, g.p, g.k * g.p, dw, g.fg * g.k, n > 0 || req == Req::kAdd);
+  }
+}
+
+// Runs body(T()) on the stream of the op's device and waits for it.
+template <class F>
+void run(const OpContext& ctx, const std::vector<TBlob>& in, F&& body) {
+  if (ctx.req[0] == Req::kNull) return;
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  by_float(in[0].dtype, [&](auto tag) { body(tag, s); });
+  cuda::finish(s);
+}
+
 void conv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
                   const std::vector<TBlob>& out) {
-  const auto& prm = ctx.param<ConvParam>();
-  Req req = ctx.req[0];
-  if (req == Req::kNull) return;
-  ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
-  cudaStream_t s = cuda::stream(ctx.dev.id);
-  by_float(in[0].dtype, [&](auto tag) {
+  run(ctx, in, [&](auto tag, cudaStream_t s) {
     using T = decltype(tag);
-    const T* x = in[0].ptr<T>();
-    T* y = out[0].ptr<T>();
-    T* col = static_cast<T*>(ctx.temp);
-    for (int64_t n = 0; n < g.n; ++n) {
-      const T* xn = x + n * g.c * g.h * g.w;
-      const T* c = xn;
-      if (!conv_col_is_data(g)) {
-        cuda::for_each(s, g.c * g.kh * g.kw * g.p, Im2col<T>{xn, col, g});
-        c = col;
-      }
-      T* yn = y + n * g.f * g.p;
-      dot_ops::gpu::gemm(s, "Convolution", in[0].dtype, false, false, g.g, g.fg, g.p, g.k,
-                         in[1].dptr, g.k, g.fg * g.k, c, g.p, g.k * g.p, yn, g.fg * g.p,
-                         req == Req::kAdd);
-      if (!prm.no_bias) cuda::for_each(s, g.f * g.p, AddBias<T>{yn, in[2].ptr<T>(), g.p});
-    }
+    const auto& prm = ctx.param<ConvParam>();
+    ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
+    conv_fwd_impl<T>(s, "Convolution", g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
+                     prm.no_bias ? nullptr : in[2].ptr<T>(), out[0].ptr<T>(), ctx.req[0],
+                     static_cast<T*>(ctx.temp));
   });
-  cuda::finish(s);
 }
 
-// _backward_Convolution_data(out_grad, weight, data): col = W_g^T dy_g, then col2im.
+// _backward_Convolution_data(out_grad, weight, data)
 void conv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
                    const std::vector<TBlob>& out) {
-  Req req = ctx.req[0];
-  if (req == Req::kNull) return;
-  const char* op = "_backward_Convolution_data";
-  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, op);
-  cudaStream_t s = cuda::stream(ctx.dev.id);
-  by_float(in[0].dtype, [&](auto tag) {
+  run(ctx, in, [&](auto tag, cudaStream_t s) {
     using T = decltype(tag);
-    const T* dy = in[0].ptr<T>();
-    T* dx = out[0].ptr<T>();
-    T* col = static_cast<T*>(ctx.temp);
-    int64_t chw = g.c * g.h * g.w;
-    bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
-    for (int64_t n = 0; n < g.n; ++n) {
-      T* dst = direct ? dx + n * chw : col;
-      dot_ops::gpu::gemm(s, op, in[0].dtype, true, false, g.g, g.k, g.p, g.fg, in[1].dptr, g.k,
-                         g.fg * g.k, dy + n * g.f * g.p, g.p, g.fg * g.p, dst, g.k * g.p, false);
-      if (!direct) cuda::for_each(s, chw, Col2im<T>{col, dx + n * chw, g, req == Req::kAdd});
-    }
+    const char* op = "_backward_Convolution_data";
+    ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, op);
+    conv_bwd_data_impl<T>(s, op, g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(),
+                          ctx.req[0], static_cast<T*>(ctx.temp));
   });
-  cuda::finish(s);
 }
 
-// _backward_Convolution_weight(out_grad, data): dW_g = sum_n dy_g[n] col_g[n]^T.
+// _backward_Convolution_weight(out_grad, data)
 void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {
-  Req req = ctx.req[0];
-  if (req == Req::kNull) return;
-  const char* op = "_backward_Convolution_weight";
-  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, op);
-  cudaStream_t s = cuda::stream(ctx.dev.id);
-  by_float(in[0].dtype, [&](auto tag) {
+  run(ctx, in, [&](auto tag, cudaStream_t s) {
     using T = decltype(tag);
-    const T* dy = in[0].ptr<T>();
-    const T* x = in[1].ptr<T>();
-    T* dw = out[0].ptr<T>();
-    T* col = static_cast<T*>(ctx.temp);
-    if (g.n == 0 && req != Req::kAdd) cuda::for_each(s, out[0].size(), Fill<T>{dw, T(0)});
-    for (int64_t n = 0; n < g.n; ++n) {
-      const T* xn = x + n * g.c * g.h * g.w;
-      const T* c = xn;
-      if (!conv_col_is_data(g)) {
-        cuda::for_each(s, g.c * g.kh * g.kw * g.p, Im2col<T>{xn, col, g});
-        c = col;
-      }
-      dot_ops::gpu::gemm(s, op, in[0].dtype, false, true, g.g, g.fg, g.k, g.p,
-                         dy + n * g.f * g.p, g.p, g.fg * g.p, c, g.p, g.k * g.p, dw, g.fg * g.k,
-                         n > 0 || req == Req::kAdd);
-    }
+    const char* op = "_backward_Convolution_weight";
+    ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, op);
+    conv_bwd_weight_impl<T>(s, op, g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
+                            out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
   });
-  cuda::finish(s);
+}
+
+// y[i] += b[(i / plane) % c]: the channel bias of (n, c, plane) data.
+template <class T>
+struct AddChannelBias {
+  T* y;
+  const T* b;
+  int64_t c, plane;
+  __device__ void operator()(int64_t i) const { y[i] += b[(i / plane) % c]; }
+};
+
+// Deconvolution(data, weight[, bias]): the data gradient of the convolution it transposes.
+void deconv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
+                    const std::vector<TBlob>& out) {
+  run(ctx, in, [&](auto tag, cudaStream_t s) {
+    using T = decltype(tag);
+    const auto& prm = ctx.param<DeconvParam>();
+    ConvGeom g = deconv_geom(prm, in[0].shape, "Deconvolution");
+    conv_bwd_data_impl<T>(s, "Deconvolution", g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
+                          out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
+    if (!prm.no_bias)
+      cuda::for_each(s, out[0].size(), AddChannelBias<T>{out[0].ptr<T>(), in[2].ptr<T>(), g.c,
+                                                         g.d * g.h * g.w});
+  });
+}
+
+// _backward_Deconvolution_data(out_grad, weight, data): the transposed convolution's forward.
+void deconv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
+                     const std::vector<TBlob>& out) {
+  run(ctx, in, [&](auto tag, cudaStream_t s) {
+    using T = decltype(tag);
+    const char* op = "_backward_Deconvolution_data";
+    ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[2].shape, op);
+    conv_fwd_impl<T>(s, op, g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), nullptr,
+                     out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
+  });
+}
+
+// _backward_Deconvolution_weight(out_grad, data): its weight gradient, roles swapped.
+void deconv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
+                       const std::vector<TBlob>& out) {
+  run(ctx, in, [&](auto tag, cudaStream_t s) {
+    using T = decltype(tag);
+    const char* op = "_backward_Deconvolution_weight";
+    ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[1].shape, op);
+    conv_bwd_weight_impl<T>(s, op, g, in[0].dtype, in[1].ptr<T>(), in[0].ptr<T>(),
+                            out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
+  });
 }
 
 // ---- Pooling -------------------------------------------------------------------------------
@@ -460,6 +518,9 @@ const bool kRegistered = [] {
   OpRegistry::get().add("Convolution").cuda(conv_forward);
   OpRegistry::get().add("_backward_Convolution_data").cuda(conv_bwd_data);
   OpRegistry::get().add("_backward_Convolution_weight").cuda(conv_bwd_weight);
+  OpRegistry::get().add("Deconvolution").cuda(deconv_forward);
+  OpRegistry::get().add("_backward_Deconvolution_data").cuda(deconv_bwd_data);
+  OpRegistry::get().add("_backward_Deconvolution_weight").cuda(deconv_bwd_weight);
   OpRegistry::get().add("Pooling").cuda(pool_forward);
   OpRegistry::get().add("_backward_Pooling").cuda(pool_backward);
   OpRegistry::get().add("BatchNorm").cuda(bn_ops::gpu::bn_forward);

@@ -12,7 +12,8 @@ import brass as mx
 from grad_table import Grad, In
 
 # Operators this file tests (read by the completeness test in test_op_table.py).
-OPS_COVERED = {"Convolution", "_backward_Convolution_data", "_backward_Convolution_weight",
+OPS_COVERED = {"Convolution", "_backward_Convolution_data", "_backward_Convolution_weight", "Deconvolution",
+               "_backward_Deconvolution_data", "_backward_Deconvolution_weight",
                "Pooling", "_backward_Pooling", "BatchNorm", "_backward_BatchNorm"}
 
 FLOATS = ["float32", "float64"]
@@ -87,6 +88,60 @@ def conv_ref(x, w, b, kernel, stride=None, dilate=None, pad=None, num_group=1):
     if b is not None:
         out += b.astype(np.float64)[None, :, None, None]
     return out[:, :, 0, :] if one_d else out
+
+
+def conv_ref_nd(x, w, b, kernel, stride=None, dilate=None, pad=None, num_group=1):
+    """Direct loops over kernel taps for 1-D, 2-D or 3-D data (float64)."""
+    nd_ = len(kernel)
+    s, d, p = tuple(stride or (1,) * nd_), tuple(dilate or (1,) * nd_), tuple(pad or (0,) * nd_)
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    n, c = x.shape[:2]
+    f = w.shape[0]
+    xp = np.pad(x, [(0, 0), (0, 0)] + [(q, q) for q in p])
+    o = [(x.shape[2 + i] + 2 * p[i] - d[i] * (kernel[i] - 1) - 1) // s[i] + 1 for i in range(nd_)]
+    out = np.zeros((n, f) + tuple(o))
+    cg, fg = c // num_group, f // num_group
+    for gi in range(num_group):
+        xs, ws = xp[:, gi * cg:(gi + 1) * cg], w[gi * fg:(gi + 1) * fg]
+        for taps in itertools.product(*[range(k) for k in kernel]):
+            sl = tuple(slice(t * d[i], t * d[i] + s[i] * (o[i] - 1) + 1, s[i]) for i, t in enumerate(taps))
+            patch = xs[(slice(None), slice(None)) + sl]
+            out[:, gi * fg:(gi + 1) * fg] += np.tensordot(patch, ws[(slice(None), slice(None)) + taps], ([1], [1])
+                                                          ).transpose([0, nd_ + 1] + list(range(1, nd_ + 1)))
+    if b is not None:
+        out += b.astype(np.float64).reshape((1, -1) + (1,) * nd_)
+    return out
+
+
+def deconv_ref(x, w, b, kernel, stride=None, dilate=None, pad=None, adj=None, target_shape=None, num_group=1):
+    """Scatter of every input element through every kernel tap, then the pad cropped (float64)."""
+    nd_ = len(kernel)
+    s, d = tuple(stride or (1,) * nd_), tuple(dilate or (1,) * nd_)
+    sp = x.shape[2:]
+    full = [s[i] * (sp[i] - 1) + d[i] * (kernel[i] - 1) + 1 for i in range(nd_)]
+    if target_shape:
+        tot = [full[i] - target_shape[i] for i in range(nd_)]
+        p, a = [(t + 1) // 2 for t in tot], [t % 2 for t in tot]
+    else:
+        p, a = list(pad or (0,) * nd_), list(adj or (0,) * nd_)
+    x, w = x.astype(np.float64), w.astype(np.float64)
+    n, cin = x.shape[:2]
+    fg = w.shape[1]
+    f = fg * num_group
+    cg = cin // num_group
+    yf = np.zeros((n, f) + tuple(fu + ai for fu, ai in zip(full, a)))
+    for gi in range(num_group):
+        xs, ws = x[:, gi * cg:(gi + 1) * cg], w[gi * cg:(gi + 1) * cg]
+        for taps in itertools.product(*[range(k) for k in kernel]):
+            contrib = np.tensordot(xs, ws[(slice(None), slice(None)) + taps], ([1], [0]))  # n, *sp, fg
+            contrib = np.moveaxis(contrib, -1, 1)
+            sl = tuple(slice(t * d[i], t * d[i] + s[i] * (sp[i] - 1) + 1, s[i]) for i, t in enumerate(taps))
+            yf[(slice(None), slice(gi * fg, (gi + 1) * fg)) + sl] += contrib
+    o = [full[i] - 2 * p[i] + a[i] for i in range(nd_)]
+    y = yf[(slice(None), slice(None)) + tuple(slice(p[i], p[i] + o[i]) for i in range(nd_))]
+    if b is not None:
+        y = y + b.astype(np.float64).reshape((1, -1) + (1,) * nd_)
+    return y
 
 
 def pool_ref(x, kernel=None, pool_type="max", stride=None, pad=None, convention="valid",
@@ -211,7 +266,9 @@ def test_convolution_errors():
     b = mx.nd.ones((3,))
     raises(lambda: mx.nd.Convolution(x, w, b, num_filter=3), "Convolution", "kernel")
     raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3)), "Convolution", "num_filter")
-    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3, 3), num_filter=3), "Convolution", "3-D")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3, 3), num_filter=3), "Convolution", "5-D", "NCDHW")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3, 3, 3), num_filter=3), "Convolution", "kernel",
+           "(3, 3, 3, 3)")
     raises(lambda: mx.nd.Convolution(mx.nd.ones((2, 4, 5)), w, b, kernel=(3, 3), num_filter=3),
            "Convolution", "(2, 4, 5)")
     raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, stride=(1, 1, 1)),
@@ -225,6 +282,119 @@ def test_convolution_errors():
                                      mx.nd.ones((3,), dtype="float16"), kernel=(3, 3), num_filter=3),
            "Convolution", "float16")
     raises(lambda: mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=3), "Convolution", "input")
+
+
+CONV3D_CASES = [
+    ((2, 3, 4, 5, 6), 4, dict(kernel=(3, 3, 3))),
+    ((1, 2, 5, 6, 4), 3, dict(kernel=(2, 3, 1), stride=(2, 1, 2), pad=(1, 1, 0), dilate=(1, 2, 1))),
+    ((2, 4, 3, 4, 5), 4, dict(kernel=(3, 3, 3), pad=(1, 1, 1), num_group=4)),
+    ((1, 4, 3, 3, 3), 6, dict(kernel=(1, 1, 1), num_group=2, no_bias=True, layout="NCDHW")),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ci", range(len(CONV3D_CASES)))
+def test_convolution_3d(dtype, ci):
+    shape, nf, prm = CONV3D_CASES[ci]
+    x = rand(shape, dtype, 60 + ci)
+    w = rand((nf, shape[1] // prm.get("num_group", 1)) + prm["kernel"], dtype, 70 + ci)
+    b = None if prm.get("no_bias") else rand((nf,), dtype, 80 + ci)
+    args = [nd(x), nd(w)] + ([] if b is None else [nd(b)])
+    out = mx.nd.Convolution(*args, num_filter=nf, **prm)
+    want = conv_ref_nd(x, w, b, prm["kernel"], prm.get("stride"), prm.get("dilate"), prm.get("pad"),
+                       prm.get("num_group", 1))
+    close(out, want.astype(dtype), dtype)
+    # the 2-D reference agrees with the N-D one (both references checked against each other)
+    if ci == 0:
+        x2, w2 = x[:, :, 0], w[:, :, 0]
+        close(mx.nd.Convolution(nd(x2), nd(w2), nd(b), kernel=(3, 3), num_filter=nf),
+              conv_ref_nd(x2, w2, b, (3, 3)).astype(dtype), dtype)
+
+
+DECONV_CASES = [
+    # data shape, num_filter, params
+    ((2, 3, 4, 5), 4, dict(kernel=(3, 3))),
+    ((2, 3, 4, 5), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), no_bias=False)),
+    ((1, 4, 3, 4), 6, dict(kernel=(4, 4), stride=(2, 2), pad=(1, 1), adj=(1, 0), num_group=2, no_bias=False)),
+    ((1, 2, 5, 4), 3, dict(kernel=(3, 2), stride=(2, 3), dilate=(2, 1), adj=(1, 2))),
+    ((2, 4, 3, 3), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=4, no_bias=False)),  # depthwise
+    ((1, 3, 4, 4), 2, dict(kernel=(4, 4), stride=(2, 2), target_shape=(8, 8))),
+    ((1, 3, 4, 5), 2, dict(kernel=(3, 3), stride=(2, 2), target_shape=(8, 9), no_bias=False)),
+    ((2, 3, 6), 4, dict(kernel=(3,), stride=(2,), pad=(1,), adj=(1,), no_bias=False)),  # 1-D
+    ((1, 2, 3, 4, 3), 3, dict(kernel=(2, 3, 2), stride=(2, 1, 2), pad=(0, 1, 1), no_bias=False)),  # 3-D
+    ((2, 5, 3, 3), 5, dict(kernel=(1, 1))),
+]
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ci", range(len(DECONV_CASES)))
+def test_deconvolution(dtype, ci):
+    shape, nf, prm = DECONV_CASES[ci]
+    g = prm.get("num_group", 1)
+    x = rand(shape, dtype, 90 + ci)
+    w = rand((shape[1], nf // g) + prm["kernel"], dtype, 100 + ci)
+    b = rand((nf,), dtype, 110 + ci) if prm.get("no_bias") is False else None
+    args = [nd(x), nd(w)] + ([] if b is None else [nd(b)])
+    out = mx.nd.Deconvolution(*args, num_filter=nf, **prm)
+    want = deconv_ref(x, w, b, prm["kernel"], prm.get("stride"), prm.get("dilate"), prm.get("pad"), prm.get("adj"),
+                      prm.get("target_shape"), g)
+    close(out, want.astype(dtype), dtype)
+    if prm.get("target_shape"):
+        assert out.shape[2:] == tuple(prm["target_shape"])
+
+
+@pytest.mark.parametrize("ci", [1, 2, 3, 7, 8])
+def test_deconvolution_backward(ci):
+    """Gradients of sum(h * deconv(x, w, b)) against the reference's adjoint identities: the
+    deconvolution is linear in x and in w, so <h, deconv(x, w)> gives both gradients."""
+    shape, nf, prm = DECONV_CASES[ci]
+    g = prm.get("num_group", 1)
+    x = rand(shape, "float64", 120 + ci)
+    w = rand((shape[1], nf // g) + prm["kernel"], "float64", 130 + ci)
+    b = rand((nf,), "float64", 140 + ci) if prm.get("no_bias") is False else None
+    ref = lambda xx, ww: deconv_ref(xx, ww, None, prm["kernel"], prm.get("stride"), prm.get("dilate"), prm.get("pad"),
+                                    prm.get("adj"), prm.get("target_shape"), g)
+    h = rand(ref(x, w).shape, "float64", 150 + ci)
+    arrs = [nd(x), nd(w)] + ([] if b is None else [nd(b)])
+    for a in arrs:
+        a.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.Deconvolution(*arrs, num_filter=nf, **prm)
+    y.backward(nd(h))
+    gx = np.array([np.sum(h * ref(e.reshape(x.shape), w)) for e in np.eye(x.size)]).reshape(x.shape)
+    gw = np.array([np.sum(h * ref(x, e.reshape(w.shape))) for e in np.eye(w.size)]).reshape(w.shape)
+    np.testing.assert_allclose(arrs[0].grad.asnumpy(), gx, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(arrs[1].grad.asnumpy(), gw, rtol=1e-10, atol=1e-10)
+    if b is not None:
+        np.testing.assert_allclose(arrs[2].grad.asnumpy(), h.sum(axis=(0,) + tuple(range(2, h.ndim))), rtol=1e-10)
+
+
+def test_deconvolution_symbol():
+    s = mx.sym.Deconvolution(mx.sym.var("x"), kernel=(4, 4), stride=(2, 2), pad=(1, 1), num_filter=8, name="up")
+    assert s.list_arguments() == ["x", "up_weight"]  # no_bias is True by default
+    arg, out, _ = s.infer_shape(x=(2, 3, 5, 6))
+    assert arg == [(2, 3, 5, 6), (3, 8, 4, 4)] and out == [(2, 8, 10, 12)]
+    s = mx.sym.Deconvolution(mx.sym.var("x"), kernel=(3, 3), stride=(2, 2), num_filter=4, num_group=2,
+                             no_bias=False, target_shape=(9, 11), name="up")
+    arg, out, _ = s.infer_shape(x=(1, 6, 4, 5))
+    assert arg == [(1, 6, 4, 5), (6, 2, 3, 3), (4,)] and out == [(1, 4, 9, 11)]
+
+
+def test_deconvolution_errors():
+    x = mx.nd.ones((2, 4, 5, 5))
+    w = mx.nd.ones((4, 3, 3, 3))
+    raises(lambda: mx.nd.Deconvolution(x, w, kernel=(3, 3), num_filter=3, stride=(2, 2), adj=(2, 0)),
+           "Deconvolution", "adj", "(2, 0)", "stride")
+    raises(lambda: mx.nd.Deconvolution(x, w, kernel=(3, 3), num_filter=3, target_shape=(20, 20)),
+           "Deconvolution", "target_shape", "(20, 20)")
+    raises(lambda: mx.nd.Deconvolution(x, w, kernel=(3, 3), num_filter=3, num_group=3), "Deconvolution",
+           "num_group", "4")
+    raises(lambda: mx.nd.Deconvolution(x, w, kernel=(3, 3), num_filter=3, pad=(4, 4)), "Deconvolution", "pad",
+           "(4, 4)")
+    raises(lambda: mx.nd.Deconvolution(x, mx.nd.ones((4, 3, 2, 2)), kernel=(3, 3), num_filter=3),
+           "Deconvolution", "weight")
+    raises(lambda: mx.nd.Deconvolution(mx.nd.ones((2, 4, 5)), w, kernel=(3, 3), num_filter=3), "Deconvolution",
+           "(2, 4, 5)")
 
 
 def test_convolution_write_into_out_and_no_bias_inputs():
@@ -589,6 +759,8 @@ GRADIENTS = {
              {"kernel": (3, 2), "num_filter": 2, "num_group": 2, "stride": (2, 1), "pad": (1, 1),
               "dilate": (1, 2), "no_bias": True}),
         Grad([In((1, 2, 6)), In((3, 2, 3)), In((3,))], {"kernel": (3,), "num_filter": 3, "stride": (2,), "pad": (1,)}),
+        Grad([In((1, 2, 3, 4, 3)), In((2, 1, 2, 3, 2)), In((2,))],
+             {"kernel": (2, 3, 2), "num_filter": 2, "num_group": 2, "stride": (1, 2, 1), "pad": (1, 1, 0)}),
     ],
     "_backward_Convolution_data": [
         Grad([In((1, 2, 3, 3)), In((2, 2, 2, 3)), In((1, 2, 4, 5), diff=False)],
@@ -615,6 +787,22 @@ GRADIENTS = {
         Grad([In((1, 2, 5), domain=(0.5, 2))], {"kernel": (3,), "stride": (2,), "pool_type": "lp", "p_value": 3,
                                                  "pooling_convention": "same"}),
         Grad([In((1, 2, 4))], {"kernel": (2,), "pool_type": "lp", "p_value": 1}),
+    ],
+    "Deconvolution": [
+        Grad([In((1, 2, 3, 3)), In((2, 2, 3, 3)), In((2,))], {"kernel": (3, 3), "num_filter": 2, "stride": (2, 2),
+                                                            "pad": (1, 1), "adj": (1, 1), "no_bias": False}),
+        Grad([In((1, 4, 2, 3)), In((4, 1, 2, 2))], {"kernel": (2, 2), "num_filter": 2, "num_group": 2,
+                                                   "stride": (2, 1), "dilate": (1, 2)}),
+        Grad([In((1, 2, 3)), In((2, 3, 3))], {"kernel": (3,), "num_filter": 3, "stride": (2,), "target_shape": (6,)}),
+        Grad([In((1, 2, 2, 2, 2)), In((2, 1, 2, 2, 2))], {"kernel": (2, 2, 2), "num_filter": 1, "stride": (2, 1, 2)}),
+    ],
+    "_backward_Deconvolution_data": [
+        Grad([In((1, 2, 6, 6)), In((2, 2, 3, 3)), In((1, 2, 3, 3), diff=False)],
+             {"kernel": (3, 3), "num_filter": 2, "stride": (2, 2), "pad": (1, 1), "adj": (1, 1)}),
+    ],
+    "_backward_Deconvolution_weight": [
+        Grad([In((1, 2, 6, 6)), In((1, 2, 3, 3))], {"kernel": (3, 3), "num_filter": 2, "stride": (2, 2), "pad": (1, 1),
+                                                   "adj": (1, 1)}),
     ],
     "BatchNorm": [
         Grad([In((2, 2, 3)), In((2,), domain=(0.5, 2)), In((2,)), In((2,), diff=False), In((2,), domain=(0.5, 2), diff=False)],

@@ -1,7 +1,8 @@
-// Convolution (MXNet 1.x: 1-D NCW and 2-D NCHW, groups, dilation) as im2col + GEMM per sample
-// and group, and its gradient ops _backward_Convolution_data (GEMM + col2im) and
-// _backward_Convolution_weight (im2col + GEMM). Parameters and the geometry are in
-// conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu).
+// Convolution (MXNet 1.x: 1-D NCW, 2-D NCHW and 3-D NCDHW, groups, dilation) as im2col + GEMM
+// per sample and group, and its gradient ops _backward_Convolution_data (GEMM + col2im) and
+// _backward_Convolution_weight (im2col + GEMM); Deconvolution (the transposed convolution) on
+// the same three kernels with the roles swapped, and its gradient ops. Parameters and the
+// geometry are in conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu).
 #include <algorithm>
 #include <memory>
 #include <string>
@@ -24,47 +25,77 @@ bool conv_float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>&
   return ok;
 }
 
+// The geometry of a node's call for the given data shape: its convolution, or for a
+// Deconvolution (D) the convolution it transposes.
+template <bool D>
+ConvGeom node_geom(const NodeAttrs& a, const Shape& data, const char* op) {
+  if constexpr (D) return deconv_geom(a.param<DeconvParam>(), data, op);
+  else return conv_geom(a.param<ConvParam>(), data, op);
+}
+
+// The op's data, weight, output and bias shapes in its own terms.
+struct OpShapes {
+  Shape data, weight, out, bias;
+};
+template <bool D>
+OpShapes op_shapes(const ConvGeom& g) {
+  if constexpr (D) return {conv_out_shape(g), conv_weight_shape(g), conv_data_shape(g), Shape{g.c}};
+  else return {conv_data_shape(g), conv_weight_shape(g), conv_out_shape(g), Shape{g.f}};
+}
+
+template <bool D>
+bool no_bias(const NodeAttrs& a) {
+  if constexpr (D) return a.param<DeconvParam>().no_bias;
+  else return a.param<ConvParam>().no_bias;
+}
+
 // Inputs: data, weight[, bias]. Fills the weight and bias shapes from data and the params.
-bool conv_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
-  const auto& p = attrs.param<ConvParam>();
+template <bool D>
+bool fwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const char* op = attrs.op->name.c_str();
   if (!in[0].known()) return false;
-  ConvGeom g = conv_geom(p, in[0], "Convolution");
-  infer::assign_shape(in[1], conv_weight_shape(g), "Convolution", "weight");
-  if (!p.no_bias) infer::assign_shape(in[2], Shape{g.f}, "Convolution", "bias");
-  infer::assign_shape(out[0], conv_out_shape(g), "Convolution", "output");
+  OpShapes s = op_shapes<D>(node_geom<D>(attrs, in[0], op));
+  infer::assign_shape(in[1], s.weight, op, "weight");
+  if (!no_bias<D>(attrs)) infer::assign_shape(in[2], s.bias, op, "bias");
+  infer::assign_shape(out[0], s.out, op, "output");
   return true;
 }
 
-// _backward_Convolution_data(out_grad, weight, data): the gradient of data (data gives its
-// shape only).
+// _backward_*_data(out_grad, weight, data): the gradient of data (data gives its shape only).
+template <bool D>
 bool bwd_data_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
-  const char* op = "_backward_Convolution_data";
+  const char* op = attrs.op->name.c_str();
   if (!in[2].known()) return false;
-  ConvGeom g = conv_geom(attrs.param<ConvParam>(), in[2], op);
-  infer::assign_shape(in[0], conv_out_shape(g), op, "out_grad");
-  infer::assign_shape(in[1], conv_weight_shape(g), op, "weight");
+  OpShapes s = op_shapes<D>(node_geom<D>(attrs, in[2], op));
+  infer::assign_shape(in[0], s.out, op, "out_grad");
+  infer::assign_shape(in[1], s.weight, op, "weight");
   infer::assign_shape(out[0], in[2], op, "output");
   return true;
 }
 
-// _backward_Convolution_weight(out_grad, data): the gradient of the weight.
+// _backward_*_weight(out_grad, data): the gradient of the weight.
+template <bool D>
 bool bwd_weight_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
-  const char* op = "_backward_Convolution_weight";
+  const char* op = attrs.op->name.c_str();
   if (!in[1].known()) return false;
-  ConvGeom g = conv_geom(attrs.param<ConvParam>(), in[1], op);
-  infer::assign_shape(in[0], conv_out_shape(g), op, "out_grad");
-  infer::assign_shape(out[0], conv_weight_shape(g), op, "output");
+  OpShapes s = op_shapes<D>(node_geom<D>(attrs, in[1], op));
+  infer::assign_shape(in[0], s.out, op, "out_grad");
+  infer::assign_shape(out[0], s.weight, op, "output");
   return true;
 }
 
-size_t col_bytes(const NodeAttrs& attrs, const Shape& data, DType t) {
-  ConvGeom g = conv_geom(attrs.param<ConvParam>(), data, attrs.op->name.c_str());
-  return size_t(g.c * g.kh * g.kw * g.p) * dtype_size(t);
+// Temp space: one sample's im2col matrix. `data` is the input that carries the data shape.
+template <bool D>
+TempFn col_temp(int data) {
+  return [data](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
+    return size_t(node_geom<D>(a, in[data].shape, a.op->name.c_str()).col_size()) *
+           dtype_size(in[0].dtype);
+  };
 }
 
 template <class T>
 void im2col(const T* x, const ConvGeom& g, T* col) {
-  int64_t n = g.c * g.kh * g.kw * g.p;
+  int64_t n = g.col_size();
   for (int64_t i = 0; i < n; ++i) col[i] = im2col_at(x, g, i);
 }
 
@@ -84,21 +115,14 @@ void over_ranges(int64_t n, T* temp, int64_t col_n, F&& body) {
   });
 }
 
+// The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
 template <class T>
-void conv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
-                  const std::vector<TBlob>& out) {
-  const auto& prm = ctx.param<ConvParam>();
-  Req req = ctx.req[0];
-  if (req == Req::kNull) return;
-  ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
-  const T* x = in[0].ptr<T>();
-  const T* w = in[1].ptr<T>();
-  T* y = out[0].ptr<T>();
-  DType t = in[0].dtype;
-  int64_t col_n = conv_col_is_data(g) ? 0 : g.c * g.kh * g.kw * g.p;
-  over_ranges<T>(g.n, static_cast<T*>(ctx.temp), col_n, [&](int64_t n0, int64_t n1, T* col) {
+void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* bias, T* y,
+                   Req req, T* temp) {
+  int64_t col_n = conv_col_is_data(g) ? 0 : g.col_size();
+  over_ranges<T>(g.n, temp, col_n, [&](int64_t n0, int64_t n1, T* col) {
     for (int64_t n = n0; n < n1; ++n) {
-      const T* xn = x + n * g.c * g.h * g.w;
+      const T* xn = x + n * g.chw();
       const T* c = xn;
       if (col_n) {
         im2col(xn, g, col);
@@ -108,30 +132,21 @@ void conv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
       for (int64_t gi = 0; gi < g.g; ++gi)
         dot_ops::gemm_any(t, false, false, g.fg, g.p, g.k, w + gi * g.fg * g.k, g.k,
                           c + gi * g.k * g.p, g.p, yn + gi * g.fg * g.p, req);
-      if (!prm.no_bias) {
-        const T* b = in[2].ptr<T>();
+      if (bias)
         for (int64_t f = 0; f < g.f; ++f)
-          for (int64_t q = 0; q < g.p; ++q) yn[f * g.p + q] += b[f];
-      }
+          for (int64_t q = 0; q < g.p; ++q) yn[f * g.p + q] += bias[f];
     }
   });
 }
 
-// dx[n] = col2im(W_g^T dy_g[n]) per group.
+// Its data gradient: dx[n] = col2im(W_g^T dy_g[n]) per group, with the request.
 template <class T>
-void conv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
-                   const std::vector<TBlob>& out) {
-  Req req = ctx.req[0];
-  if (req == Req::kNull) return;
-  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, "_backward_Convolution_data");
-  const T* dy = in[0].ptr<T>();
-  const T* w = in[1].ptr<T>();
-  T* dx = out[0].ptr<T>();
-  DType t = in[0].dtype;
-  int64_t chw = g.c * g.h * g.w;
+void conv_bwd_data_impl(const ConvGeom& g, DType t, const T* dy, const T* w, T* dx, Req req,
+                        T* temp) {
+  int64_t chw = g.chw();
   bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
-  int64_t col_n = direct ? 0 : g.c * g.kh * g.kw * g.p;
-  over_ranges<T>(g.n, static_cast<T*>(ctx.temp), col_n, [&](int64_t n0, int64_t n1, T* col) {
+  int64_t col_n = direct ? 0 : g.col_size();
+  over_ranges<T>(g.n, temp, col_n, [&](int64_t n0, int64_t n1, T* col) {
     for (int64_t n = n0; n < n1; ++n) {
       T* dst = direct ? dx + n * chw : col;
       for (int64_t gi = 0; gi < g.g; ++gi)
@@ -148,33 +163,27 @@ void conv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
   });
 }
 
-// dW_g = sum_n dy_g[n] im2col(x[n])_g^T.
+// Its weight gradient: dW_g = sum_n dy_g[n] im2col(x[n])_g^T, with the request.
 template <class T>
-void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
-                     const std::vector<TBlob>& out) {
-  Req req = ctx.req[0];
-  if (req == Req::kNull) return;
-  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, "_backward_Convolution_weight");
-  const T* dy = in[0].ptr<T>();
-  const T* x = in[1].ptr<T>();
-  T* dw = out[0].ptr<T>();
-  DType t = in[0].dtype;
+void conv_bwd_weight_impl(const ConvGeom& g, DType t, const T* dy, const T* x, T* dw, Req req,
+                          T* temp) {
+  int64_t wsize = g.f * g.k;
   if (g.n == 0 && req != Req::kAdd) {
-    for (int64_t i = 0; i < out[0].size(); ++i) dw[i] = T(0);
+    for (int64_t i = 0; i < wsize; ++i) dw[i] = T(0);
     return;
   }
   // Blocks of kBlock samples in parallel: the first sums into dw (with the request), each
   // other into a partial of its own, added to dw in block order after (the same sums
   // whatever the thread count).
   constexpr int64_t kBlock = 4;
-  int64_t nb = (g.n + kBlock - 1) / kBlock, wsize = out[0].size();
-  int64_t col_n = conv_col_is_data(g) ? 0 : g.c * g.kh * g.kw * g.p;
+  int64_t nb = (g.n + kBlock - 1) / kBlock;
+  int64_t col_n = conv_col_is_data(g) ? 0 : g.col_size();
   std::unique_ptr<T[]> partial(nb > 1 ? new T[size_t((nb - 1) * wsize)] : nullptr);
-  over_ranges<T>(nb, static_cast<T*>(ctx.temp), col_n, [&](int64_t b0, int64_t b1, T* col) {
+  over_ranges<T>(nb, temp, col_n, [&](int64_t b0, int64_t b1, T* col) {
     for (int64_t b = b0; b < b1; ++b) {
       T* acc = b == 0 ? dw : partial.get() + (b - 1) * wsize;
       for (int64_t n = b * kBlock; n < std::min(g.n, (b + 1) * kBlock); ++n) {
-        const T* xn = x + n * g.c * g.h * g.w;
+        const T* xn = x + n * g.chw();
         const T* c = xn;
         if (col_n) {
           im2col(xn, g, col);
@@ -193,6 +202,13 @@ void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
   }
 }
 
+// Adds bias[c] to every element of channel c of (n, c, plane) data.
+template <class T>
+void add_channel_bias(T* y, const T* bias, int64_t n, int64_t c, int64_t plane) {
+  for (int64_t i = 0; i < n * c; ++i)
+    for (int64_t q = 0; q < plane; ++q) y[i * plane + q] += bias[i % c];
+}
+
 // Runs kernel(tag) with the storage type of t (float32 or float64; float_type checked).
 template <class F>
 void by_float(DType t, F&& kernel) {
@@ -200,17 +216,82 @@ void by_float(DType t, F&& kernel) {
   else kernel(double());
 }
 
-void conv_forward_cpu(const OpContext& c, const std::vector<TBlob>& in,
+void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       const std::vector<TBlob>& out) {
-  by_float(in[0].dtype, [&](auto tag) { conv_forward<decltype(tag)>(c, in, out); });
+  if (ctx.req[0] == Req::kNull) return;
+  const auto& prm = ctx.param<ConvParam>();
+  ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
+                     prm.no_bias ? nullptr : in[2].ptr<T>(), out[0].ptr<T>(), ctx.req[0],
+                     static_cast<T*>(ctx.temp));
+  });
 }
-void conv_bwd_data_cpu(const OpContext& c, const std::vector<TBlob>& in,
+
+// _backward_Convolution_data(out_grad, weight, data)
+void conv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                        const std::vector<TBlob>& out) {
-  by_float(in[0].dtype, [&](auto tag) { conv_bwd_data<decltype(tag)>(c, in, out); });
+  if (ctx.req[0] == Req::kNull) return;
+  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, "_backward_Convolution_data");
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    conv_bwd_data_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(),
+                          ctx.req[0], static_cast<T*>(ctx.temp));
+  });
 }
-void conv_bwd_weight_cpu(const OpContext& c, const std::vector<TBlob>& in,
+
+// _backward_Convolution_weight(out_grad, data)
+void conv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                          const std::vector<TBlob>& out) {
-  by_float(in[0].dtype, [&](auto tag) { conv_bwd_weight<decltype(tag)>(c, in, out); });
+  if (ctx.req[0] == Req::kNull) return;
+  ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, "_backward_Convolution_weight");
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    conv_bwd_weight_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(),
+                            ctx.req[0], static_cast<T*>(ctx.temp));
+  });
+}
+
+// Deconvolution(data, weight[, bias]) = the data gradient of the convolution it transposes.
+void deconv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                        const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  const auto& prm = ctx.param<DeconvParam>();
+  ConvGeom g = deconv_geom(prm, in[0].shape, "Deconvolution");
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    T* y = out[0].ptr<T>();
+    conv_bwd_data_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), y, ctx.req[0],
+                          static_cast<T*>(ctx.temp));
+    if (!prm.no_bias) add_channel_bias(y, in[2].ptr<T>(), g.n, g.c, g.d * g.h * g.w);
+  });
+}
+
+// _backward_Deconvolution_data(out_grad, weight, data): the transposed convolution's forward.
+void deconv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                         const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[2].shape, "_backward_Deconvolution_data");
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), nullptr, out[0].ptr<T>(),
+                     ctx.req[0], static_cast<T*>(ctx.temp));
+  });
+}
+
+// _backward_Deconvolution_weight(out_grad, data): the transposed convolution's weight
+// gradient, with the roles swapped (data as its output gradient, out_grad as its data).
+void deconv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                           const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[1].shape,
+                           "_backward_Deconvolution_weight");
+  by_float(in[0].dtype, [&](auto tag) {
+    using T = decltype(tag);
+    conv_bwd_weight_impl<T>(g, in[0].dtype, in[1].ptr<T>(), in[0].ptr<T>(), out[0].ptr<T>(),
+                            ctx.req[0], static_cast<T*>(ctx.temp));
+  });
 }
 
 // The parameters of a node with no_bias forced on (for the gradients, which are convolutions
@@ -223,73 +304,109 @@ grad::Params without_bias(const NodePtr& n) {
   return p;
 }
 
-// Convolution is bilinear in (data, weight), so every gradient is a convolution-like product
-// again: with D(g, w) = _backward_Convolution_data and Wg(g, x) = _backward_Convolution_weight,
-// <D(g, w), x> = <g, conv(x, w)> = <Wg(g, x), w>.
+// The axes a bias gradient sums over: all but the channels.
+const char* bias_axes(size_t nd) {
+  return nd == 1 ? "(0, 2)" : nd == 2 ? "(0, 2, 3)" : "(0, 2, 3, 4)";
+}
+
+// Convolution and Deconvolution are bilinear in (data, weight), so every gradient is a
+// convolution-like product again. For Convolution, with D(g, w) = _backward_Convolution_data
+// and Wg(g, x) = _backward_Convolution_weight: <D(g, w), x> = <g, conv(x, w)> = <Wg(g, x), w>.
+// Deconvolution(x, w) = D_c(x, w) for the convolution c it transposes, whose forward is
+// _backward_Deconvolution_data and whose weight gradient Wg_c(a, b) is
+// _backward_Deconvolution_weight(b, a).
+template <bool Dc>
 void register_gradients() {
   using grad::Entries;
   using E = NodeEntry;
-  OpRegistry::get().add("Convolution").grad([](const NodePtr& n, const Entries& og) {
-    const auto& p = n->attrs->param<ConvParam>();
+  const char* fwd = Dc ? "Deconvolution" : "Convolution";
+  const char* bdata = Dc ? "_backward_Deconvolution_data" : "_backward_Convolution_data";
+  const char* bweight = Dc ? "_backward_Deconvolution_weight" : "_backward_Convolution_weight";
+  OpRegistry::get().add(fwd).grad([=](const NodePtr& n, const Entries& og) {
     E x = grad::in(n, 0), w = grad::in(n, 1);
     if (og[0].empty()) return Entries(n->inputs.size());
-    Entries r{grad::apply("_backward_Convolution_data", {og[0], w, x}, n->attrs->dict),
-              grad::apply("_backward_Convolution_weight", {og[0], x}, n->attrs->dict)};
-    if (!p.no_bias)
-      r.push_back(grad::apply("sum", {og[0]},
-                              {{"axis", p.kernel.size() == 1 ? "(0, 2)" : "(0, 2, 3)"}}));
+    Entries r{grad::apply(bdata, {og[0], w, x}, n->attrs->dict),
+              grad::apply(bweight, {og[0], x}, n->attrs->dict)};
+    if (!no_bias<Dc>(*n->attrs)) {
+      size_t nd = Dc ? n->attrs->param<DeconvParam>().kernel.size()
+                     : n->attrs->param<ConvParam>().kernel.size();
+      r.push_back(grad::apply("sum", {og[0]}, {{"axis", bias_axes(nd)}}));
+    }
     return r;
   });
-  // <H, D(g, w)> = <g, conv(H, w)>: d/dg = conv(H, w), d/dw = Wg(g, H).
-  OpRegistry::get().add("_backward_Convolution_data").grad([](const NodePtr& n, const Entries& h) {
+  // <H, bdata(g, w)> = <g, fwd(H, w)>: d/dg = fwd(H, w), d/dw = bweight(g, H).
+  OpRegistry::get().add(bdata).grad([=](const NodePtr& n, const Entries& h) {
     E g = grad::in(n, 0), w = grad::in(n, 1);
     if (h[0].empty()) return Entries(3);
-    return Entries{grad::apply("Convolution", {h[0], w}, without_bias(n)),
-                   grad::apply("_backward_Convolution_weight", {g, h[0]}, n->attrs->dict), E()};
+    return Entries{grad::apply(fwd, {h[0], w}, without_bias(n)),
+                   grad::apply(bweight, {g, h[0]}, n->attrs->dict), E()};
   });
-  // <H, Wg(g, x)> = <g, conv(x, H)>: d/dg = conv(x, H), d/dx = D(g, H).
-  OpRegistry::get().add("_backward_Convolution_weight").grad([](const NodePtr& n,
-                                                                const Entries& h) {
+  // <H, bweight(g, x)> = <g, fwd(x, H)>: d/dg = fwd(x, H), d/dx = bdata(g, H).
+  OpRegistry::get().add(bweight).grad([=](const NodePtr& n, const Entries& h) {
     E g = grad::in(n, 0), x = grad::in(n, 1);
     if (h[0].empty()) return Entries(2);
-    return Entries{grad::apply("Convolution", {x, h[0]}, without_bias(n)),
-                   grad::apply("_backward_Convolution_data", {g, h[0], x}, n->attrs->dict)};
+    return Entries{grad::apply(fwd, {x, h[0]}, without_bias(n)),
+                   grad::apply(bdata, {g, h[0], x}, n->attrs->dict)};
   });
 }
 
 const bool kRegistered = [] {
   OpRegistry::get().add("Convolution")
-      .describe("Convolution of NCW (1-D) or NCHW (2-D) data with num_filter filters (weight "
-                "(num_filter, C/num_group, *kernel)), plus a bias unless no_bias:\n\n"
+      .describe("Convolution of NCW (1-D), NCHW (2-D) or NCDHW (3-D) data with num_filter "
+                "filters (weight (num_filter, C/num_group, *kernel)), plus a bias unless "
+                "no_bias:\n\n"
                 "    out = floor((x + 2*pad - dilate*(kernel-1) - 1) / stride) + 1 per spatial "
                 "dimension")
       .inputs({"data", "weight", "bias"})
       .set_num_inputs([](const NodeAttrs& a) { return a.param<ConvParam>().no_bias ? 2 : 3; })
       .params<ConvParam>()
-      .shape_fn(conv_shape).type_fn(conv_float_type).partial_infer()
-      .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
-        return col_bytes(a, in[0].shape, in[0].dtype);
-      })
+      .shape_fn(fwd_shape<false>).type_fn(conv_float_type).partial_infer()
+      .temp(col_temp<false>(0))
       .cpu(conv_forward_cpu);
   OpRegistry::get().add("_backward_Convolution_data")
       .describe("The gradient of Convolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<ConvParam>()
-      .shape_fn(bwd_data_shape).type_fn(conv_float_type).partial_infer()
-      .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
-        return col_bytes(a, in[2].shape, in[0].dtype);
-      })
+      .shape_fn(bwd_data_shape<false>).type_fn(conv_float_type).partial_infer()
+      .temp(col_temp<false>(2))
       .add_req()
       .cpu(conv_bwd_data_cpu);
   OpRegistry::get().add("_backward_Convolution_weight")
       .describe("The gradient of Convolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<ConvParam>()
-      .shape_fn(bwd_weight_shape).type_fn(conv_float_type).partial_infer()
-      .temp([](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
-        return col_bytes(a, in[1].shape, in[0].dtype);
-      })
+      .shape_fn(bwd_weight_shape<false>).type_fn(conv_float_type).partial_infer()
+      .temp(col_temp<false>(1))
       .add_req()
       .cpu(conv_bwd_weight_cpu);
-  register_gradients();
+  OpRegistry::get().add("Deconvolution")
+      .describe("Transposed convolution (the gradient of a convolution with respect to its "
+                "data) of NCW, NCHW or NCDHW data: weight (C, num_filter/num_group, *kernel), "
+                "bias (num_filter,) unless no_bias (True by default).\n\n"
+                "    out = (x - 1)*stride - 2*pad + dilate*(kernel-1) + 1 + adj per spatial "
+                "dimension\n\n"
+                "With target_shape the output has that shape, pad and adj being computed "
+                "from it.")
+      .inputs({"data", "weight", "bias"})
+      .set_num_inputs([](const NodeAttrs& a) { return a.param<DeconvParam>().no_bias ? 2 : 3; })
+      .params<DeconvParam>()
+      .shape_fn(fwd_shape<true>).type_fn(conv_float_type).partial_infer()
+      .temp(col_temp<true>(0))
+      .add_req()
+      .cpu(deconv_forward_cpu);
+  OpRegistry::get().add("_backward_Deconvolution_data")
+      .describe("The gradient of Deconvolution with respect to its data.")
+      .inputs({"out_grad", "weight", "data"}).params<DeconvParam>()
+      .shape_fn(bwd_data_shape<true>).type_fn(conv_float_type).partial_infer()
+      .temp(col_temp<true>(2))
+      .cpu(deconv_bwd_data_cpu);
+  OpRegistry::get().add("_backward_Deconvolution_weight")
+      .describe("The gradient of Deconvolution with respect to its weight.")
+      .inputs({"out_grad", "data"}).params<DeconvParam>()
+      .shape_fn(bwd_weight_shape<true>).type_fn(conv_float_type).partial_infer()
+      .temp(col_temp<true>(1))
+      .add_req()
+      .cpu(deconv_bwd_weight_cpu);
+  register_gradients<false>();
+  register_gradients<true>();
   return true;
 }();
 
