@@ -283,9 +283,9 @@ template <bool kLog>
 void softmax(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
   const auto& p = ctx.param<softmax_ops::SoftmaxParam>();
-  const char* op = kLog ? "log_softmax" : "softmax";
+  const char* op = ctx.attrs->op->name.c_str();
   softmax_ops::Rows r = softmax_ops::rows_along(in[0].shape, p.axis, op);
-  double t = p.temperature ? *p.temperature : 1.0;
+  double t = softmax_ops::op_temperature(*ctx.attrs);
   cudaStream_t s = cuda::stream(ctx.dev.id);
   nn_dtype::dispatch_float2(in[0].dtype, out[0].dtype, op, [&](auto ti, auto to, auto ac) {
     using TI = decltype(ti);
@@ -404,6 +404,7 @@ const bool kRegistered = [] {
   OpRegistry::get().add("_backward_prelu_gamma").cuda(prelu_gamma_grad);
   OpRegistry::get().add("softmax").cuda(softmax<false>);
   OpRegistry::get().add("log_softmax").cuda(softmax<true>);
+  OpRegistry::get().add("softmin").cuda(softmax<false>);
   OpRegistry::get().add("_backward_softmax").cuda(softmax_grad<false>);
   OpRegistry::get().add("_backward_log_softmax").cuda(softmax_grad<true>);
   OpRegistry::get().add("SoftmaxOutput").cuda(softmax_output);

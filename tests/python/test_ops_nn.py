@@ -12,7 +12,7 @@ import brass as mx
 from grad_table import Grad, In
 
 # Operators this file tests (read by the completeness test in test_op_table.py).
-OPS_COVERED = {"FullyConnected", "Activation", "Dropout", "softmax", "log_softmax", "_backward_softmax",
+OPS_COVERED = {"FullyConnected", "Activation", "Dropout", "softmax", "log_softmax", "softmin", "_backward_softmax",
                "_backward_log_softmax", "SoftmaxOutput", "_backward_SoftmaxOutput", "LeakyReLU", "_prelu_slope",
                "_backward_prelu_gamma"}
 
@@ -43,10 +43,12 @@ GRADIENTS = {
                               Grad([In((2, 3)), In((2, 3), kinks=(0,)), In((1,))])],
     "Dropout": [Grad([In((3, 4))], {"p": 0.0}), Grad([In((2, 3))], {"p": 0.0, "mode": "always", "axes": (1,)})],
 }
-for _op in ("softmax", "log_softmax"):
+for _op in ("softmax", "log_softmax", "softmin"):
     GRADIENTS[_op] = [Grad([In((3, 4))]), Grad([In((3, 4))], {"axis": 0}),
                       Grad([In((2, 3, 2))], {"axis": 1, "temperature": 2.5}),
                       Grad([In((2, 3))], {"dtype": "float64"}), Grad([In((4,))], {"temperature": 0.5})]
+    if _op == "softmin":
+        continue
     GRADIENTS["_backward_" + _op] = [Grad([In((3, 4)), In((3, 4), domain=(-2, 0))]),
                                      Grad([In((2, 3, 2)), In((2, 3, 2), domain=(-2, 0))], {"axis": 1, "temperature": 2.5}),
                                      Grad([In((3, 2)), In((3, 2), domain=(-2, 0))], {"axis": 0, "temperature": 0.5})]
@@ -456,17 +458,31 @@ SOFTMAX_CASES = [((3, 5), {}), ((3, 5), {"axis": 0}), ((2, 3, 4), {"axis": 1}), 
                  ((0, 4), {}), ((5, 300), {"axis": 1})]
 
 
-@pytest.mark.parametrize("log", [False, True])
+@pytest.mark.parametrize("log", [False, True, "min"])
 @pytest.mark.parametrize("dtype", FLOATS + ["float16"])
 @pytest.mark.parametrize("shape,params", SOFTMAX_CASES)
 def test_softmax(shape, params, dtype, log):
     x = rand(shape, dtype, 30, -4, 4)
-    op = mx.nd.log_softmax if log else mx.nd.softmax
+    op = mx.nd.softmin if log == "min" else mx.nd.log_softmax if log else mx.nd.softmax
     y = op(nd(x), **params)
-    want = softmax_ref(x, params.get("axis", -1), params.get("temperature", 1.0), log)
+    t = params.get("temperature", 1.0)
+    want = softmax_ref(x, params.get("axis", -1), -t if log == "min" else t, log is True)
     assert y.shape == x.shape and y.dtype == np.dtype(dtype)
     t = dict(rtol=3e-3, atol=3e-3) if dtype == "float16" else tol(dtype)
     np.testing.assert_allclose(y.asnumpy().astype(np.float64), want, **t)
+
+
+def test_softmin_is_stable_and_is_softmax_of_the_negation():
+    x = np.array([[1000.0, 1000.0, -1000.0], [-1e30, 0.0, 1e30]], dtype="float32")
+    y = mx.nd.softmin(nd(x)).asnumpy()
+    assert np.all(np.isfinite(y))
+    np.testing.assert_allclose(y, mx.nd.softmax(nd(-x)).asnumpy(), rtol=1e-6)
+    np.testing.assert_allclose(mx.nd.softmin(nd(np.array([[1, 1], [np.log(3), 0]]))).asnumpy(),
+                               [[0.5, 0.5], [0.25, 0.75]], rtol=1e-12)
+    x2, g = rand((3, 4), "float64", 36), rand((3, 4), "float64", 37)
+    _, (ga,) = grads_of(lambda a: mx.nd.softmin(a, temperature=2.0), [nd(x2)], g)
+    _, (gb,) = grads_of(lambda a: mx.nd.softmax(-a, temperature=2.0), [nd(x2)], g)
+    np.testing.assert_allclose(ga, gb, rtol=1e-12)
 
 
 @pytest.mark.parametrize("log", [False, True])
@@ -510,7 +526,7 @@ def test_softmax_output_dtype_gradient():
 
 def test_softmax_errors():
     x = nd(rand((2, 3)))
-    for op in ("softmax", "log_softmax"):
+    for op in ("softmax", "log_softmax", "softmin"):
         f = getattr(mx.nd, op)
         raises(lambda: f(x, use_length=True), op, "use_length")
         raises(lambda: f(x, axis=2), op, "axis")

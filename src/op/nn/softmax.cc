@@ -26,7 +26,7 @@ void check_params(const SoftmaxParam& p, const char* op) {
     fail(BRASS_ERR_INVALID_ARGUMENT, op, ": temperature must not be 0");
 }
 
-double temperature(const SoftmaxParam& p) { return p.temperature ? *p.temperature : 1.0; }
+
 
 bool softmax_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = a.op->name.c_str();
@@ -60,9 +60,9 @@ void softmax_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                  const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
   const auto& p = ctx.param<SoftmaxParam>();
-  const char* op = kLog ? "log_softmax" : "softmax";
+  const char* op = ctx.attrs->op->name.c_str();
   Rows r = rows_along(in[0].shape, p.axis, op);
-  double t = temperature(p);
+  double t = op_temperature(*ctx.attrs);
   bool add = ctx.req[0] == Req::kAdd;
   nn_dtype::dispatch_float2(in[0].dtype, out[0].dtype, op, [&](auto ti, auto to, auto ac) {
     using TI = decltype(ti);
@@ -124,16 +124,16 @@ bool grad_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) 
 grad::Params row_params(const NodePtr& n) {
   grad::Params p;
   for (const auto& kv : n->attrs->dict)
-    if (kv.first == "axis" || kv.first == "temperature") p.push_back(kv);
+    if (kv.first == "axis") p.push_back(kv);
+  p.emplace_back("temperature", grad::num(op_temperature(*n->attrs)));
   return p;
 }
 
 void register_softmax_gradients() {
   using grad::Entries;
   using E = NodeEntry;
-  for (bool log : {false, true}) {
-    const char* fwd = log ? "log_softmax" : "softmax";
-    const char* bwd = log ? "_backward_log_softmax" : "_backward_softmax";
+  for (const char* fwd : {"softmax", "log_softmax", "softmin"}) {
+    const char* bwd = std::string(fwd) == "log_softmax" ? "_backward_log_softmax" : "_backward_softmax";
     OpRegistry::get().add(fwd).grad([bwd](const NodePtr& n, const Entries& g) {
       E dx = grad::apply(bwd, {g[0], grad::out(n)}, row_params(n));
       // With an output dtype of its own, the gradient goes back in the data's dtype.
@@ -362,6 +362,17 @@ const bool kRegistered = [] {
         .partial_infer()
         .type_fn(softmax_type)
         .cpu(log ? softmax_cpu<true> : softmax_cpu<false>);
+    if (!log)
+      OpRegistry::get().add("softmin")
+          .describe("Softmin along an axis: exp(-x / t) / sum(exp(-x / t)), computed stably; "
+                    "softmax of -x.\n\n"
+                    "    softmin([[1, 1], [ln(3), 0]]) = [[0.5, 0.5], [0.25, 0.75]]")
+          .inputs({"data"})
+          .params<SoftmaxParam>()
+          .shape_fn(softmax_shape)
+          .partial_infer()
+          .type_fn(softmax_type)
+          .cpu(softmax_cpu<false>);
     OpRegistry::get().add(log ? "_backward_log_softmax" : "_backward_softmax")
         .describe(log ? "The gradient of log_softmax: (g - exp(y) sum(g)) / t along the axis, "
                         "for the output gradient g and the output y."

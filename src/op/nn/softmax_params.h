@@ -62,6 +62,15 @@ struct SoftmaxOutputParam {
   }
 };
 
+inline double temperature(const SoftmaxParam& p) { return p.temperature ? *p.temperature : 1.0; }
+
+// softmin(x) with temperature t is softmax(x) with temperature -t, gradients included: the
+// op's effective temperature.
+inline double op_temperature(const NodeAttrs& a) {
+  double t = temperature(a.param<SoftmaxParam>());
+  return a.op->name == "softmin" ? -t : t;
+}
+
 // The data seen as (outer, len, inner) rows along one axis.
 struct Rows {
   int64_t outer, len, inner;
@@ -112,24 +121,25 @@ BRASS_XINLINE void put(T* p, A v, bool add) {
   *p = add ? st<T>(A(ld<A>(*p) + v)) : st<T>(v);
 }
 
-// One softmax (or log_softmax) row: y = exp((x - max) / t) / sum, or (x - max) / t - log(sum).
+// One softmax (or log_softmax) row of v = x / t: y = exp(v - max v) / sum, or v - max v -
+// log(sum). Scaling first keeps a negative t (softmin) as stable as a positive one.
 template <class A, class TI, class TO>
 BRASS_XINLINE void softmax_row(const TI* x, TO* y, int64_t len, int64_t stride, A t, bool log,
                                bool add) {
   if (len <= 0) return;
-  A m = ld<A>(x[0]);
+  A m = ld<A>(x[0]) / t;
   for (int64_t k = 1; k < len; ++k) {
-    A v = ld<A>(x[k * stride]);
+    A v = ld<A>(x[k * stride]) / t;
     m = v > m ? v : m;
   }
   A sum = A(0);
-  for (int64_t k = 0; k < len; ++k) sum += std::exp((ld<A>(x[k * stride]) - m) / t);
+  for (int64_t k = 0; k < len; ++k) sum += std::exp(ld<A>(x[k * stride]) / t - m);
   if (log) {
     A ls = std::log(sum);
-    for (int64_t k = 0; k < len; ++k) put(y + k * stride, A((ld<A>(x[k * stride]) - m) / t - ls), add);
+    for (int64_t k = 0; k < len; ++k) put(y + k * stride, A(ld<A>(x[k * stride]) / t - m - ls), add);
   } else {
     for (int64_t k = 0; k < len; ++k)
-      put(y + k * stride, A(std::exp((ld<A>(x[k * stride]) - m) / t) / sum), add);
+      put(y + k * stride, A(std::exp(ld<A>(x[k * stride]) / t - m) / sum), add);
   }
 }
 
