@@ -68,10 +68,30 @@ void by_float(DType t, F&& kernel) {
   else kernel(double());
 }
 
+// Depthwise convolutions (conv_params.h): one thread per output element; mode 0 forward (plus
+// the bias), 1 data gradient, 2 weight gradient.
+template <class T>
+struct Depthwise {
+  const T *a, *b, *bias;
+  T* out;
+  ConvGeom g;
+  int mode;
+  bool add;
+  __device__ void operator()(int64_t i) const {
+    T v = mode == 0 ? dw_forward_at(a, b, g, i) + (bias ? bias[(i / g.p) % g.f] : T(0))
+        : mode == 1 ? dw_bwd_data_at(a, b, g, i) : dw_bwd_weight_at(a, b, g, i);
+    out[i] = add ? out[i] + v : v;
+  }
+};
+
 // The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
 template <class T>
 void conv_fwd_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t, const T* x,
                    const T* w, const T* bias, T* y, Req req, T* col) {
+  if (conv_is_depthwise(g)) {
+    cuda::for_each(s, g.n * g.f * g.p, Depthwise<T>{x, w, bias, y, g, 0, req == Req::kAdd});
+    return;
+  }
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.chw();
     const T* c = xn;
@@ -90,6 +110,10 @@ void conv_fwd_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t, c
 template <class T>
 void conv_bwd_data_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t, const T* dy,
                         const T* w, T* dx, Req req, T* col) {
+  if (conv_is_depthwise(g)) {
+    cuda::for_each(s, g.n * g.chw(), Depthwise<T>{dy, w, nullptr, dx, g, 1, req == Req::kAdd});
+    return;
+  }
   int64_t chw = g.chw();
   bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
   for (int64_t n = 0; n < g.n; ++n) {
@@ -104,6 +128,10 @@ void conv_bwd_data_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType
 template <class T>
 void conv_bwd_weight_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t,
                           const T* dy, const T* x, T* dw, Req req, T* col) {
+  if (conv_is_depthwise(g)) {
+    cuda::for_each(s, g.f * g.k, Depthwise<T>{dy, x, nullptr, dw, g, 2, req == Req::kAdd});
+    return;
+  }
   if (g.n == 0 && req != Req::kAdd) cuda::for_each(s, g.f * g.k, Fill<T>{dw, T(0)});
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.chw();

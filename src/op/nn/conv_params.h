@@ -291,5 +291,90 @@ BRASS_XINLINE T col2im_at(const T* col, const ConvGeom& g, int64_t i) {
   return acc;
 }
 
+
+// ---- Depthwise convolution (one input channel per group) -----------------------------------
+// Direct loops instead of im2col + GEMM, whose per-group matrices would have a single row.
+// Filter f reads input channel f / fg. Each function computes one element, in a fixed order.
+inline bool conv_is_depthwise(const ConvGeom& g) { return g.g > 1 && g.cg == 1; }
+
+// Output element i over (n, f, oz, oy, ox).
+template <class T>
+BRASS_XINLINE T dw_forward_at(const T* x, const T* w, const ConvGeom& g, int64_t i) {
+  int64_t ox = i % g.ow, oy = (i / g.ow) % g.oh, oz = (i / (g.ow * g.oh)) % g.od;
+  int64_t nf = i / g.p, f = nf % g.f, n = nf / g.f;
+  const T* xp = x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
+  const T* wp = w + f * g.kd * g.kh * g.kw;
+  T acc = T(0);
+  for (int64_t kz = 0; kz < g.kd; ++kz) {
+    int64_t iz = oz * g.sd - g.pd + kz * g.dd;
+    if (iz < 0 || iz >= g.d) continue;
+    for (int64_t ky = 0; ky < g.kh; ++ky) {
+      int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+      if (iy < 0 || iy >= g.h) continue;
+      const T* row = xp + (iz * g.h + iy) * g.w;
+      const T* wr = wp + (kz * g.kh + ky) * g.kw;
+      for (int64_t kx = 0; kx < g.kw; ++kx) {
+        int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+        if (ix >= 0 && ix < g.w) acc += row[ix] * wr[kx];
+      }
+    }
+  }
+  return acc;
+}
+
+// Data-gradient element i over (n, c, iz, iy, ix): the taps of the fg filters of channel c
+// that read it.
+template <class T>
+BRASS_XINLINE T dw_bwd_data_at(const T* dy, const T* w, const ConvGeom& g, int64_t i) {
+  int64_t ix = i % g.w, iy = (i / g.w) % g.h, iz = (i / (g.w * g.h)) % g.d;
+  int64_t nc = i / (g.d * g.h * g.w), c = nc % g.c, n = nc / g.c;
+  T acc = T(0);
+  for (int64_t j = 0; j < g.fg; ++j) {
+    int64_t f = c * g.fg + j;
+    const T* dp = dy + (n * g.f + f) * g.p;
+    const T* wp = w + f * g.kd * g.kh * g.kw;
+    for (int64_t kz = 0; kz < g.kd; ++kz) {
+      int64_t oz = conv_tap_out(iz, g.pd, kz, g.dd, g.sd, g.od);
+      if (oz < 0) continue;
+      for (int64_t ky = 0; ky < g.kh; ++ky) {
+        int64_t oy = conv_tap_out(iy, g.ph, ky, g.dh, g.sh, g.oh);
+        if (oy < 0) continue;
+        for (int64_t kx = 0; kx < g.kw; ++kx) {
+          int64_t ox = conv_tap_out(ix, g.pw, kx, g.dw, g.sw, g.ow);
+          if (ox >= 0) acc += dp[(oz * g.oh + oy) * g.ow + ox] * wp[(kz * g.kh + ky) * g.kw + kx];
+        }
+      }
+    }
+  }
+  return acc;
+}
+
+// Weight-gradient element i over (f, kz, ky, kx): the sum over samples and output positions.
+template <class T>
+BRASS_XINLINE T dw_bwd_weight_at(const T* dy, const T* x, const ConvGeom& g, int64_t i) {
+  int64_t kx = i % g.kw, ky = (i / g.kw) % g.kh, kz = (i / (g.kw * g.kh)) % g.kd;
+  int64_t f = i / (g.kd * g.kh * g.kw);
+  T acc = T(0);
+  for (int64_t n = 0; n < g.n; ++n) {
+    const T* xp = x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
+    const T* dp = dy + (n * g.f + f) * g.p;
+    for (int64_t oz = 0; oz < g.od; ++oz) {
+      int64_t iz = oz * g.sd - g.pd + kz * g.dd;
+      if (iz < 0 || iz >= g.d) continue;
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+        if (iy < 0 || iy >= g.h) continue;
+        const T* row = xp + (iz * g.h + iy) * g.w;
+        const T* drow = dp + (oz * g.oh + oy) * g.ow;
+        for (int64_t ox = 0; ox < g.ow; ++ox) {
+          int64_t ix = ox * g.sw - g.pw + kx * g.dw;
+          if (ix >= 0 && ix < g.w) acc += drow[ox] * row[ix];
+        }
+      }
+    }
+  }
+  return acc;
+}
+
 }  // namespace conv_ops
 }  // namespace brass

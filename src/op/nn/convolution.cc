@@ -84,12 +84,13 @@ bool bwd_weight_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vecto
   return true;
 }
 
-// Temp space: one sample's im2col matrix. `data` is the input that carries the data shape.
+// Temp space: one sample's im2col matrix (none for depthwise convolutions, which run
+// directly). `data` is the input that carries the data shape.
 template <bool D>
 TempFn col_temp(int data) {
   return [data](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
-    return size_t(node_geom<D>(a, in[data].shape, a.op->name.c_str()).col_size()) *
-           dtype_size(in[0].dtype);
+    ConvGeom g = node_geom<D>(a, in[data].shape, a.op->name.c_str());
+    return conv_is_depthwise(g) ? size_t(0) : size_t(g.col_size()) * dtype_size(in[0].dtype);
   };
 }
 
@@ -115,10 +116,73 @@ void over_ranges(int64_t n, T* temp, int64_t col_n, F&& body) {
   });
 }
 
+// Runs out[i] = (req: = or +=) at(i) for i in [0, n) on the pool.
+template <class T, class F>
+void direct(int64_t n, T* out, Req req, F&& at) {
+  thread_pool::parallel_for(n, 4096, [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T v = at(i);
+      out[i] = req == Req::kAdd ? out[i] + v : v;
+    }
+  });
+}
+
+// Depthwise forward by output rows: per (sample, filter) plane and output row, each valid
+// kernel tap adds w * (a strided run of an input row) to the row, over the output columns
+// whose tap falls inside the data (a contiguous, vectorizable loop at stride 1). The same sums
+// as dw_forward_at, in tap order.
+template <class T>
+void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req) {
+  int64_t taps = g.kd * g.kh * g.kw;
+  thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<T> acc(size_t(g.ow));
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      int64_t f = pl % g.f, n = pl / g.f;
+      const T* xp = x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
+      const T* wp = w + f * taps;
+      T* yp = y + pl * g.p;
+      T b = bias ? bias[f] : T(0);
+      for (int64_t oz = 0; oz < g.od; ++oz)
+        for (int64_t oy = 0; oy < g.oh; ++oy) {
+          std::fill(acc.begin(), acc.end(), T(0));
+          for (int64_t kz = 0; kz < g.kd; ++kz) {
+            int64_t iz = oz * g.sd - g.pd + kz * g.dd;
+            if (iz < 0 || iz >= g.d) continue;
+            for (int64_t ky = 0; ky < g.kh; ++ky) {
+              int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+              if (iy < 0 || iy >= g.h) continue;
+              const T* row = xp + (iz * g.h + iy) * g.w;
+              for (int64_t kx = 0; kx < g.kw; ++kx) {
+                T wv = wp[(kz * g.kh + ky) * g.kw + kx];
+                int64_t off = kx * g.dw - g.pw;  // ix = ox * sw + off
+                int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
+                int64_t hi = g.w - 1 - off < 0 ? -1 : std::min(g.ow - 1, (g.w - 1 - off) / g.sw);
+                T* a = acc.data();
+                if (g.sw == 1) {
+                  const T* r = row + off;
+                  for (int64_t ox = lo; ox <= hi; ++ox) a[ox] += wv * r[ox];
+                } else {
+                  for (int64_t ox = lo; ox <= hi; ++ox) a[ox] += wv * row[ox * g.sw + off];
+                }
+              }
+            }
+          }
+          T* out = yp + (oz * g.oh + oy) * g.ow;
+          for (int64_t ox = 0; ox < g.ow; ++ox)
+            out[ox] = req == Req::kAdd ? out[ox] + (acc[size_t(ox)] + b) : acc[size_t(ox)] + b;
+        }
+    }
+  });
+}
+
 // The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
 template <class T>
 void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* bias, T* y,
                    Req req, T* temp) {
+  if (conv_is_depthwise(g)) {
+    dw_forward_rows(g, x, w, bias, y, req);
+    return;
+  }
   int64_t col_n = conv_col_is_data(g) ? 0 : g.col_size();
   over_ranges<T>(g.n, temp, col_n, [&](int64_t n0, int64_t n1, T* col) {
     for (int64_t n = n0; n < n1; ++n) {
@@ -143,6 +207,10 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
 template <class T>
 void conv_bwd_data_impl(const ConvGeom& g, DType t, const T* dy, const T* w, T* dx, Req req,
                         T* temp) {
+  if (conv_is_depthwise(g)) {
+    direct(g.n * g.chw(), dx, req, [&](int64_t i) { return dw_bwd_data_at(dy, w, g, i); });
+    return;
+  }
   int64_t chw = g.chw();
   bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
   int64_t col_n = direct ? 0 : g.col_size();
@@ -168,6 +236,10 @@ template <class T>
 void conv_bwd_weight_impl(const ConvGeom& g, DType t, const T* dy, const T* x, T* dw, Req req,
                           T* temp) {
   int64_t wsize = g.f * g.k;
+  if (conv_is_depthwise(g)) {
+    direct(wsize, dw, req, [&](int64_t i) { return dw_bwd_weight_at(dy, x, g, i); });
+    return;
+  }
   if (g.n == 0 && req != Req::kAdd) {
     for (int64_t i = 0; i < wsize; ++i) dw[i] = T(0);
     return;
