@@ -14,6 +14,7 @@
 #include <limits>
 #include <vector>
 
+#include "cuda/float32_compute.cuh"
 #include "cuda/gemm.cuh"
 #include "op/nn/bn_params.h"
 #include "op/nn/conv_params.h"
@@ -543,16 +544,17 @@ namespace conv_ops {
 namespace gpu {
 
 const bool kRegistered = [] {
-  OpRegistry::get().add("Convolution").cuda(conv_forward);
-  OpRegistry::get().add("_backward_Convolution_data").cuda(conv_bwd_data);
-  OpRegistry::get().add("_backward_Convolution_weight").cuda(conv_bwd_weight);
-  OpRegistry::get().add("Deconvolution").cuda(deconv_forward);
-  OpRegistry::get().add("_backward_Deconvolution_data").cuda(deconv_bwd_data);
-  OpRegistry::get().add("_backward_Deconvolution_weight").cuda(deconv_bwd_weight);
+  auto f32 = [](ComputeFn f) { return nn_dtype::gpu::small_floats(std::move(f)); };  // + half types
+  OpRegistry::get().add("Convolution").cuda(f32(conv_forward));
+  OpRegistry::get().add("_backward_Convolution_data").cuda(f32(conv_bwd_data));
+  OpRegistry::get().add("_backward_Convolution_weight").cuda(f32(conv_bwd_weight));
+  OpRegistry::get().add("Deconvolution").cuda(f32(deconv_forward));
+  OpRegistry::get().add("_backward_Deconvolution_data").cuda(f32(deconv_bwd_data));
+  OpRegistry::get().add("_backward_Deconvolution_weight").cuda(f32(deconv_bwd_weight));
   OpRegistry::get().add("Pooling").cuda(pool_forward);
   OpRegistry::get().add("_backward_Pooling").cuda(pool_backward);
-  OpRegistry::get().add("BatchNorm").cuda(bn_ops::gpu::bn_forward);
-  OpRegistry::get().add("_backward_BatchNorm").cuda(bn_ops::gpu::bn_backward);
+  OpRegistry::get().add("BatchNorm").cuda(f32(bn_ops::gpu::bn_forward));
+  OpRegistry::get().add("_backward_BatchNorm").cuda(f32(bn_ops::gpu::bn_backward));
   return true;
 }();
 

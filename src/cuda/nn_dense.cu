@@ -6,6 +6,7 @@
 
 #include <optional>
 
+#include "cuda/float32_compute.cuh"
 #include "cuda/gemm.cuh"
 #include "op/nn/activation_params.h"
 #include "op/nn/dropout_params.h"
@@ -396,7 +397,7 @@ void softmax_output_grad(const OpContext& ctx, const std::vector<TBlob>& in,
 }
 
 const bool kRegistered = [] {
-  OpRegistry::get().add("FullyConnected").cuda(fully_connected);
+  OpRegistry::get().add("FullyConnected").cuda(nn_dtype::gpu::small_floats(fully_connected));
   OpRegistry::get().add("Activation").cuda(activation);
   OpRegistry::get().add("Dropout").cuda(dropout);
   OpRegistry::get().add("LeakyReLU").cuda(leaky_relu);

@@ -107,7 +107,7 @@ def _forward_cases():
         dict({"x": ((4, 2, 3), f32, d), "w": ((6, 6), f32, d)}, **({} if nb else {"b": ((6,), f32, d)})))
         for nb in (False, True)]
     cases["Activation"] = [(lambda p, a=a: mx.sym.Activation(_v(p + "x"), act_type=a), {"x": ((4, 7), f32, (-3, 3))})
-                           for a in ("relu", "sigmoid", "tanh", "softrelu", "softsign")]
+                           for a in ("relu", "sigmoid", "tanh", "softrelu", "softsign", "log_sigmoid", "mish")]
     pools = [dict(kernel=(2, 2), pool_type="max"), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), pool_type="avg"),
              dict(kernel=(1, 1), global_pool=True, pool_type="max")]
     cases["Pooling"] = [(lambda p, kw=kw: mx.sym.Pooling(_v(p + "x"), **kw), {"x": ((2, 3, 6, 6), f32, d)})
@@ -124,6 +124,46 @@ def _forward_cases():
     cases["_backward_Convolution_weight"] = [
         (lambda p: mx.sym._backward_Convolution_weight(_v(p + "g"), _v(p + "x"), **conv),
          {"g": ((2, 4, 5, 5), f32, d), "x": ((2, 3, 5, 5), f32, d)})]
+    # Loss layers, LeakyReLU and prelu's helpers, Deconvolution (and a depthwise convolution's
+    # gradients).
+    for name in ("LinearRegressionOutput", "LogisticRegressionOutput", "MAERegressionOutput"):
+        cases[name] = [(lambda p, name=name: getattr(mx.sym, name)(_v(p + "x"), _v(p + "l")),
+                        {"x": ((4, 3), f32, d), "l": ((4, 3), f32, d)})]
+    for name in ("_backward_linear_reg_out", "_backward_logistic_reg_out", "_backward_mae_reg_out"):
+        cases[name] = [(lambda p, name=name: getattr(mx.sym, name)(_v(p + "l"), _v(p + "y"), grad_scale=2.0),
+                        {"l": ((4, 3), f32, d), "y": ((4, 3), f32, d)})]
+    cases["MakeLoss"] = [(lambda p: mx.sym.MakeLoss(_v(p + "x")), {"x": ((3, 4), f32, d)})]
+    cases["make_loss"] = [(lambda p: mx.sym.make_loss(_v(p + "x")), {"x": ((3, 4), f32, d)})]
+    cases["_backward_MakeLoss"] = [(lambda p, nm=nm: mx.sym._backward_MakeLoss(_v(p + "x"), normalization=nm),
+                                    {"x": ((3, 4), f32, d)}) for nm in ("null", "batch", "valid")]
+    cases["softmax_cross_entropy"] = [(lambda p: mx.sym.softmax_cross_entropy(_v(p + "x"), _v(p + "l")),
+                                       {"x": ((4, 5), f32, d), "l": ((4,), f32, (0, 4.9))})]
+    cases["_backward_softmax_cross_entropy"] = [
+        (lambda p: mx.sym._backward_softmax_cross_entropy(_v(p + "g"), _v(p + "x"), _v(p + "l")),
+         {"g": ((1,), f32, d), "x": ((4, 5), f32, d), "l": ((4,), f32, (0, 4.9))})]
+    cases["LeakyReLU"] = [(lambda p, a=a: mx.sym.LeakyReLU(_v(p + "x"), act_type=a), {"x": ((4, 7), f32, (-3, 3))})
+                          for a in ("leaky", "elu", "selu", "gelu", "rrelu")]
+    cases["LeakyReLU"].append((lambda p: mx.sym.LeakyReLU(_v(p + "x"), _v(p + "g"), act_type="prelu"),
+                               {"x": ((2, 3, 4), f32, d), "g": ((3,), f32, (0, 1))}))
+    cases["_prelu_slope"] = [(lambda p: mx.sym._prelu_slope(_v(p + "x"), _v(p + "g")),
+                              {"x": ((2, 3, 4), f32, d), "g": ((3,), f32, (0, 1))})]
+    cases["_backward_prelu_gamma"] = [(lambda p: mx.sym._backward_prelu_gamma(_v(p + "h"), _v(p + "x"), _v(p + "g")),
+                                       {"h": ((2, 3, 4), f32, d), "x": ((2, 3, 4), f32, d), "g": ((3,), f32, (0, 1))})]
+    deconv = dict(kernel=(3, 3), num_filter=4, stride=(2, 2), pad=(1, 1), adj=(1, 1))
+    cases["Deconvolution"] = [(lambda p, nb=nb: mx.sym.Deconvolution(
+        _v(p + "x"), _v(p + "w"), *([] if nb else [_v(p + "b")]), no_bias=nb, **deconv),
+        dict({"x": ((2, 3, 3, 3), f32, d), "w": ((3, 4, 3, 3), f32, d)}, **({} if nb else {"b": ((4,), f32, d)})))
+        for nb in (True, False)]
+    cases["_backward_Deconvolution_weight"] = [
+        (lambda p: mx.sym._backward_Deconvolution_weight(_v(p + "g"), _v(p + "x"), **deconv),
+         {"g": ((2, 4, 6, 6), f32, d), "x": ((2, 3, 3, 3), f32, d)})]
+    dwc = dict(kernel=(3, 3), num_filter=6, pad=(1, 1), num_group=3, no_bias=True)
+    cases["_backward_Convolution_data"].append(
+        (lambda p: mx.sym._backward_Convolution_data(_v(p + "g"), _v(p + "w"), _v(p + "x"), **dwc),
+         {"g": ((2, 6, 5, 5), f32, d), "w": ((6, 1, 3, 3), f32, d), "x": ((2, 3, 5, 5), f32, d)}))
+    cases["_backward_Convolution_weight"].append(
+        (lambda p: mx.sym._backward_Convolution_weight(_v(p + "g"), _v(p + "x"), **dwc),
+         {"g": ((2, 6, 5, 5), f32, d), "x": ((2, 3, 5, 5), f32, d)}))
     return cases
 
 

@@ -278,9 +278,9 @@ def test_convolution_errors():
     raises(lambda: mx.nd.Convolution(x, w, b, kernel=(7, 7), num_filter=3), "Convolution", "larger")
     raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, layout="NHWC"),
            "Convolution", "NHWC")
-    raises(lambda: mx.nd.Convolution(mx.nd.ones((2, 4, 5, 5), dtype="float16"), mx.nd.ones((3, 4, 3, 3), dtype="float16"),
-                                     mx.nd.ones((3,), dtype="float16"), kernel=(3, 3), num_filter=3),
-           "Convolution", "float16")
+    raises(lambda: mx.nd.Convolution(mx.nd.ones((2, 4, 5, 5), dtype="int32"), mx.nd.ones((3, 4, 3, 3), dtype="int32"),
+                                     mx.nd.ones((3,), dtype="int32"), kernel=(3, 3), num_filter=3),
+           "Convolution", "int32")
     raises(lambda: mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=3), "Convolution", "input")
 
 
@@ -395,6 +395,53 @@ def test_deconvolution_errors():
            "Deconvolution", "weight")
     raises(lambda: mx.nd.Deconvolution(mx.nd.ones((2, 4, 5)), w, kernel=(3, 3), num_filter=3), "Deconvolution",
            "(2, 4, 5)")
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_small_float_convolution_deconvolution_batchnorm(dtype):
+    """float16 and bfloat16 run in float32 and are stored in the small type: the results are
+    the float32 results of the rounded inputs, rounded once."""
+    import ml_dtypes  # noqa: F401 (bfloat16 in numpy)
+    rs = np.random.RandomState(7)
+    x = rs.uniform(-1, 1, (2, 4, 6, 6)).astype(dtype)
+    w = rs.uniform(-1, 1, (6, 2, 3, 3)).astype(dtype)
+    b = rs.uniform(-1, 1, (6,)).astype(dtype)
+    tol = dict(rtol=1e-2, atol=1e-2) if dtype == "float16" else dict(rtol=4e-2, atol=4e-2)
+    as32 = lambda a: mx.nd.array(a.astype("float32"))
+    y = mx.nd.Convolution(nd(x), nd(w), nd(b), kernel=(3, 3), num_filter=6, num_group=2, pad=(1, 1))
+    want = mx.nd.Convolution(as32(x), as32(w), as32(b), kernel=(3, 3), num_filter=6, num_group=2, pad=(1, 1))
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(y.asnumpy().astype("float32"), want.asnumpy(), **tol)
+    wd = rs.uniform(-1, 1, (4, 3, 3, 3)).astype(dtype)
+    y = mx.nd.Deconvolution(nd(x), nd(wd), kernel=(3, 3), num_filter=3, stride=(2, 2))
+    want = mx.nd.Deconvolution(as32(x), as32(wd), kernel=(3, 3), num_filter=3, stride=(2, 2))
+    np.testing.assert_allclose(y.asnumpy().astype("float32"), want.asnumpy(), **tol)
+    g, be = nd(rs.uniform(0.5, 1.5, 4).astype(dtype)), nd(rs.uniform(-1, 1, 4).astype(dtype))
+    mm, mv = nd(np.zeros(4, dtype)), nd(np.ones(4, dtype))
+    xs = nd(x)
+    xs.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.BatchNorm(xs, g, be, mm, mv, fix_gamma=False)
+    y.backward()
+    want = bn_ref(x.astype("float32"), g.asnumpy().astype("float32"), be.asnumpy().astype("float32"),
+                  np.zeros(4, "float32"), np.ones(4, "float32"), fix_gamma=False)[0]
+    np.testing.assert_allclose(y.asnumpy().astype("float32"), want, **tol)
+    np.testing.assert_allclose(mm.asnumpy().astype("float32"), 0.1 * x.astype("float32").mean(axis=(0, 2, 3)),
+                               **tol)  # the moving mean is stored back
+    assert xs.grad.dtype == np.dtype(dtype)
+    # the convolution gradients too
+    xs, ws = nd(x), nd(w)
+    xs.attach_grad()
+    ws.attach_grad()
+    with mx.autograd.record():
+        mx.nd.Convolution(xs, ws, kernel=(3, 3), num_filter=6, num_group=2, no_bias=True).sum().backward()
+    x32, w32 = as32(x), as32(w)
+    x32.attach_grad()
+    w32.attach_grad()
+    with mx.autograd.record():
+        mx.nd.Convolution(x32, w32, kernel=(3, 3), num_filter=6, num_group=2, no_bias=True).sum().backward()
+    np.testing.assert_allclose(xs.grad.asnumpy().astype("float32"), x32.grad.asnumpy(), **tol)
+    np.testing.assert_allclose(ws.grad.asnumpy().astype("float32"), w32.grad.asnumpy(), rtol=5e-2, atol=0.3)
 
 
 def test_convolution_write_into_out_and_no_bias_inputs():
@@ -692,8 +739,8 @@ def test_batchnorm_defaults_and_infer_shapes():
     assert not isinstance(out, list)
     raises(lambda: mx.nd.BatchNorm(nd(x), nd(gamma[:2]), nd(beta), nd(mm), nd(mv)), "BatchNorm", "(3,)")
     raises(lambda: mx.nd.BatchNorm(nd(x), nd(gamma), nd(beta), nd(mm), nd(mv), axis=3), "BatchNorm", "axis")
-    h = lambda a: mx.nd.array(a, dtype="float16")  # noqa: E731
-    raises(lambda: mx.nd.BatchNorm(h(x), h(gamma), h(beta), h(mm), h(mv)), "BatchNorm", "float16")
+    h = lambda a: mx.nd.array(a, dtype="int32")  # noqa: E731
+    raises(lambda: mx.nd.BatchNorm(h(x), h(gamma), h(beta), h(mm), h(mv)), "BatchNorm", "int32")
 
 
 def _bn_grad_ref(x, gamma, hg, prm, train):

@@ -174,6 +174,18 @@ def test_fully_connected_errors():
     assert (mx.nd.ones((2,)) + 1).asnumpy().tolist() == [2.0, 2.0]  # still usable
 
 
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_fully_connected_small_floats(dtype):
+    """float16 and bfloat16 run in float32 and are stored in the small type."""
+    import ml_dtypes  # noqa: F401
+    x, w, b = rand((3, 2, 4), dtype, 40), rand((5, 8), dtype, 41), rand((5,), dtype, 42)
+    y = mx.nd.FullyConnected(nd(x), nd(w), nd(b), num_hidden=5)
+    assert y.dtype == np.dtype(dtype)
+    want = fc_ref(x.astype(np.float64), w.astype(np.float64), b.astype(np.float64), True)
+    t = dict(rtol=1e-2, atol=2e-2) if dtype == "float16" else dict(rtol=4e-2, atol=8e-2)
+    np.testing.assert_allclose(y.asnumpy().astype(np.float64), want, **t)
+
+
 # ---- Activation -------------------------------------------------------------------------------
 def softrelu_ref(x):
     return np.where(x > 20, x, np.log1p(np.exp(np.minimum(x, 20))))

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "op/grad.h"
+#include "op/nn/float32_compute.h"
 #include "op/nn/bn_params.h"
 #include "op/operator.h"
 
@@ -22,8 +23,8 @@ namespace bn_ops {
 
 bool bn_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   bool ok = infer::same_type(a, in, out);
-  if (ok && out[0] != int(DType::kFloat32) && out[0] != int(DType::kFloat64))
-    fail(BRASS_ERR_DTYPE, a.op->name, ": only float32 and float64 are supported, got ",
+  if (ok && !is_float(DType(out[0])))
+    fail(BRASS_ERR_DTYPE, a.op->name, ": only floating-point data is supported, got ",
          dtype_name(DType(out[0])));
   return ok;
 }
@@ -170,7 +171,7 @@ const bool kRegistered = [] {
       .init_inputs({{3, "[\"zero\", {}]"}, {4, "[\"one\", {}]"}})
       .params<BNParam>()
       .shape_fn(bn_shape).type_fn(bn_type).partial_infer()
-      .cpu(bn_forward_cpu)
+      .cpu(nn_dtype::cpu_small_floats(bn_forward_cpu))
       .grad([](const NodePtr& n, const grad::Entries& og) {
         // MXNet ignores the gradients of the mean and var outputs; the moving statistics are
         // aux states and get none.
@@ -192,7 +193,7 @@ const bool kRegistered = [] {
       .set_num_outputs(3)
       .params<BNParam>()
       .shape_fn(bwd_shape).type_fn(bn_type).partial_infer()
-      .cpu(bn_backward_cpu);
+      .cpu(nn_dtype::cpu_small_floats(bn_backward_cpu));
   return true;
 }();
 

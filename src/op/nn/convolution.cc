@@ -11,6 +11,7 @@
 #include "engine/thread_pool.h"
 #include "op/grad.h"
 #include "op/nn/conv_params.h"
+#include "op/nn/float32_compute.h"
 #include "op/operator.h"
 #include "op/tensor/dot_params.h"
 
@@ -19,8 +20,8 @@ namespace conv_ops {
 
 bool conv_float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   bool ok = infer::same_type(a, in, out);
-  if (ok && out[0] != int(DType::kFloat32) && out[0] != int(DType::kFloat64))
-    fail(BRASS_ERR_DTYPE, a.op->name, ": only float32 and float64 are supported, got ",
+  if (ok && !is_float(DType(out[0])))
+    fail(BRASS_ERR_DTYPE, a.op->name, ": only floating-point data is supported, got ",
          dtype_name(DType(out[0])));
   return ok;
 }
@@ -90,7 +91,8 @@ template <bool D>
 TempFn col_temp(int data) {
   return [data](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
     ConvGeom g = node_geom<D>(a, in[data].shape, a.op->name.c_str());
-    return conv_is_depthwise(g) ? size_t(0) : size_t(g.col_size()) * dtype_size(in[0].dtype);
+    return conv_is_depthwise(g) ? size_t(0)
+                                : size_t(g.col_size()) * nn_dtype::compute_size(in[0].dtype);
   };
 }
 
@@ -434,21 +436,21 @@ const bool kRegistered = [] {
       .params<ConvParam>()
       .shape_fn(fwd_shape<false>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<false>(0))
-      .cpu(conv_forward_cpu);
+      .cpu(nn_dtype::cpu_small_floats(conv_forward_cpu));
   OpRegistry::get().add("_backward_Convolution_data")
       .describe("The gradient of Convolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<ConvParam>()
       .shape_fn(bwd_data_shape<false>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<false>(2))
       .add_req()
-      .cpu(conv_bwd_data_cpu);
+      .cpu(nn_dtype::cpu_small_floats(conv_bwd_data_cpu));
   OpRegistry::get().add("_backward_Convolution_weight")
       .describe("The gradient of Convolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<ConvParam>()
       .shape_fn(bwd_weight_shape<false>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<false>(1))
       .add_req()
-      .cpu(conv_bwd_weight_cpu);
+      .cpu(nn_dtype::cpu_small_floats(conv_bwd_weight_cpu));
   OpRegistry::get().add("Deconvolution")
       .describe("Transposed convolution (the gradient of a convolution with respect to its "
                 "data) of NCW, NCHW or NCDHW data: weight (C, num_filter/num_group, *kernel), "
@@ -463,20 +465,20 @@ const bool kRegistered = [] {
       .shape_fn(fwd_shape<true>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<true>(0))
       .add_req()
-      .cpu(deconv_forward_cpu);
+      .cpu(nn_dtype::cpu_small_floats(deconv_forward_cpu));
   OpRegistry::get().add("_backward_Deconvolution_data")
       .describe("The gradient of Deconvolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<DeconvParam>()
       .shape_fn(bwd_data_shape<true>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<true>(2))
-      .cpu(deconv_bwd_data_cpu);
+      .cpu(nn_dtype::cpu_small_floats(deconv_bwd_data_cpu));
   OpRegistry::get().add("_backward_Deconvolution_weight")
       .describe("The gradient of Deconvolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<DeconvParam>()
       .shape_fn(bwd_weight_shape<true>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<true>(1))
       .add_req()
-      .cpu(deconv_bwd_weight_cpu);
+      .cpu(nn_dtype::cpu_small_floats(deconv_bwd_weight_cpu));
   register_gradients<false>();
   register_gradients<true>();
   return true;

@@ -7,6 +7,7 @@
 
 #include "engine/thread_pool.h"
 #include "op/grad.h"
+#include "op/nn/float32_compute.h"
 #include "op/nn/fully_connected_params.h"
 #include "op/operator.h"
 #include "op/tensor/dot_params.h"
@@ -67,8 +68,8 @@ bool fc_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& ou
 
 bool fc_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   bool ok = infer::same_type(a, in, out);
-  if (ok && out[0] != int(DType::kFloat32) && out[0] != int(DType::kFloat64))
-    fail(BRASS_ERR_DTYPE, "FullyConnected: only float32 and float64 are supported, got ",
+  if (ok && !is_float(DType(out[0])))
+    fail(BRASS_ERR_DTYPE, "FullyConnected: only floating-point data is supported, got ",
          dtype_name(DType(out[0])));
   return ok;
 }
@@ -126,7 +127,7 @@ const bool kRegistered = [] {
       .partial_infer()  // weight and bias from the data (and the data's features back)
       .type_fn(fc_type)
       .add_req()
-      .cpu(fc_cpu)
+      .cpu(nn_dtype::cpu_small_floats(fc_cpu))
       .grad(fc_grad);
   return true;
 }();
