@@ -164,6 +164,54 @@ def _forward_cases():
     cases["_backward_Convolution_weight"].append(
         (lambda p: mx.sym._backward_Convolution_weight(_v(p + "g"), _v(p + "x"), **dwc),
          {"g": ((2, 6, 5, 5), f32, d), "x": ((2, 3, 5, 5), f32, d)}))
+    # Spatial and sequence ops (test_ops_spatial.py); index-like inputs sampled as floats.
+    emb = dict(input_dim=5, output_dim=4)
+    cases["Embedding"] = [(lambda p: mx.sym.Embedding(_v(p + "i"), _v(p + "w"), **emb),
+                           {"i": ((2, 3), f32, (-1, 6)), "w": ((5, 4), f32, d)})]
+    cases["_backward_Embedding"] = [(lambda p: mx.sym._backward_Embedding(_v(p + "g"), _v(p + "i"), **emb),
+                                     {"g": ((2, 3, 4), f32, d), "i": ((2, 3), f32, (-1, 6))})]
+    pw = (0, 0, 0, 0, 1, 2, 2, 1)
+    cases["Pad"] = [(lambda p, m=m: mx.sym.Pad(_v(p + "x"), mode=m, pad_width=pw, constant_value=0.5),
+                     {"x": ((1, 2, 3, 4), f32, d)}) for m in ("constant", "edge", "reflect")]
+    cases["_backward_Pad"] = [(lambda p, m=m: mx.sym._backward_Pad(_v(p + "g"), mode=m, pad_width=pw),
+                               {"g": ((1, 2, 6, 7), f32, d)}) for m in ("constant", "edge", "reflect")]
+    cases["Crop"] = [(lambda p: mx.sym.Crop(_v(p + "x"), h_w=(2, 3), offset=(1, 2)), {"x": ((2, 3, 5, 6), f32, d)}),
+                     (lambda p: mx.sym.Crop(_v(p + "x"), _v(p + "y"), center_crop=True),
+                      {"x": ((2, 3, 5, 6), f32, d), "y": ((1, 1, 3, 3), f32, d)})]
+    cases["_backward_Crop"] = [(lambda p: mx.sym._backward_Crop(_v(p + "g"), _v(p + "x"), num_args=1, h_w=(2, 3),
+                                                                offset=(1, 2)),
+                                {"g": ((2, 3, 2, 3), f32, d), "x": ((2, 3, 5, 6), f32, d)})]
+    near = dict(scale=2, sample_type="nearest")
+    cases["UpSampling"] = [(lambda p: mx.sym.UpSampling(_v(p + "x"), **near), {"x": ((1, 2, 2, 3), f32, d)}),
+                           (lambda p: mx.sym.UpSampling(_v(p + "x"), _v(p + "y"), **near),
+                            {"x": ((1, 2, 2, 2), f32, d), "y": ((1, 1, 4, 4), f32, d)}),
+                           (lambda p: mx.sym.UpSampling(_v(p + "x"), _v(p + "w"), scale=2, sample_type="bilinear",
+                                                        num_filter=2),
+                            {"x": ((1, 2, 3, 3), f32, d), "w": ((2, 1, 4, 4), f32, d)})]
+    cases["_backward_UpSampling"] = [(lambda p: mx.sym._backward_UpSampling(_v(p + "g"), _v(p + "x"), num_args=1, **near),
+                                      {"g": ((1, 2, 4, 6), f32, d), "x": ((1, 2, 2, 3), f32, d)})]
+    seq = dict(use_sequence_length=True)
+    cases["SequenceMask"] = [(lambda p: mx.sym.SequenceMask(_v(p + "x"), _v(p + "n"), value=0.5, **seq),
+                              {"x": ((4, 3, 2), f32, d), "n": ((3,), f32, (0, 4.9))})]
+    cases["SequenceReverse"] = [(lambda p: mx.sym.SequenceReverse(_v(p + "x"), _v(p + "n"), **seq),
+                                 {"x": ((4, 3, 2), f32, d), "n": ((3,), f32, (0, 4.9))})]
+    cases["SequenceLast"] = [(lambda p: mx.sym.SequenceLast(_v(p + "x"), _v(p + "n"), **seq),
+                              {"x": ((4, 3, 2), f32, d), "n": ((3,), f32, (1, 4.9))})]
+    cases["_backward_SequenceLast"] = [(lambda p: mx.sym._backward_SequenceLast(_v(p + "g"), _v(p + "x"), _v(p + "n"), **seq),
+                                        {"g": ((3, 2), f32, d), "x": ((4, 3, 2), f32, d), "n": ((3,), f32, (1, 4.9))})]
+    cases["GridGenerator"] = [(lambda p: mx.sym.GridGenerator(_v(p + "t"), transform_type="affine", target_shape=(3, 4)),
+                               {"t": ((2, 6), f32, d)}),
+                              (lambda p: mx.sym.GridGenerator(_v(p + "f"), transform_type="warp"),
+                               {"f": ((2, 2, 3, 4), f32, d)})]
+    cases["_backward_GridGenerator"] = [(lambda p, t=t: mx.sym._backward_GridGenerator(_v(p + "g"), transform_type=t,
+                                                                                       target_shape=(3, 4)),
+                                         {"g": ((2, 2, 3, 4), f32, d)}) for t in ("affine", "warp")]
+    cases["BilinearSampler"] = [(lambda p: mx.sym.BilinearSampler(_v(p + "x"), _v(p + "grid")),
+                                 {"x": ((1, 2, 3, 4), f32, d), "grid": ((1, 2, 3, 3), f32, (-1.2, 1.2))})]
+    cases["_backward_BilinearSampler"] = [
+        (lambda p, k=k: mx.sym._backward_BilinearSampler(_v(p + "g"), _v(p + "x"), _v(p + "grid"))[k],
+         {"g": ((1, 2, 3, 3), f32, d), "x": ((1, 2, 3, 4), f32, d), "grid": ((1, 2, 3, 3), f32, (-1.2, 1.2))})
+        for k in (0, 1)]
     return cases
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import brass as mx
 from grad_table import Grad, In
+from nn_testing import nd, raises
 
 # Operators this file tests (read by the completeness test in test_op_table.py).
 OPS_COVERED = {"Convolution", "_backward_Convolution_data", "_backward_Convolution_weight", "Deconvolution",
@@ -25,26 +26,11 @@ def rand(shape, dtype="float32", seed=0, lo=-1.0, hi=1.0):
     return np.random.default_rng(seed).uniform(lo, hi, shape).astype(dtype)
 
 
-def nd(a):
-    return mx.nd.array(a, dtype=a.dtype)
-
-
 def close(got, want, dtype):
     got = got.asnumpy() if hasattr(got, "asnumpy") else got
     assert got.shape == want.shape, (got.shape, want.shape)
     assert got.dtype == np.dtype(dtype), (got.dtype, dtype)
     np.testing.assert_allclose(got.astype(np.float64), want.astype(np.float64), **TOL[dtype])
-
-
-def raises(fn, *words):
-    with pytest.raises(mx.BrassError) as e:
-        r = fn()
-        for x in r if isinstance(r, list) else [r]:
-            x.asnumpy()
-    msg = str(e.value)
-    for w in words:
-        assert str(w) in msg, (w, msg)
-    return msg
 
 
 # ---- NumPy references -----------------------------------------------------------------------

@@ -9,6 +9,7 @@ import pytest
 
 import brass as mx
 from grad_table import Grad, In
+from nn_testing import nd, raises
 
 REG = ["LinearRegressionOutput", "LogisticRegressionOutput", "MAERegressionOutput"]
 REG_GRAD = {"LinearRegressionOutput": "_backward_linear_reg_out",
@@ -34,21 +35,9 @@ def rand(shape, dtype="float64", seed=0, lo=-2.0, hi=2.0):
     return np.random.RandomState(seed).uniform(lo, hi, size=shape).astype(dtype)
 
 
-def nd(a, dtype=None):
-    a = np.asarray(a)
-    return mx.nd.array(a, dtype=dtype or a.dtype)
-
-
 def tol(dtype):
     return {"float16": dict(rtol=3e-3, atol=3e-3), "float32": dict(rtol=1e-5, atol=1e-6)}.get(
         dtype, dict(rtol=1e-12, atol=1e-12))
-
-
-def raises(fn, *words):
-    with pytest.raises(mx.BrassError) as e:
-        fn().asnumpy()
-    for w in words:
-        assert str(w) in str(e.value), (w, str(e.value))
 
 
 def grad_of(fn, x, *rest, head=None):

@@ -10,6 +10,7 @@ import pytest
 
 import brass as mx
 from grad_table import Grad, In
+from nn_testing import grads_of, nd, raises
 
 # Operators this file tests (read by the completeness test in test_op_table.py).
 OPS_COVERED = {"FullyConnected", "Activation", "Dropout", "softmax", "log_softmax", "softmin", "_backward_softmax",
@@ -69,33 +70,6 @@ def tol(dtype):
 
 def rand(shape, dtype="float64", seed=0, lo=-2.0, hi=2.0):
     return np.random.RandomState(seed).uniform(lo, hi, size=shape).astype(dtype)
-
-
-def nd(a, dtype=None):
-    a = np.asarray(a)
-    return mx.nd.array(a, dtype=dtype or a.dtype)
-
-
-def raises(fn, *words):
-    """fn() (including waiting for its result) raises BrassError naming every word."""
-    with pytest.raises(mx.BrassError) as e:
-        r = fn()
-        for x in r if isinstance(r, (list, tuple)) else [r]:
-            x.asnumpy()
-    msg = str(e.value)
-    for w in words:
-        assert str(w) in msg, (w, msg)
-    return msg
-
-
-def grads_of(fn, arrays, head=None):
-    """Autograd gradients of fn(*arrays) for the head gradient `head` (ones by default)."""
-    for a in arrays:
-        a.attach_grad()
-    with mx.autograd.record():
-        y = fn(*arrays)
-    y.backward(None if head is None else nd(head, np.dtype(y.dtype).name))
-    return y, [a.grad.asnumpy() for a in arrays]
 
 
 # ---- FullyConnected ---------------------------------------------------------------------------
