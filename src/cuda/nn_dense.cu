@@ -253,20 +253,23 @@ BRASS_XINLINE int64_t row_offset(const softmax_ops::Rows& r, int64_t row) {
   return (row / r.inner) * r.len * r.inner + row % r.inner;
 }
 
-template <class A, class TI, class TO>
+template <class A, class TI, class TO, class L = int32_t>
 struct SoftmaxRows {
   const TI* x;
   TO* y;
   softmax_ops::Rows r;
   A t;
   bool log, add;
+  const L* length = nullptr;  // with use_length
   __device__ void operator()(int64_t row) const {
     int64_t off = row_offset(r, row);
-    softmax_ops::softmax_row<A>(x + off, y + off, r.len, r.inner, t, log, add);
+    int64_t valid = softmax_ops::row_length(length, row, r.len);
+    softmax_ops::softmax_row<A>(x + off, y + off, valid, r.inner, t, log, add);
+    softmax_ops::zero_tail<A>(y + off, valid, r.len, r.inner, add);
   }
 };
 
-template <class A, class T>
+template <class A, class T, class L>
 struct SoftmaxGradRows {
   const T* g;
   const T* y;
@@ -274,9 +277,12 @@ struct SoftmaxGradRows {
   softmax_ops::Rows r;
   A t;
   bool log, add;
+  const L* length;
   __device__ void operator()(int64_t row) const {
     int64_t off = row_offset(r, row);
-    softmax_ops::softmax_grad_row<A>(g + off, y + off, dx + off, r.len, r.inner, t, log, add);
+    int64_t valid = softmax_ops::row_length(length, row, r.len);
+    softmax_ops::softmax_grad_row<A>(g + off, y + off, dx + off, valid, r.inner, t, log, add);
+    softmax_ops::zero_tail<A>(dx + off, valid, r.len, r.inner, add);
   }
 };
 
@@ -292,8 +298,13 @@ void softmax(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
     using TI = decltype(ti);
     using TO = decltype(to);
     using A = decltype(ac);
-    cuda::for_each(s, r.count(), SoftmaxRows<A, TI, TO>{in[0].ptr<TI>(), out[0].ptr<TO>(), r, A(t),
-                                                        kLog, ctx.req[0] == Req::kAdd});
+    softmax_ops::length_dispatch(p.use_length ? &in[1] : nullptr, op, [&](auto ltag) {
+      using L = decltype(ltag);
+      cuda::for_each(s, r.count(), SoftmaxRows<A, TI, TO, L>{
+                                       in[0].ptr<TI>(), out[0].ptr<TO>(), r, A(t), kLog,
+                                       ctx.req[0] == Req::kAdd,
+                                       p.use_length ? in[1].ptr<L>() : nullptr});
+    });
   });
   cuda::finish(s);
 }
@@ -305,14 +316,18 @@ void softmax_grad(const OpContext& ctx, const std::vector<TBlob>& in,
   const auto& p = ctx.param<softmax_ops::SoftmaxParam>();
   const char* op = ctx.attrs->op->name.c_str();
   softmax_ops::Rows r = softmax_ops::rows_along(in[0].shape, p.axis, op);
-  double t = p.temperature ? *p.temperature : 1.0;
+  double t = softmax_ops::temperature(p);
   cudaStream_t s = cuda::stream(ctx.dev.id);
   nn_dtype::dispatch_float(in[0].dtype, op, [&](auto tag) {
     using T = decltype(tag);
     using A = nn_dtype::Compute<T>;
-    cuda::for_each(s, r.count(), SoftmaxGradRows<A, T>{in[0].ptr<T>(), in[1].ptr<T>(),
-                                                       out[0].ptr<T>(), r, A(t), kLog,
-                                                       ctx.req[0] == Req::kAdd});
+    softmax_ops::length_dispatch(p.use_length ? &in[2] : nullptr, op, [&](auto ltag) {
+      using L = decltype(ltag);
+      cuda::for_each(s, r.count(), SoftmaxGradRows<A, T, L>{
+                                       in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(), r, A(t),
+                                       kLog, ctx.req[0] == Req::kAdd,
+                                       p.use_length ? in[2].ptr<L>() : nullptr});
+    });
     return 0;
   });
   cuda::finish(s);

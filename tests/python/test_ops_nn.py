@@ -504,6 +504,57 @@ def test_softmax_gradient_formula(log, dtype):
     np.testing.assert_allclose(got, want, **tol(dtype))
 
 
+def masked_softmax_ref(x, length, axis, t, kind):
+    """softmax / log_softmax / softmin over the first length[row] elements of each row along
+    axis; 0 past them."""
+    x = np.ascontiguousarray(np.moveaxis(x.astype(np.float64), axis, -1))
+    out = np.zeros(x.shape)
+    flat, lens = x.reshape(-1, x.shape[-1]), np.asarray(length).reshape(-1)
+    o = out.reshape(-1, x.shape[-1])
+    for r in range(flat.shape[0]):
+        n = int(min(max(lens[r], 0), x.shape[-1]))
+        if n:
+            o[r, :n] = softmax_ref(flat[r:r + 1, :n], -1, -t if kind == "min" else t, kind == "log")[0]
+    return np.moveaxis(out, -1, axis)
+
+
+@pytest.mark.parametrize("kind", ["softmax", "log", "min"])
+@pytest.mark.parametrize("ldtype", ["int32", "int64", "float32"])
+@pytest.mark.parametrize("shape,axis", [((3, 5), -1), ((2, 4, 3), 1), ((4, 2), 0)])
+def test_softmax_use_length(kind, ldtype, shape, axis):
+    x = rand(shape, "float64", 38, -3, 3)
+    lshape = tuple(d for i, d in enumerate(shape) if i != axis % len(shape))
+    length = np.random.RandomState(39).randint(0, shape[axis] + 2, lshape).astype(ldtype)  # 0 .. len + 1
+    op = {"softmax": mx.nd.softmax, "log": mx.nd.log_softmax, "min": mx.nd.softmin}[kind]
+    g = rand(shape, "float64", 40)
+    y, (gx,) = grads_of(lambda a: op(a, nd(length), axis=axis, use_length=True, temperature=1.5), [nd(x)], g)
+    want = masked_softmax_ref(x, length, axis, 1.5, kind)
+    np.testing.assert_allclose(y.asnumpy(), want, rtol=1e-12, atol=1e-12)
+    # gradient: central differences of sum(g * y) (the masked elements get none)
+    eps = 1e-6
+    num = np.zeros(x.size)
+    for j in range(x.size):
+        e = np.zeros(x.size)
+        e[j] = eps
+        num[j] = np.sum(g * (masked_softmax_ref(x + e.reshape(shape), length, axis, 1.5, kind)
+                             - masked_softmax_ref(x - e.reshape(shape), length, axis, 1.5, kind))) / (2 * eps)
+    np.testing.assert_allclose(gx, num.reshape(shape), rtol=1e-6, atol=1e-7)
+
+
+def test_softmax_use_length_symbol_and_second_order_error():
+    s = mx.sym.softmax(mx.sym.var("x"), mx.sym.var("n"), axis=1, use_length=True)
+    assert s.list_arguments() == ["x", "n"]
+    arg, out, _ = s.infer_shape(x=(2, 5, 3))
+    assert arg == [(2, 5, 3), (2, 3)] and out == [(2, 5, 3)]
+    x = nd(rand((2, 3), "float64", 41))
+    x.attach_grad()
+    with mx.autograd.record():
+        y = mx.nd.softmax(x, nd(np.array([2, 3], "int32")), use_length=True)
+        (gx,) = mx.autograd.grad(y, [x], create_graph=True)
+    with pytest.raises(mx.BrassError, match="use_length"):
+        gx.backward()
+
+
 def test_softmax_output_dtype_gradient():
     x = rand((2, 3), "float32", 34)
     _, (gx,) = grads_of(lambda a: mx.nd.softmax(a, dtype="float64"), [nd(x)], rand((2, 3), "float64", 35))
@@ -514,7 +565,8 @@ def test_softmax_errors():
     x = nd(rand((2, 3)))
     for op in ("softmax", "log_softmax", "softmin"):
         f = getattr(mx.nd, op)
-        raises(lambda: f(x, use_length=True), op, "use_length")
+        raises(lambda: f(x, nd(np.ones(3, "int32")), use_length=True), op, "length", "(3,)", "(2,)")
+        raises(lambda: f(x, nd(np.ones(2, "uint8")), use_length=True), op, "length", "uint8")
         raises(lambda: f(x, axis=2), op, "axis")
         raises(lambda: f(x, temperature=0.0), op, "temperature")
         raises(lambda: f(x, dtype="int32"), op, "int32")

@@ -20,13 +20,20 @@ namespace softmax_ops {
 
 // ---- softmax, log_softmax ------------------------------------------------------------------
 void check_params(const SoftmaxParam& p, const char* op) {
-  if (p.use_length)
-    fail(BRASS_ERR_UNSUPPORTED, op, ": use_length=True (a length input) is not supported");
   if (p.temperature && *p.temperature == 0)
     fail(BRASS_ERR_INVALID_ARGUMENT, op, ": temperature must not be 0");
 }
 
 
+
+// The length input's shape: the data's without the axis.
+Shape length_shape(const Shape& data, int axis, const char* op) {
+  int a = normalize_axis(axis, data.ndim(), op);
+  Shape l(0);
+  for (int i = 0; i < data.ndim(); ++i)
+    if (i != a) l.push_back(data[i]);
+  return l;
+}
 
 bool softmax_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = a.op->name.c_str();
@@ -35,6 +42,12 @@ bool softmax_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape
   infer::assign_shape(in[0], out[0], op, "data");
   infer::assign_shape(out[0], in[0], op, "output");
   if (in[0].ndim_known() && in[0].ndim() > 0) normalize_axis(p.axis, in[0].ndim(), op);
+  if (p.use_length) {
+    if (in[0].ndim_known() && in[0].ndim() == 0)
+      fail(BRASS_ERR_SHAPE, op, ": use_length needs data with at least one axis");
+    if (in[0].known()) infer::assign_shape(in[1], length_shape(in[0], p.axis, op), op, "length");
+    return in[0].known() && in[1].known();
+  }
   return in[0].known();
 }
 
@@ -52,6 +65,7 @@ bool softmax_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& ou
     infer::assign_type(out[0], in[0], op, "output");
     infer::assign_type(in[0], out[0], op, "data");
   }
+  if (p.use_length && in[1] < 0) in[1] = int(DType::kInt32);
   return in[0] >= 0 && out[0] >= 0;
 }
 
@@ -71,11 +85,17 @@ void softmax_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     const TI* x = in[0].ptr<TI>();
     TO* y = out[0].ptr<TO>();
     int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(r.len, 1));
-    thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
-      for (int64_t row = b; row < e; ++row) {
-        int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
-        softmax_row<A>(x + off, y + off, r.len, r.inner, A(t), kLog, add);
-      }
+    length_dispatch(p.use_length ? &in[1] : nullptr, op, [&](auto ltag) {
+      using L = decltype(ltag);
+      const L* length = p.use_length ? in[1].ptr<L>() : nullptr;
+      thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
+        for (int64_t row = b; row < e; ++row) {
+          int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
+          int64_t valid = row_length(length, row, r.len);
+          softmax_row<A>(x + off, y + off, valid, r.inner, A(t), kLog, add);
+          zero_tail<A>(y + off, valid, r.len, r.inner, add);
+        }
+      });
     });
   });
 }
@@ -96,11 +116,17 @@ void softmax_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     const T* y = in[1].ptr<T>();
     T* dx = out[0].ptr<T>();
     int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(r.len, 1));
-    thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
-      for (int64_t row = b; row < e; ++row) {
-        int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
-        softmax_grad_row<A>(g + off, y + off, dx + off, r.len, r.inner, A(t), kLog, add);
-      }
+    length_dispatch(p.use_length ? &in[2] : nullptr, op, [&](auto ltag) {
+      using L = decltype(ltag);
+      const L* length = p.use_length ? in[2].ptr<L>() : nullptr;
+      thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
+        for (int64_t row = b; row < e; ++row) {
+          int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
+          int64_t valid = row_length(length, row, r.len);
+          softmax_grad_row<A>(g + off, y + off, dx + off, valid, r.inner, A(t), kLog, add);
+          zero_tail<A>(dx + off, valid, r.len, r.inner, add);
+        }
+      });
     });
     return 0;
   });
@@ -109,22 +135,30 @@ void softmax_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
 // The gradient ops' inputs (out_grad, output): same shapes and float dtypes.
 bool grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = a.op->name.c_str();
+  const auto& p = a.param<SoftmaxParam>();
   Shape s;
   for (auto* x : {&in[0], &in[1], &out[0]}) infer::assign_shape(s, *x, op, "inputs");
   for (auto* x : {&in[0], &in[1], &out[0]}) infer::assign_shape(*x, s, op, "inputs");
-  if (s.ndim_known() && s.ndim() > 0) normalize_axis(a.param<SoftmaxParam>().axis, s.ndim(), op);
-  return s.known();
+  if (s.ndim_known() && s.ndim() > 0) normalize_axis(p.axis, s.ndim(), op);
+  if (p.use_length && s.known() && s.ndim() > 0)
+    infer::assign_shape(in[2], length_shape(s, p.axis, op), op, "length");
+  return s.known() && (!p.use_length || in[2].known());
 }
 
 bool grad_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
-  return nn_dtype::same_float_type(a.op->name.c_str(), in, out);
+  std::vector<int> f{in[0], in[1]};
+  bool ok = nn_dtype::same_float_type(a.op->name.c_str(), f, out);
+  in[0] = f[0];
+  in[1] = f[1];
+  if (a.param<SoftmaxParam>().use_length && in[2] < 0) in[2] = int(DType::kInt32);
+  return ok;
 }
 
 // The parameters that the gradient ops take from the forward node (axis, temperature).
 grad::Params row_params(const NodePtr& n) {
   grad::Params p;
   for (const auto& kv : n->attrs->dict)
-    if (kv.first == "axis") p.push_back(kv);
+    if (kv.first == "axis" || kv.first == "use_length") p.push_back(kv);
   p.emplace_back("temperature", grad::num(op_temperature(*n->attrs)));
   return p;
 }
@@ -135,10 +169,12 @@ void register_softmax_gradients() {
   for (const char* fwd : {"softmax", "log_softmax", "softmin"}) {
     const char* bwd = std::string(fwd) == "log_softmax" ? "_backward_log_softmax" : "_backward_softmax";
     OpRegistry::get().add(fwd).grad([bwd](const NodePtr& n, const Entries& g) {
-      E dx = grad::apply(bwd, {g[0], grad::out(n)}, row_params(n));
+      bool len = n->attrs->param<SoftmaxParam>().use_length;
+      E dx = len ? grad::apply(bwd, {g[0], grad::out(n), grad::in(n, 1)}, row_params(n))
+                 : grad::apply(bwd, {g[0], grad::out(n)}, row_params(n));
       // With an output dtype of its own, the gradient goes back in the data's dtype.
       if (n->attrs->param<SoftmaxParam>().dtype) dx = grad::apply("_cast_like", {dx, grad::in(n, 0)});
-      return Entries{dx};
+      return len ? Entries{dx, E()} : Entries{dx};
     });
   }
   // The gradient ops are linear in g: with H the gradient flowing into dx, t the temperature,
@@ -161,6 +197,9 @@ void register_softmax_gradients() {
     return sign / t == 1.0 ? v : grad::scalar("_mul_scalar", v, sign / t);
   };
   OpRegistry::get().add("_backward_softmax").grad([=](const NodePtr& n, const Entries& h) {
+    if (n->attrs->param<SoftmaxParam>().use_length)
+      fail(BRASS_ERR_UNSUPPORTED, n->op->name, ": second derivatives with use_length=True are "
+           "not supported");
     E g = grad::in(n, 0), y = grad::in(n, 1), H = h[0];
     E dg = grad::apply("_backward_softmax", {H, y}, row_params(n));
     E shy = sum_axis(n, grad::mul(H, y)), sgy = sum_axis(n, grad::mul(g, y));
@@ -169,6 +208,9 @@ void register_softmax_gradients() {
     return Entries{dg, over_t(n, dy, 1)};
   });
   OpRegistry::get().add("_backward_log_softmax").grad([=](const NodePtr& n, const Entries& h) {
+    if (n->attrs->param<SoftmaxParam>().use_length)
+      fail(BRASS_ERR_UNSUPPORTED, n->op->name, ": second derivatives with use_length=True are "
+           "not supported");
     E g = grad::in(n, 0), y = grad::in(n, 1), H = h[0];
     E he = grad::mul(H, grad::apply("exp", {y}));
     E dg = grad::apply("broadcast_sub", {H, sum_axis(n, he)});
@@ -346,6 +388,11 @@ void output_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   });
 }
 
+// n inputs, plus the length with use_length=True.
+CountFn with_length(int n) {
+  return [n](const NodeAttrs& a) { return n + (a.param<SoftmaxParam>().use_length ? 1 : 0); };
+}
+
 const bool kRegistered = [] {
   for (bool log : {false, true}) {
     OpRegistry::get().add(log ? "log_softmax" : "softmax")
@@ -356,7 +403,8 @@ const bool kRegistered = [] {
                         "(the maximum is subtracted first). dtype gives the output another "
                         "floating-point type.\n\n"
                         "    softmax([[1, 1], [0, ln(3)]]) = [[0.5, 0.5], [0.25, 0.75]]")
-        .inputs({"data"})
+        .inputs({"data", "length"})
+        .set_num_inputs(with_length(1))
         .params<SoftmaxParam>()
         .shape_fn(softmax_shape)
         .partial_infer()
@@ -367,7 +415,8 @@ const bool kRegistered = [] {
           .describe("Softmin along an axis: exp(-x / t) / sum(exp(-x / t)), computed stably; "
                     "softmax of -x.\n\n"
                     "    softmin([[1, 1], [ln(3), 0]]) = [[0.5, 0.5], [0.25, 0.75]]")
-          .inputs({"data"})
+          .inputs({"data", "length"})
+          .set_num_inputs(with_length(1))
           .params<SoftmaxParam>()
           .shape_fn(softmax_shape)
           .partial_infer()
@@ -378,7 +427,8 @@ const bool kRegistered = [] {
                         "for the output gradient g and the output y."
                       : "The gradient of softmax: y (g - sum(g y)) / t along the axis, for the "
                         "output gradient g and the output y.")
-        .inputs({"out_grad", "output"})
+        .inputs({"out_grad", "output", "length"})
+        .set_num_inputs(with_length(2))
         .params<SoftmaxParam>()
         .shape_fn(grad_shape)
         .type_fn(grad_type)

@@ -11,6 +11,7 @@
 #include <type_traits>
 
 #include "base/xinline.h"
+#include "ndarray/ndarray.h"
 #include "op/operator.h"
 
 namespace brass {
@@ -28,7 +29,9 @@ struct SoftmaxParam {
     s.field("dtype", &SoftmaxParam::dtype).set_default(std::nullopt)
         .describe("Output dtype: float16, float32 or float64 (None: the data's).");
     s.field("use_length", &SoftmaxParam::use_length).set_default(false)
-        .describe("Whether a length input limits each row (not supported here: must be False).");
+        .describe("Whether a length input (the data's shape without the axis; int32, int64, "
+                  "float32 or float64) limits each row: elements past a row's length output 0 "
+                  "and get no gradient.");
   }
 };
 
@@ -141,6 +144,36 @@ BRASS_XINLINE void softmax_row(const TI* x, TO* y, int64_t len, int64_t stride, 
     for (int64_t k = 0; k < len; ++k)
       put(y + k * stride, A(std::exp(ld<A>(x[k * stride]) / t - m) / sum), add);
   }
+}
+
+// A row's valid length: its length value clipped to [0, len] (every element without lengths).
+template <class L>
+BRASS_XINLINE int64_t row_length(const L* length, int64_t row, int64_t len) {
+  if (!length) return len;
+  double v = double(length[row]);
+  return !(v > 0) ? 0 : v >= double(len) ? len : int64_t(v);
+}
+
+// Zeroes (or adds nothing to) the elements of a row past its valid length.
+template <class A, class TO>
+BRASS_XINLINE void zero_tail(TO* y, int64_t valid, int64_t len, int64_t stride, bool add) {
+  for (int64_t k = valid; k < len; ++k) put(y + k * stride, A(0), add);
+}
+
+// Calls f(L()) for a length input's type (int32, int64, float32, float64), or f(int32_t())
+// without lengths (then the pointer is null).
+template <class F>
+void length_dispatch(const TBlob* length, const char* op, F&& f) {
+  DType t = length ? length->dtype : DType::kInt32;
+  switch (t) {
+    case DType::kInt32: f(int32_t()); return;
+    case DType::kInt64: f(int64_t()); return;
+    case DType::kFloat32: f(float()); return;
+    case DType::kFloat64: f(double()); return;
+    default: break;
+  }
+  fail(BRASS_ERR_DTYPE, op, ": length must be int32, int64, float32 or float64, got ",
+       dtype_name(t));
 }
 
 // The gradient of one row for the output gradient g and the output y: y (g - sum(g y)) / t for
