@@ -333,6 +333,22 @@ void softmax_grad(const OpContext& ctx, const std::vector<TBlob>& in,
   cuda::finish(s);
 }
 
+void softmax_activation(const OpContext& ctx, const std::vector<TBlob>& in,
+                        const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  softmax_ops::Rows r = softmax_ops::activation_rows(
+      in[0].shape, ctx.param<softmax_ops::SoftmaxActivationParam>().mode);
+  cudaStream_t s = cuda::stream(ctx.dev.id);
+  nn_dtype::dispatch_float(in[0].dtype, "SoftmaxActivation", [&](auto tag) {
+    using T = decltype(tag);
+    using A = nn_dtype::Compute<T>;
+    cuda::for_each(s, r.count(), SoftmaxRows<A, T, T>{in[0].ptr<T>(), out[0].ptr<T>(), r, A(1),
+                                                      false, ctx.req[0] == Req::kAdd});
+    return 0;
+  });
+  cuda::finish(s);
+}
+
 void softmax_output(const OpContext& ctx, const std::vector<TBlob>& in,
                     const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -424,6 +440,7 @@ const bool kRegistered = [] {
   OpRegistry::get().add("_backward_softmax").cuda(softmax_grad<false>);
   OpRegistry::get().add("_backward_log_softmax").cuda(softmax_grad<true>);
   OpRegistry::get().add("SoftmaxOutput").cuda(softmax_output);
+  OpRegistry::get().add("SoftmaxActivation").cuda(softmax_activation);
   OpRegistry::get().add("_backward_SoftmaxOutput").cuda(softmax_output_grad);
   return true;
 }();

@@ -132,6 +132,8 @@ def _forward_cases():
     for name in ("_backward_linear_reg_out", "_backward_logistic_reg_out", "_backward_mae_reg_out"):
         cases[name] = [(lambda p, name=name: getattr(mx.sym, name)(_v(p + "l"), _v(p + "y"), grad_scale=2.0),
                         {"l": ((4, 3), f32, d), "y": ((4, 3), f32, d)})]
+    cases["SoftmaxActivation"] = [(lambda p, m=m: mx.sym.SoftmaxActivation(_v(p + "x"), mode=m),
+                                   {"x": ((2, 3, 4), f32, d)}) for m in ("instance", "channel")]
     cases["MakeLoss"] = [(lambda p: mx.sym.MakeLoss(_v(p + "x")), {"x": ((3, 4), f32, d)})]
     cases["make_loss"] = [(lambda p: mx.sym.make_loss(_v(p + "x")), {"x": ((3, 4), f32, d)})]
     cases["_backward_MakeLoss"] = [(lambda p, nm=nm: mx.sym._backward_MakeLoss(_v(p + "x"), normalization=nm),

@@ -15,7 +15,7 @@ from nn_testing import grads_of, nd, raises
 # Operators this file tests (read by the completeness test in test_op_table.py).
 OPS_COVERED = {"FullyConnected", "Activation", "Dropout", "softmax", "log_softmax", "softmin", "_backward_softmax",
                "_backward_log_softmax", "SoftmaxOutput", "_backward_SoftmaxOutput", "LeakyReLU", "_prelu_slope",
-               "_backward_prelu_gamma"}
+               "_backward_prelu_gamma", "SoftmaxActivation"}
 
 # Gradient cases (test_gradients.py checks them with the others, first and second order).
 GRADIENTS = {
@@ -39,6 +39,7 @@ GRADIENTS = {
                   Grad([In((2, 3, 2), kinks=(0,)), In((3,))], {"act_type": "prelu"}),
                   Grad([In((2, 3), kinks=(0,)), In((1,))], {"act_type": "prelu"}),
                   Grad([In((2, 3), kinks=(0,))], {"act_type": "rrelu", "lower_bound": 0.2, "upper_bound": 0.2})],
+    "SoftmaxActivation": [Grad([In((2, 3, 2))]), Grad([In((2, 3, 2))], {"mode": "channel"}), Grad([In((3, 4))])],
     "_prelu_slope": [Grad([In((2, 3, 2), kinks=(0,)), In((3,))])],
     "_backward_prelu_gamma": [Grad([In((2, 3, 2)), In((2, 3, 2), kinks=(0,)), In((3,))]),
                               Grad([In((2, 3)), In((2, 3), kinks=(0,)), In((1,))])],
@@ -553,6 +554,26 @@ def test_softmax_use_length_symbol_and_second_order_error():
         (gx,) = mx.autograd.grad(y, [x], create_graph=True)
     with pytest.raises(mx.BrassError, match="use_length"):
         gx.backward()
+
+
+@pytest.mark.parametrize("dtype", FLOATS + ["float16"])
+@pytest.mark.parametrize("shape", [(2, 3), (2, 3, 4), (2, 3, 2, 2), (1, 1), (0, 3)])
+@pytest.mark.parametrize("mode", ["instance", "channel"])
+def test_softmax_activation(mode, shape, dtype):
+    x = rand(shape, dtype, 42, -3, 3)
+    y = mx.nd.SoftmaxActivation(nd(x), mode=mode)
+    if mode == "channel":
+        want = softmax_ref(x, 1)
+    else:
+        want = softmax_ref(x.reshape(shape[0], int(np.prod(shape[1:]))), -1).reshape(shape)
+    t = dict(rtol=3e-3, atol=3e-3) if dtype == "float16" else tol(dtype)
+    assert y.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(y.asnumpy().astype(np.float64), want, **t)
+
+
+def test_softmax_activation_errors():
+    raises(lambda: mx.nd.SoftmaxActivation(nd(rand((3,))), mode="channel"), "SoftmaxActivation", "channel", "(3,)")
+    raises(lambda: mx.nd.SoftmaxActivation(nd(rand((3, 2))), mode="spatial"), "SoftmaxActivation", "mode")
 
 
 def test_softmax_output_dtype_gradient():

@@ -219,6 +219,50 @@ void register_softmax_gradients() {
   });
 }
 
+// ---- SoftmaxActivation ---------------------------------------------------------------------
+bool activation_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  infer::assign_shape(in[0], out[0], "SoftmaxActivation", "data");
+  infer::assign_shape(out[0], in[0], "SoftmaxActivation", "output");
+  if (in[0].known()) activation_rows(in[0], a.param<SoftmaxActivationParam>().mode);
+  return in[0].known();
+}
+
+bool activation_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
+  return nn_dtype::same_float_type("SoftmaxActivation", in, out);
+}
+
+void activation_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                    const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kNull) return;
+  Rows r = activation_rows(in[0].shape, ctx.param<SoftmaxActivationParam>().mode);
+  bool add = ctx.req[0] == Req::kAdd;
+  nn_dtype::dispatch_float(in[0].dtype, "SoftmaxActivation", [&](auto tag) {
+    using T = decltype(tag);
+    using A = nn_dtype::Compute<T>;
+    const T* x = in[0].ptr<T>();
+    T* y = out[0].ptr<T>();
+    thread_pool::parallel_for(r.count(), std::max<int64_t>(1, 32768 / std::max<int64_t>(r.len, 1)),
+                              [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
+        softmax_row<A>(x + off, y + off, r.len, r.inner, A(1), false, add);
+      }
+    });
+    return 0;
+  });
+}
+
+// The gradient: softmax's along axis 1 (channel), or along the flattened instance.
+grad::Entries activation_grad(const NodePtr& n, const grad::Entries& g) {
+  NodeEntry y = grad::out(n);
+  if (n->attrs->param<SoftmaxActivationParam>().mode == "channel")
+    return {grad::apply("_backward_softmax", {g[0], y}, {{"axis", "1"}})};
+  grad::Params flat{{"shape", "(0, -1)"}};
+  NodeEntry d = grad::apply("_backward_softmax", {grad::apply("Reshape", {g[0]}, flat),
+                                                  grad::apply("Reshape", {y}, flat)});
+  return {grad::apply("reshape_like", {d, grad::in(n, 0)})};
+}
+
 // ---- SoftmaxOutput --------------------------------------------------------------------------
 // Fills the label shape from the data (MXNet): the data's shape without its last axis, or
 // with multi_output (n, rest) (also accepted: (n, d2, ...) and (n, 1, d2, ...)); a label of
@@ -455,6 +499,17 @@ const bool kRegistered = [] {
                         n->attrs->dict),
             NodeEntry()};
       });
+  OpRegistry::get().add("SoftmaxActivation")
+      .describe("Softmax of each instance (all axes but the first, mode='instance') or along "
+                "the channels (axis 1, mode='channel'); MXNet's legacy activation layer.")
+      .inputs({"data"})
+      .params<SoftmaxActivationParam>()
+      .shape_fn(activation_shape)
+      .partial_infer()
+      .type_fn(activation_type)
+      .add_req()
+      .cpu(activation_cpu)
+      .grad(activation_grad);
   OpRegistry::get().add("_backward_SoftmaxOutput")
       .describe("The gradient of SoftmaxOutput (MXNet's formula, not a derivative) from the "
                 "output gradient, the output and the label. It has no gradient itself.")

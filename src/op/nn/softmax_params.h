@@ -35,6 +35,15 @@ struct SoftmaxParam {
   }
 };
 
+struct SoftmaxActivationParam {
+  std::string mode;
+  static void declare(ParamSpec<SoftmaxActivationParam>& s) {
+    s.field("mode", &SoftmaxActivationParam::mode).set_default("instance")
+        .set_choices({"channel", "instance"})
+        .describe("instance: softmax over all axes but the first; channel: over axis 1.");
+  }
+};
+
 struct SoftmaxOutputParam {
   double grad_scale, ignore_label;
   bool multi_output, use_ignore, preserve_shape;
@@ -87,6 +96,18 @@ inline Rows rows_along(const Shape& s, int axis, const char* op) {
   Rows r{1, s[a], 1};
   for (int i = 0; i < a; ++i) r.outer *= s[i];
   for (int i = a + 1; i < s.ndim(); ++i) r.inner *= s[i];
+  return r;
+}
+
+// SoftmaxActivation's rows: everything after the first axis (instance), or axis 1 (channel).
+inline Rows activation_rows(const Shape& s, const std::string& mode) {
+  const char* op = "SoftmaxActivation";
+  if (s.ndim() < (mode == "channel" ? 2 : 1))
+    fail(BRASS_ERR_SHAPE, op, ": mode '", mode, "' needs data with at least ",
+         mode == "channel" ? 2 : 1, " axes, got ", s);
+  if (mode == "channel") return rows_along(s, 1, op);
+  Rows r{s[0], 1, 1};
+  for (int i = 1; i < s.ndim(); ++i) r.len *= s[i];
   return r;
 }
 
