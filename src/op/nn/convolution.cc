@@ -96,10 +96,80 @@ TempFn col_temp(int data) {
   };
 }
 
+// The im2col matrix of one sample, by rows: row (ci, kz, ky, kx) holds, for every output
+// position, the input value its tap reads (0 in the padding); along an output row that is a
+// strided run of an input row, a plain copy at stride 1. The same values as im2col_at. Rows in
+// parallel (serially when already inside a parallel loop over samples).
 template <class T>
 void im2col(const T* x, const ConvGeom& g, T* col) {
-  int64_t n = g.col_size();
-  for (int64_t i = 0; i < n; ++i) col[i] = im2col_at(x, g, i);
+  int64_t rows = g.c * g.kd * g.kh * g.kw;
+  thread_pool::parallel_for(rows, 8, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      int64_t kx = r % g.kw, ky = (r / g.kw) % g.kh, kz = (r / (g.kw * g.kh)) % g.kd;
+      int64_t ci = r / (g.kw * g.kh * g.kd);
+      int64_t off = kx * g.dw - g.pw;  // ix = ox * sw + off
+      int64_t lo = off >= 0 ? 0 : std::min(g.ow, (-off + g.sw - 1) / g.sw);
+      int64_t hi = g.w - 1 - off < 0 ? -1 : std::min(g.ow - 1, (g.w - 1 - off) / g.sw);
+      if (hi < lo) hi = lo - 1;
+      T* dst = col + r * g.p;
+      for (int64_t oz = 0; oz < g.od; ++oz) {
+        int64_t iz = oz * g.sd - g.pd + kz * g.dd;
+        for (int64_t oy = 0; oy < g.oh; ++oy, dst += g.ow) {
+          int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+          if (iz < 0 || iz >= g.d || iy < 0 || iy >= g.h) {
+            std::fill(dst, dst + g.ow, T(0));
+            continue;
+          }
+          const T* src = x + ((ci * g.d + iz) * g.h + iy) * g.w + off;
+          std::fill(dst, dst + lo, T(0));
+          if (g.sw == 1) {
+            std::copy(src + lo, src + hi + 1, dst + lo);
+          } else {
+            for (int64_t ox = lo; ox <= hi; ++ox) dst[ox] = src[ox * g.sw];
+          }
+          std::fill(dst + hi + 1, dst + g.ow, T(0));
+        }
+      }
+    }
+  });
+}
+
+// col2im of one sample (the adjoint of im2col) into dxn with the request: per channel, the
+// rows of its taps are added in tap order into a zeroed plane (strided runs, as im2col reads
+// them), so each input element sums its taps in the order col2im_at does. Channels in
+// parallel.
+template <class T>
+void col2im(const T* col, const ConvGeom& g, T* dxn, Req req) {
+  int64_t plane = g.d * g.h * g.w, taps = g.kd * g.kh * g.kw;
+  thread_pool::parallel_for(g.c, 1, [&](int64_t c0, int64_t c1) {
+    std::vector<T> acc(static_cast<size_t>(plane));
+    for (int64_t ci = c0; ci < c1; ++ci) {
+      std::fill(acc.begin(), acc.end(), T(0));
+      for (int64_t t = 0; t < taps; ++t) {
+        int64_t kx = t % g.kw, ky = (t / g.kw) % g.kh, kz = t / (g.kw * g.kh);
+        int64_t off = kx * g.dw - g.pw;
+        int64_t lo = off >= 0 ? 0 : std::min(g.ow, (-off + g.sw - 1) / g.sw);
+        int64_t hi = g.w - 1 - off < 0 ? -1 : std::min(g.ow - 1, (g.w - 1 - off) / g.sw);
+        const T* src = col + (ci * taps + t) * g.p;
+        for (int64_t oz = 0; oz < g.od; ++oz) {
+          int64_t iz = oz * g.sd - g.pd + kz * g.dd;
+          for (int64_t oy = 0; oy < g.oh; ++oy) {
+            int64_t iy = oy * g.sh - g.ph + ky * g.dh;
+            if (iz < 0 || iz >= g.d || iy < 0 || iy >= g.h) continue;
+            T* dst = acc.data() + (iz * g.h + iy) * g.w + off;
+            const T* s = src + (oz * g.oh + oy) * g.ow;
+            if (g.sw == 1) {
+              for (int64_t ox = lo; ox <= hi; ++ox) dst[ox] += s[ox];
+            } else {
+              for (int64_t ox = lo; ox <= hi; ++ox) dst[ox * g.sw] += s[ox];
+            }
+          }
+        }
+      }
+      T* out = dxn + ci * plane;
+      for (int64_t i = 0; i < plane; ++i) out[i] = req == Req::kAdd ? out[i] + acc[size_t(i)] : acc[size_t(i)];
+    }
+  });
 }
 
 // Runs body(i0, i1, col) over ranges of [0, n) (samples, or blocks of them) in parallel, each
@@ -224,11 +294,7 @@ void conv_bwd_data_impl(const ConvGeom& g, DType t, const T* dy, const T* w, T* 
                           dy + n * g.f * g.p + gi * g.fg * g.p, g.p, dst + gi * g.k * g.p,
                           Req::kWrite);
       if (direct) continue;
-      T* dxn = dx + n * chw;
-      for (int64_t i = 0; i < chw; ++i) {
-        T v = col2im_at(col, g, i);
-        dxn[i] = req == Req::kAdd ? dxn[i] + v : v;
-      }
+      col2im(col, g, dx + n * chw, req);
     }
   });
 }
