@@ -352,7 +352,7 @@ brass_status brass_op_flags(brass_op_t h, int32_t* flags) {
   const Op* op = op_of(h);
   if (!flags) fail(BRASS_ERR_INVALID_ARGUMENT, "op_flags: the output pointer is NULL");
   *flags = (op->pointwise ? 1 : 0) | (op->add_to ? 2 : 0) | (op->need_random ? 4 : 0) |
-           (op->mutate_inputs.empty() ? 0 : 8);
+           (op->mutates_any() ? 8 : 0);
   API_END();
 }
 

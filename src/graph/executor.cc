@@ -46,7 +46,7 @@ void mirror(const std::vector<NodePtr>& forward_ops, std::vector<NodeEntry>& gra
   for (size_t i = 0; i < n; ++i) {
     const Node* p = forward_ops[i].get();
     fwd.insert(p);
-    if ((i + 1) % every == 0 || p->op->need_random || !p->op->mutate_inputs.empty() || p->op->compute_nd)
+    if ((i + 1) % every == 0 || p->op->need_random || p->op->mutates_any() || p->op->compute_nd)
       keep.insert(p);
   }
   std::unordered_map<const Node*, NodePtr> copies;

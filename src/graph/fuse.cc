@@ -91,7 +91,7 @@ const Op& fused_op() {
 
 bool fusable(const Node& n) {
   return !n.is_variable() && n.op->pointwise && n.op->compute[0] && n.op->outputs_for(*n.attrs) == 1 &&
-         !n.op->need_random && n.op->mutate_inputs.empty() && !n.op->temp_size;
+         !n.op->need_random && !n.op->mutates_any() && !n.op->temp_size;
 }
 
 }  // namespace

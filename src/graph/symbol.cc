@@ -33,7 +33,7 @@ std::unordered_set<const Node*> aux_set(const std::vector<NodePtr>& order) {
   std::unordered_set<const Node*> aux;
   for (const NodePtr& n : order) {
     if (n->is_variable()) continue;
-    for (int m : n->op->mutate_inputs)
+    for (int m : n->op->mutated_inputs(*n->attrs))
       if (m < int(n->inputs.size()) && n->inputs[m].node->is_variable()) aux.insert(n->inputs[m].node.get());
   }
   return aux;
@@ -262,11 +262,11 @@ std::string to_json(const Symbol& s) {
        << ",\n      \"name\": " << json::quote(n.name) << ",\n";
     if (n.attrs && !n.attrs->dict.empty()) os << "      \"attrs\": " << attrs_json(n.attrs->dict) << ",\n";
     os << "      \"inputs\": [";
+    std::vector<int> mut = n.is_variable() ? std::vector<int>() : n.op->mutated_inputs(*n.attrs);
     for (size_t k = 0; k < n.inputs.size(); ++k) {
       const NodeEntry& e = n.inputs[k];
       bool mutated = !n.is_variable() && e.node->is_variable() &&
-                     std::find(n.op->mutate_inputs.begin(), n.op->mutate_inputs.end(), int(k)) !=
-                         n.op->mutate_inputs.end();
+                     std::find(mut.begin(), mut.end(), int(k)) != mut.end();
       os << (k ? ", " : "") << "[" << id.at(e.node.get()) << ", " << e.index << ", " << (mutated ? 1 : 0) << "]";
     }
     os << "]\n    }";

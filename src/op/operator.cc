@@ -318,7 +318,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   writes.clear();
   for (auto& a : inputs) reads.push_back(a.var());
   for (auto& a : results) writes.push_back(a.var());
-  for (int m : op->mutate_inputs) writes.push_back(inputs[m].var());
+  for (int m : op->mutated_inputs(attrs)) writes.push_back(inputs[size_t(m)].var());
 
   RandomStream rng;
   if (op->need_random) rng = random::next_stream(dev);

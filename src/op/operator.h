@@ -107,6 +107,9 @@ struct Op {
   CountFn num_inputs_fn, num_outputs_fn, num_visible_fn;
   std::vector<std::string> input_names;
   std::vector<int> mutate_inputs;     // aux states: inputs the op writes
+  // Instead of mutate_inputs, when which inputs the op writes depends on its parameters
+  // (multi_sgd_mom_update: one momentum per weight).
+  std::function<std::vector<int>(const NodeAttrs&)> mutate_fn;
   std::shared_ptr<ParamSchema> schema = std::make_shared<ParamSchema>();
   ShapeFn infer_shape;
   TypeFn infer_type;
@@ -163,7 +166,16 @@ struct Op {
   Op& random() { need_random = true; return *this; }
   Op& grad(GradFn f) { gradient = std::move(f); return *this; }
   Op& mutates(std::vector<int> idx) { mutate_inputs = std::move(idx); return *this; }
+  Op& mutates(std::function<std::vector<int>(const NodeAttrs&)> f) {
+    mutate_fn = std::move(f);
+    return *this;
+  }
 
+  // The inputs the op writes, for these parameters; whether it may write any.
+  std::vector<int> mutated_inputs(const NodeAttrs& a) const {
+    return mutate_fn ? mutate_fn(a) : mutate_inputs;
+  }
+  bool mutates_any() const { return !mutate_inputs.empty() || bool(mutate_fn); }
   int inputs_for(const NodeAttrs& a) const { return num_inputs >= 0 ? num_inputs : num_inputs_fn(a); }
   int outputs_for(const NodeAttrs& a) const { return num_outputs_fn ? num_outputs_fn(a) : num_outputs; }
   int visible_outputs_for(const NodeAttrs& a) const {

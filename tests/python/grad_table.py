@@ -17,10 +17,13 @@ class In:
     diff    False for inputs through which no gradient flows (indices, conditions, shape
             references): their gradient must be zero.
     values  fixed values (or a function of a RandomState) instead of samples.
+    dtype   the array's dtype in NO_GRADIENT cases (default float64), for ops that need a
+            float32 input (the mixed-precision optimizer updates' master weights).
     """
 
-    def __init__(self, shape, domain=(-3, 3), kinks=(), margin=0.1, diff=True, values=None):
+    def __init__(self, shape, domain=(-3, 3), kinks=(), margin=0.1, diff=True, values=None, dtype=None):
         self.shape = tuple(shape)
+        self.dtype = dtype
         self.domain = domain
         self.kinks = tuple(kinks)
         self.margin = margin

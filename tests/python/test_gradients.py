@@ -247,7 +247,8 @@ NO_SECOND_ORDER = {"_digamma"}
 # (NO_GRADIENT: gradient ops without a gradient, op -> a Grad case for their inputs;
 # NOT_A_DERIVATIVE: ops whose gradient is by definition not their forward's derivative, such as
 # SoftmaxOutput, tested in their own files.)
-OWN_TABLE_MODULES = ["test_ops_conv", "test_ops_nn", "test_ops_loss", "test_ops_norm", "test_ops_spatial"]
+OWN_TABLE_MODULES = ["test_ops_conv", "test_ops_nn", "test_ops_loss", "test_ops_norm", "test_ops_spatial",
+                     "test_ops_optimizer"]
 NOT_A_DERIVATIVE = set()
 for _m in map(__import__, OWN_TABLE_MODULES):
     for _n, _cs in _m.GRADIENTS.items():
@@ -376,7 +377,7 @@ SECOND_ORDER_CASES = [c for c in GRAD_CASES if c[0] not in NO_SECOND_ORDER]
 def test_no_gradient_is_a_clear_error(name):
     rs = np.random.RandomState(_seed(name, 7))
     case = NO_GRADIENT[name]
-    xs = [mx.nd.array(x, dtype=np.float64) for x in case.sample(rs)]
+    xs = [mx.nd.array(x, dtype=spec.dtype or np.float64) for x, spec in zip(case.sample(rs), case.ins)]
     for x in xs:
         x.attach_grad()
     with mx.autograd.record():

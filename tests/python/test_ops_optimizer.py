@@ -1,8 +1,8 @@
 """The optimizer update operators against NumPy references of MXNet's formulas: sgd_update,
 sgd_mom_update, nag_mom_update, adam_update, _adamw_update, rmsprop_update, rmspropalex_update,
 adagrad_update, ftrl_update, signsgd_update, signum_update, lamb_update_phase1/2,
-multi_sgd_update and the mixed-precision mp_sgd_update, mp_sgd_mom_update, mp_nag_mom_update,
-_mp_adamw_update.
+multi_sgd_update, multi_sgd_mom_update and the mixed-precision mp_sgd_update, mp_sgd_mom_update,
+mp_nag_mom_update, _mp_adamw_update, multi_mp_sgd_update, multi_mp_sgd_mom_update.
 
 Each op runs several steps in place (out=weight, as MXNet's optimizers call them); every step
 is checked against the reference applied to the arrays as they were before it, so the states
@@ -10,7 +10,6 @@ written in place are checked too. float32 and float64 (float16 weights for the m
 few others), rescale_grad / clip_gradient / wd each on and off, and bad input.
 
 Arrays are made without ctx=, so with BRASS_TEST_DEVICE=gpu the whole file runs on gpu(0)."""
-import collections.abc
 import zlib
 
 import numpy as np
@@ -23,35 +22,21 @@ from grad_table import Grad, In
 OPS_COVERED = {"sgd_update", "sgd_mom_update", "nag_mom_update", "adam_update", "_adamw_update",
                "rmsprop_update", "rmspropalex_update", "adagrad_update", "ftrl_update", "signsgd_update",
                "signum_update", "lamb_update_phase1", "lamb_update_phase2", "multi_sgd_update",
-               "mp_sgd_update", "mp_sgd_mom_update", "mp_nag_mom_update", "_mp_adamw_update"}
+               "mp_sgd_update", "mp_sgd_mom_update", "mp_nag_mom_update", "_mp_adamw_update",
+               "multi_sgd_mom_update", "multi_mp_sgd_update", "multi_mp_sgd_mom_update"}
 
 # No gradient cases: these ops have none (GRADIENTS is read by test_gradients.py).
 GRADIENTS = {}
 NO_SECOND_ORDER = set()
 
 
-class _WithF32Inputs(collections.abc.Mapping):
-    """Keyword arguments for a NO_GRADIENT case: the op's parameters plus float32 input arrays
-    (the mp_ ops' mom and weight32), made when the call reads them, on the default device
-    (test_gradients.py makes every positional input float64)."""
-
-    def __init__(self, params, f32):
-        self._params, self._f32 = params, f32
-
-    def __getitem__(self, k):
-        if k in self._f32:
-            return mx.nd.array(np.asarray(self._f32[k], dtype=np.float32))
-        return self._params[k]
-
-    def __iter__(self):
-        return iter(list(self._params) + list(self._f32))
-
-    def __len__(self):
-        return len(self._params) + len(self._f32)
-
-
 def _w(shape):
     return [In(shape), In(shape)]
+
+
+def _f32(shape, domain=(-3, 3), values=None):
+    """A float32 input (the mp_ ops' states and master weights)."""
+    return In(shape, domain, diff=False, values=values, dtype="float32")
 
 
 # Differentiating through an update is a clear error (checked by test_gradients.py).
@@ -74,14 +59,17 @@ NO_GRADIENT = {
     "lamb_update_phase2": Grad(_w((2, 3)) + [In((1,), (0.5, 2), diff=False), In((1,), (0.5, 2), diff=False)],
                                {"lr": 0.1}),
     "multi_sgd_update": Grad(_w((2, 3)) + _w((4,)), {"lrs": (0.1, 0.2), "wds": (0.0, 0.1), "num_weights": 2}),
-    "mp_sgd_update": Grad(_w((2, 3)), _WithF32Inputs({"lr": 0.1}, {"weight32": np.ones((2, 3))})),
-    "mp_sgd_mom_update": Grad(_w((2, 3)), _WithF32Inputs({"lr": 0.1, "momentum": 0.9},
-                                                         {"mom": np.zeros((2, 3)), "weight32": np.ones((2, 3))})),
-    "mp_nag_mom_update": Grad(_w((2, 3)), _WithF32Inputs({"lr": 0.1, "momentum": 0.9},
-                                                         {"mom": np.zeros((2, 3)), "weight32": np.ones((2, 3))})),
-    "_mp_adamw_update": Grad(_w((2, 3)), _WithF32Inputs({"lr": 0.1, "eta": 1.0},
-                                                        {"mean": np.zeros((2, 3)), "var": np.ones((2, 3)),
-                                                         "weight32": np.ones((2, 3)), "rescale_grad": [1.0]})),
+    "mp_sgd_update": Grad(_w((2, 3)) + [_f32((2, 3))], {"lr": 0.1}),
+    "mp_sgd_mom_update": Grad(_w((2, 3)) + [_f32((2, 3)), _f32((2, 3))], {"lr": 0.1, "momentum": 0.9}),
+    "mp_nag_mom_update": Grad(_w((2, 3)) + [_f32((2, 3)), _f32((2, 3))], {"lr": 0.1, "momentum": 0.9}),
+    "_mp_adamw_update": Grad(_w((2, 3)) + [_f32((2, 3)), _f32((2, 3), (0.5, 2)), _f32((2, 3)),
+                                           _f32((1,), values=[1.0])], {"lr": 0.1, "eta": 1.0}),
+    "multi_sgd_mom_update": Grad(_w((2, 3)) + [In((2, 3), diff=False)] + _w((4,)) + [In((4,), diff=False)],
+                                 {"lrs": (0.1, 0.2), "wds": (0.0, 0.1), "momentum": 0.9, "num_weights": 2}),
+    "multi_mp_sgd_update": Grad(_w((2, 3)) + [_f32((2, 3))] + _w((4,)) + [_f32((4,))],
+                                {"lrs": (0.1, 0.2), "wds": (0.0, 0.1), "num_weights": 2}),
+    "multi_mp_sgd_mom_update": Grad(_w((2, 3)) + [_f32((2, 3)), _f32((2, 3))] + _w((4,)) + [_f32((4,)), _f32((4,))],
+                                    {"lrs": (0.1, 0.2), "wds": (0.0, 0.1), "momentum": 0.9, "num_weights": 2}),
 }
 
 
@@ -452,6 +440,53 @@ def test_multi_sgd_update(dtype):
             close(w, e, dtype)
     outs = mx.nd.multi_sgd_update(ws[0], gs[0], lrs=(0.1,), wds=(0.0,), num_weights=1)
     close(outs, ws[0].asnumpy() - 0.1 * gs[0].asnumpy(), dtype)
+
+
+@pytest.mark.parametrize("wdtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("name", ["multi_sgd_mom_update", "multi_mp_sgd_update", "multi_mp_sgd_mom_update"])
+def test_multi_with_states(name, wdtype):
+    """Momenta (and float32 master weights) of every weight are updated in place; a large
+    weight makes the call run on the engine, so later reads must wait for it."""
+    mom, mp = "mom" in name, "_mp_" in name
+    if wdtype == "float16" and not mp:
+        wdtype = "float32"
+    rs = np.random.RandomState(12)
+    shapes = [(3, 4), (200, 200), (1,)]
+    lrs, wds, momentum = (0.1, 0.2, 0.05), (0.0, 0.1, 0.5), 0.9
+    sdt = "float32" if mp else wdtype
+    w32 = [nd(_rand(rs, s), "float32") for s in shapes]
+    ws = [w.astype(wdtype) for w in w32]
+    moms = [nd(_rand(rs, s), sdt) for s in shapes] if mom else []
+    for step in range(2):
+        gs = [nd(_rand(rs, s, -2, 2), wdtype) for s in shapes]
+        p = {"rescale_grad": 0.5, "clip_gradient": 0.4} if step else {}
+        if mom:
+            p["momentum"] = momentum
+        expect = []
+        for k in range(3):
+            w0 = (w32[k] if mp else ws[k]).asnumpy().astype(np.float64)
+            st = [moms[k].asnumpy().astype(np.float64)] if mom else []
+            pk = dict(p, lr=lrs[k], wd=wds[k])
+            expect.append((ref_sgd_mom if mom else ref_sgd)(w0, gs[k].asnumpy().astype(np.float64), st,
+                                                            dict(pk, momentum=p.get("momentum", 0.0))))
+        args = []
+        for k in range(3):
+            args += [ws[k], gs[k]] + ([moms[k]] if mom else []) + ([w32[k]] if mp else [])
+        outs = getattr(mx.nd, name)(*args, lrs=lrs, wds=wds, num_weights=3, out=ws, **p)
+        tol = "float32" if mp or wdtype == "float32" else wdtype
+        for k in range(3):
+            assert outs[k] is ws[k]
+            ew, es = expect[k]
+            if mom:
+                close(moms[k], es[0], tol, "%s mom %d" % (name, k))
+            if mp:
+                close(w32[k], ew, "float32", "%s weight32 %d" % (name, k))
+                np.testing.assert_array_equal(ws[k].asnumpy(), w32[k].asnumpy().astype(wdtype))
+            else:
+                close(ws[k], ew, tol, "%s weight %d" % (name, k))
+    stride = 2 + mom + mp
+    with pytest.raises(mx.BrassError, match="%s: expected %d input" % (name, 2 * stride)):
+        getattr(mx.nd, name)(*args[:2 * stride - 1], lrs=lrs[:2], wds=wds[:2], num_weights=2)
 
 
 # ---- Mixed precision -----------------------------------------------------------------------------

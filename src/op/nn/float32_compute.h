@@ -49,9 +49,8 @@ void run_in_float32(const ComputeFn& fn, const OpContext& ctx, const std::vector
   for (size_t k = 0; k < out.size(); ++k)
     if (is_small_float(out[k].dtype) && ctx.req[k] != Req::kNull)
       cast(out32[k], out[k], ctx.req[k] == Req::kAdd);
-  const Op* op = ctx.attrs ? ctx.attrs->op : nullptr;
-  if (op)
-    for (int i : op->mutate_inputs)
+  if (ctx.attrs)
+    for (int i : ctx.attrs->op->mutated_inputs(*ctx.attrs))
       if (size_t(i) < in.size() && is_small_float(in[i].dtype)) cast(in32[i], in[i], false);
 }
 
