@@ -214,6 +214,8 @@ def _forward_cases():
         (lambda p, k=k: mx.sym._backward_BilinearSampler(_v(p + "g"), _v(p + "x"), _v(p + "grid"))[k],
          {"g": ((1, 2, 3, 3), f32, d), "x": ((1, 2, 3, 4), f32, d), "grid": ((1, 2, 3, 3), f32, (-1.2, 1.2))})
         for k in (0, 1)]
+    cases["_backward_CTCLoss"] = [(lambda p, dt=dt: mx.sym._backward_CTCLoss(_v(p + "h"), _v(p + "g")),
+                                   {"h": ((3,), dt, d), "g": ((4, 3, 5), dt, d)}) for dt in ("float32", "float64")]
     return cases
 
 

@@ -185,7 +185,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OP_TABLES = [os.path.join(HERE, f) for f in ("test_op_table.py", "test_ops_indexing.py", "test_ops_internal.py",
                                              "test_gradients.py", "test_autograd.py", "test_ops_conv.py",
                                              "test_ops_nn.py", "test_ops_loss.py", "test_ops_norm.py",
-                                             "test_ops_spatial.py", "test_ops_optimizer.py")]
+                                             "test_ops_spatial.py", "test_ops_optimizer.py", "test_ops_ctc.py",
+                                             "test_ops_rnn.py")]
 
 
 def gpu_child(lib, args, device=None):

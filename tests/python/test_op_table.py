@@ -489,17 +489,20 @@ def _registered_ops():
 def test_completeness():
     """Every registered op is covered by a table entry or its own test file."""
     import test_ops_conv
+    import test_ops_ctc
     import test_ops_indexing
     import test_ops_loss
     import test_ops_nn
     import test_ops_internal
     import test_ops_norm
     import test_ops_optimizer
+    import test_ops_rnn
     import test_ops_spatial
     covered = (set(UNARY) | set(BINARY) | set(REDUCE) | set(CUSTOM) | set(test_ops_indexing.OPS_COVERED)
                | set(test_ops_internal.OPS_COVERED) | set(test_ops_conv.OPS_COVERED) | set(test_ops_nn.OPS_COVERED)
                | set(test_ops_loss.OPS_COVERED) | set(test_ops_norm.OPS_COVERED)
-               | set(test_ops_spatial.OPS_COVERED) | set(test_ops_optimizer.OPS_COVERED))
+               | set(test_ops_spatial.OPS_COVERED) | set(test_ops_optimizer.OPS_COVERED)
+               | set(test_ops_ctc.OPS_COVERED) | set(test_ops_rnn.OPS_COVERED))
     missing = sorted(_registered_ops() - covered)
     assert not missing, "ops without tests: %s" % missing
 
