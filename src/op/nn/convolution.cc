@@ -134,6 +134,16 @@ void im2col(const T* x, const ConvGeom& g, T* col) {
   });
 }
 
+// a[i] += w * r[i] for i < n, in blocks of 8 (fixed-length loops the compiler vectorizes at
+// -O2) then one by one: the same sums, element by element.
+template <class T>
+inline void axpy_run(T* __restrict a, const T* __restrict r, T w, int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) a[i + j] += w * r[i + j];
+  for (; i < n; ++i) a[i] += w * r[i];
+}
+
 // col2im of one sample (the adjoint of im2col) into dxn with the request: per channel, the
 // rows of its taps are added in tap order into a zeroed plane (strided runs, as im2col reads
 // them), so each input element sums its taps in the order col2im_at does. Channels in
@@ -159,7 +169,7 @@ void col2im(const T* col, const ConvGeom& g, T* dxn, Req req) {
             T* dst = acc.data() + (iz * g.h + iy) * g.w + off;
             const T* s = src + (oz * g.oh + oy) * g.ow;
             if (g.sw == 1) {
-              for (int64_t ox = lo; ox <= hi; ++ox) dst[ox] += s[ox];
+              axpy_run(dst + lo, s + lo, T(1), hi - lo + 1);
             } else {
               for (int64_t ox = lo; ox <= hi; ++ox) dst[ox * g.sw] += s[ox];
             }
@@ -197,16 +207,6 @@ void direct(int64_t n, T* out, Req req, F&& at) {
       out[i] = req == Req::kAdd ? out[i] + v : v;
     }
   });
-}
-
-// a[i] += w * r[i] for i < n, in blocks of 8 (fixed-length loops the compiler vectorizes at
-// -O2) then one by one: the same sums, element by element.
-template <class T>
-inline void axpy_run(T* __restrict a, const T* __restrict r, T w, int64_t n) {
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8)
-    for (int j = 0; j < 8; ++j) a[i + j] += w * r[i + j];
-  for (; i < n; ++i) a[i] += w * r[i];
 }
 
 // Depthwise forward by output rows: per (sample, filter) plane and output row, each valid
