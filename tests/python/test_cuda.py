@@ -186,7 +186,7 @@ OP_TABLES = [os.path.join(HERE, f) for f in ("test_op_table.py", "test_ops_index
                                              "test_gradients.py", "test_autograd.py", "test_ops_conv.py",
                                              "test_ops_nn.py", "test_ops_loss.py", "test_ops_norm.py",
                                              "test_ops_spatial.py", "test_ops_optimizer.py", "test_ops_ctc.py",
-                                             "test_ops_rnn.py")]
+                                             "test_ops_rnn.py", "test_networks.py")]
 
 
 def gpu_child(lib, args, device=None):
