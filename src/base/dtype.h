@@ -103,6 +103,27 @@ inline bool is_unsigned_int(DType t) {
          t == DType::kUint64 || t == DType::kBool;
 }
 
+// Element i of an array of run-time type t, as a double (labels, lengths, indices that a
+// kernel reads a few of: one switch per read instead of one kernel per type). Host and device.
+BRASS_XINLINE double value_at(const void* p, DType t, int64_t i) {
+  switch (t) {
+    case DType::kFloat32: return static_cast<const float*>(p)[i];
+    case DType::kFloat64: return static_cast<const double*>(p)[i];
+    case DType::kFloat16: return float(static_cast<const half_t*>(p)[i]);
+    case DType::kBFloat16: return float(static_cast<const bf16_t*>(p)[i]);
+    case DType::kUint8: return static_cast<const uint8_t*>(p)[i];
+    case DType::kInt8: return static_cast<const int8_t*>(p)[i];
+    case DType::kInt16: return static_cast<const int16_t*>(p)[i];
+    case DType::kUint16: return static_cast<const uint16_t*>(p)[i];
+    case DType::kInt32: return static_cast<const int32_t*>(p)[i];
+    case DType::kUint32: return static_cast<const uint32_t*>(p)[i];
+    case DType::kInt64: return double(static_cast<const int64_t*>(p)[i]);
+    case DType::kUint64: return double(static_cast<const uint64_t*>(p)[i]);
+    case DType::kBool: return static_cast<const bool*>(p)[i] ? 1.0 : 0.0;
+  }
+  return 0.0;
+}
+
 // Turns a runtime dtype into a type for a generic lambda: BRASS_TYPE_SWITCH-free style.
 // f receives a value of the C++ element type (its value is unused).
 template <class F>

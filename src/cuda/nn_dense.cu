@@ -253,14 +253,14 @@ BRASS_XINLINE int64_t row_offset(const softmax_ops::Rows& r, int64_t row) {
   return (row / r.inner) * r.len * r.inner + row % r.inner;
 }
 
-template <class A, class TI, class TO, class L = int32_t>
+template <class A, class TI, class TO>
 struct SoftmaxRows {
   const TI* x;
   TO* y;
   softmax_ops::Rows r;
   A t;
   bool log, add;
-  const L* length = nullptr;  // with use_length
+  softmax_ops::Lengths length = {};  // with use_length
   __device__ void operator()(int64_t row) const {
     int64_t off = row_offset(r, row);
     int64_t valid = softmax_ops::row_length(length, row, r.len);
@@ -269,7 +269,7 @@ struct SoftmaxRows {
   }
 };
 
-template <class A, class T, class L>
+template <class A, class T>
 struct SoftmaxGradRows {
   const T* g;
   const T* y;
@@ -277,7 +277,7 @@ struct SoftmaxGradRows {
   softmax_ops::Rows r;
   A t;
   bool log, add;
-  const L* length;
+  softmax_ops::Lengths length;
   __device__ void operator()(int64_t row) const {
     int64_t off = row_offset(r, row);
     int64_t valid = softmax_ops::row_length(length, row, r.len);
@@ -298,13 +298,10 @@ void softmax(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
     using TI = decltype(ti);
     using TO = decltype(to);
     using A = decltype(ac);
-    softmax_ops::length_dispatch(p.use_length ? &in[1] : nullptr, op, [&](auto ltag) {
-      using L = decltype(ltag);
-      cuda::for_each(s, r.count(), SoftmaxRows<A, TI, TO, L>{
-                                       in[0].ptr<TI>(), out[0].ptr<TO>(), r, A(t), kLog,
-                                       ctx.req[0] == Req::kAdd,
-                                       p.use_length ? in[1].ptr<L>() : nullptr});
-    });
+    cuda::for_each(s, r.count(), SoftmaxRows<A, TI, TO>{
+                                     in[0].ptr<TI>(), out[0].ptr<TO>(), r, A(t), kLog,
+                                     ctx.req[0] == Req::kAdd,
+                                     softmax_ops::lengths_of(p.use_length ? &in[1] : nullptr, op)});
   });
   cuda::finish(s);
 }
@@ -321,13 +318,10 @@ void softmax_grad(const OpContext& ctx, const std::vector<TBlob>& in,
   nn_dtype::dispatch_float(in[0].dtype, op, [&](auto tag) {
     using T = decltype(tag);
     using A = nn_dtype::Compute<T>;
-    softmax_ops::length_dispatch(p.use_length ? &in[2] : nullptr, op, [&](auto ltag) {
-      using L = decltype(ltag);
-      cuda::for_each(s, r.count(), SoftmaxGradRows<A, T, L>{
-                                       in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(), r, A(t),
-                                       kLog, ctx.req[0] == Req::kAdd,
-                                       p.use_length ? in[2].ptr<L>() : nullptr});
-    });
+    cuda::for_each(s, r.count(), SoftmaxGradRows<A, T>{
+                                     in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(), r, A(t), kLog,
+                                     ctx.req[0] == Req::kAdd,
+                                     softmax_ops::lengths_of(p.use_length ? &in[2] : nullptr, op)});
     return 0;
   });
   cuda::finish(s);

@@ -128,14 +128,15 @@ void make_loss_grad(const OpContext& ctx, const std::vector<TBlob>& in,
 }
 
 // ---- softmax_cross_entropy -----------------------------------------------------------------
-template <class T, class C, class L>
+template <class T, class C>
 struct SceRows {
   const T* x;
-  const L* label;
+  const void* label;
+  DType lt;
   int64_t k;
   double* rows;
   __device__ void operator()(int64_t r) const {
-    rows[r] = double(sce_row<C>(x + r * k, k, class_index(cuda::dev_convert<double>(label[r]), k)));
+    rows[r] = double(sce_row<C>(x + r * k, k, class_index(value_at(label, lt, r), k)));
   }
 };
 
@@ -152,24 +153,19 @@ struct SumRows {
   }
 };
 
-template <class T, class C, class L>
+template <class T, class C>
 struct SceGrad {
   const T *og, *x;
-  const L* label;
+  const void* label;
+  DType lt;
   int64_t k;
   T* g;
   bool add;
   __device__ void operator()(int64_t r) const {
-    sce_row_grad<C>(x + r * k, k, class_index(cuda::dev_convert<double>(label[r]), k),
+    sce_row_grad<C>(x + r * k, k, class_index(value_at(label, lt, r), k),
                     cuda::dev_convert<C>(og[0]), g + r * k, add);
   }
 };
-
-// Calls f(L()) for the label's storage type.
-template <class F>
-void by_label(DType t, F&& f) {
-  dispatch_dtype(t, [&](auto tag) { f(tag); });
-}
 
 void sce(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -179,10 +175,7 @@ void sce(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<T
   float_op(in, 0, "softmax_cross_entropy", [&](auto t, auto c) {
     using T = decltype(t);
     using C = decltype(c);
-    by_label(in[1].dtype, [&](auto l) {
-      using L = decltype(l);
-      cuda::for_each(s, n, SceRows<T, C, L>{in[0].ptr<T>(), in[1].ptr<L>(), k, rows.get<double>()});
-    });
+    cuda::for_each(s, n, SceRows<T, C>{in[0].ptr<T>(), in[1].dptr, in[1].dtype, k, rows.get<double>()});
     cuda::for_each(s, 1, SumRows<T, C>{rows.get<double>(), n, out[0].ptr<T>(), ctx.req[0] == Req::kAdd});
   });
   cuda::finish(s);
@@ -195,11 +188,8 @@ void sce_grad(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
   float_op(in, 1, "_backward_softmax_cross_entropy", [&](auto t, auto c) {
     using T = decltype(t);
     using C = decltype(c);
-    by_label(in[2].dtype, [&](auto l) {
-      using L = decltype(l);
-      cuda::for_each(s, n, SceGrad<T, C, L>{in[0].ptr<T>(), in[1].ptr<T>(), in[2].ptr<L>(), k,
-                                            out[0].ptr<T>(), ctx.req[0] == Req::kAdd});
-    });
+    cuda::for_each(s, n, SceGrad<T, C>{in[0].ptr<T>(), in[1].ptr<T>(), in[2].dptr, in[2].dtype, k,
+                                       out[0].ptr<T>(), ctx.req[0] == Req::kAdd});
   });
   cuda::finish(s);
 }

@@ -221,13 +221,11 @@ void sce_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
     using C = nn_dtype::Compute<T>;
     const T* x = in[0].ptr<T>();
     std::vector<double> rows(size_t(n), 0.0);
-    dispatch_dtype(in[1].dtype, [&](auto ltag) {
-      using L = decltype(ltag);
-      const L* label = in[1].ptr<L>();
-      thread_pool::parallel_for(n, 64, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          rows[size_t(r)] = double(sce_row<C>(x + r * k, k, class_index(convert<double>(label[r]), k)));
-      });
+    const void* label = in[1].dptr;
+    DType lt = in[1].dtype;
+    thread_pool::parallel_for(n, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        rows[size_t(r)] = double(sce_row<C>(x + r * k, k, class_index(value_at(label, lt, r), k)));
     });
     double s = 0;
     for (double v : rows) s += v;  // in row order: the same sum at any thread count
@@ -248,13 +246,11 @@ void sce_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     const T* x = in[1].ptr<T>();
     C h = convert<C>(in[0].ptr<T>()[0]);
     T* g = out[0].ptr<T>();
-    dispatch_dtype(in[2].dtype, [&](auto ltag) {
-      using L = decltype(ltag);
-      const L* label = in[2].ptr<L>();
-      thread_pool::parallel_for(n, 64, [&](int64_t r0, int64_t r1) {
-        for (int64_t r = r0; r < r1; ++r)
-          sce_row_grad<C>(x + r * k, k, class_index(convert<double>(label[r]), k), h, g + r * k, add);
-      });
+    const void* label = in[2].dptr;
+    DType lt = in[2].dtype;
+    thread_pool::parallel_for(n, 64, [&](int64_t r0, int64_t r1) {
+      for (int64_t r = r0; r < r1; ++r)
+        sce_row_grad<C>(x + r * k, k, class_index(value_at(label, lt, r), k), h, g + r * k, add);
     });
     return 0;
   });

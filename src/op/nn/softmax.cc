@@ -85,17 +85,14 @@ void softmax_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     const TI* x = in[0].ptr<TI>();
     TO* y = out[0].ptr<TO>();
     int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(r.len, 1));
-    length_dispatch(p.use_length ? &in[1] : nullptr, op, [&](auto ltag) {
-      using L = decltype(ltag);
-      const L* length = p.use_length ? in[1].ptr<L>() : nullptr;
-      thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
-        for (int64_t row = b; row < e; ++row) {
-          int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
-          int64_t valid = row_length(length, row, r.len);
-          softmax_row<A>(x + off, y + off, valid, r.inner, A(t), kLog, add);
-          zero_tail<A>(y + off, valid, r.len, r.inner, add);
-        }
-      });
+    Lengths lens = lengths_of(p.use_length ? &in[1] : nullptr, op);
+    thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
+        int64_t valid = row_length(lens, row, r.len);
+        softmax_row<A>(x + off, y + off, valid, r.inner, A(t), kLog, add);
+        zero_tail<A>(y + off, valid, r.len, r.inner, add);
+      }
     });
   });
 }
@@ -116,17 +113,14 @@ void softmax_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     const T* y = in[1].ptr<T>();
     T* dx = out[0].ptr<T>();
     int64_t grain = std::max<int64_t>(1, 32768 / std::max<int64_t>(r.len, 1));
-    length_dispatch(p.use_length ? &in[2] : nullptr, op, [&](auto ltag) {
-      using L = decltype(ltag);
-      const L* length = p.use_length ? in[2].ptr<L>() : nullptr;
-      thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
-        for (int64_t row = b; row < e; ++row) {
-          int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
-          int64_t valid = row_length(length, row, r.len);
-          softmax_grad_row<A>(g + off, y + off, dx + off, valid, r.inner, A(t), kLog, add);
-          zero_tail<A>(dx + off, valid, r.len, r.inner, add);
-        }
-      });
+    Lengths lens = lengths_of(p.use_length ? &in[2] : nullptr, op);
+    thread_pool::parallel_for(r.count(), grain, [&](int64_t b, int64_t e) {
+      for (int64_t row = b; row < e; ++row) {
+        int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
+        int64_t valid = row_length(lens, row, r.len);
+        softmax_grad_row<A>(g + off, y + off, dx + off, valid, r.inner, A(t), kLog, add);
+        zero_tail<A>(dx + off, valid, r.len, r.inner, add);
+      }
     });
     return 0;
   });

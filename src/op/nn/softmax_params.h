@@ -167,11 +167,35 @@ BRASS_XINLINE void softmax_row(const TI* x, TO* y, int64_t len, int64_t stride, 
   }
 }
 
-// A row's valid length: its length value clipped to [0, len] (every element without lengths).
-template <class L>
-BRASS_XINLINE int64_t row_length(const L* length, int64_t row, int64_t len) {
-  if (!length) return len;
-  double v = double(length[row]);
+// The lengths of use_length: int32, int64, float32 or float64, read at run time (one read
+// per row, so no kernel is compiled once per length type).
+struct Lengths {
+  const void* p = nullptr;  // null: every row is whole
+  int code = 0;             // 0 int32, 1 int64, 2 float32, 3 float64
+};
+
+inline Lengths lengths_of(const TBlob* b, const char* op) {
+  Lengths l;
+  if (!b) return l;
+  l.p = b->dptr;
+  switch (b->dtype) {
+    case DType::kInt32: l.code = 0; return l;
+    case DType::kInt64: l.code = 1; return l;
+    case DType::kFloat32: l.code = 2; return l;
+    case DType::kFloat64: l.code = 3; return l;
+    default: break;
+  }
+  fail(BRASS_ERR_DTYPE, op, ": length must be int32, int64, float32 or float64, got ",
+       dtype_name(b->dtype));
+}
+
+// A row's valid length: its length value clipped to [0, len] (len without lengths).
+BRASS_XINLINE int64_t row_length(const Lengths& l, int64_t row, int64_t len) {
+  if (!l.p) return len;
+  double v = l.code == 0 ? double(static_cast<const int32_t*>(l.p)[row])
+           : l.code == 1 ? double(static_cast<const int64_t*>(l.p)[row])
+           : l.code == 2 ? double(static_cast<const float*>(l.p)[row])
+                         : static_cast<const double*>(l.p)[row];
   return !(v > 0) ? 0 : v >= double(len) ? len : int64_t(v);
 }
 
@@ -179,22 +203,6 @@ BRASS_XINLINE int64_t row_length(const L* length, int64_t row, int64_t len) {
 template <class A, class TO>
 BRASS_XINLINE void zero_tail(TO* y, int64_t valid, int64_t len, int64_t stride, bool add) {
   for (int64_t k = valid; k < len; ++k) put(y + k * stride, A(0), add);
-}
-
-// Calls f(L()) for a length input's type (int32, int64, float32, float64), or f(int32_t())
-// without lengths (then the pointer is null).
-template <class F>
-void length_dispatch(const TBlob* length, const char* op, F&& f) {
-  DType t = length ? length->dtype : DType::kInt32;
-  switch (t) {
-    case DType::kInt32: f(int32_t()); return;
-    case DType::kInt64: f(int64_t()); return;
-    case DType::kFloat32: f(float()); return;
-    case DType::kFloat64: f(double()); return;
-    default: break;
-  }
-  fail(BRASS_ERR_DTYPE, op, ": length must be int32, int64, float32 or float64, got ",
-       dtype_name(t));
 }
 
 // The gradient of one row for the output gradient g and the output y: y (g - sum(g y)) / t for
