@@ -225,12 +225,13 @@ bool activation_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& o
   return nn_dtype::same_float_type("SoftmaxActivation", in, out);
 }
 
-void activation_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
-                    const std::vector<TBlob>& out) {
+// Plain softmax (temperature 1) over rows r of in[0] into out[0]: SoftmaxActivation's and
+// SoftmaxOutput's forward.
+void softmax_rows_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                      const std::vector<TBlob>& out, const Rows& r, const char* op) {
   if (ctx.req[0] == Req::kNull) return;
-  Rows r = activation_rows(in[0].shape, ctx.param<SoftmaxActivationParam>().mode);
   bool add = ctx.req[0] == Req::kAdd;
-  nn_dtype::dispatch_float(in[0].dtype, "SoftmaxActivation", [&](auto tag) {
+  nn_dtype::dispatch_float(in[0].dtype, op, [&](auto tag) {
     using T = decltype(tag);
     using A = nn_dtype::Compute<T>;
     const T* x = in[0].ptr<T>();
@@ -244,6 +245,13 @@ void activation_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     });
     return 0;
   });
+}
+
+void activation_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
+                    const std::vector<TBlob>& out) {
+  softmax_rows_cpu(ctx, in, out,
+                   activation_rows(in[0].shape, ctx.param<SoftmaxActivationParam>().mode),
+                   "SoftmaxActivation");
 }
 
 // The gradient: softmax's along axis 1 (channel), or along the flattened instance.
@@ -317,23 +325,8 @@ bool output_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) 
 
 void output_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                 const std::vector<TBlob>& out) {
-  if (ctx.req[0] == Req::kNull) return;
-  Rows r = output_rows(in[0].shape, ctx.param<SoftmaxOutputParam>());
-  bool add = ctx.req[0] == Req::kAdd;
-  nn_dtype::dispatch_float(in[0].dtype, "SoftmaxOutput", [&](auto tag) {
-    using T = decltype(tag);
-    using A = nn_dtype::Compute<T>;
-    const T* x = in[0].ptr<T>();
-    T* y = out[0].ptr<T>();
-    thread_pool::parallel_for(r.count(), std::max<int64_t>(1, 32768 / std::max<int64_t>(r.len, 1)),
-                              [&](int64_t b, int64_t e) {
-      for (int64_t row = b; row < e; ++row) {
-        int64_t off = (row / r.inner) * r.len * r.inner + row % r.inner;
-        softmax_row<A>(x + off, y + off, r.len, r.inner, A(1), false, add);
-      }
-    });
-    return 0;
-  });
+  softmax_rows_cpu(ctx, in, out, output_rows(in[0].shape, ctx.param<SoftmaxOutputParam>()),
+                   "SoftmaxOutput");
 }
 
 // _backward_SoftmaxOutput (out_grad, output, label) -> the data's gradient.
