@@ -189,6 +189,12 @@ CONV_CASES = [
     ((2, 3, 9), 4, dict(kernel=(3,))),  # 1-D
     ((1, 4, 10), 2, dict(kernel=(3,), stride=(2,), pad=(1,), dilate=(2,), num_group=2)),
     ((2, 3, 6, 6), 4, dict(kernel=(3, 3), no_bias=True, layout="NCHW")),
+    # depthwise rows: 8-wide blocks and a tail, stride 3 with dilation and a multiplier,
+    # asymmetric kernel, 1-D with padding past the kernel
+    ((1, 3, 5, 21), 3, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
+    ((2, 2, 9, 19), 4, dict(kernel=(3, 5), stride=(3, 3), pad=(2, 3), dilate=(2, 2), num_group=2)),
+    ((1, 4, 12), 4, dict(kernel=(5,), stride=(2,), pad=(4,), num_group=4)),
+    ((1, 2, 3, 17), 2, dict(kernel=(1, 3), stride=(1, 2), num_group=2, no_bias=True)),
 ]
 
 
@@ -208,7 +214,7 @@ def test_convolution(dtype, ci):
 
 
 @pytest.mark.parametrize("dtype", FLOATS)
-@pytest.mark.parametrize("ci", [1, 2, 4, 5, 9, 12])
+@pytest.mark.parametrize("ci", [1, 2, 4, 5, 9, 12, 15, 16])
 def test_convolution_backward(dtype, ci):
     """Autograd gradients satisfy the adjoint identities: <dx, u> = <hg, conv(u, w)>,
     <dw, v> = <hg, conv(x, v)>, db = sum of hg over all but the channel axis."""
@@ -274,6 +280,7 @@ CONV3D_CASES = [
     ((2, 3, 4, 5, 6), 4, dict(kernel=(3, 3, 3))),
     ((1, 2, 5, 6, 4), 3, dict(kernel=(2, 3, 1), stride=(2, 1, 2), pad=(1, 1, 0), dilate=(1, 2, 1))),
     ((2, 4, 3, 4, 5), 4, dict(kernel=(3, 3, 3), pad=(1, 1, 1), num_group=4)),
+    ((1, 2, 4, 5, 11), 2, dict(kernel=(2, 3, 3), stride=(1, 2, 2), pad=(1, 0, 2), num_group=2)),
     ((1, 4, 3, 3, 3), 6, dict(kernel=(1, 1, 1), num_group=2, no_bias=True, layout="NCDHW")),
 ]
 
@@ -683,7 +690,8 @@ BN_CASES = [((4, 3, 5, 5), {}), ((2, 3, 4, 5), dict(fix_gamma=False)),
             ((2, 4, 3), dict(fix_gamma=False, eps=1e-5, momentum=0.8)), ((5, 3), dict(fix_gamma=False)),
             ((2, 3, 4), dict(fix_gamma=False, axis=-1)), ((3, 2, 2, 4), dict(fix_gamma=False, axis=2)),
             ((1, 3, 1, 1), dict(fix_gamma=False)),
-            ((2, 3, 40, 30), dict(fix_gamma=False))]  # 2400 per channel: several partial sums on the GPU
+            ((2, 3, 40, 30), dict(fix_gamma=False)),  # 2400 per channel: several partial sums on the GPU
+            ((40, 130), dict(fix_gamma=False))]  # channel-last rows, channels split across tasks
 
 
 @pytest.mark.parametrize("dtype", FLOATS)

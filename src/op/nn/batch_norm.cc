@@ -10,8 +10,11 @@
 // deviation 1/sqrt(var + eps), as in MXNet ("output the mean and inverse std"); at inference
 // mean and var are the moving mean and 1/sqrt(moving_var + eps). fix_gamma treats gamma as 1.
 // The gradient follows the training flag of the backward pass, as in MXNet.
+#include <algorithm>
 #include <cmath>
 #include <vector>
+
+#include "engine/thread_pool.h"
 
 #include "op/grad.h"
 #include "op/nn/float32_compute.h"
@@ -61,6 +64,78 @@ void put(T* p, int64_t i, T v, Req r) {
   else if (r != Req::kNull) p[i] = v;
 }
 
+// Channels per parallel task: about kBnGrain elements each.
+constexpr int64_t kBnGrain = 32768;
+inline int64_t channel_grain(const BNGeom& g) {
+  return std::max<int64_t>(1, kBnGrain / std::max<int64_t>(1, g.m));
+}
+
+// Per-channel sums of K terms over the channel's elements: term(c, i, v) writes the K terms of
+// element i (a flat index) of channel c into v; sums[k][c] gets their totals. The order of the
+// additions depends on the shape alone (8 lanes along each run of `inner` elements, or one
+// accumulator per channel when inner is 1), never on the thread count. Channels in parallel.
+template <int K, class T, class Term>
+void channel_sums(const BNGeom& g, T* const (&sums)[K], Term term) {
+  if (g.inner == 1) {
+    // Channel-last: each row of c channels is contiguous, so accumulate across a row.
+    thread_pool::parallel_for(g.c, std::max<int64_t>(64, channel_grain(g)), [&](int64_t c0, int64_t c1) {
+      for (int k = 0; k < K; ++k) std::fill(sums[k] + c0, sums[k] + c1, T(0));
+      for (int64_t o = 0; o < g.outer; ++o) {
+        for (int64_t c = c0; c < c1; ++c) {
+          T v[K];
+          term(c, o * g.c + c, v);
+          for (int k = 0; k < K; ++k) sums[k][c] += v[k];
+        }
+      }
+    });
+    return;
+  }
+  thread_pool::parallel_for(g.c, channel_grain(g), [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      T acc[K][8] = {};
+      for (int64_t o = 0; o < g.outer; ++o) {
+        const int64_t base = (o * g.c + c) * g.inner;
+        int64_t i = 0;
+        for (; i + 8 <= g.inner; i += 8) {
+          for (int j = 0; j < 8; ++j) {
+            T v[K];
+            term(c, base + i + j, v);
+            for (int k = 0; k < K; ++k) acc[k][j] += v[k];
+          }
+        }
+        for (int j = 0; i < g.inner; ++i, ++j) {
+          T v[K];
+          term(c, base + i, v);
+          for (int k = 0; k < K; ++k) acc[k][j] += v[k];
+        }
+      }
+      for (int k = 0; k < K; ++k) {
+        const T* a = acc[k];
+        sums[k][c] = ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+      }
+    }
+  });
+}
+
+// out[i] (req) = f(c, i) over every element, rows of `inner` in parallel.
+template <class T, class F>
+void channel_map(const BNGeom& g, T* out, Req req, F f) {
+  if (req == Req::kNull) return;
+  const int64_t rows = g.outer * g.c;
+  thread_pool::parallel_for(rows, std::max<int64_t>(1, kBnGrain / g.inner), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t c = r % g.c, b = r * g.inner, e = b + g.inner;
+      if (req == Req::kAdd) {
+        for (int64_t i = b; i < e; ++i) out[i] += f(c, i);
+      } else {
+        for (int64_t i = b; i < e; ++i) out[i] = f(c, i);
+      }
+    }
+  });
+}
+
+// Forward: the statistics per channel (two passes: mean, then the variance around it), then
+// out = (x - mean) * gamma * invstd + beta in one pass.
 template <class T>
 void bn_forward(const OpContext& ctx, const std::vector<TBlob>& in,
                 const std::vector<TBlob>& out) {
@@ -72,36 +147,38 @@ void bn_forward(const OpContext& ctx, const std::vector<TBlob>& in,
   T* mm = in[3].ptr<T>();
   T* mv = in[4].ptr<T>();
   T* y = out[0].ptr<T>();
-  T* mean_out = out[1].ptr<T>();
-  T* var_out = out[2].ptr<T>();
-  bool batch_stats = ctx.is_train && !p.use_global_stats;
-  for (int64_t c = 0; c < g.c; ++c) {
-    T mean, invstd;
-    if (batch_stats) {
-      T s = 0;
-      for (int64_t k = 0; k < g.m; ++k) s += x[bn_index(g, c, k)];
-      mean = g.m ? s / T(g.m) : T(0);
-      T v = 0;
-      for (int64_t k = 0; k < g.m; ++k) {
-        T d = x[bn_index(g, c, k)] - mean;
-        v += d * d;
-      }
-      T var = g.m ? v / T(g.m) : T(0);
-      invstd = var == 0 && p.eps == 0 ? T(0) : T(1) / std::sqrt(var + T(p.eps));
-      mm[c] = mm[c] * T(p.momentum) + mean * T(1 - p.momentum);
-      mv[c] = mv[c] * T(p.momentum) + var * T(1 - p.momentum);
-    } else {
-      mean = mm[c];
-      invstd = T(1) / std::sqrt(mv[c] + T(p.eps));
+  std::vector<T> mean(g.c), invstd(g.c), scale(g.c);
+  const bool batch_stats = ctx.is_train && !p.use_global_stats;
+  if (batch_stats) {
+    std::vector<T> var(g.c);
+    T* s1[1] = {mean.data()};
+    channel_sums<1, T>(g, s1, [&](int64_t, int64_t i, T* v) { v[0] = x[i]; });
+    for (int64_t c = 0; c < g.c; ++c) mean[c] = g.m ? mean[c] / T(g.m) : T(0);
+    T* s2[1] = {var.data()};
+    const T* mp = mean.data();
+    channel_sums<1, T>(g, s2, [&](int64_t c, int64_t i, T* v) {
+      T d = x[i] - mp[c];
+      v[0] = d * d;
+    });
+    for (int64_t c = 0; c < g.c; ++c) {
+      T vc = g.m ? var[c] / T(g.m) : T(0);
+      invstd[c] = vc == 0 && p.eps == 0 ? T(0) : T(1) / std::sqrt(vc + T(p.eps));
+      mm[c] = mm[c] * T(p.momentum) + mean[c] * T(1 - p.momentum);
+      mv[c] = mv[c] * T(p.momentum) + vc * T(1 - p.momentum);
     }
-    put(mean_out, c, mean, ctx.req[1]);
-    put(var_out, c, invstd, ctx.req[2]);
-    T scale = (p.fix_gamma ? T(1) : gamma[c]) * invstd, shift = beta[c];
-    for (int64_t k = 0; k < g.m; ++k) {
-      int64_t i = bn_index(g, c, k);
-      put(y, i, (x[i] - mean) * scale + shift, ctx.req[0]);
+  } else {
+    for (int64_t c = 0; c < g.c; ++c) {
+      mean[c] = mm[c];
+      invstd[c] = T(1) / std::sqrt(mv[c] + T(p.eps));
     }
   }
+  for (int64_t c = 0; c < g.c; ++c) {
+    put(out[1].ptr<T>(), c, mean[c], ctx.req[1]);
+    put(out[2].ptr<T>(), c, invstd[c], ctx.req[2]);
+    scale[c] = (p.fix_gamma ? T(1) : gamma[c]) * invstd[c];
+  }
+  const T *mp = mean.data(), *sp = scale.data();
+  channel_map(g, y, ctx.req[0], [&](int64_t c, int64_t i) { return (x[i] - mp[c]) * sp[c] + beta[c]; });
 }
 
 // Training: dx = (dy - mean(dy) - xhat * mean(dy * xhat)) * gamma * invstd with
@@ -117,28 +194,27 @@ void bn_backward(const OpContext& ctx, const std::vector<TBlob>& in,
   const T* gamma = in[2].ptr<T>();
   const T* mean = in[3].ptr<T>();
   const T* invstd = in[4].ptr<T>();
-  T* dx = out[0].ptr<T>();
-  bool batch_stats = ctx.is_train && !p.use_global_stats;
+  const bool batch_stats = ctx.is_train && !p.use_global_stats;
+  std::vector<T> sg(g.c), sgx(g.c);
+  T* sums[2] = {sg.data(), sgx.data()};
+  channel_sums<2, T>(g, sums, [&](int64_t c, int64_t i, T* v) {
+    v[0] = dy[i];
+    v[1] = dy[i] * (x[i] - mean[c]);
+  });
+  // dx = dy * a[c] + (x - mean[c]) * b[c] + d[c], with the per-channel factors folded once.
+  std::vector<T> a(g.c), b(g.c), d(g.c);
   for (int64_t c = 0; c < g.c; ++c) {
-    T sg = 0, sgx = 0;
-    for (int64_t k = 0; k < g.m; ++k) {
-      int64_t i = bn_index(g, c, k);
-      sg += dy[i];
-      sgx += dy[i] * (x[i] - mean[c]);
-    }
-    T is = invstd[c], w = p.fix_gamma ? T(1) : gamma[c];
-    if (ctx.req[0] != Req::kNull) {
-      for (int64_t k = 0; k < g.m; ++k) {
-        int64_t i = bn_index(g, c, k);
-        T xc = x[i] - mean[c];
-        T v = batch_stats ? (dy[i] - sg / T(g.m) - xc * sgx * is * is / T(g.m)) * w * is
-                          : dy[i] * w * is;
-        put(dx, i, v, ctx.req[0]);
-      }
-    }
-    put(out[1].ptr<T>(), c, p.fix_gamma ? T(0) : sgx * is, ctx.req[1]);
-    put(out[2].ptr<T>(), c, sg, ctx.req[2]);
+    const T is = invstd[c], w = p.fix_gamma ? T(1) : gamma[c];
+    a[c] = w * is;
+    b[c] = batch_stats ? -sgx[c] * is * is / T(g.m) * w * is : T(0);
+    d[c] = batch_stats ? -sg[c] / T(g.m) * w * is : T(0);
+    put(out[1].ptr<T>(), c, p.fix_gamma ? T(0) : sgx[c] * is, ctx.req[1]);
+    put(out[2].ptr<T>(), c, sg[c], ctx.req[2]);
   }
+  const T *ap = a.data(), *bp = b.data(), *dp = d.data();
+  channel_map(g, out[0].ptr<T>(), ctx.req[0], [&](int64_t c, int64_t i) {
+    return dy[i] * ap[c] + ((x[i] - mean[c]) * bp[c] + dp[c]);
+  });
 }
 
 void bn_forward_cpu(const OpContext& c, const std::vector<TBlob>& in,

@@ -215,18 +215,29 @@ void direct(int64_t n, T* out, Req req, F&& at) {
 // as dw_forward_at, in tap order.
 template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req) {
-  int64_t taps = g.kd * g.kh * g.kw;
+  // Each input row a tap row reads is copied once per output row into s phase rows (s the
+  // stride), phase r holding padded position s*j + r (zeros in the padding), so tap kx of
+  // output ox is phase (kx*dw) % s at j = ox + (kx*dw) / s: contiguous for every stride.
+  // Outputs go 8 at a time through registers, taps summed in order from zero, then the bias.
+  const int64_t s = g.sw, qmax = (g.kw - 1) * g.dw / s, len = g.ow + qmax;
+  const int64_t rows = g.kd * g.kh, taps = rows * g.kw;
+  // A phase row is followed by 8 zeros, so the last block of outputs can run 8 wide (the
+  // extra lanes are computed and dropped).
+  const int64_t stride = len + 8;
+  std::vector<int64_t> tap_at(static_cast<size_t>(g.kw));  // tap kx within a row's phases
+  for (int64_t kx = 0; kx < g.kw; ++kx) tap_at[size_t(kx)] = (kx * g.dw % s) * stride + kx * g.dw / s;
   thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<T> acc(size_t(g.ow));
+    std::vector<T> buf(static_cast<size_t>(rows * s * stride), T(0));
+    std::vector<int64_t> used(static_cast<size_t>(rows));
     for (int64_t pl = p0; pl < p1; ++pl) {
       int64_t f = pl % g.f, n = pl / g.f;
       const T* xp = x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
       const T* wp = w + f * taps;
       T* yp = y + pl * g.p;
-      T b = bias ? bias[f] : T(0);
+      const T b = bias ? bias[f] : T(0);
       for (int64_t oz = 0; oz < g.od; ++oz)
         for (int64_t oy = 0; oy < g.oh; ++oy) {
-          std::fill(acc.begin(), acc.end(), T(0));
+          int64_t nrows = 0;  // the tap rows inside the data, in tap order
           for (int64_t kz = 0; kz < g.kd; ++kz) {
             int64_t iz = oz * g.sd - g.pd + kz * g.dd;
             if (iz < 0 || iz >= g.d) continue;
@@ -234,23 +245,41 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
               int64_t iy = oy * g.sh - g.ph + ky * g.dh;
               if (iy < 0 || iy >= g.h) continue;
               const T* row = xp + (iz * g.h + iy) * g.w;
-              for (int64_t kx = 0; kx < g.kw; ++kx) {
-                T wv = wp[(kz * g.kh + ky) * g.kw + kx];
-                int64_t off = kx * g.dw - g.pw;  // ix = ox * sw + off
-                int64_t lo = off >= 0 ? 0 : (-off + g.sw - 1) / g.sw;
-                int64_t hi = g.w - 1 - off < 0 ? -1 : std::min(g.ow - 1, (g.w - 1 - off) / g.sw);
-                T* a = acc.data();
-                if (g.sw == 1) {
-                  axpy_run(a + lo, row + off + lo, wv, hi - lo + 1);
-                } else {
-                  for (int64_t ox = lo; ox <= hi; ++ox) a[ox] += wv * row[ox * g.sw + off];
-                }
+              T* ph = buf.data() + nrows * s * stride;
+              for (int64_t r = 0; r < s; ++r) {
+                // j in [lo, hi) reads the data at s*j + r - pw; the rest is padding.
+                T* dst = ph + r * stride;
+                const int64_t off = r - g.pw;
+                const int64_t lo = std::min(len, off >= 0 ? 0 : (-off + s - 1) / s);
+                const int64_t hi = std::max(lo, std::min(len, (g.w - off + s - 1) / s));
+                std::fill(dst, dst + lo, T(0));
+                const T* src = row + s * lo + off;
+                if (s == 1) std::copy(src, src + (hi - lo), dst + lo);
+                else for (int64_t j = 0; j < hi - lo; ++j) dst[lo + j] = src[s * j];
+                std::fill(dst + hi, dst + len, T(0));
               }
+              used[size_t(nrows++)] = kz * g.kh + ky;
             }
           }
           T* out = yp + (oz * g.oh + oy) * g.ow;
-          for (int64_t ox = 0; ox < g.ow; ++ox)
-            out[ox] = req == Req::kAdd ? out[ox] + (acc[size_t(ox)] + b) : acc[size_t(ox)] + b;
+          for (int64_t ox = 0; ox < g.ow; ox += 8) {
+            T a[8] = {};
+            for (int64_t t = 0; t < nrows; ++t) {
+              const T* ph = buf.data() + t * s * stride + ox;
+              const T* wr = wp + used[size_t(t)] * g.kw;
+              for (int64_t kx = 0; kx < g.kw; ++kx) {
+                const T wv = wr[kx];
+                const T* src = ph + tap_at[size_t(kx)];
+                for (int j = 0; j < 8; ++j) a[j] += wv * src[j];
+              }
+            }
+            const int64_t m = std::min<int64_t>(8, g.ow - ox);
+            if (req == Req::kAdd) {
+              for (int64_t j = 0; j < m; ++j) out[ox + j] += a[j] + b;
+            } else {
+              for (int64_t j = 0; j < m; ++j) out[ox + j] = a[j] + b;
+            }
+          }
         }
     }
   });

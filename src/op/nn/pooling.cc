@@ -3,6 +3,7 @@
 // _backward_Pooling. The window arithmetic is in pool_params.h, shared with the CUDA kernels
 // (cuda/nn_conv.cu); both devices compute the gradient as a gather per input element, so they
 // agree and are deterministic.
+#include <algorithm>
 #include <limits>
 #include <vector>
 
@@ -52,6 +53,69 @@ void by_float(DType t, F&& kernel) {
   }
 }
 
+// The forward pass over channels-first data by output rows: the windows along the last axis
+// are worked out once per call, each output row accumulates the data rows of its window in
+// order (per output: the same elements in the same order as pool_forward_at, so the same
+// bits), planes and rows in parallel.
+template <class T, class C>
+void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
+  const int64_t ow = g.o[2];
+  const size_t nw = static_cast<size_t>(ow);
+  std::vector<int64_t> lo(nw), hi(nw), cnt(nw);  // along the last axis
+  for (int64_t ox = 0; ox < ow; ++ox) {
+    int64_t oz[3] = {0, 0, ox};
+    PoolWindow w = pool_window(g, oz);
+    lo[size_t(ox)] = w.lo[2];
+    hi[size_t(ox)] = w.hi[2];
+    int64_t st = ox * g.s[2] - g.p[2], en = std::min(st + g.k[2], g.x[2] + g.p[2]);
+    cnt[size_t(ox)] = g.include_pad ? en - st : std::max<int64_t>(0, w.hi[2] - w.lo[2]);
+  }
+  const int64_t rows = g.n * g.c * g.o[0] * g.o[1];
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * g.k[0] * g.k[1] * g.k[2]));
+  thread_pool::parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
+    std::vector<C> acc(nw);
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t oy = r % g.o[1], oz = (r / g.o[1]) % g.o[0], pl = r / (g.o[0] * g.o[1]);
+      int64_t at[3] = {oz, oy, 0};
+      PoolWindow w = pool_window(g, at);  // the first two axes' window (and count factors)
+      int64_t outer = 1;
+      for (int d = 0; d < 2; ++d) {
+        int64_t st = at[d] * g.s[d] - g.p[d], en = std::min(st + g.k[d], g.x[d] + g.p[d]);
+        outer *= g.include_pad ? en - st : std::max<int64_t>(0, w.hi[d] - w.lo[d]);
+      }
+      const T* xp = x + pl * g.xc;
+      std::fill(acc.begin(), acc.end(), g.type == kPoolMax ? neg_inf : C(0));
+      for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
+        for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
+          const T* row = xp + a * g.xst[0] + b * g.xst[1];
+          for (int64_t ox = 0; ox < ow; ++ox) {
+            C v = acc[size_t(ox)];
+            for (int64_t e = lo[size_t(ox)]; e < hi[size_t(ox)]; ++e) {
+              C u = C(row[e]);
+              if (g.type == kPoolMax) {
+                if (u > v) v = u;
+              } else {
+                v += g.type == kPoolLp ? lp_pow(u, g.p_value) : u;
+              }
+            }
+            acc[size_t(ox)] = v;
+          }
+        }
+      T* out = y + pl * g.oc + oz * g.ost[0] + oy * g.ost[1];
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        C v = acc[size_t(ox)];
+        if (g.type == kPoolAvg) {
+          int64_t n = outer * cnt[size_t(ox)];
+          v = n > 0 ? v / C(n) : C(0);
+        } else if (g.type == kPoolLp) {
+          v = lp_root(v, g.p_value);
+        }
+        out[ox] = req == Req::kAdd ? T(C(out[ox]) + v) : T(v);
+      }
+    }
+  });
+}
+
 void pool_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   Req req = ctx.req[0];
   if (req == Req::kNull) return;
@@ -62,6 +126,10 @@ void pool_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
     const T* x = in[0].ptr<T>();
     T* y = out[0].ptr<T>();
     C neg_inf = -std::numeric_limits<C>::infinity();
+    if (!g.channels_last) {
+      pool_rows<T, C>(g, x, y, req, neg_inf);
+      return;
+    }
     thread_pool::parallel_for(out[0].size(), 1024, [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         int64_t o = pool_out_offset(g, i);
