@@ -145,6 +145,9 @@ struct Problem {
   T* c;
   int64_t ldc;
   int64_t kc;  // depth per packed block: a function of k alone, so sums never depend on the split
+  const PackB<T>* packer;  // B's packing function, or null to pack b
+  const T* packed_a;       // A packed whole (PackedA::data), or null to pack a
+  int64_t mp;              // its rows rounded up to mr
 };
 
 // A tile cut by C's right edge: run the kernel on a copy, so the arithmetic (and so the bits)
@@ -171,23 +174,26 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
   const int64_t mrows = m1 - m0, ncols = n1 - n0;
   const int64_t ncs = round_up(ceil_div(ncols, ceil_div(ncols, kd.nc)), nr);
   const int64_t mcs = round_up(ceil_div(mrows, ceil_div(mrows, kd.mc)), mr);
-  T* pa = static_cast<T*>(t_pack_a.get(sizeof(T) * size_t(mcs * kcs)));
+  T* pa = pr.packed_a ? nullptr : static_cast<T*>(t_pack_a.get(sizeof(T) * size_t(mcs * kcs)));
   T* pb = static_cast<T*>(t_pack_b.get(sizeof(T) * size_t(ncs * kcs)));
   for (int64_t jc = n0; jc < n1; jc += ncs) {
     const int64_t nc = std::min(ncs, n1 - jc);
     for (int64_t pc = 0; pc < pr.k; pc += kcs) {
       const int64_t kc = std::min(kcs, pr.k - pc);
-      pack_b(kd, pr.tb, pr.b, pr.ldb, jc, nc, pc, kc, pb);
+      if (pr.packer) pr.packer->fn(pr.packer->ctx, jc, nc, pc, kc, nr, pb);
+      else pack_b(kd, pr.tb, pr.b, pr.ldb, jc, nc, pc, kc, pb);
       const T beta = pc == 0 ? pr.beta : T(1);
       for (int64_t ic = m0; ic < m1; ic += mcs) {
         const int64_t mc = std::min(mcs, m1 - ic);
-        pack_a(kd, pr.ta, pr.a, pr.lda, ic, mc, pc, kc, pa);
+        const T* ablk = pa;
+        if (pr.packed_a) ablk = pr.packed_a + pr.mp * pc + ic * kc;
+        else pack_a(kd, pr.ta, pr.a, pr.lda, ic, mc, pc, kc, pa);
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t rn = std::min<int64_t>(nr, nc - jr);
           const T* bp = pb + jr * kc;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t rm = std::min<int64_t>(mr, mc - ir);
-            const T* ap = pa + ir * kc;
+            const T* ap = ablk + ir * kc;
             T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
             MicroKernel<T> fn = rm < mr && kd.rows[rm] ? kd.rows[rm] : kd.fn;
             if (rn == nr && (rm == mr || fn != kd.fn)) {
@@ -216,14 +222,16 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-          const T* b, int64_t ldb, T beta, T* c, int64_t ldc) {
+          const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const PackB<T>* packer = nullptr,
+          const PackedA<T>* packed = nullptr) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
     return;
   }
-  const KernelDesc<T>& kd = kernel_for<T>(active_isa());
-  Problem<T> pr{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0};
+  const KernelDesc<T>& kd = kernel_for<T>(packed ? Isa(packed->isa) : active_isa());
+  Problem<T> pr{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, packer,
+                packed ? packed->data.get() : nullptr, packed ? packed->mp : 0};
   pr.kc = ceil_div(k, ceil_div(k, kd.kc));
 
   // Split C into a gm x gn grid of tasks, one per thread. Each task packs its own rows of A
@@ -291,6 +299,55 @@ void dgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, cons
            int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   gemm_impl::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
+template <class T>
+PackedA<T> pack_a(bool ta, int64_t m, int64_t k, const T* a, int64_t lda) {
+  PackedA<T> p;
+  const Isa isa = active_isa();
+  const gemm_internal::KernelDesc<T>& kd = gemm_impl::kernel_for<T>(isa);
+  p.m = m;
+  p.k = k;
+  p.isa = int(isa);
+  if (m <= 0 || k <= 0) return p;
+  p.kc = gemm_impl::ceil_div(k, gemm_impl::ceil_div(k, kd.kc));
+  p.mp = gemm_impl::round_up(m, kd.mr);
+  const size_t bytes = gemm_impl::round_up(int64_t(sizeof(T)) * p.mp * k, 64);
+  p.data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+  if (!p.data) throw std::bad_alloc();
+  // Blocks of depth kc, each holding every row's panels (the layout run_tile reads).
+  const int64_t panels = p.mp / kd.mr, blocks = gemm_impl::ceil_div(k, p.kc);
+  T* dst = p.data.get();
+  const int64_t mr = kd.mr, kcs = p.kc;
+  thread_pool::parallel_for(blocks * panels, 8, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pc = (t / panels) * kcs, i0 = (t % panels) * mr;
+      const int64_t kc = std::min(kcs, k - pc), rows = std::min(mr, m - i0);
+      gemm_impl::pack_a(kd, ta, a, lda, i0, rows, pc, kc, dst + p.mp * pc + i0 * kc);
+    }
+  });
+  return p;
+}
+template PackedA<float> pack_a(bool, int64_t, int64_t, const float*, int64_t);
+template PackedA<double> pack_a(bool, int64_t, int64_t, const double*, int64_t);
+
+template <class T>
+void gemm_pack_b(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                 const PackB<T>& b, T beta, T* c, int64_t ldc) {
+  gemm_impl::gemm<T>(ta, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc, &b);
+}
+template void gemm_pack_b(bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                          const PackB<float>&, float, float*, int64_t);
+template void gemm_pack_b(bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                          const PackB<double>&, double, double*, int64_t);
+
+template <class T>
+void gemm_packed(const PackedA<T>& a, int64_t n, T alpha, bool tb, const T* b, int64_t ldb,
+                 const PackB<T>* packer, T beta, T* c, int64_t ldc) {
+  gemm_impl::gemm<T>(false, tb, a.m, n, a.k, alpha, nullptr, 0, b, ldb, beta, c, ldc, packer, &a);
+}
+template void gemm_packed(const PackedA<float>&, int64_t, float, bool, const float*, int64_t,
+                          const PackB<float>*, float, float*, int64_t);
+template void gemm_packed(const PackedA<double>&, int64_t, double, bool, const double*, int64_t,
+                          const PackB<double>*, double, double*, int64_t);
 
 }  // namespace kernel
 }  // namespace brass

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdlib>
+#include <memory>
 
 namespace brass {
 namespace kernel {
@@ -14,6 +16,38 @@ void sgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, float al
 void dgemm(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, double alpha,
            const double* a, int64_t lda, const double* b, int64_t ldb, double beta, double* c,
            int64_t ldc);
+
+// B given by the function that packs it rather than as a matrix, for operands that never need
+// to exist whole (a convolution's im2col matrix). fn(ctx, j0, cols, p0, kc, nr, dst) writes
+// columns [j0, j0+cols) x depths [p0, p0+kc) of B as ceil(cols/nr) panels of nr columns: column
+// j0 + q*nr + i at depth p0 + p goes to dst[q*nr*kc + p*nr + i], zeros past `cols`.
+template <class T>
+struct PackB {
+  void (*fn)(const void* ctx, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int nr, T* dst);
+  const void* ctx;
+};
+
+// C (m x n) = alpha * op(A) * B + beta * C, B packed by `b`.
+template <class T>
+void gemm_pack_b(bool trans_a, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                 const PackB<T>& b, T beta, T* c, int64_t ldc);
+
+// op(A) (m x k) packed once for several products that share it (a convolution's weights
+// against every sample), in the panels of the kernel active when it was packed.
+template <class T>
+struct PackedA {
+  std::unique_ptr<T, void (*)(void*)> data{nullptr, std::free};
+  int64_t m = 0, k = 0, kc = 0, mp = 0;  // mp: m rounded up to the panel height
+  int isa = 0;
+};
+template <class T>
+PackedA<T> pack_a(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda);
+
+// C (m x n) = alpha * A * op(B) + beta * C with A packed by pack_a; B is (trans_b, b, ldb) or,
+// when packer is given, whatever it packs. The same bits as sgemm/dgemm of the same operands.
+template <class T>
+void gemm_packed(const PackedA<T>& a, int64_t n, T alpha, bool trans_b, const T* b, int64_t ldb,
+                 const PackB<T>* packer, T beta, T* c, int64_t ldc);
 
 }  // namespace kernel
 }  // namespace brass

@@ -4,11 +4,14 @@
 // the same three kernels with the roles swapped, and its gradient ops. Parameters and the
 // geometry are in conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu).
 #include <algorithm>
+#include <cstdlib>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "engine/thread_pool.h"
+#include "kernel/gemm.h"
 #include "op/grad.h"
 #include "op/nn/conv_params.h"
 #include "op/nn/float32_compute.h"
@@ -285,6 +288,88 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   });
 }
 
+// One sample's im2col matrix (rows from row0 on: a group's) packed straight into the GEMM's
+// B panels (kernel::PackB), so the matrix never exists whole. x is the sample zero-padded to
+// extents (dp, hp, wp) (or the sample itself without padding), so that element (row, column)
+// is x[base(row) + at(column)]: per call the columns are cut into runs along output rows and
+// panels once, and every im2col row copies the same runs from its own base.
+template <class T>
+struct Im2colPack {
+  const T* x;
+  const ConvGeom* g;
+  int64_t row0, dp, hp, wp;
+
+  static void pack(const void* ctx, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int nr,
+                   T* dst) {
+    const Im2colPack& s = *static_cast<const Im2colPack*>(ctx);
+    const ConvGeom& g = *s.g;
+    // Runs: (first column, length, offset in x) with the column's panel position folded in.
+    thread_local std::vector<int64_t> runs;
+    runs.clear();
+    int64_t ox = j0 % g.ow, oy = (j0 / g.ow) % g.oh, oz = j0 / (g.ow * g.oh);
+    for (int64_t c = 0; c < cols;) {
+      const int64_t len = std::min({g.ow - ox, cols - c, nr - c % nr});
+      runs.push_back((c / nr) * nr * kc + c % nr);
+      runs.push_back(len);
+      runs.push_back((oz * g.sd * s.hp + oy * g.sh) * s.wp + ox * g.sw);
+      c += len;
+      ox += len;
+      if (ox == g.ow) {
+        ox = 0;
+        if (++oy == g.oh) {
+          oy = 0;
+          ++oz;
+        }
+      }
+    }
+    const int64_t nruns = int64_t(runs.size()) / 3;
+    const int64_t* rp = runs.data();
+    const int64_t last = (cols - 1) / nr, tail = cols - last * nr;
+    for (int64_t p = 0; p < kc; ++p) {
+      const int64_t r = s.row0 + p0 + p;
+      const int64_t kx = r % g.kw, ky = (r / g.kw) % g.kh, kz = (r / (g.kw * g.kh)) % g.kd;
+      const int64_t ci = r / (g.kw * g.kh * g.kd);
+      const T* base = s.x + ((ci * s.dp + kz * g.dd) * s.hp + ky * g.dh) * s.wp + kx * g.dw;
+      T* drow = dst + p * nr;
+      for (int64_t q = 0; q < nruns; ++q) {
+        T* d = drow + rp[3 * q];
+        const int64_t len = rp[3 * q + 1];
+        const T* src = base + rp[3 * q + 2];
+        if (g.sw == 1) {
+          int64_t u = 0;
+          for (; u + 8 <= len; u += 8)
+            for (int v = 0; v < 8; ++v) d[u + v] = src[u + v];
+          for (; u < len; ++u) d[u] = src[u];
+        } else {
+          for (int64_t u = 0; u < len; ++u) d[u] = src[u * g.sw];
+        }
+      }
+      T* d = drow + last * nr * kc;
+      for (int64_t u = tail; u < nr; ++u) d[u] = T(0);
+    }
+  }
+};
+
+// The sample xn zero-padded by the convolution's padding into buf (resized), or xn itself when
+// there is none; extents to *dp, *hp, *wp.
+template <class T>
+const T* padded_sample(const ConvGeom& g, const T* xn, std::vector<T>& buf, int64_t* dp,
+                       int64_t* hp, int64_t* wp) {
+  *dp = g.d + 2 * g.pd;
+  *hp = g.h + 2 * g.ph;
+  *wp = g.w + 2 * g.pw;
+  if (g.pd == 0 && g.ph == 0 && g.pw == 0) return xn;
+  buf.assign(size_t(g.c * *dp * *hp * *wp), T(0));
+  for (int64_t ci = 0; ci < g.c; ++ci)
+    for (int64_t z = 0; z < g.d; ++z)
+      for (int64_t y = 0; y < g.h; ++y) {
+        const T* src = xn + ((ci * g.d + z) * g.h + y) * g.w;
+        T* dst = buf.data() + ((ci * *dp + z + g.pd) * *hp + y + g.ph) * *wp + g.pw;
+        std::copy(src, src + g.w, dst);
+      }
+  return buf.data();
+}
+
 // The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
 template <class T>
 void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* bias, T* y,
@@ -293,19 +378,38 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
     dw_forward_rows(g, x, w, bias, y, req);
     return;
   }
-  int64_t col_n = conv_col_is_data(g) ? 0 : g.col_size();
-  over_ranges<T>(g.n, temp, col_n, [&](int64_t n0, int64_t n1, T* col) {
+  (void)temp;
+  if (req == Req::kNull) return;
+  const bool implicit = !conv_col_is_data(g);
+  const T beta = req == Req::kAdd ? T(1) : T(0);
+  // With several samples each group's filters are packed once for all of them; with one, the
+  // GEMM packs them block by block as it goes (while they are in cache).
+  const bool shared = g.n > 1;
+  std::vector<kernel::PackedA<T>> wp;
+  for (int64_t gi = 0; shared && gi < g.g; ++gi)
+    wp.push_back(kernel::pack_a(false, g.fg, g.k, w + gi * g.fg * g.k, g.k));
+  thread_pool::parallel_for(g.n, 1, [&](int64_t n0, int64_t n1) {
+    std::vector<T> pad;
     for (int64_t n = n0; n < n1; ++n) {
       const T* xn = x + n * g.chw();
-      const T* c = xn;
-      if (col_n) {
-        im2col(xn, g, col);
-        c = col;
-      }
       T* yn = y + n * g.f * g.p;
-      for (int64_t gi = 0; gi < g.g; ++gi)
-        dot_ops::gemm_any(t, false, false, g.fg, g.p, g.k, w + gi * g.fg * g.k, g.k,
-                          c + gi * g.k * g.p, g.p, yn + gi * g.fg * g.p, req);
+      int64_t dp = 0, hp = 0, wd = 0;
+      const T* xs = implicit ? padded_sample(g, xn, pad, &dp, &hp, &wd) : xn;
+      for (int64_t gi = 0; gi < g.g; ++gi) {
+        T* yg = yn + gi * g.fg * g.p;
+        const T* wg = w + gi * g.fg * g.k;
+        if (implicit) {
+          const Im2colPack<T> src{xs, &g, gi * g.k, dp, hp, wd};
+          const kernel::PackB<T> pb{&Im2colPack<T>::pack, &src};
+          if (shared) kernel::gemm_packed<T>(wp[size_t(gi)], g.p, T(1), false, nullptr, 0, &pb, beta, yg, g.p);
+          else kernel::gemm_pack_b<T>(false, g.fg, g.p, g.k, T(1), wg, g.k, pb, beta, yg, g.p);
+        } else if (!shared) {
+          dot_ops::gemm_any(t, false, false, g.fg, g.p, g.k, wg, g.k, xn + gi * g.k * g.p, g.p, yg, req);
+        } else {
+          kernel::gemm_packed<T>(wp[size_t(gi)], g.p, T(1), false, xn + gi * g.k * g.p, g.p, nullptr,
+                              beta, yg, g.p);
+        }
+      }
       if (bias)
         for (int64_t f = 0; f < g.f; ++f)
           for (int64_t q = 0; q < g.p; ++q) yn[f * g.p + q] += bias[f];
