@@ -218,72 +218,81 @@ void direct(int64_t n, T* out, Req req, F&& at) {
 // as dw_forward_at, in tap order.
 template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req) {
-  // Each input row a tap row reads is copied once per output row into s phase rows (s the
-  // stride), phase r holding padded position s*j + r (zeros in the padding), so tap kx of
-  // output ox is phase (kx*dw) % s at j = ox + (kx*dw) / s: contiguous for every stride.
-  // Outputs go 8 at a time through registers, taps summed in order from zero, then the bias.
+  // Each plane is copied once, zero-padded, with every padded row split into s phase rows (s
+  // the stride): phase r holds padded column s*j + r, so tap kx of output ox reads phase
+  // (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride. Outputs go 8 at a time
+  // through registers, the taps summed in order from zero, then the bias.
   const int64_t s = g.sw, qmax = (g.kw - 1) * g.dw / s, len = g.ow + qmax;
-  const int64_t rows = g.kd * g.kh, taps = rows * g.kw;
+  const int64_t taps = g.kd * g.kh * g.kw;
+  const int64_t dp = g.d + 2 * g.pd, hp = g.h + 2 * g.ph;
   // A phase row is followed by 8 zeros, so the last block of outputs can run 8 wide (the
   // extra lanes are computed and dropped).
-  const int64_t stride = len + 8;
+  const int64_t stride = len + 8, row_at = s * stride;  // one padded row's phases
   std::vector<int64_t> tap_at(static_cast<size_t>(g.kw));  // tap kx within a row's phases
   for (int64_t kx = 0; kx < g.kw; ++kx) tap_at[size_t(kx)] = (kx * g.dw % s) * stride + kx * g.dw / s;
+  // Per phase: j in [lo, hi) reads data column s*j + r - pw; the rest is padding.
+  std::vector<int64_t> lo(static_cast<size_t>(s)), hi(static_cast<size_t>(s));
+  for (int64_t r = 0; r < s; ++r) {
+    const int64_t off = r - g.pw;
+    lo[size_t(r)] = std::min(len, off >= 0 ? 0 : (-off + s - 1) / s);
+    hi[size_t(r)] = std::max(lo[size_t(r)], std::min(len, (g.w - off + s - 1) / s));
+  }
   thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<T> buf(static_cast<size_t>(rows * s * stride), T(0));
-    std::vector<int64_t> used(static_cast<size_t>(rows));
+    std::vector<T> buf(static_cast<size_t>(dp * hp * row_at), T(0));
     for (int64_t pl = p0; pl < p1; ++pl) {
-      int64_t f = pl % g.f, n = pl / g.f;
+      const int64_t f = pl % g.f, n = pl / g.f;
       const T* xp = x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
+      // Rows inside the data; the padding rows and the slack stay zero from the start.
+      for (int64_t z = 0; z < g.d; ++z)
+        for (int64_t yy = 0; yy < g.h; ++yy) {
+          const T* row = xp + (z * g.h + yy) * g.w;
+          T* ph = buf.data() + ((z + g.pd) * hp + yy + g.ph) * row_at;
+          for (int64_t r = 0; r < s; ++r) {
+            T* dst = ph + r * stride;
+            const int64_t l = lo[size_t(r)], h = hi[size_t(r)];
+            for (int64_t j = 0; j < l; ++j) dst[j] = T(0);
+            const T* src = row + s * l + r - g.pw;
+            if (s == 1) std::copy(src, src + (h - l), dst + l);
+            else for (int64_t j = 0; j < h - l; ++j) dst[l + j] = src[s * j];
+            for (int64_t j = h; j < len; ++j) dst[j] = T(0);
+          }
+        }
       const T* wp = w + f * taps;
       T* yp = y + pl * g.p;
       const T b = bias ? bias[f] : T(0);
-      for (int64_t oz = 0; oz < g.od; ++oz)
-        for (int64_t oy = 0; oy < g.oh; ++oy) {
-          int64_t nrows = 0;  // the tap rows inside the data, in tap order
-          for (int64_t kz = 0; kz < g.kd; ++kz) {
-            int64_t iz = oz * g.sd - g.pd + kz * g.dd;
-            if (iz < 0 || iz >= g.d) continue;
-            for (int64_t ky = 0; ky < g.kh; ++ky) {
-              int64_t iy = oy * g.sh - g.ph + ky * g.dh;
-              if (iy < 0 || iy >= g.h) continue;
-              const T* row = xp + (iz * g.h + iy) * g.w;
-              T* ph = buf.data() + nrows * s * stride;
-              for (int64_t r = 0; r < s; ++r) {
-                // j in [lo, hi) reads the data at s*j + r - pw; the rest is padding.
-                T* dst = ph + r * stride;
-                const int64_t off = r - g.pw;
-                const int64_t lo = std::min(len, off >= 0 ? 0 : (-off + s - 1) / s);
-                const int64_t hi = std::max(lo, std::min(len, (g.w - off + s - 1) / s));
-                std::fill(dst, dst + lo, T(0));
-                const T* src = row + s * lo + off;
-                if (s == 1) std::copy(src, src + (hi - lo), dst + lo);
-                else for (int64_t j = 0; j < hi - lo; ++j) dst[lo + j] = src[s * j];
-                std::fill(dst + hi, dst + len, T(0));
-              }
-              used[size_t(nrows++)] = kz * g.kh + ky;
+      // R output rows x 8 columns per block: R * 8 / (vector width) independent sums, so the
+      // adds overlap instead of waiting on each other.
+      auto block = [&](int64_t oz, int64_t oy, int64_t ox, auto rows) {
+        constexpr int R = decltype(rows)::value;
+        T a[R][8] = {};
+        for (int64_t kz = 0; kz < g.kd; ++kz)
+          for (int64_t ky = 0; ky < g.kh; ++ky) {
+            const T* ph = buf.data() + ((oz * g.sd + kz * g.dd) * hp + oy * g.sh + ky * g.dh) * row_at + ox;
+            const T* wr = wp + (kz * g.kh + ky) * g.kw;
+            for (int64_t kx = 0; kx < g.kw; ++kx) {
+              const T wv = wr[kx];
+              const T* src = ph + tap_at[size_t(kx)];
+              for (int r = 0; r < R; ++r)
+                for (int j = 0; j < 8; ++j) a[r][j] += wv * src[r * g.sh * row_at + j];
             }
           }
-          T* out = yp + (oz * g.oh + oy) * g.ow;
-          for (int64_t ox = 0; ox < g.ow; ox += 8) {
-            T a[8] = {};
-            for (int64_t t = 0; t < nrows; ++t) {
-              const T* ph = buf.data() + t * s * stride + ox;
-              const T* wr = wp + used[size_t(t)] * g.kw;
-              for (int64_t kx = 0; kx < g.kw; ++kx) {
-                const T wv = wr[kx];
-                const T* src = ph + tap_at[size_t(kx)];
-                for (int j = 0; j < 8; ++j) a[j] += wv * src[j];
-              }
-            }
-            const int64_t m = std::min<int64_t>(8, g.ow - ox);
-            if (req == Req::kAdd) {
-              for (int64_t j = 0; j < m; ++j) out[ox + j] += a[j] + b;
-            } else {
-              for (int64_t j = 0; j < m; ++j) out[ox + j] = a[j] + b;
-            }
+        const int64_t m = std::min<int64_t>(8, g.ow - ox);
+        for (int r = 0; r < R; ++r) {
+          T* out = yp + (oz * g.oh + oy + r) * g.ow + ox;
+          if (req == Req::kAdd) {
+            for (int64_t j = 0; j < m; ++j) out[j] += a[r][j] + b;
+          } else {
+            for (int64_t j = 0; j < m; ++j) out[j] = a[r][j] + b;
           }
         }
+      };
+      for (int64_t oz = 0; oz < g.od; ++oz) {
+        int64_t oy = 0;
+        for (; oy + 4 <= g.oh; oy += 4)
+          for (int64_t ox = 0; ox < g.ow; ox += 8) block(oz, oy, ox, std::integral_constant<int, 4>());
+        for (; oy < g.oh; ++oy)
+          for (int64_t ox = 0; ox < g.ow; ox += 8) block(oz, oy, ox, std::integral_constant<int, 1>());
+      }
     }
   });
 }
