@@ -326,9 +326,9 @@ def bench_training(runs, quick):
         def brass_step():
             exe.forward(is_train=True)
             exe.backward()
-            for k in keys:
+            for k in keys:  # the fused update op, as mx.optimizer.SGD runs it
                 w = exe.arg_dict[k]
-                mx.nd.elemwise_sub(w, exe.grad_dict[k] * lr, out=w)
+                mx.nd.sgd_update(w, exe.grad_dict[k], lr=lr, out=w)
             mx.nd.waitall()
         net = torch_module(spec, params).train()
         opt = torch.optim.SGD(net.parameters(), lr=0.01)

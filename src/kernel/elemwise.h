@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 
 #include "base/dtype.h"
 #include "engine/thread_pool.h"
@@ -71,10 +72,21 @@ struct FloatCompute {
 };
 
 // ---- unary ------------------------------------------------------------------------------
+// A functor with `static void vec_f32(const float* x, float* y, int64_t n)` (host builds) has a
+// SIMD float32 version of its math (kernel/vmath.h), used for float32 arrays it writes.
+template <class F, class = void> struct HasVecF32 : std::false_type {};
+template <class F> struct HasVecF32<F, std::void_t<decltype(&F::vec_f32)>> : std::true_type {};
+
 template <class F, class T>
 void unary_direct(const TBlob& in, const TBlob& out, Req req) {
   const T* x = in.ptr<T>();
   T* y = out.ptr<T>();
+  if constexpr (std::is_same<T, float>::value && HasVecF32<F>::value) {
+    if (req != Req::kAdd) {
+      thread_pool::parallel_for(out.size(), kGrain, [&](int64_t b, int64_t e) { F::vec_f32(x + b, y + b, e - b); });
+      return;
+    }
+  }
   thread_pool::parallel_for(out.size(), kGrain, [&](int64_t b, int64_t e) {
     if (req == Req::kAdd) {
       for (int64_t i = b; i < e; ++i) y[i] = T(y[i] + F::template map<T>(x[i]));

@@ -509,16 +509,32 @@ def test_completeness():
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_vectorized_exp_on_every_isa(isa):
-    """The SIMD exp path of each ISA (a missing ISA falls back, so each run must still agree)."""
+    """The SIMD exp, tanh and sigmoid paths of each ISA (a missing ISA falls back, so each run
+    must still agree): random values over the whole range plus the branch edges and specials,
+    through the ops and through Activation."""
     import subprocess
     import sys
     prog = ("import numpy as np, brass as mx\n"
             "x = np.random.RandomState(0).uniform(-90, 90, 100003).astype(np.float32)\n"
             "x[:7] = [np.nan, np.inf, -np.inf, -100, 88.7, -87.5, 0]\n"
-            "g = mx.nd.exp(mx.nd.array(x)).asnumpy()\n"
+            "s = np.random.RandomState(1).uniform(-1.5, 1.5, 50001).astype(np.float32)\n"
+            "e = np.array([0.625, -0.625, np.nextafter(np.float32(0.625), np.float32(0)), 9, -9, 8.9, 1e-30, -1e-30,\n"
+            "              1e-45, -0.0, 0.0, 20, -20, np.nan, np.inf, -np.inf, 44, -44, 1e-3], np.float32)\n"
+            "x = np.concatenate([x, s, e])\n"
+            "xd = x.astype(np.float64)\n"
             "with np.errstate(all='ignore'):\n"
-            "    w = np.exp(x.astype(np.float64)).astype(np.float32)\n"
-            "np.testing.assert_allclose(g, w, rtol=3e-7, atol=1e-44, equal_nan=True)\n"
+            "    want = {'exp': np.exp(xd), 'tanh': np.tanh(xd), 'sigmoid': 1 / (1 + np.exp(-xd))}\n"
+            "for name, w in want.items():\n"
+            "    w = w.astype(np.float32)\n"
+            "    g = getattr(mx.nd, name)(mx.nd.array(x)).asnumpy()\n"
+            "    # sigmoid far below zero: 1 / (1 + exp(-x)) with exp(-x) past float32 is 0, not subnormal\n"
+            "    atol = 2e-38 if name == 'sigmoid' else 1e-44\n"
+            "    np.testing.assert_allclose(g, w, rtol=4e-7, atol=atol, equal_nan=True, err_msg=name)\n"
+            "    if name != 'exp':\n"
+            "        a = mx.nd.Activation(mx.nd.array(x), act_type=name).asnumpy()\n"
+            "        np.testing.assert_array_equal(a, g, err_msg=name)\n"
+            "    if name == 'tanh':\n"
+            "        assert np.array_equal(np.signbit(g[x == 0]), np.signbit(x[x == 0]))\n"
             "print('ok', mx.build_info())\n")
     env = dict(__import__("os").environ, BRASS_ISA=isa)
     out = subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True, text=True)

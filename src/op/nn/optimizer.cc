@@ -9,6 +9,7 @@
 // The parameters, the math and the dispatch are in optimizer_params.h, shared with the CUDA
 // kernels (cuda/optimizer.cu). These ops have no gradient.
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -23,11 +24,16 @@ namespace optimizer_ops {
 using In = std::vector<TBlob>;
 
 // Runs functor(i) for i in [0, n) on the thread pool.
+template <class F, class = void> struct HasRunRange : std::false_type {};
+template <class F>
+struct HasRunRange<F, std::void_t<decltype(std::declval<const F&>().run_range(0, 0))>> : std::true_type {};
+
 struct CpuExec {
   template <class F>
   void operator()(int64_t n, const F& f) const {
     thread_pool::parallel_for(n, kernel::kGrain, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) f(i);
+      if constexpr (HasRunRange<F>::value) f.run_range(b, e);
+      else for (int64_t i = b; i < e; ++i) f(i);
     });
   }
 };

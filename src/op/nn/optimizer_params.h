@@ -549,6 +549,29 @@ struct Runner {
     if (w32) w32[i] = float(nw);
     if (write) out[i] = W(nw);
   }
+#ifndef __CUDACC__
+  // Elements [b, e) with the cases that do not change along the array decided once, so the
+  // common ones (no rescale array, no float32 master copy) are plain loops that vectorize.
+  void run_range(int64_t b, int64_t e) const {
+    if (!scale && !w32 && write) {
+      const C rs = step.rescale;
+      if (nst == 0) {
+        for (int64_t i = b; i < e; ++i) out[i] = W(step(C(w[i]), C(g[i]), rs, nullptr));
+        return;
+      }
+      if (nst == 1) {
+        for (int64_t i = b; i < e; ++i) {
+          C s[1] = {C(st0[i])};
+          C nw = step(C(w[i]), C(g[i]), rs, s);
+          st0[i] = S(s[0]);
+          out[i] = W(nw);
+        }
+        return;
+      }
+    }
+    for (int64_t i = b; i < e; ++i) (*this)(i);
+  }
+#endif
 };
 
 // lamb_update_phase2: out = weight - lr' * g with lr' = lr * r1' / r2 (r1' = r1 within the

@@ -53,44 +53,64 @@ void by_float(DType t, F&& kernel) {
   }
 }
 
-// The forward pass over channels-first data by output rows: the windows along the last axis
-// are worked out once per call, each output row accumulates the data rows of its window in
-// order (per output: the same elements in the same order as pool_forward_at, so the same
-// bits), planes and rows in parallel.
+// Channels-first pooling by output rows. The windows along the last axis are worked out once
+// per call; a row's windows along the first two axes once per row.
+struct RowWindows {
+  std::vector<int64_t> lo, hi, cnt;  // per output column: data columns [lo, hi), count factor
+  explicit RowWindows(const PoolGeom& g) {
+    const size_t nw = static_cast<size_t>(g.o[2]);
+    lo.resize(nw);
+    hi.resize(nw);
+    cnt.resize(nw);
+    for (int64_t ox = 0; ox < g.o[2]; ++ox) {
+      int64_t oz[3] = {0, 0, ox};
+      PoolWindow w = pool_window(g, oz);
+      lo[size_t(ox)] = w.lo[2];
+      hi[size_t(ox)] = w.hi[2];
+      cnt[size_t(ox)] = axis_count(g, 2, ox, w);
+    }
+  }
+  // The count factor of axis d at output position o (pool_window's count, one axis of it).
+  static int64_t axis_count(const PoolGeom& g, int d, int64_t o, const PoolWindow& w) {
+    int64_t st = o * g.s[d] - g.p[d], en = std::min(st + g.k[d], g.x[d] + g.p[d]);
+    return g.include_pad ? en - st : std::max<int64_t>(0, w.hi[d] - w.lo[d]);
+  }
+};
+
+// Output row r (over n*c planes, then the first two output axes): its plane and window.
+struct RowAt {
+  int64_t pl, oz, oy, outer;  // outer: the first two axes' count factor
+  PoolWindow w;
+  RowAt(const PoolGeom& g, int64_t r) {
+    oy = r % g.o[1];
+    oz = (r / g.o[1]) % g.o[0];
+    pl = r / (g.o[0] * g.o[1]);
+    int64_t at[3] = {oz, oy, 0};
+    w = pool_window(g, at);
+    outer = RowWindows::axis_count(g, 0, oz, w) * RowWindows::axis_count(g, 1, oy, w);
+  }
+};
+
+// Forward: each output row accumulates the data rows of its window in order (per output the
+// same elements in the same order as pool_forward_at, so the same bits); rows in parallel.
 template <class T, class C>
 void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
   const int64_t ow = g.o[2];
-  const size_t nw = static_cast<size_t>(ow);
-  std::vector<int64_t> lo(nw), hi(nw), cnt(nw);  // along the last axis
-  for (int64_t ox = 0; ox < ow; ++ox) {
-    int64_t oz[3] = {0, 0, ox};
-    PoolWindow w = pool_window(g, oz);
-    lo[size_t(ox)] = w.lo[2];
-    hi[size_t(ox)] = w.hi[2];
-    int64_t st = ox * g.s[2] - g.p[2], en = std::min(st + g.k[2], g.x[2] + g.p[2]);
-    cnt[size_t(ox)] = g.include_pad ? en - st : std::max<int64_t>(0, w.hi[2] - w.lo[2]);
-  }
+  const RowWindows rw(g);
   const int64_t rows = g.n * g.c * g.o[0] * g.o[1];
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * g.k[0] * g.k[1] * g.k[2]));
   thread_pool::parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
-    std::vector<C> acc(nw);
+    std::vector<C> acc(static_cast<size_t>(ow));
     for (int64_t r = r0; r < r1; ++r) {
-      const int64_t oy = r % g.o[1], oz = (r / g.o[1]) % g.o[0], pl = r / (g.o[0] * g.o[1]);
-      int64_t at[3] = {oz, oy, 0};
-      PoolWindow w = pool_window(g, at);  // the first two axes' window (and count factors)
-      int64_t outer = 1;
-      for (int d = 0; d < 2; ++d) {
-        int64_t st = at[d] * g.s[d] - g.p[d], en = std::min(st + g.k[d], g.x[d] + g.p[d]);
-        outer *= g.include_pad ? en - st : std::max<int64_t>(0, w.hi[d] - w.lo[d]);
-      }
-      const T* xp = x + pl * g.xc;
+      const RowAt at(g, r);
+      const T* xp = x + at.pl * g.xc;
       std::fill(acc.begin(), acc.end(), g.type == kPoolMax ? neg_inf : C(0));
-      for (int64_t a = w.lo[0]; a < w.hi[0]; ++a)
-        for (int64_t b = w.lo[1]; b < w.hi[1]; ++b) {
+      for (int64_t a = at.w.lo[0]; a < at.w.hi[0]; ++a)
+        for (int64_t b = at.w.lo[1]; b < at.w.hi[1]; ++b) {
           const T* row = xp + a * g.xst[0] + b * g.xst[1];
           for (int64_t ox = 0; ox < ow; ++ox) {
             C v = acc[size_t(ox)];
-            for (int64_t e = lo[size_t(ox)]; e < hi[size_t(ox)]; ++e) {
+            for (int64_t e = rw.lo[size_t(ox)]; e < rw.hi[size_t(ox)]; ++e) {
               C u = C(row[e]);
               if (g.type == kPoolMax) {
                 if (u > v) v = u;
@@ -101,17 +121,78 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
             acc[size_t(ox)] = v;
           }
         }
-      T* out = y + pl * g.oc + oz * g.ost[0] + oy * g.ost[1];
+      T* out = y + at.pl * g.oc + at.oz * g.ost[0] + at.oy * g.ost[1];
       for (int64_t ox = 0; ox < ow; ++ox) {
         C v = acc[size_t(ox)];
         if (g.type == kPoolAvg) {
-          int64_t n = outer * cnt[size_t(ox)];
+          int64_t n = at.outer * rw.cnt[size_t(ox)];
           v = n > 0 ? v / C(n) : C(0);
         } else if (g.type == kPoolLp) {
           v = lp_root(v, g.p_value);
         }
         out[ox] = req == Req::kAdd ? T(C(out[ox]) + v) : T(v);
       }
+    }
+  });
+}
+
+// Backward: per plane, each output in order adds its share of the gradient to the inputs of
+// its window (max: the window's first maximum), so every input sums its outputs in the order
+// pool_backward_at gathers them (the same bits); planes in parallel.
+template <class T, class C>
+void pool_bwd_rows(const PoolGeom& g, const T* dy, const T* x, const T* y, T* dx, Req req) {
+  const int64_t ow = g.o[2], rows_per_plane = g.o[0] * g.o[1];
+  const RowWindows rw(g);
+  const C neg_inf = -std::numeric_limits<C>::infinity();
+  thread_pool::parallel_for(g.n * g.c, 1, [&](int64_t p0, int64_t p1) {
+    std::vector<C> acc(static_cast<size_t>(g.xc));
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      std::fill(acc.begin(), acc.end(), C(0));
+      const T* xp = x + pl * g.xc;
+      for (int64_t r = pl * rows_per_plane; r < (pl + 1) * rows_per_plane; ++r) {
+        const RowAt at(g, r);
+        const int64_t orow = at.pl * g.oc + at.oz * g.ost[0] + at.oy * g.ost[1];
+        for (int64_t ox = 0; ox < ow; ++ox) {
+          const C gv = C(dy[orow + ox]);
+          const int64_t lo = rw.lo[size_t(ox)], hi = rw.hi[size_t(ox)];
+          if (g.type == kPoolMax) {
+            C best = neg_inf;
+            int64_t arg = -1;
+            for (int64_t a = at.w.lo[0]; a < at.w.hi[0]; ++a)
+              for (int64_t b = at.w.lo[1]; b < at.w.hi[1]; ++b)
+                for (int64_t e = lo; e < hi; ++e) {
+                  const int64_t off = a * g.xst[0] + b * g.xst[1] + e;
+                  const C u = C(xp[off]);
+                  if (u > best) {
+                    best = u;
+                    arg = off;
+                  }
+                }
+            if (arg >= 0) acc[size_t(arg)] += gv;
+            continue;
+          }
+          C share = gv;
+          if (g.type == kPoolAvg) {
+            const int64_t n = at.outer * rw.cnt[size_t(ox)];
+            if (n <= 0) continue;
+            share = gv / C(n);
+          }
+          const C yv = g.type == kPoolLp ? C(y[orow + ox]) : C(0);
+          if (g.type == kPoolLp && g.p_value != 1 && yv == C(0)) continue;
+          for (int64_t a = at.w.lo[0]; a < at.w.hi[0]; ++a)
+            for (int64_t b = at.w.lo[1]; b < at.w.hi[1]; ++b)
+              for (int64_t e = lo; e < hi; ++e) {
+                const int64_t off = a * g.xst[0] + b * g.xst[1] + e;
+                if (g.type == kPoolLp && g.p_value != 1)
+                  acc[size_t(off)] += gv * lp_pow(C(xp[off]) / yv, g.p_value - 1);
+                else
+                  acc[size_t(off)] += share;
+              }
+        }
+      }
+      T* d = dx + pl * g.xc;
+      for (int64_t i = 0; i < g.xc; ++i)
+        d[i] = req == Req::kAdd ? T(C(d[i]) + acc[size_t(i)]) : T(acc[size_t(i)]);
     }
   });
 }
@@ -155,6 +236,10 @@ void pool_bwd_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     using C = decltype(ct);
     const T *dy = in[0].ptr<T>(), *x = in[1].ptr<T>(), *y = in[2].ptr<T>();
     T* dx = out[0].ptr<T>();
+    if (!g.channels_last) {
+      pool_bwd_rows<T, C>(g, dy, x, y, dx, req);
+      return;
+    }
     int64_t* argmax = static_cast<int64_t*>(ctx.temp);
     if (g.type == kPoolMax) {
       C neg_inf = -std::numeric_limits<C>::infinity();

@@ -152,18 +152,7 @@ const bool kRegistered = [] {
   unary<Rint>("rint", "Round to the nearest integer; halves go down (MXNet's rint).\n\n    rint([-1.5, 1.5]) = [-2, 1]");
   unary<Trunc>("trunc", "Round toward zero.\n\n    trunc([-2.7, 1.9]) = [-2, 1]");
   unary<Fix>("fix", "Round toward zero (same as trunc).\n\n    fix([-2.7, 1.9]) = [-2, 1]");
-  unary<Exp>("exp", "Element-wise exponential.\n\n    exp([0, 1]) = [1, 2.71828]")
-      .cpu([](const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
-        if (in[0].dtype == DType::kFloat32 && ctx.req[0] != Req::kAdd && ctx.req[0] != Req::kNull) {
-          const float* x = in[0].ptr<float>();
-          float* y = out[0].ptr<float>();
-          thread_pool::parallel_for(out[0].size(), kernel::kGrain, [&](int64_t b, int64_t e) {
-            kernel::exp_f32(x + b, y + b, e - b);
-          });
-          return;
-        }
-        kernel::unary<Exp>(in[0], out[0], ctx.req[0]);
-      });
+  unary<Exp>("exp", "Element-wise exponential.\n\n    exp([0, 1]) = [1, 2.71828]");
   unary<Expm1>("expm1", "exp(x) - 1, accurate near zero.");
   unary<Log>("log", "Natural logarithm.\n\n    log([1, e]) = [0, 1]");
   unary<Log1p>("log1p", "log(1 + x), accurate near zero.");

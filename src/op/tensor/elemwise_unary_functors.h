@@ -9,6 +9,7 @@
 
 #include "base/xinline.h"
 #include "kernel/elemwise.h"
+#include "kernel/vmath.h"
 
 namespace brass {
 namespace unary_ops {
@@ -107,7 +108,17 @@ BRASS_UNARY(Rint, DefaultCompute,
                   : std::ceil(as_fp(x))))
 BRASS_UNARY(Trunc, DefaultCompute, T(std::trunc(as_fp(x))))
 BRASS_UNARY(Fix, DefaultCompute, T(std::trunc(as_fp(x))))
-BRASS_UNARY(Exp, FloatCompute, std::exp(x))
+// Exp, Tanh and Sigmoid have SIMD float32 versions on the CPU (kernel/vmath.h).
+#ifdef __CUDACC__
+#define BRASS_VEC_F32(fn)
+#else
+#define BRASS_VEC_F32(fn) \
+  static void vec_f32(const float* x, float* y, int64_t n) { kernel::fn(x, y, n); }
+#endif
+struct Exp : kernel::FloatCompute {
+  template <class T> BRASS_XINLINE static T map(T x) { return std::exp(x); }
+  BRASS_VEC_F32(exp_f32)
+};
 BRASS_UNARY(Expm1, FloatCompute, std::expm1(x))
 BRASS_UNARY(Log, FloatCompute, std::log(x))
 BRASS_UNARY(Log1p, FloatCompute, std::log1p(x))
@@ -125,11 +136,17 @@ BRASS_UNARY(Arccos, FloatCompute, std::acos(x))
 BRASS_UNARY(Arctan, FloatCompute, std::atan(x))
 BRASS_UNARY(Sinh, FloatCompute, std::sinh(x))
 BRASS_UNARY(Cosh, FloatCompute, std::cosh(x))
-BRASS_UNARY(Tanh, FloatCompute, std::tanh(x))
+struct Tanh : kernel::FloatCompute {
+  template <class T> BRASS_XINLINE static T map(T x) { return std::tanh(x); }
+  BRASS_VEC_F32(tanh_f32)
+};
 BRASS_UNARY(Arcsinh, FloatCompute, std::asinh(x))
 BRASS_UNARY(Arccosh, FloatCompute, std::acosh(x))
 BRASS_UNARY(Arctanh, FloatCompute, std::atanh(x))
-BRASS_UNARY(Sigmoid, FloatCompute, T(1) / (T(1) + std::exp(-x)))
+struct Sigmoid : kernel::FloatCompute {
+  template <class T> BRASS_XINLINE static T map(T x) { return T(1) / (T(1) + std::exp(-x)); }
+  BRASS_VEC_F32(sigmoid_f32)
+};
 BRASS_UNARY(Softsign, FloatCompute, x / (T(1) + std::fabs(x)))
 BRASS_UNARY(Erf, FloatCompute, std::erf(x))
 BRASS_UNARY(Erfinv, FloatCompute, T(erfinv_d(double(x))))
