@@ -146,6 +146,57 @@ void conv_bwd_weight_impl(cudaStream_t s, const char* op, const ConvGeom& g, DTy
   }
 }
 
+// (a, s, b) <-> (a, b, s): element i of the destination, channels-first (to_first) or
+// channels-last, from the other layout, with the request.
+template <class T>
+struct MoveChannels {
+  const T* src;
+  T* dst;
+  int64_t s, b;
+  bool to_first, add;
+  __device__ void operator()(int64_t i) const {
+    int64_t a, p, c;
+    if (to_first) {  // dst (a, c, p) <- src (a, p, c)
+      p = i % s;
+      c = (i / s) % b;
+      a = i / (s * b);
+      dst[i] = src[(a * s + p) * b + c];
+    } else {  // dst (a, p, c) <- src (a, c, p)
+      c = i % b;
+      p = (i / b) % s;
+      a = i / (s * b);
+      T v = src[(a * b + c) * s + p];
+      dst[i] = add ? dst[i] + v : v;
+    }
+  }
+};
+
+// Runs fn(g, a, b, out, req, temp) on channels-first operands: for a channels-last call, on
+// copies of `a` and `b` in the temp space after the im2col matrix (as the CPU kernels), the
+// result moved back into `out` with req.
+template <class T, class F>
+void channels_first(cudaStream_t st, const ConvGeom& g, const TBlob& a, const TBlob& b,
+                    const TBlob& out, Req req, T* temp, F&& fn) {
+  if (!g.last) {
+    fn(g, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), req, temp);
+    return;
+  }
+  auto move = [&](const T* src, T* dst, const Shape& sh, bool to_first, Req r) {
+    int64_t c = sh[sh.ndim() - 1], n = sh[0];
+    int64_t sp = sh.size() / (n * c > 0 ? n * c : 1);
+    cuda::for_each(st, sh.size(), MoveChannels<T>{src, dst, sp, c, to_first, r == Req::kAdd});
+  };
+  T* pa = temp + conv_col_elems(g);
+  T* pb = pa + a.size();
+  T* po = pb + b.size();
+  move(a.ptr<T>(), pa, a.shape, true, Req::kWrite);
+  move(b.ptr<T>(), pb, b.shape, true, Req::kWrite);
+  ConvGeom gf = g;
+  gf.last = false;
+  fn(gf, pa, pb, po, Req::kWrite, temp);
+  move(po, out.ptr<T>(), out.shape, false, req);
+}
+
 // Runs body(T()) on the stream of the op's device and waits for it.
 template <class F>
 void run(const OpContext& ctx, const std::vector<TBlob>& in, F&& body) {
@@ -161,9 +212,11 @@ void conv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
     using T = decltype(tag);
     const auto& prm = ctx.param<ConvParam>();
     ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
-    conv_fwd_impl<T>(s, "Convolution", g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
-                     prm.no_bias ? nullptr : in[2].ptr<T>(), out[0].ptr<T>(), ctx.req[0],
-                     static_cast<T*>(ctx.temp));
+    const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
+    channels_first<T>(s, g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
+                        conv_fwd_impl<T>(s, "Convolution", gf, in[0].dtype, x, w, bias, y, req, temp);
+                      });
   });
 }
 
@@ -174,8 +227,10 @@ void conv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
     using T = decltype(tag);
     const char* op = "_backward_Convolution_data";
     ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, op);
-    conv_bwd_data_impl<T>(s, op, g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(),
-                          ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(s, g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
+                        conv_bwd_data_impl<T>(s, op, gf, in[0].dtype, dy, w, dx, req, temp);
+                      });
   });
 }
 
@@ -186,8 +241,10 @@ void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
     using T = decltype(tag);
     const char* op = "_backward_Convolution_weight";
     ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, op);
-    conv_bwd_weight_impl<T>(s, op, g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
-                            out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(s, g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
+                        conv_bwd_weight_impl<T>(s, op, gf, in[0].dtype, dy, x, dw, req, temp);
+                      });
   });
 }
 
@@ -207,11 +264,13 @@ void deconv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
     using T = decltype(tag);
     const auto& prm = ctx.param<DeconvParam>();
     ConvGeom g = deconv_geom(prm, in[0].shape, "Deconvolution");
-    conv_bwd_data_impl<T>(s, "Deconvolution", g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
-                          out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
-    if (!prm.no_bias)
-      cuda::for_each(s, out[0].size(), AddChannelBias<T>{out[0].ptr<T>(), in[2].ptr<T>(), g.c,
-                                                         g.d * g.h * g.w});
+    channels_first<T>(s, g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
+                        conv_bwd_data_impl<T>(s, "Deconvolution", gf, in[0].dtype, x, w, y, req, temp);
+                        if (!prm.no_bias)
+                          cuda::for_each(s, out[0].size(), AddChannelBias<T>{y, in[2].ptr<T>(), gf.c,
+                                                                             gf.d * gf.h * gf.w});
+                      });
   });
 }
 
@@ -222,8 +281,10 @@ void deconv_bwd_data(const OpContext& ctx, const std::vector<TBlob>& in,
     using T = decltype(tag);
     const char* op = "_backward_Deconvolution_data";
     ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[2].shape, op);
-    conv_fwd_impl<T>(s, op, g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), nullptr,
-                     out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(s, g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
+                        conv_fwd_impl<T>(s, op, gf, in[0].dtype, dy, w, nullptr, dx, req, temp);
+                      });
   });
 }
 
@@ -234,8 +295,10 @@ void deconv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
     using T = decltype(tag);
     const char* op = "_backward_Deconvolution_weight";
     ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[1].shape, op);
-    conv_bwd_weight_impl<T>(s, op, g, in[0].dtype, in[1].ptr<T>(), in[0].ptr<T>(),
-                            out[0].ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(s, g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
+                        conv_bwd_weight_impl<T>(s, op, gf, in[0].dtype, x, dy, dw, req, temp);
+                      });
   });
 }
 

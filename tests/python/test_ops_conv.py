@@ -268,8 +268,10 @@ def test_convolution_errors():
     raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, num_group=3),
            "Convolution", "num_group")
     raises(lambda: mx.nd.Convolution(x, w, b, kernel=(7, 7), num_filter=3), "Convolution", "larger")
+    raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, layout="NDHWC"),
+           "Convolution", "NDHWC", "NCHW or NHWC")
     raises(lambda: mx.nd.Convolution(x, w, b, kernel=(3, 3), num_filter=3, layout="NHWC"),
-           "Convolution", "NHWC")
+           "Convolution", "weight")  # (2, 4, 5, 5) as NHWC has 5 channels: weight (3, 3, 3, 5)
     raises(lambda: mx.nd.Convolution(mx.nd.ones((2, 4, 5, 5), dtype="int32"), mx.nd.ones((3, 4, 3, 3), dtype="int32"),
                                      mx.nd.ones((3,), dtype="int32"), kernel=(3, 3), num_filter=3),
            "Convolution", "int32")
@@ -951,3 +953,75 @@ def test_convolution_on_every_isa(isa, tmp_path):
             want = conv_ref_nd(x, w, None, prm["kernel"], prm.get("stride"), prm.get("dilate"), prm.get("pad"),
                                prm.get("num_group", 1))
             close(got["%d%s" % (i, dt)], want.astype(dt), dt)
+
+
+# ---- channels-last layouts ------------------------------------------------------------------
+
+def _to_last(a):
+    return np.ascontiguousarray(np.moveaxis(a, 1, -1))
+
+
+def _to_first(a):
+    return np.ascontiguousarray(np.moveaxis(a, -1, 1))
+
+
+LAST_CASES = [
+    # (op, channels-first data shape, num_filter, params)
+    ("Convolution", (2, 3, 7, 6), 4, dict(kernel=(3, 3), stride=(2, 1), pad=(1, 1))),
+    ("Convolution", (2, 4, 5, 5), 6, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
+    ("Convolution", (2, 4, 6, 5), 4, dict(kernel=(3, 3), pad=(1, 1), num_group=4)),  # depthwise
+    ("Convolution", (3, 5, 4, 6), 7, dict(kernel=(1, 1))),
+    ("Convolution", (2, 3, 9), 4, dict(kernel=(3,), dilate=(2,))),
+    ("Convolution", (1, 2, 4, 5, 3), 3, dict(kernel=(2, 3, 2), pad=(1, 1, 0))),
+    ("Deconvolution", (2, 3, 4, 5), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), adj=(1, 0))),
+    ("Deconvolution", (1, 4, 3, 4), 6, dict(kernel=(3, 3), stride=(2, 2), num_group=2)),
+]
+LAYOUT_LAST = {3: "NWC", 4: "NHWC", 5: "NDHWC"}
+LAYOUT_FIRST = {3: "NCW", 4: "NCHW", 5: "NCDHW"}
+
+
+@pytest.mark.parametrize("dtype", FLOATS)
+@pytest.mark.parametrize("ci", range(len(LAST_CASES)))
+def test_channels_last_layouts(dtype, ci):
+    """NWC / NHWC / NDHWC Convolution and Deconvolution (weight (O, *kernel, I)) give the
+    channels-first results moved to channels-last, forward and every gradient (data, weight,
+    bias), with add requests too, and infer their shapes in their own layout."""
+    op, shape, f, prm = LAST_CASES[ci]
+    g = prm.get("num_group", 1)
+    k = prm["kernel"]
+    wshape = ((f, shape[1] // g) if op == "Convolution" else (shape[1], f // g)) + k
+    x, w, b = rand(shape, dtype, seed=ci), rand(wshape, dtype, seed=10 + ci), rand((f,), dtype, seed=20 + ci)
+    fn = getattr(mx.nd, op)
+    first = dict(prm, layout=LAYOUT_FIRST[len(shape)])
+    last = dict(prm, layout=LAYOUT_LAST[len(shape)])
+    arrs = [nd(x), nd(w), nd(b)]
+    for a in arrs:
+        a.attach_grad()
+    with mx.autograd.record():
+        y = fn(*arrs, num_filter=f, no_bias=False, **first)
+    hg1 = rand(y.shape, dtype, seed=30 + ci)
+    y.backward(nd(hg1))
+    y1, g1 = y.asnumpy(), [a.grad.asnumpy() for a in arrs]
+    # the channels-last run, with the same head gradient in its own layout
+    arrs = [nd(_to_last(x)), nd(_to_last(w)), nd(b)]
+    for a in arrs:
+        a.attach_grad()
+    with mx.autograd.record():
+        y = fn(*arrs, num_filter=f, no_bias=False, **last)
+    assert y.shape == _to_last(y1).shape
+    y.backward(nd(_to_last(hg1)))
+    close(y, _to_last(y1), dtype)
+    close(arrs[0].grad, _to_last(g1[0]), dtype)
+    close(arrs[1].grad, _to_last(g1[1]), dtype)
+    close(arrs[2].grad, g1[2], dtype)
+    # add requests: the gradient ops add into what is there
+    dy = nd(_to_last(hg1))
+    for name, ins, want in [("_backward_%s_data" % op, [dy, nd(_to_last(w)), nd(_to_last(x))], _to_last(g1[0])),
+                            ("_backward_%s_weight" % op, [dy, nd(_to_last(x))], _to_last(g1[1]))]:
+        out = mx.nd.ones(want.shape, dtype=dtype)
+        getattr(mx.nd, name)(*ins, out=out, num_filter=f, **last)
+        close(out, want, dtype)
+    # shapes inferred in the layout
+    sym = getattr(mx.sym, op)(mx.sym.var("data"), num_filter=f, name="c", **last)
+    args, outs, _ = sym.infer_shape(data=_to_last(x).shape)
+    assert tuple(args[1]) == _to_last(w).shape and tuple(outs[0]) == _to_last(y1).shape

@@ -46,8 +46,9 @@ struct ConvParam {
     s.field("cudnn_off", &ConvParam::cudnn_off).set_default(false)
         .describe("Turn off cuDNN (accepted and ignored).");
     s.field("layout", &ConvParam::layout).set_default(std::nullopt)
-        .describe("Data layout: None, NCW (1-D), NCHW (2-D) or NCDHW (3-D); channels-last "
-                  "layouts are not supported.");
+        .describe("Data layout: None (channels first), NCW, NCHW, NCDHW, or channels last: NWC, "
+                  "NHWC, NDHWC (the weight is then (num_filter, *kernel, C/num_group) and the "
+                  "output channels last too).");
   }
 };
 
@@ -84,7 +85,8 @@ struct DeconvParam {
     s.field("cudnn_off", &DeconvParam::cudnn_off).set_default(false)
         .describe("Turn off cuDNN (accepted and ignored).");
     s.field("layout", &DeconvParam::layout).set_default(std::nullopt)
-        .describe("Data layout: None, NCW (1-D), NCHW (2-D) or NCDHW (3-D).");
+        .describe("Data layout: None (channels first), NCW, NCHW, NCDHW, or channels last: NWC, "
+                  "NHWC, NDHWC (the weight is then (C, *kernel, num_filter/num_group)).");
   }
 };
 
@@ -98,11 +100,14 @@ struct ConvGeom {
   int64_t od, oh, ow;
   int64_t cg, fg, k, p;     // channels and filters per group; col rows per group; od*oh*ow
   int nd;                   // 1, 2 or 3 spatial dimensions (as given)
+  bool last;                // the caller's arrays are channels-last (the kernels take them
+                            // channels-first: see conv_spatial)
   int64_t chw() const { return c * d * h * w; }        // one sample of data
   int64_t col_size() const { return c * kd * kh * kw * p; }  // one sample's im2col matrix
 };
 
 inline const char* conv_layout(int nd) { return nd == 1 ? "NCW" : nd == 2 ? "NCHW" : "NCDHW"; }
+inline const char* conv_layout_last(int nd) { return nd == 1 ? "NWC" : nd == 2 ? "NHWC" : "NDHWC"; }
 
 // Checks a spatial tuple (empty: dflt everywhere) and returns its value for spatial axis i of
 // 3 (the missing leading axes of 1-D and 2-D calls get `missing`).
@@ -119,27 +124,41 @@ inline int64_t conv_pick(const char* op, const Tuple& t, const Tuple& kernel, co
   return v;
 }
 
-// Checks the kernel's rank, the data's rank and the layout against each other.
+// Checks the kernel's rank, the data's rank and the layout against each other; *last: the
+// layout is channels-last.
 inline int conv_rank(const char* op, const Tuple& kernel, const Shape& data,
-                     const std::optional<std::string>& layout) {
+                     const std::optional<std::string>& layout, bool* last) {
   int nd = int(kernel.size());
   if (nd < 1 || nd > 3)
     fail(BRASS_ERR_INVALID_ARGUMENT, op, ": kernel must have 1 (NCW), 2 (NCHW) or 3 (NCDHW) "
          "dimensions, got ", parse::tuple_str(kernel));
+  *last = layout && *layout == conv_layout_last(nd);
   if (data.ndim() != nd + 2)
     fail(BRASS_ERR_SHAPE, op, ": data of shape ", data, " does not fit kernel ",
-         parse::tuple_str(kernel), " (expected ", nd + 2, "-D data: ", conv_layout(nd), ")");
-  if (layout && *layout != conv_layout(nd))
-    fail(BRASS_ERR_UNSUPPORTED, op, ": layout '", *layout, "' is not supported (only ",
-         conv_layout(nd), " for ", nd + 2, "-D data)");
+         parse::tuple_str(kernel), " (expected ", nd + 2, "-D data: ",
+         *last ? conv_layout_last(nd) : conv_layout(nd), ")");
+  if (layout && *layout != conv_layout(nd) && !*last)
+    fail(BRASS_ERR_UNSUPPORTED, op, ": layout '", *layout, "' does not fit kernel ",
+         parse::tuple_str(kernel), " (", conv_layout(nd), " or ", conv_layout_last(nd), " for ",
+         nd + 2, "-D data)");
   return nd;
 }
 
+// (a, spatial..., b) -> (a, b, spatial...): a channels-last shape as the kernels see it.
+inline Shape channels_first(const Shape& s) {
+  std::vector<int64_t> d{s[0], s[s.ndim() - 1]};
+  for (int i = 1; i + 1 < s.ndim(); ++i) d.push_back(s[i]);
+  return Shape(d);
+}
+
 // Checks data shape and parameters against each other; fails naming `op`.
-inline ConvGeom conv_geom(const ConvParam& prm, const Shape& data, const char* op) {
-  int nd = conv_rank(op, prm.kernel, data, prm.layout);
+inline ConvGeom conv_geom(const ConvParam& prm, const Shape& given, const char* op) {
+  bool last;
+  int nd = conv_rank(op, prm.kernel, given, prm.layout, &last);
+  const Shape data = last ? channels_first(given) : given;
   ConvGeom g{};
   g.nd = nd;
+  g.last = last;
   g.n = data[0];
   g.c = data[1];
   int64_t* x[3] = {&g.d, &g.h, &g.w};
@@ -152,7 +171,7 @@ inline ConvGeom conv_geom(const ConvParam& prm, const Shape& data, const char* o
   g.g = prm.num_group;
   if (g.c % g.g != 0 || g.f % g.g != 0)
     fail(BRASS_ERR_SHAPE, op, ": num_group ", g.g, " must divide the data channels (", g.c,
-         ", data ", data, ") and num_filter (", g.f, ")");
+         ", data ", given, ") and num_filter (", g.f, ")");
   bool big = false;
   for (int i = 0; i < 3; ++i) {
     int a = i - (3 - nd);
@@ -167,7 +186,7 @@ inline ConvGeom conv_geom(const ConvParam& prm, const Shape& data, const char* o
   }
   if (big)
     fail(BRASS_ERR_SHAPE, op, ": kernel ", parse::tuple_str(prm.kernel), " (dilate ",
-         parse::tuple_str(prm.dilate), ") is larger than the padded data (data ", data, ", pad ",
+         parse::tuple_str(prm.dilate), ") is larger than the padded data (data ", given, ", pad ",
          parse::tuple_str(prm.pad), ")");
   g.cg = g.c / g.g;
   g.fg = g.f / g.g;
@@ -176,7 +195,9 @@ inline ConvGeom conv_geom(const ConvParam& prm, const Shape& data, const char* o
   return g;
 }
 
+// The caller's shape of an (a, b, spatial) array: (a, spatial..., b) when channels-last.
 inline Shape conv_spatial(const ConvGeom& g, int64_t a, int64_t b, int64_t d, int64_t h, int64_t w) {
+  if (g.last) return g.nd == 1 ? Shape{a, w, b} : g.nd == 2 ? Shape{a, h, w, b} : Shape{a, d, h, w, b};
   return g.nd == 1 ? Shape{a, b, w} : g.nd == 2 ? Shape{a, b, h, w} : Shape{a, b, d, h, w};
 }
 inline Shape conv_weight_shape(const ConvGeom& g) {
@@ -184,6 +205,11 @@ inline Shape conv_weight_shape(const ConvGeom& g) {
 }
 inline Shape conv_out_shape(const ConvGeom& g) { return conv_spatial(g, g.n, g.f, g.od, g.oh, g.ow); }
 inline Shape conv_data_shape(const ConvGeom& g) { return conv_spatial(g, g.n, g.c, g.d, g.h, g.w); }
+// Elements of one sample's im2col matrix the kernels keep in the temp space (none for
+// depthwise convolutions, which run directly).
+inline int64_t conv_col_elems(const ConvGeom& g) {
+  return g.g > 1 && g.cg == 1 ? 0 : g.col_size();
+}
 // 1x1 kernel, stride 1, no pad: the im2col matrix is the data itself.
 inline bool conv_col_is_data(const ConvGeom& g) {
   return g.kd == 1 && g.kh == 1 && g.kw == 1 && g.sd == 1 && g.sh == 1 && g.sw == 1 &&
@@ -194,8 +220,10 @@ inline bool conv_col_is_data(const ConvGeom& g) {
 // the deconvolution's output (n, num_filter, ...) and whose filters are its input channels:
 // that convolution's geometry, with the output size from target_shape (pad and adj computed
 // as MXNet does) or from pad and adj.
-inline ConvGeom deconv_geom(const DeconvParam& prm, const Shape& data, const char* op) {
-  int nd = conv_rank(op, prm.kernel, data, prm.layout);
+inline ConvGeom deconv_geom(const DeconvParam& prm, const Shape& given, const char* op) {
+  bool last;
+  int nd = conv_rank(op, prm.kernel, given, prm.layout, &last);
+  const Shape data = last ? channels_first(given) : given;
   int64_t cin = data[1];
   if (cin % prm.num_group != 0 || prm.num_filter % prm.num_group != 0)
     fail(BRASS_ERR_SHAPE, op, ": num_group ", prm.num_group, " must divide the data channels (",
@@ -240,7 +268,9 @@ inline ConvGeom deconv_geom(const DeconvParam& prm, const Shape& data, const cha
     out.push_back(o);
   }
   cp.pad = pads;
-  return conv_geom(cp, Shape(out), op);
+  ConvGeom g = conv_geom(cp, Shape(out), op);
+  g.last = last;
+  return g;
 }
 
 // Element i of the im2col matrix of one sample x (c, d, h, w): row r = (ci, kz, ky, kx),

@@ -90,12 +90,15 @@ bool bwd_weight_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vecto
 
 // Temp space: one sample's im2col matrix (none for depthwise convolutions, which run
 // directly). `data` is the input that carries the data shape.
+// Channels-last calls also get room for channels-first copies of their two array operands
+// and their output, after the im2col matrix (conv_last_scratch).
 template <bool D>
 TempFn col_temp(int data) {
-  return [data](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
+  return [data](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
     ConvGeom g = node_geom<D>(a, in[data].shape, a.op->name.c_str());
-    return conv_is_depthwise(g) ? size_t(0)
-                                : size_t(g.col_size()) * nn_dtype::compute_size(in[0].dtype);
+    size_t n = conv_col_elems(g);
+    if (g.last) n += size_t(in[0].size() + in[1].size() + out[0].size());
+    return n * nn_dtype::compute_size(in[0].dtype);
   };
 }
 
@@ -507,6 +510,61 @@ void by_float(DType t, F&& kernel) {
   else kernel(double());
 }
 
+// (a, s, b) <-> (a, b, s) copies, blocked for the cache: a channels-last operand as the
+// kernels take it, and their channels-first result back with the request.
+template <class T>
+void move_channels(const T* src, T* dst, int64_t a, int64_t s, int64_t b, bool to_first, Req req) {
+  constexpr int64_t kTile = 32;
+  const int64_t tiles_s = (s + kTile - 1) / kTile, tiles_b = (b + kTile - 1) / kTile;
+  thread_pool::parallel_for(a * tiles_s, 4, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i = t / tiles_s, p0 = (t % tiles_s) * kTile, p1 = std::min(s, p0 + kTile);
+      const T* sa = src + i * s * b;
+      T* da = dst + i * s * b;
+      for (int64_t tb = 0; tb < tiles_b; ++tb) {
+        const int64_t c0 = tb * kTile, c1 = std::min(b, c0 + kTile);
+        for (int64_t p = p0; p < p1; ++p)
+          for (int64_t c = c0; c < c1; ++c) {
+            // channels-last element (p, c) <-> channels-first element (c, p)
+            if (to_first) da[c * s + p] = sa[p * b + c];
+            else if (req == Req::kAdd) da[p * b + c] += sa[c * s + p];
+            else da[p * b + c] = sa[c * s + p];
+          }
+      }
+    }
+  });
+}
+
+// Runs fn(g, a, b, out, req, temp) on channels-first operands: for a channels-last call
+// (g.last), on copies of the arrays `a` and `b` (in the temp space after the im2col matrix),
+// with the geometry turned channels-first, and the result moved back into `out` with req.
+template <class T, class F>
+void channels_first(const ConvGeom& g, const TBlob& a, const TBlob& b, const TBlob& out, Req req,
+                    T* temp, F&& fn) {
+  if (!g.last) {
+    fn(g, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), req, temp);
+    return;
+  }
+  auto dims = [](const Shape& sh, int64_t* n, int64_t* sp, int64_t* c) {
+    *n = sh[0];
+    *c = sh[sh.ndim() - 1];
+    *sp = sh.size() / std::max<int64_t>(1, *n * *c);
+  };
+  T* pa = temp + conv_col_elems(g);
+  T* pb = pa + a.size();
+  T* po = pb + b.size();
+  int64_t n, sp, c;
+  dims(a.shape, &n, &sp, &c);
+  move_channels(a.ptr<T>(), pa, n, sp, c, true, Req::kWrite);
+  dims(b.shape, &n, &sp, &c);
+  move_channels(b.ptr<T>(), pb, n, sp, c, true, Req::kWrite);
+  ConvGeom gf = g;
+  gf.last = false;
+  fn(gf, pa, pb, po, Req::kWrite, temp);
+  dims(out.shape, &n, &sp, &c);
+  move_channels(po, out.ptr<T>(), n, sp, c, false, req);
+}
+
 void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -514,9 +572,11 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(),
-                     prm.no_bias ? nullptr : in[2].ptr<T>(), out[0].ptr<T>(), ctx.req[0],
-                     static_cast<T*>(ctx.temp));
+    const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
+    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
+                        conv_fwd_impl<T>(gf, in[0].dtype, x, w, bias, y, req, temp);
+                      });
   });
 }
 
@@ -527,8 +587,10 @@ void conv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, "_backward_Convolution_data");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    conv_bwd_data_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(),
-                          ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
+                        conv_bwd_data_impl<T>(gf, in[0].dtype, dy, w, dx, req, temp);
+                      });
   });
 }
 
@@ -539,8 +601,10 @@ void conv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, "_backward_Convolution_weight");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    conv_bwd_weight_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), out[0].ptr<T>(),
-                            ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
+                        conv_bwd_weight_impl<T>(gf, in[0].dtype, dy, x, dw, req, temp);
+                      });
   });
 }
 
@@ -552,10 +616,11 @@ void deconv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = deconv_geom(prm, in[0].shape, "Deconvolution");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    T* y = out[0].ptr<T>();
-    conv_bwd_data_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), y, ctx.req[0],
-                          static_cast<T*>(ctx.temp));
-    if (!prm.no_bias) add_channel_bias(y, in[2].ptr<T>(), g.n, g.c, g.d * g.h * g.w);
+    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
+                        conv_bwd_data_impl<T>(gf, in[0].dtype, x, w, y, req, temp);
+                        if (!prm.no_bias) add_channel_bias(y, in[2].ptr<T>(), gf.n, gf.c, gf.d * gf.h * gf.w);
+                      });
   });
 }
 
@@ -566,8 +631,10 @@ void deconv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[2].shape, "_backward_Deconvolution_data");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), nullptr, out[0].ptr<T>(),
-                     ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
+                        conv_fwd_impl<T>(gf, in[0].dtype, dy, w, nullptr, dx, req, temp);
+                      });
   });
 }
 
@@ -580,8 +647,10 @@ void deconv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                            "_backward_Deconvolution_weight");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    conv_bwd_weight_impl<T>(g, in[0].dtype, in[1].ptr<T>(), in[0].ptr<T>(), out[0].ptr<T>(),
-                            ctx.req[0], static_cast<T*>(ctx.temp));
+    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+                      [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
+                        conv_bwd_weight_impl<T>(gf, in[0].dtype, x, dy, dw, req, temp);
+                      });
   });
 }
 
@@ -595,8 +664,9 @@ grad::Params without_bias(const NodePtr& n) {
   return p;
 }
 
-// The axes a bias gradient sums over: all but the channels.
-const char* bias_axes(size_t nd) {
+// The axes a bias gradient sums over: all but the channels (axis 1, or the last).
+const char* bias_axes(size_t nd, bool last) {
+  if (last) return nd == 1 ? "(0, 1)" : nd == 2 ? "(0, 1, 2)" : "(0, 1, 2, 3)";
   return nd == 1 ? "(0, 2)" : nd == 2 ? "(0, 2, 3)" : "(0, 2, 3, 4)";
 }
 
@@ -621,7 +691,10 @@ void register_gradients() {
     if (!no_bias<Dc>(*n->attrs)) {
       size_t nd = Dc ? n->attrs->param<DeconvParam>().kernel.size()
                      : n->attrs->param<ConvParam>().kernel.size();
-      r.push_back(grad::apply("sum", {og[0]}, {{"axis", bias_axes(nd)}}));
+      const auto& layout = Dc ? n->attrs->param<DeconvParam>().layout
+                              : n->attrs->param<ConvParam>().layout;
+      bool last = layout && *layout == conv_layout_last(int(nd));
+      r.push_back(grad::apply("sum", {og[0]}, {{"axis", bias_axes(nd, last)}}));
     }
     return r;
   });
