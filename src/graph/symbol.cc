@@ -57,6 +57,7 @@ Symbol variable(const std::string& name, Attrs attrs) {
 }
 
 std::vector<std::string> input_names(const Op* op, const NodeAttrs& attrs) {
+  if (op->input_names_fn) return op->input_names_fn(attrs);
   size_t n = size_t(op->inputs_for(attrs));
   if (op->input_names.size() >= n)  // FullyConnected with no_bias: the first two
     return std::vector<std::string>(op->input_names.begin(), op->input_names.begin() + long(n));

@@ -105,7 +105,11 @@ struct Op {
   int num_outputs = 1;
   int num_visible_outputs = -1;       // -1: all outputs are visible
   CountFn num_inputs_fn, num_outputs_fn, num_visible_fn;
-  std::vector<std::string> input_names;
+  std::vector<std::string> input_names;  // every input the op may take, in order
+  // The names of a call's inputs when they depend on its parameters (a subsequence of
+  // input_names, e.g. CTCLoss's label_lengths without data_lengths); empty: the first
+  // inputs_for(attrs) of input_names.
+  std::function<std::vector<std::string>(const NodeAttrs&)> input_names_fn;
   std::vector<int> mutate_inputs;     // aux states: inputs the op writes
   // Instead of mutate_inputs, when which inputs the op writes depends on its parameters
   // (multi_sgd_mom_update: one momentum per weight).
@@ -143,6 +147,13 @@ struct Op {
     return *this;
   }
   Op& set_num_inputs(CountFn f) { num_inputs = -1; num_inputs_fn = std::move(f); return *this; }
+  // Inputs named per call (input_names_fn); their count follows.
+  Op& inputs_named(std::function<std::vector<std::string>(const NodeAttrs&)> f) {
+    input_names_fn = f;
+    num_inputs = -1;
+    num_inputs_fn = [f](const NodeAttrs& a) { return int(f(a).size()); };
+    return *this;
+  }
   Op& set_num_outputs(int n) { num_outputs = n; return *this; }
   Op& set_num_outputs(CountFn f) { num_outputs_fn = std::move(f); return *this; }
   // Outputs past the first n are hidden (kept for the gradient, e.g. Dropout's mask,

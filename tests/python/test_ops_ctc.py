@@ -303,3 +303,26 @@ def test_bad_shapes_and_dtypes():
     raises(lambda: mx.nd.CTCLoss(nd(np.ones((4, 2, 3), dtype=np.float16)), lab), "CTCLoss", "float16")
     raises(lambda: mx.nd.CTCLoss(x, lab, blank_label="middle"), "CTCLoss", "blank_label")
     raises(lambda: mx.nd._backward_CTCLoss(nd(np.ones(3)), x), "_backward_CTCLoss", "out_grad (3,)")
+
+
+def test_input_names_follow_the_length_flags():
+    """With only use_label_lengths the third input is label_lengths: by keyword in symbols and
+    NDArray calls, and in the names of the variables a symbol makes for missing inputs."""
+    s = mx.sym.CTCLoss(data=mx.sym.var("d"), use_label_lengths=True, name="ctc")
+    assert s.list_arguments() == ["d", "ctc_label", "ctc_label_lengths"]
+    s = mx.sym.CTCLoss(mx.sym.var("d"), mx.sym.var("l"), label_lengths=mx.sym.var("ll"),
+                       use_label_lengths=True, name="ctc")
+    assert s.list_arguments() == ["d", "l", "ll"]
+    s = mx.sym.CTCLoss(data=mx.sym.var("d"), use_data_lengths=True, use_label_lengths=True, name="c")
+    assert s.list_arguments() == ["d", "c_label", "c_data_lengths", "c_label_lengths"]
+    raises(lambda: mx.sym.CTCLoss(data=mx.sym.var("d"), data_lengths=mx.sym.var("dl"), use_label_lengths=True),
+           "CTCLoss", "data_lengths", "label_lengths")
+    rs = np.random.RandomState(3)
+    x = rs.uniform(-1, 1, (5, 2, 4)).astype("float32")
+    labels = np.array([[1, 2, 0], [3, 0, 0]], "float32")
+    ll = np.array([2, 1], "float32")
+    a = mx.nd.CTCLoss(nd(x), nd(labels), label_lengths=nd(ll), use_label_lengths=True).asnumpy()
+    b = mx.nd.CTCLoss(nd(x), nd(labels), nd(ll), use_label_lengths=True).asnumpy()
+    want, _ = reference(x, labels, label_lengths=ll)
+    np.testing.assert_allclose(a, want, rtol=1e-5)
+    np.testing.assert_array_equal(a, b)

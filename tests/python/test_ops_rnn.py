@@ -412,3 +412,19 @@ NO_GRADIENT = {
                            In((1, 1, 2)), In((12,)), In((2, 1, 2)), In((1, 1, 2))],
                           {"mode": "rnn_tanh", "state_size": 2, "num_layers": 1}),
 }
+
+
+def test_input_names_follow_mode_and_sequence_length():
+    """state_cell is an input of LSTM only, so a GRU with use_sequence_length takes
+    sequence_length fourth: by keyword, and in the names of variables made for it."""
+    s = mx.sym.RNN(data=mx.sym.var("x"), mode="gru", state_size=3, num_layers=1,
+                   use_sequence_length=True, name="r")
+    assert s.list_arguments() == ["x", "r_parameters", "r_state", "r_sequence_length"]
+    s = mx.sym.RNN(data=mx.sym.var("x"), mode="lstm", state_size=3, num_layers=1,
+                   use_sequence_length=True, name="r")
+    assert s.list_arguments() == ["x", "r_parameters", "r_state", "r_state_cell", "r_sequence_length"]
+    s = mx.sym.RNN(data=mx.sym.var("x"), sequence_length=mx.sym.var("len"), mode="rnn_tanh",
+                   state_size=3, num_layers=1, use_sequence_length=True, name="r")
+    assert s.list_arguments()[-1] == "len"
+    raises(lambda: mx.sym.RNN(data=mx.sym.var("x"), state_cell=mx.sym.var("c"), mode="gru", state_size=3,
+                              num_layers=1), "RNN", "state_cell")

@@ -615,3 +615,14 @@ def test_symbolic_graph_matches_imperative():
     y, (_, gw) = grads_of(lambda i, w: net(mx.nd, i, w), [nd(iv), nd(wv)], g)
     np.testing.assert_allclose(out.asnumpy(), y.asnumpy(), rtol=1e-12)
     np.testing.assert_allclose(exe.grad_dict["emb_weight"].asnumpy(), gw, rtol=1e-12)
+
+
+def test_upsampling_input_names():
+    """nearest: data alone, or MXNet's arg0, arg1, ... for several inputs; bilinear: data and
+    weight (the variables a symbol makes are named after them)."""
+    x = mx.sym.var("x")
+    assert mx.sym.UpSampling(x, scale=2, sample_type="nearest", name="u").list_arguments() == ["x"]
+    s = mx.sym.UpSampling(x, scale=2, sample_type="nearest", num_args=2, name="u")
+    assert s.list_arguments() == ["x", "u_arg1"]
+    s = mx.sym.UpSampling(x, scale=2, sample_type="bilinear", num_filter=3, name="u")
+    assert s.list_arguments() == ["x", "u_weight"]

@@ -32,9 +32,13 @@ using grad::Entries;
 const char* const kOp = "CTCLoss";
 const char* const kGradOp = "_backward_CTCLoss";
 
-int num_inputs(const NodeAttrs& a) {
+// data, label, then data_lengths and label_lengths when used.
+std::vector<std::string> input_names(const NodeAttrs& a) {
   const auto& p = a.param<CTCLossParam>();
-  return 2 + int(p.use_data_lengths) + int(p.use_label_lengths);
+  std::vector<std::string> n{"data", "label"};
+  if (p.use_data_lengths) n.push_back("data_lengths");
+  if (p.use_label_lengths) n.push_back("label_lengths");
+  return n;
 }
 
 // data (T, N, C), label (N, L) with L <= T (as MXNet checks), lengths (N,); outputs: the
@@ -184,7 +188,7 @@ const bool kRegistered = [] {
                 "head gradient.")
       .alias("ctc_loss").alias("_contrib_CTCLoss").alias("_contrib_ctc_loss")
       .inputs({"data", "label", "data_lengths", "label_lengths"})
-      .set_num_inputs(num_inputs)
+      .inputs_named(input_names)
       .set_num_outputs(2)
       .visible_outputs(1)
       .outputs_named({"output", "grad"})

@@ -312,7 +312,13 @@ const bool kRegistered = [] {
                 "length: later steps output 0 and leave the state as it was (the reverse "
                 "direction starts at the sequence's last step).")
       .inputs({"data", "parameters", "state", "state_cell", "sequence_length"})
-      .set_num_inputs([](const NodeAttrs& a) { return num_inputs(a.param<RNNParam>()); })
+      .inputs_named([](const NodeAttrs& a) {  // state_cell for LSTM only
+        const auto& p = a.param<RNNParam>();
+        std::vector<std::string> n{"data", "parameters", "state"};
+        if (num_states(p) > 1) n.push_back("state_cell");
+        if (p.use_sequence_length) n.push_back("sequence_length");
+        return n;
+      })
       .set_num_outputs([](const NodeAttrs& a) { return 2 + num_states(a.param<RNNParam>()); })
       .visible_outputs([](const NodeAttrs& a) {
         const auto& p = a.param<RNNParam>();

@@ -406,10 +406,17 @@ const bool kRegistered = [] {
                 "scale % 2, stride scale, pad ceil((scale - 1) / 2)).\n\n"
                 "    UpSampling([[[[1, 2]]]], scale=2, sample_type='nearest') = "
                 "[[[[1, 1, 2, 2], [1, 1, 2, 2]]]]")
-      // Bilinear: (data, weight) whatever num_args says (as MXNet); nearest: num_args inputs,
-      // named arg0, arg1, ... from 3 on (1: data; 2: data, weight - the names are static).
+      // Bilinear: (data, weight) whatever num_args says (as MXNet); nearest: data alone, or
+      // num_args inputs arg0, arg1, ... (MXNet's names).
       .inputs({"data", "weight"})
-      .set_num_inputs([](const NodeAttrs& a) { return up_inputs(a.param<UpSamplingParam>()); })
+      .inputs_named([](const NodeAttrs& a) {
+        const auto& p = a.param<UpSamplingParam>();
+        if (is_bilinear(p)) return std::vector<std::string>{"data", "weight"};
+        if (p.num_args == 1) return std::vector<std::string>{"data"};
+        std::vector<std::string> n;
+        for (int i = 0; i < int(p.num_args); ++i) n.push_back("arg" + std::to_string(i));
+        return n;
+      })
       .params<UpSamplingParam>()
       .shape_fn(up_shape).type_fn(float_type).partial_infer()
       .add_req()
