@@ -197,7 +197,7 @@ def test_forward_algorithm(dtype, blank, use_dl, use_ll):
     np.testing.assert_allclose(g, wg * head[None, :, None], **tol(dtype))
 
 
-@pytest.mark.parametrize("op", ["ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss"])
+@pytest.mark.parametrize("op", ["ctc_loss", "_contrib_CTCLoss", "_contrib_ctc_loss", "_npx_ctc_loss"])
 def test_aliases(op):
     x = rand((5, 2, 4), 7)
     labels = [[1, 3], [2, 0]]

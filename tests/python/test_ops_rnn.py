@@ -428,3 +428,29 @@ def test_input_names_follow_mode_and_sequence_length():
     assert s.list_arguments()[-1] == "len"
     raises(lambda: mx.sym.RNN(data=mx.sym.var("x"), state_cell=mx.sym.var("c"), mode="gru", state_size=3,
                               num_layers=1), "RNN", "state_cell")
+
+
+def test_zeros_begin_state_with_unknown_batch():
+    """MXNet 1.x graphs make RNN begin states with _zeros / _ones whose shape has 0 for the
+    batch (unknown until the data fills it): inference fills it, the run gives the RNN with
+    explicit zero / one states, and a JSON file with such nodes loads the same way."""
+    d = mx.sym.var("data")
+    rs = np.random.RandomState(5)
+    x = rs.uniform(-1, 1, (4, 3, 2)).astype("float32")
+    for maker, value in [(mx.sym.zeros, 0.0), (mx.sym.ones, 1.0)]:
+        st = maker(shape=(1, 0, 5))
+        r = mx.sym.RNN(data=d, state=st, mode="gru", state_size=5, num_layers=1, name="r")
+        args, outs, _ = r.infer_shape(data=x.shape)
+        assert outs == [(4, 3, 5)]
+        r2 = mx.sym.load_json(r.tojson())
+        assert "(1, 0, 5)" in r.tojson()
+        params = rs.uniform(-0.5, 0.5, args[1]).astype("float32")
+        want = mx.nd.RNN(nd(x), nd(params), mx.nd.full((1, 3, 5), value), mode="gru", state_size=5,
+                         num_layers=1).asnumpy()
+        for sym in (r, r2):
+            e = sym.simple_bind(mx.cpu(), data=x.shape, grad_req="null")
+            e.arg_dict["data"][:] = x
+            e.arg_dict["r_parameters"][:] = params
+            np.testing.assert_allclose(e.forward()[0].asnumpy(), want, rtol=1e-6)
+    # a 0 that nothing fills stays unknown: binding says which
+    raises(lambda: mx.sym.zeros(shape=(0, 3)).simple_bind(mx.cpu()), "shape")

@@ -186,7 +186,7 @@ const bool kRegistered = [] {
                 "and label_lengths (N,) (in that order) instead of full-length sequences and "
                 "padded labels. The gradient is exact (alpha-beta), scaled per sample by the "
                 "head gradient.")
-      .alias("ctc_loss").alias("_contrib_CTCLoss").alias("_contrib_ctc_loss")
+      .alias("ctc_loss").alias("_contrib_CTCLoss").alias("_contrib_ctc_loss").alias("_npx_ctc_loss")
       .inputs({"data", "label", "data_lengths", "label_lengths"})
       .inputs_named(input_names)
       .set_num_outputs(2)
