@@ -8,3 +8,11 @@
 #else
 #define BRASS_XINLINE inline
 #endif
+
+// Forces inlining, so that a body written once is compiled for the ISA of each caller (a
+// function with a target attribute) rather than called at the baseline.
+#if defined(__GNUC__) || defined(__clang__)
+#define BRASS_ALWAYS_INLINE __attribute__((always_inline))
+#else
+#define BRASS_ALWAYS_INLINE
+#endif

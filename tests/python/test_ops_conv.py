@@ -912,10 +912,10 @@ def test_convolution_gradients_do_not_depend_on_the_thread_count():
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_convolution_on_every_isa(isa, tmp_path):
-    """Convolution through each ISA's GEMM panels (panel widths differ): one sample (filters
-    packed as the GEMM goes) and several (filters packed once), padded, strided, grouped, 1x1
-    and 3-D, in float32 and float64, against the NumPy reference (a missing ISA falls back, so
-    each run must still agree)."""
+    """Convolution through each ISA's GEMM panels (panel widths differ) and depthwise kernels:
+    one sample (filters packed as the GEMM goes) and several (filters packed once), padded,
+    strided, grouped, 1x1, 3-D and depthwise, in float32 and float64, against the NumPy
+    reference (a missing ISA falls back, so each run must still agree)."""
     import os
     import subprocess
     import sys
@@ -924,7 +924,9 @@ def test_convolution_on_every_isa(isa, tmp_path):
              ((3, 4, 13, 10), 6, dict(kernel=(5, 3), stride=(2, 3), pad=(2, 1), dilate=(1, 2), num_group=2)),
              ((2, 6, 5, 7), 33, dict(kernel=(1, 1))),
              ((2, 6, 9, 9), 17, dict(kernel=(1, 1), stride=(2, 2))),
-             ((2, 3, 4, 6, 5), 4, dict(kernel=(3, 2, 3), pad=(1, 0, 1)))]
+             ((2, 3, 4, 6, 5), 4, dict(kernel=(3, 2, 3), pad=(1, 0, 1))),
+             ((2, 4, 9, 19), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=4)),  # depthwise
+             ((1, 3, 7, 21), 6, dict(kernel=(3, 3), pad=(1, 1), num_group=3))]
     arrays = {}
     for i, (shape, f, prm) in enumerate(cases):
         for dt in ("float32", "float64"):

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/thread_pool.h"
+#include "kernel/cpu_features.h"
 #include "kernel/gemm.h"
 #include "op/grad.h"
 #include "op/nn/conv_params.h"
@@ -219,83 +220,125 @@ void direct(int64_t n, T* out, Req req, F&& at) {
 // kernel tap adds w * (a strided run of an input row) to the row, over the output columns
 // whose tap falls inside the data (a contiguous, vectorizable loop at stride 1). The same sums
 // as dw_forward_at, in tap order.
+// Depthwise forward by planes. Each plane is copied once, zero-padded, with every padded row
+// split into s phase rows (s the stride): phase r holds padded column s*j + r, so tap kx of
+// output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
+// Outputs go in blocks of R rows x 8 columns through registers (R*8/width independent sums),
+// the taps summed in order from zero, then the bias: the same bits on every ISA (no fused
+// multiply-adds are formed at -std=c++17).
+template <class T>
+struct DwPlan {
+  const ConvGeom* g;
+  const T *x, *w, *bias;
+  T* y;
+  Req req;
+  int64_t s, len, stride, row_at, dp, hp;
+  const int64_t *tap_at, *lo, *hi;  // per kx: offset in a row's phases; per phase: data span
+};
+
+template <int R, class T>
+BRASS_ALWAYS_INLINE inline void dw_block(const DwPlan<T>& q, const T* buf, const T* wp, T* yp,
+                                         T b, int64_t oz, int64_t oy, int64_t ox) {
+  const ConvGeom& g = *q.g;
+  T a[R][8] = {};
+  for (int64_t kz = 0; kz < g.kd; ++kz)
+    for (int64_t ky = 0; ky < g.kh; ++ky) {
+      const T* ph = buf + ((oz * g.sd + kz * g.dd) * q.hp + oy * g.sh + ky * g.dh) * q.row_at + ox;
+      const T* wr = wp + (kz * g.kh + ky) * g.kw;
+      for (int64_t kx = 0; kx < g.kw; ++kx) {
+        const T wv = wr[kx];
+        const T* src = ph + q.tap_at[kx];
+        for (int r = 0; r < R; ++r)
+          for (int j = 0; j < 8; ++j) a[r][j] += wv * src[r * g.sh * q.row_at + j];
+      }
+    }
+  const int64_t m = std::min<int64_t>(8, g.ow - ox);
+  for (int r = 0; r < R; ++r) {
+    T* out = yp + (oz * g.oh + oy + r) * g.ow + ox;
+    if (q.req == Req::kAdd) {
+      for (int64_t j = 0; j < m; ++j) out[j] += a[r][j] + b;
+    } else {
+      for (int64_t j = 0; j < m; ++j) out[j] = a[r][j] + b;
+    }
+  }
+}
+
+// Plane pl (sample, filter) through the scratch buf (padding rows and slack already zero).
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf) {
+  const ConvGeom& g = *q.g;
+  const int64_t f = pl % g.f, n = pl / g.f, s = q.s;
+  const T* xp = q.x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
+  for (int64_t z = 0; z < g.d; ++z)
+    for (int64_t yy = 0; yy < g.h; ++yy) {
+      const T* row = xp + (z * g.h + yy) * g.w;
+      T* ph = buf + ((z + g.pd) * q.hp + yy + g.ph) * q.row_at;
+      for (int64_t r = 0; r < s; ++r) {
+        T* dst = ph + r * q.stride;
+        const int64_t l = q.lo[r], h = q.hi[r];
+        for (int64_t j = 0; j < l; ++j) dst[j] = T(0);
+        const T* src = row + s * l + r - g.pw;
+        if (s == 1) {
+          for (int64_t j = 0; j < h - l; ++j) dst[l + j] = src[j];
+        } else {
+          for (int64_t j = 0; j < h - l; ++j) dst[l + j] = src[s * j];
+        }
+        for (int64_t j = h; j < q.len; ++j) dst[j] = T(0);
+      }
+    }
+  const T* wp = q.w + f * g.kd * g.kh * g.kw;
+  T* yp = q.y + pl * g.p;
+  const T b = q.bias ? q.bias[f] : T(0);
+  for (int64_t oz = 0; oz < g.od; ++oz) {
+    int64_t oy = 0;
+    for (; oy + 4 <= g.oh; oy += 4)
+      for (int64_t ox = 0; ox < g.ow; ox += 8) dw_block<4>(q, buf, wp, yp, b, oz, oy, ox);
+    for (; oy < g.oh; ++oy)
+      for (int64_t ox = 0; ox < g.ow; ox += 8) dw_block<1>(q, buf, wp, yp, b, oz, oy, ox);
+  }
+}
+
+// The float plane compiled for AVX2 as well (wider vectors, same arithmetic).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) void dw_plane_avx2(const DwPlan<float>& q, int64_t pl, float* buf) {
+  dw_plane(q, pl, buf);
+}
+#endif
+
 template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req) {
-  // Each plane is copied once, zero-padded, with every padded row split into s phase rows (s
-  // the stride): phase r holds padded column s*j + r, so tap kx of output ox reads phase
-  // (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride. Outputs go 8 at a time
-  // through registers, the taps summed in order from zero, then the bias.
-  const int64_t s = g.sw, qmax = (g.kw - 1) * g.dw / s, len = g.ow + qmax;
-  const int64_t taps = g.kd * g.kh * g.kw;
-  const int64_t dp = g.d + 2 * g.pd, hp = g.h + 2 * g.ph;
+  DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph, nullptr, nullptr, nullptr};
+  q.len = g.ow + (g.kw - 1) * g.dw / q.s;
   // A phase row is followed by 8 zeros, so the last block of outputs can run 8 wide (the
   // extra lanes are computed and dropped).
-  const int64_t stride = len + 8, row_at = s * stride;  // one padded row's phases
-  std::vector<int64_t> tap_at(static_cast<size_t>(g.kw));  // tap kx within a row's phases
-  for (int64_t kx = 0; kx < g.kw; ++kx) tap_at[size_t(kx)] = (kx * g.dw % s) * stride + kx * g.dw / s;
+  q.stride = q.len + 8;
+  q.row_at = q.s * q.stride;  // one padded row's phases
+  std::vector<int64_t> tap_at(static_cast<size_t>(g.kw)), lo(static_cast<size_t>(q.s)), hi(static_cast<size_t>(q.s));
+  for (int64_t kx = 0; kx < g.kw; ++kx) tap_at[size_t(kx)] = (kx * g.dw % q.s) * q.stride + kx * g.dw / q.s;
   // Per phase: j in [lo, hi) reads data column s*j + r - pw; the rest is padding.
-  std::vector<int64_t> lo(static_cast<size_t>(s)), hi(static_cast<size_t>(s));
-  for (int64_t r = 0; r < s; ++r) {
+  for (int64_t r = 0; r < q.s; ++r) {
     const int64_t off = r - g.pw;
-    lo[size_t(r)] = std::min(len, off >= 0 ? 0 : (-off + s - 1) / s);
-    hi[size_t(r)] = std::max(lo[size_t(r)], std::min(len, (g.w - off + s - 1) / s));
+    lo[size_t(r)] = std::min(q.len, off >= 0 ? 0 : (-off + q.s - 1) / q.s);
+    hi[size_t(r)] = std::max(lo[size_t(r)], std::min(q.len, (g.w - off + q.s - 1) / q.s));
   }
+  q.tap_at = tap_at.data();
+  q.lo = lo.data();
+  q.hi = hi.data();
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  const bool avx2 = std::is_same<T, float>::value && kernel::active_isa() != kernel::Isa::kScalar;
+#endif
   thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<T> buf(static_cast<size_t>(dp * hp * row_at), T(0));
+    std::vector<T> buf(static_cast<size_t>(q.dp * q.hp * q.row_at), T(0));
     for (int64_t pl = p0; pl < p1; ++pl) {
-      const int64_t f = pl % g.f, n = pl / g.f;
-      const T* xp = x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
-      // Rows inside the data; the padding rows and the slack stay zero from the start.
-      for (int64_t z = 0; z < g.d; ++z)
-        for (int64_t yy = 0; yy < g.h; ++yy) {
-          const T* row = xp + (z * g.h + yy) * g.w;
-          T* ph = buf.data() + ((z + g.pd) * hp + yy + g.ph) * row_at;
-          for (int64_t r = 0; r < s; ++r) {
-            T* dst = ph + r * stride;
-            const int64_t l = lo[size_t(r)], h = hi[size_t(r)];
-            for (int64_t j = 0; j < l; ++j) dst[j] = T(0);
-            const T* src = row + s * l + r - g.pw;
-            if (s == 1) std::copy(src, src + (h - l), dst + l);
-            else for (int64_t j = 0; j < h - l; ++j) dst[l + j] = src[s * j];
-            for (int64_t j = h; j < len; ++j) dst[j] = T(0);
-          }
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+      if constexpr (std::is_same<T, float>::value) {
+        if (avx2) {
+          dw_plane_avx2(q, pl, buf.data());
+          continue;
         }
-      const T* wp = w + f * taps;
-      T* yp = y + pl * g.p;
-      const T b = bias ? bias[f] : T(0);
-      // R output rows x 8 columns per block: R * 8 / (vector width) independent sums, so the
-      // adds overlap instead of waiting on each other.
-      auto block = [&](int64_t oz, int64_t oy, int64_t ox, auto rows) {
-        constexpr int R = decltype(rows)::value;
-        T a[R][8] = {};
-        for (int64_t kz = 0; kz < g.kd; ++kz)
-          for (int64_t ky = 0; ky < g.kh; ++ky) {
-            const T* ph = buf.data() + ((oz * g.sd + kz * g.dd) * hp + oy * g.sh + ky * g.dh) * row_at + ox;
-            const T* wr = wp + (kz * g.kh + ky) * g.kw;
-            for (int64_t kx = 0; kx < g.kw; ++kx) {
-              const T wv = wr[kx];
-              const T* src = ph + tap_at[size_t(kx)];
-              for (int r = 0; r < R; ++r)
-                for (int j = 0; j < 8; ++j) a[r][j] += wv * src[r * g.sh * row_at + j];
-            }
-          }
-        const int64_t m = std::min<int64_t>(8, g.ow - ox);
-        for (int r = 0; r < R; ++r) {
-          T* out = yp + (oz * g.oh + oy + r) * g.ow + ox;
-          if (req == Req::kAdd) {
-            for (int64_t j = 0; j < m; ++j) out[j] += a[r][j] + b;
-          } else {
-            for (int64_t j = 0; j < m; ++j) out[j] = a[r][j] + b;
-          }
-        }
-      };
-      for (int64_t oz = 0; oz < g.od; ++oz) {
-        int64_t oy = 0;
-        for (; oy + 4 <= g.oh; oy += 4)
-          for (int64_t ox = 0; ox < g.ow; ox += 8) block(oz, oy, ox, std::integral_constant<int, 4>());
-        for (; oy < g.oh; ++oy)
-          for (int64_t ox = 0; ox < g.ow; ox += 8) block(oz, oy, ox, std::integral_constant<int, 1>());
       }
+#endif
+      dw_plane(q, pl, buf.data());
     }
   });
 }
