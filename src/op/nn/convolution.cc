@@ -248,7 +248,10 @@ BRASS_ALWAYS_INLINE inline void dw_block(const DwPlan<T>& q, const T* buf, const
       for (int64_t kx = 0; kx < g.kw; ++kx) {
         const T wv = wr[kx];
         const T* src = ph + q.tap_at[kx];
+        // Unrolled whole, so the R x 8 sums live in registers.
+#pragma GCC unroll 4
         for (int r = 0; r < R; ++r)
+#pragma GCC unroll 8
           for (int j = 0; j < 8; ++j) a[r][j] += wv * src[r * g.sh * q.row_at + j];
       }
     }
