@@ -178,8 +178,8 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   std::vector<int> ty = infer_types(full_, types);
   out_entries_ = sym_.outputs;
   if (opt.fuse && !dev_.is_gpu()) {
-    heads = fuse_pointwise(full_, heads, ty, in_fwd, &fused_);
-    if (fused_) {
+    // After a pass that changed the graph: the new graph, its passes and its shapes and types.
+    auto rebuild = [&] {
       out_entries_.assign(heads.begin(), heads.begin() + long(sym_.outputs.size()));
       grad_entries_.assign(heads.rbegin(), heads.rend() - long(sym_.outputs.size()));
       full_ = IndexedGraph(heads);
@@ -195,7 +195,13 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
         if (!n->is_variable() && !in_fwd.count(n.get())) bwd_nodes_.push_back(n);
       sh = infer_shapes(full_, shapes);
       ty = infer_types(full_, types);
-    }
+    };
+    int pairs = 0, groups = 0;
+    heads = fuse_bn_activation(full_, heads, ty, &pairs);
+    if (pairs) rebuild();
+    heads = fuse_pointwise(full_, heads, ty, in_fwd, &groups);
+    if (groups) rebuild();
+    fused_ = pairs + groups;
   }
   for (uint32_t nid = 0; nid < full_.nodes.size(); ++nid)
     for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e)

@@ -8,6 +8,7 @@
 #include <unordered_map>
 
 #include "engine/thread_pool.h"
+#include "op/nn/bn_params.h"
 
 namespace brass {
 namespace graph {
@@ -94,16 +95,155 @@ bool fusable(const Node& n) {
          !n.op->need_random && !n.op->mutates_any() && !n.op->temp_size;
 }
 
+// ---- BatchNorm + a unary pointwise op ----------------------------------------------------
+struct BnAct {
+  std::shared_ptr<const NodeAttrs> bn, act;
+};
+
+const BnAct& bn_act(const NodeAttrs& a) { return *static_cast<const BnAct*>(a.parsed.get()); }
+
+void run_bn_act(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  const BnAct& f = bn_act(*ctx.attrs);
+  OpContext bc = ctx;
+  bc.attrs = f.bn.get();
+  const NodeAttrs* aa = f.act.get();
+  const DType dt = out[0].dtype;
+  const Device dev = ctx.dev;
+  const bool train = ctx.is_train;
+  bn_ops::Epilogue epi = [aa, dt, dev, train](void* p, int64_t n) {
+    std::vector<TBlob> v{TBlob(p, Shape{n}, dt, dev)};
+    OpContext ac;
+    ac.dev = dev;
+    ac.attrs = aa;
+    ac.req.assign(1, Req::kWrite);
+    ac.is_train = train;
+    aa->op->compute[0](ac, v, v);
+  };
+  if (ctx.req[0] != Req::kAdd) {
+    bn_ops::bn_forward_epilogue(bc, in, out, epi);
+    return;
+  }
+  // Adding into the output: the activated values in scratch first.
+  std::vector<char> tmp(size_t(out[0].size()) * dtype_size(dt));
+  std::vector<TBlob> o = out;
+  o[0] = TBlob(tmp.data(), out[0].shape, dt, dev);
+  bc.req[0] = Req::kWrite;
+  bn_ops::bn_forward_epilogue(bc, in, o, epi);
+  if (dt == DType::kFloat32) {
+    const float* a = static_cast<const float*>(o[0].dptr);
+    float* y = static_cast<float*>(out[0].dptr);
+    for (int64_t i = 0; i < out[0].size(); ++i) y[i] += a[i];
+  } else {
+    const double* a = static_cast<const double*>(o[0].dptr);
+    double* y = static_cast<double*>(out[0].dptr);
+    for (int64_t i = 0; i < out[0].size(); ++i) y[i] += a[i];
+  }
+}
+
+// BatchNorm's op with the pair's attributes: its shape, type and output functions read the
+// BatchNorm attributes kept inside.
+const Op& bn_act_op() {
+  static const Op* op = [] {
+    const Op* bn = OpRegistry::get().find("BatchNorm");
+    auto* o = new Op(*bn);
+    o->name = "_BatchNormActivation";
+    o->aliases.clear();
+    o->infer_shape = [bn](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+      return bn->infer_shape(*bn_act(a).bn, in, out);
+    };
+    o->infer_type = [bn](const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+      return bn->infer_type(*bn_act(a).bn, in, out);
+    };
+    o->num_visible_fn = [bn](const NodeAttrs& a) { return bn->visible_outputs_for(*bn_act(a).bn); };
+    o->num_outputs_fn = [bn](const NodeAttrs& a) { return bn->outputs_for(*bn_act(a).bn); };
+    o->compute[0] = run_bn_act;
+    o->compute[1] = nullptr;
+    o->compute_nd = nullptr;
+    o->gradient = nullptr;
+    o->pointwise = false;
+    o->add_to = false;
+    o->inplace.clear();
+    return o;
+  }();
+  return *op;
+}
+
+// How many readers each entry of g has (heads count as two: they always stay values).
+std::vector<int> count_readers(const IndexedGraph& g, const std::vector<NodeEntry>& heads) {
+  std::vector<int> readers(g.num_entries(), 0);
+  for (const NodePtr& n : g.nodes)
+    for (const NodeEntry& e : n->inputs) ++readers[g.entry(e)];
+  for (const NodeEntry& h : heads) readers[g.entry(h)] += 2;
+  return readers;
+}
+
+// A graph rebuilt with some nodes replaced: the nodes after them are copied when an input
+// changes (the original graph is not modified).
+struct Rebuild {
+  std::unordered_map<const Node*, NodePtr> repl;
+  NodeEntry map(const NodeEntry& e) const {
+    auto it = repl.find(e.node.get());
+    return it == repl.end() ? e : NodeEntry{it->second, e.index};
+  }
+  void copy_if_changed(const NodePtr& n) {
+    bool changed = false;
+    for (const NodeEntry& e : n->inputs) changed = changed || repl.count(e.node.get());
+    if (!changed) return;
+    auto c = std::make_shared<Node>(*n);
+    for (NodeEntry& e : c->inputs) e = map(e);
+    repl[n.get()] = c;
+  }
+  std::vector<NodeEntry> heads(const std::vector<NodeEntry>& h) const {
+    std::vector<NodeEntry> out;
+    for (const NodeEntry& e : h) out.push_back(map(e));
+    return out;
+  }
+};
+
 }  // namespace
+
+std::vector<NodeEntry> fuse_bn_activation(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                          const std::vector<int>& types, int* fused) {
+  *fused = 0;
+  const std::vector<int> readers = count_readers(g, heads);
+  Rebuild rb;
+  for (const NodePtr& n : g.nodes) {
+    if (n->is_variable()) continue;
+    if (fusable(*n) && n->inputs.size() == 1) {
+      const NodeEntry& src = n->inputs[0];
+      const Node& bn = *src.node;
+      const uint32_t e0 = g.entry(src);
+      const int t = types[e0];
+      if (!bn.is_variable() && bn.op->name == "BatchNorm" && src.index == 0 && readers[e0] == 1 &&
+          readers[g.entry(NodeEntry{src.node, 1})] == 0 && readers[g.entry(NodeEntry{src.node, 2})] == 0 &&
+          (t == int(DType::kFloat32) || t == int(DType::kFloat64)) && types[g.entry(NodeEntry{n, 0})] == t) {
+        auto prog = std::make_shared<BnAct>();
+        prog->bn = bn.attrs;
+        prog->act = n->attrs;
+        auto attrs = std::make_shared<NodeAttrs>();
+        attrs->op = &bn_act_op();
+        attrs->dict = bn.attrs->dict;
+        attrs->parsed = prog;
+        auto f = std::make_shared<Node>();
+        f->op = attrs->op;
+        f->attrs = attrs;
+        f->name = bn.name;
+        for (const NodeEntry& e : bn.inputs) f->inputs.push_back(rb.map(e));
+        rb.repl[n.get()] = f;  // the activation's output is the pair's output 0
+        ++*fused;
+        continue;
+      }
+    }
+    rb.copy_if_changed(n);
+  }
+  return rb.heads(heads);
+}
 
 std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
                                       const std::vector<int>& types, const std::unordered_set<const Node*>& phase,
                                       int* fused) {
   size_t nn = g.nodes.size();
-  std::vector<int> readers(g.num_entries(), 0);
-  for (const NodePtr& n : g.nodes)
-    for (const NodeEntry& e : n->inputs) ++readers[g.entry(e)];
-  for (const NodeEntry& h : heads) readers[g.entry(h)] += 2;  // heads always stay values
+  const std::vector<int> readers = count_readers(g, heads);
   // Union-find over nodes: a fusable node joins the group of each fusable input whose value it
   // alone reads (in the same phase).
   std::vector<uint32_t> parent(nn);
@@ -136,11 +276,7 @@ std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<N
   for (uint32_t i = 0; i < nn; ++i)
     if (fusable(*g.nodes[i])) groups[find(i)].push_back(i);
   // Rebuild: copies of nodes whose inputs change; a group root becomes its fused node.
-  std::unordered_map<const Node*, NodePtr> repl;
-  auto map_entry = [&](const NodeEntry& e) {
-    auto it = repl.find(e.node.get());
-    return it == repl.end() ? e : NodeEntry{it->second, e.index};
-  };
+  Rebuild rb;
   *fused = 0;
   for (uint32_t i = 0; i < nn; ++i) {
     const NodePtr& n = g.nodes[i];
@@ -168,7 +304,7 @@ std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<N
           auto in = input_of.find(eid);
           if (in == input_of.end()) {
             in = input_of.emplace(eid, int(f->inputs.size())).first;
-            f->inputs.push_back(map_entry(e));
+            f->inputs.push_back(rb.map(e));
             prog->in_types.push_back(DType(types[eid]));
           }
           s.args.push_back(in->second);
@@ -182,21 +318,13 @@ std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<N
       f->op = attrs->op;
       f->attrs = attrs;
       f->name = n->name;
-      repl[n.get()] = f;
+      rb.repl[n.get()] = f;
       ++*fused;
       continue;
     }
-    bool changed = false;
-    for (const NodeEntry& e : n->inputs) changed = changed || repl.count(e.node.get());
-    if (changed) {
-      auto c = std::make_shared<Node>(*n);
-      for (NodeEntry& e : c->inputs) e = map_entry(e);
-      repl[n.get()] = c;
-    }
+    rb.copy_if_changed(n);
   }
-  std::vector<NodeEntry> out;
-  for (const NodeEntry& h : heads) out.push_back(map_entry(h));
-  return out;
+  return rb.heads(heads);
 }
 
 }  // namespace graph

@@ -21,5 +21,13 @@ std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<N
                                       const std::vector<int>& types, const std::unordered_set<const Node*>& phase,
                                       int* fused);
 
+// New heads of the graph of g (made from `heads`) where each BatchNorm whose output only a
+// unary pointwise op reads (an activation, clip...) and whose hidden outputs nothing reads (no
+// gradient) runs that op as an epilogue on each finished span of its output, while it is in
+// cache (bn_forward_epilogue): one pass over memory less, the same bits. CPU, float32/float64.
+// *fused counts the pairs.
+std::vector<NodeEntry> fuse_bn_activation(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                          const std::vector<int>& types, int* fused);
+
 }  // namespace graph
 }  // namespace brass

@@ -446,6 +446,14 @@ def t_clip():
     a = mx.nd.array([-1.0, 5.0, 10.0])
     mx.nd.clip(a, 0, 6, out=a)
     np.testing.assert_array_equal(a.asnumpy(), [0, 5, 6])
+    # NaN passes, -0 keeps its sign; a_min > a_max as MXNet's kernel: above a_max -> a_max,
+    # else below a_min -> a_min
+    x = np.array([np.nan, -0.0, -np.inf, np.inf, 1.0, 3.0, 5.0], np.float32)
+    got = mx.nd.clip(mx.nd.array(x), a_min=-0.0 + 0, a_max=6).asnumpy()
+    np.testing.assert_array_equal(got, [np.nan, -0.0, 0, 6, 1, 3, 5])
+    assert np.signbit(got[1])
+    got = mx.nd.clip(mx.nd.array(x), a_min=4, a_max=2).asnumpy()
+    np.testing.assert_array_equal(got, [np.nan, 4, 4, 2, 4, 2, 2])
 
 
 @custom("add_n")

@@ -647,3 +647,66 @@ def test_monitor_sees_every_op_output_of_a_fused_chain():
     np.testing.assert_allclose(seen["r_output"], np.maximum(xv * 2, 0), rtol=1e-6)
     np.testing.assert_allclose(out, np.exp(np.maximum(xv * 2, 0) + 1), rtol=1e-6)
     np.testing.assert_allclose(exe.grad_dict["x"].asnumpy(), out * 2 * (xv > 0), rtol=1e-5)
+
+
+def test_batchnorm_activation_fusion(monkeypatch):
+    """Inference executors (no gradients) run each BatchNorm whose output only an activation
+    (Activation, relu, clip, sigmoid...) reads as one node, the activation applied to each span
+    of BatchNorm's output while in cache: the same bits as unfused, in inference and training
+    mode (moving statistics updated the same), channels first and last, float32 and float64;
+    with gradients, or with BatchNorm's output read twice, nothing is fused."""
+    def net(act, axis=1):
+        x = mx.sym.var("data")
+        y = mx.sym.Convolution(x, kernel=(3, 3), pad=(1, 1), num_filter=6, name="c")
+        y = mx.sym.BatchNorm(y, fix_gamma=False, axis=axis, name="bn")
+        return act(y)
+
+    acts = [lambda y: mx.sym.Activation(y, act_type="relu"), lambda y: mx.sym.clip(y, a_min=0, a_max=6),
+            lambda y: mx.sym.Activation(y, act_type="tanh"), lambda y: mx.sym.sigmoid(y)]
+    rs = np.random.RandomState(4)
+    x = rs.uniform(-1, 1, (2, 3, 7, 5))
+
+    def run(sym, fuse, dtype, train, req="null"):
+        monkeypatch.setenv("BRASS_FUSE", "1" if fuse else "0")
+        exe = sym.simple_bind(mx.cpu(), data=x.shape, type_dict={"data": dtype}, grad_req=req)
+        r = np.random.RandomState(1)
+        for k in sorted(exe.arg_dict):
+            exe.arg_dict[k][:] = x if k == "data" else r.uniform(0.5, 1.5, exe.arg_dict[k].shape)
+        for k in sorted(exe.aux_dict):
+            exe.aux_dict[k][:] = r.uniform(0.5, 1.5, exe.aux_dict[k].shape)
+        out = exe.forward(is_train=train)[0].asnumpy()
+        return exe, out, {k: v.asnumpy() for k, v in exe.aux_dict.items()}
+
+    for act in acts:
+        for dtype in ("float32", "float64"):
+            for train in (False, True):
+                sym = net(act)
+                fused, y1, aux1 = run(sym, True, dtype, train)
+                plain, y2, aux2 = run(sym, False, dtype, train)
+                assert fused.memory_plan["fused"] >= 1 and plain.memory_plan["fused"] == 0
+                np.testing.assert_array_equal(y1, y2)
+                for k in aux1:
+                    np.testing.assert_array_equal(aux1[k], aux2[k])
+    # channels last (BatchNorm axis -1: spans of whole rows of channels)
+    sym = mx.sym.Activation(mx.sym.BatchNorm(mx.sym.var("data"), axis=-1, fix_gamma=False, name="bn"),
+                            act_type="relu")
+    f, y1, _ = run(sym, True, "float32", False)
+    p, y2, _ = run(sym, False, "float32", False)
+    assert f.memory_plan["fused"] == 1
+    np.testing.assert_array_equal(y1, y2)
+    # with gradients BatchNorm's hidden outputs are read (the pair stays apart): forward and
+    # backward as unfused
+    sym = net(acts[1])
+    g, y1, _ = run(sym, True, "float32", True, req="write")
+    p, y2, _ = run(sym, False, "float32", True, req="write")
+    np.testing.assert_array_equal(y1, y2)
+    for e in (g, p):
+        e.backward(mx.nd.ones(y1.shape))
+    for k in p.grad_dict:
+        np.testing.assert_array_equal(g.grad_dict[k].asnumpy(), p.grad_dict[k].asnumpy())
+    # BatchNorm's output read by the activation and by another op: not fused
+    y = mx.sym.BatchNorm(mx.sym.Convolution(mx.sym.var("data"), kernel=(1, 1), num_filter=4, name="c"),
+                         fix_gamma=False, name="bn")
+    sym = mx.sym.Group([mx.sym.Activation(y, act_type="relu"), y * 2])
+    f, _, _ = run(sym, True, "float32", False)
+    assert f.memory_plan["fused"] == 0

@@ -59,6 +59,7 @@ const bool kRegistered = [] {
       .partial_infer()
       .type_fn(act_type_fn)
       .inplace_pairs({{0, 0}})
+      .set_pointwise()
       .add_req()
       .cpu(act_cpu)
       .grad(act_grad);

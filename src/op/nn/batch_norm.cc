@@ -117,19 +117,24 @@ void channel_sums(const BNGeom& g, T* const (&sums)[K], Term term) {
   });
 }
 
-// out[i] (req) = f(c, i) over every element, rows of `inner` in parallel.
+// out[i] (req) = f(c, i) over every element, rows of `inner` in parallel. epi, when given,
+// then runs on each finished span of rows (contiguous, still in cache).
 template <class T, class F>
-void channel_map(const BNGeom& g, T* out, Req req, F f) {
+void channel_map(const BNGeom& g, T* out, Req req, F f, const Epilogue* epi = nullptr) {
   if (req == Req::kNull) return;
-  const int64_t rows = g.outer * g.c;
-  thread_pool::parallel_for(rows, std::max<int64_t>(1, kBnGrain / g.inner), [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t c = r % g.c, b = r * g.inner, e = b + g.inner;
-      if (req == Req::kAdd) {
-        for (int64_t i = b; i < e; ++i) out[i] += f(c, i);
-      } else {
-        for (int64_t i = b; i < e; ++i) out[i] = f(c, i);
+  const int64_t rows = g.outer * g.c, span = std::max<int64_t>(1, kBnGrain / g.inner);
+  thread_pool::parallel_for(rows, span, [&](int64_t r0, int64_t r1) {
+    for (int64_t s0 = r0; s0 < r1; s0 += span) {  // spans of about kBnGrain elements
+      const int64_t s1 = std::min(r1, s0 + span);
+      for (int64_t r = s0; r < s1; ++r) {
+        const int64_t c = r % g.c, b = r * g.inner, e = b + g.inner;
+        if (req == Req::kAdd) {
+          for (int64_t i = b; i < e; ++i) out[i] += f(c, i);
+        } else {
+          for (int64_t i = b; i < e; ++i) out[i] = f(c, i);
+        }
       }
+      if (epi && *epi) (*epi)(out + s0 * g.inner, (s1 - s0) * g.inner);
     }
   });
 }
@@ -138,7 +143,7 @@ void channel_map(const BNGeom& g, T* out, Req req, F f) {
 // out = (x - mean) * gamma * invstd + beta in one pass.
 template <class T>
 void bn_forward(const OpContext& ctx, const std::vector<TBlob>& in,
-                const std::vector<TBlob>& out) {
+                const std::vector<TBlob>& out, const Epilogue* epi = nullptr) {
   const auto& p = ctx.param<BNParam>();
   BNGeom g = bn_geom(p, in[0].shape, "BatchNorm");
   const T* x = in[0].ptr<T>();
@@ -178,7 +183,7 @@ void bn_forward(const OpContext& ctx, const std::vector<TBlob>& in,
     scale[c] = (p.fix_gamma ? T(1) : gamma[c]) * invstd[c];
   }
   const T *mp = mean.data(), *sp = scale.data();
-  channel_map(g, y, ctx.req[0], [&](int64_t c, int64_t i) { return (x[i] - mp[c]) * sp[c] + beta[c]; });
+  channel_map(g, y, ctx.req[0], [&](int64_t c, int64_t i) { return (x[i] - mp[c]) * sp[c] + beta[c]; }, epi);
 }
 
 // Training: dx = (dy - mean(dy) - xhat * mean(dy * xhat)) * gamma * invstd with
@@ -221,6 +226,12 @@ void bn_forward_cpu(const OpContext& c, const std::vector<TBlob>& in,
                     const std::vector<TBlob>& out) {
   if (in[0].dtype == DType::kFloat32) bn_forward<float>(c, in, out);
   else bn_forward<double>(c, in, out);
+}
+
+void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
+                         const std::vector<TBlob>& out, const Epilogue& epi) {
+  if (in[0].dtype == DType::kFloat32) bn_forward<float>(c, in, out, &epi);
+  else bn_forward<double>(c, in, out, &epi);
 }
 void bn_backward_cpu(const OpContext& c, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 
 #include "base/xinline.h"
@@ -38,6 +39,13 @@ struct BNParam {
         .describe("Quantization calibration (accepted and ignored).");
   }
 };
+
+// The CPU forward with an element-wise epilogue run in place on each finished span of the
+// output (ptr, elements; float32 or float64 as the data), while it is in cache: what the
+// executor's BatchNorm + activation fusion runs (graph/fuse.cc). Write requests only.
+using Epilogue = std::function<void(void* ptr, int64_t n)>;
+void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
+                         const std::vector<TBlob>& out, const Epilogue& epi);
 
 // data viewed as (outer, c, inner) around the channel axis; m = outer * inner elements per
 // channel.

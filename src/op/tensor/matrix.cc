@@ -678,7 +678,7 @@ const bool kRegistered = [] {
   R.add("clip")
       .describe("Limits values to [a_min, a_max].\n\n"
                 "    clip([-1, 5, 10], a_min=0, a_max=6) = [0, 5, 6]")
-      .inputs({"data"}).params<ClipParam>().inplace_pairs({{0, 0}})
+      .inputs({"data"}).params<ClipParam>().inplace_pairs({{0, 0}}).set_pointwise()
       .type_fn(infer::same_type).shape_fn(infer::same_shape)
       .cpu([](const OpContext& c, const In& in, const In& out) {
         if (c.req[0] == Req::kNull) return;

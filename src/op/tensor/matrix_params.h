@@ -529,10 +529,13 @@ inline std::pair<C, C> clip_bounds(const ClipParam& p) {
   else return {convert<C>(p.a_min), convert<C>(p.a_max)};
 }
 
-// clip of one value in its compute type (NaN passes through).
+// clip of one value in its compute type, as MXNet's kernel (above a_max: a_max; else below
+// a_min: a_min), NaN passing through. Written as a select of a maximum so that it vectorizes to
+// max/compare/blend.
 template <class C>
 BRASS_XINLINE C clip_value(C v, C lo, C hi) {
-  return v < lo ? lo : v > hi ? hi : v;
+  C t = lo > v ? lo : v;
+  return v > hi ? hi : t;
 }
 
 }  // namespace matrix_ops
