@@ -4,7 +4,6 @@
 // the same three kernels with the roles swapped, and its gradient ops. Parameters and the
 // geometry are in conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu).
 #include <algorithm>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -92,7 +91,7 @@ bool bwd_weight_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vecto
 // Temp space: one sample's im2col matrix (none for depthwise convolutions, which run
 // directly). `data` is the input that carries the data shape.
 // Channels-last calls also get room for channels-first copies of their two array operands
-// and their output, after the im2col matrix (conv_last_scratch).
+// and their output, after the im2col matrix (channels_first).
 template <bool D>
 TempFn col_temp(int data) {
   return [data](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
@@ -216,10 +215,6 @@ void direct(int64_t n, T* out, Req req, F&& at) {
   });
 }
 
-// Depthwise forward by output rows: per (sample, filter) plane and output row, each valid
-// kernel tap adds w * (a strided run of an input row) to the row, over the output columns
-// whose tap falls inside the data (a contiguous, vectorizable loop at stride 1). The same sums
-// as dw_forward_at, in tap order.
 // Depthwise forward by planes. Each plane is copied once, zero-padded, with every padded row
 // split into s phase rows (s the stride): phase r holds padded column s*j + r, so tap kx of
 // output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
