@@ -188,21 +188,21 @@ BRASS_XINLINE int64_t pool_out_offset(const PoolGeom& g, int64_t i) {
 // (x + pad), which is what counts with count_include_pad; then to the data.
 struct PoolWindow {
   int64_t lo[3], hi[3];
+  int64_t axis[3];  // the count's factor along each axis
   int64_t count;
 };
 
 BRASS_XINLINE PoolWindow pool_window(const PoolGeom& g, const int64_t* oz) {
   PoolWindow w;
-  int64_t padded = 1, inside = 1;
+  w.count = 1;
   for (int i = 0; i < 3; ++i) {
     int64_t st = oz[i] * g.s[i] - g.p[i];
     int64_t en = st + g.k[i] < g.x[i] + g.p[i] ? st + g.k[i] : g.x[i] + g.p[i];
-    padded *= en - st;
     w.lo[i] = st > 0 ? st : 0;
     w.hi[i] = en < g.x[i] ? en : g.x[i];
-    inside *= w.hi[i] > w.lo[i] ? w.hi[i] - w.lo[i] : 0;
+    w.axis[i] = g.include_pad ? en - st : w.hi[i] > w.lo[i] ? w.hi[i] - w.lo[i] : 0;
+    w.count *= w.axis[i];
   }
-  w.count = g.include_pad ? padded : inside;
   return w;
 }
 

@@ -67,13 +67,8 @@ struct RowWindows {
       PoolWindow w = pool_window(g, oz);
       lo[size_t(ox)] = w.lo[2];
       hi[size_t(ox)] = w.hi[2];
-      cnt[size_t(ox)] = axis_count(g, 2, ox, w);
+      cnt[size_t(ox)] = w.axis[2];
     }
-  }
-  // The count factor of axis d at output position o (pool_window's count, one axis of it).
-  static int64_t axis_count(const PoolGeom& g, int d, int64_t o, const PoolWindow& w) {
-    int64_t st = o * g.s[d] - g.p[d], en = std::min(st + g.k[d], g.x[d] + g.p[d]);
-    return g.include_pad ? en - st : std::max<int64_t>(0, w.hi[d] - w.lo[d]);
   }
 };
 
@@ -87,7 +82,7 @@ struct RowAt {
     pl = r / (g.o[0] * g.o[1]);
     int64_t at[3] = {oz, oy, 0};
     w = pool_window(g, at);
-    outer = RowWindows::axis_count(g, 0, oz, w) * RowWindows::axis_count(g, 1, oy, w);
+    outer = w.axis[0] * w.axis[1];
   }
 };
 
