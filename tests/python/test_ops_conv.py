@@ -195,6 +195,12 @@ CONV_CASES = [
     ((2, 2, 9, 19), 4, dict(kernel=(3, 5), stride=(3, 3), pad=(2, 3), dilate=(2, 2), num_group=2)),
     ((1, 4, 12), 4, dict(kernel=(5,), stride=(2,), pad=(4,), num_group=4)),
     ((1, 2, 3, 17), 2, dict(kernel=(1, 3), stride=(1, 2), num_group=2, no_bias=True)),
+    # 3x3 depthwise rows of 32 and more (one run per row) and shorter (the plane as one run),
+    # strided, dilated, with a multiplier
+    ((1, 3, 5, 37), 3, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
+    ((2, 2, 7, 70), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
+    ((1, 2, 9, 41), 4, dict(kernel=(3, 3), stride=(1, 2), pad=(2, 2), dilate=(2, 2), num_group=2)),
+    ((1, 2, 9, 13), 2, dict(kernel=(3, 3), stride=(2, 1), dilate=(2, 1), num_group=2, no_bias=True)),
 ]
 
 
@@ -926,7 +932,9 @@ def test_convolution_on_every_isa(isa, tmp_path):
              ((2, 6, 9, 9), 17, dict(kernel=(1, 1), stride=(2, 2))),
              ((2, 3, 4, 6, 5), 4, dict(kernel=(3, 2, 3), pad=(1, 0, 1))),
              ((2, 4, 9, 19), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=4)),  # depthwise
-             ((1, 3, 7, 21), 6, dict(kernel=(3, 3), pad=(1, 1), num_group=3))]
+             ((1, 3, 7, 21), 6, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
+             ((1, 2, 5, 45), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),  # depthwise, wide rows
+             ((1, 2, 6, 67), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2))]
     arrays = {}
     for i, (shape, f, prm) in enumerate(cases):
         for dt in ("float32", "float64"):

@@ -218,9 +218,10 @@ void direct(int64_t n, T* out, Req req, F&& at) {
 // Depthwise forward by planes. Each plane is copied once, zero-padded, with every padded row
 // split into s phase rows (s the stride): phase r holds padded column s*j + r, so tap kx of
 // output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
-// Outputs go in blocks of R rows x 8 columns through registers (R*8/width independent sums),
-// the taps summed in order from zero, then the bias: the same bits on every ISA (no fused
-// multiply-adds are formed at -std=c++17).
+// Outputs go by rows, each a plain loop over the row that the compiler vectorizes; the taps
+// are summed in order (kz, ky, kx) from zero, then the bias: the same bits on every ISA (no
+// fused multiply-adds are formed at -std=c++17). 3x3 kernels (MobileNet's) sum their nine taps
+// in registers; other kernels go tap by tap through a row of sums.
 template <class T>
 struct DwPlan {
   const ConvGeom* g;
@@ -231,39 +232,44 @@ struct DwPlan {
   const int64_t *tap_at, *lo, *hi;  // per kx: offset in a row's phases; per phase: data span
 };
 
-template <int R, class T>
-BRASS_ALWAYS_INLINE inline void dw_block(const DwPlan<T>& q, const T* buf, const T* wp, T* yp,
-                                         T b, int64_t oz, int64_t oy, int64_t ox) {
-  const ConvGeom& g = *q.g;
-  T a[R][8] = {};
-  for (int64_t kz = 0; kz < g.kd; ++kz)
-    for (int64_t ky = 0; ky < g.kh; ++ky) {
-      const T* ph = buf + ((oz * g.sd + kz * g.dd) * q.hp + oy * g.sh + ky * g.dh) * q.row_at + ox;
-      const T* wr = wp + (kz * g.kh + ky) * g.kw;
-      for (int64_t kx = 0; kx < g.kw; ++kx) {
-        const T wv = wr[kx];
-        const T* src = ph + q.tap_at[kx];
-        // Unrolled whole, so the R x 8 sums live in registers.
-#pragma GCC unroll 4
-        for (int r = 0; r < R; ++r)
-#pragma GCC unroll 8
-          for (int j = 0; j < 8; ++j) a[r][j] += wv * src[r * g.sh * q.row_at + j];
-      }
-    }
-  const int64_t m = std::min<int64_t>(8, g.ow - ox);
-  for (int r = 0; r < R; ++r) {
-    T* out = yp + (oz * g.oh + oy + r) * g.ow + ox;
-    if (q.req == Req::kAdd) {
-      for (int64_t j = 0; j < m; ++j) out[j] += a[r][j] + b;
-    } else {
-      for (int64_t j = 0; j < m; ++j) out[j] = a[r][j] + b;
-    }
+// n outputs of a 3x3 kernel: p points at the first padded row's phases, ry apart row to row.
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_row3x3(const T* __restrict p, int64_t ry, const int64_t* tap,
+                                          const T* w, T b, T* __restrict out, int64_t n, bool add) {
+  const T* a = p + tap[0];
+  const T* c = p + tap[1];
+  const T* e = p + tap[2];
+  const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
+  const int64_t r2 = 2 * ry;
+  if (add) {
+    for (int64_t j = 0; j < n; ++j)
+      out[j] += T(0) + w0 * a[j] + w1 * c[j] + w2 * e[j] + w3 * a[j + ry] + w4 * c[j + ry] + w5 * e[j + ry] +
+                w6 * a[j + r2] + w7 * c[j + r2] + w8 * e[j + r2] + b;
+  } else {
+    for (int64_t j = 0; j < n; ++j)
+      out[j] = T(0) + w0 * a[j] + w1 * c[j] + w2 * e[j] + w3 * a[j + ry] + w4 * c[j + ry] + w5 * e[j + ry] +
+               w6 * a[j + r2] + w7 * c[j + r2] + w8 * e[j + r2] + b;
   }
 }
 
-// Plane pl (sample, filter) through the scratch buf (padding rows and slack already zero).
 template <class T>
-BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf) {
+BRASS_ALWAYS_INLINE inline void dw_tap(T* __restrict acc, const T* __restrict src, T w, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) acc[j] += w * src[j];
+}
+
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_put(T* __restrict out, const T* __restrict acc, T b, int64_t n, bool add) {
+  if (add) {
+    for (int64_t j = 0; j < n; ++j) out[j] += acc[j] + b;
+  } else {
+    for (int64_t j = 0; j < n; ++j) out[j] = acc[j] + b;
+  }
+}
+
+// Plane pl (sample, filter) through the scratch buf (padding rows and slack already zero; acc,
+// a row of sums, after it).
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf, T* acc) {
   const ConvGeom& g = *q.g;
   const int64_t f = pl % g.f, n = pl / g.f, s = q.s;
   const T* xp = q.x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
@@ -287,19 +293,53 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf)
   const T* wp = q.w + f * g.kd * g.kh * g.kw;
   T* yp = q.y + pl * g.p;
   const T b = q.bias ? q.bias[f] : T(0);
+  const bool add = q.req == Req::kAdd;
+  const bool k3 = g.kd == 1 && g.kh == 3 && g.kw == 3;
   for (int64_t oz = 0; oz < g.od; ++oz) {
-    int64_t oy = 0;
-    for (; oy + 4 <= g.oh; oy += 4)
-      for (int64_t ox = 0; ox < g.ow; ox += 8) dw_block<4>(q, buf, wp, yp, b, oz, oy, ox);
-    for (; oy < g.oh; ++oy)
-      for (int64_t ox = 0; ox < g.ow; ox += 8) dw_block<1>(q, buf, wp, yp, b, oz, oy, ox);
+    if (k3 && g.ow < 32) {
+      // Short rows: the plane's rows as one run, pitch = one stride of padded rows, into acc
+      // (the columns past ow are computed and dropped), so the vectors run full.
+      const int64_t pitch = g.sh * q.row_at;
+      const T* p = buf + oz * g.sd * q.hp * q.row_at;
+      dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, acc, (g.oh - 1) * pitch + g.ow, false);
+      for (int64_t oy = 0; oy < g.oh; ++oy) {
+        T* out = yp + (oz * g.oh + oy) * g.ow;
+        const T* a = acc + oy * pitch;
+        if (add) {
+          for (int64_t j = 0; j < g.ow; ++j) out[j] += a[j];
+        } else {
+          for (int64_t j = 0; j < g.ow; ++j) out[j] = a[j];
+        }
+      }
+      continue;
+    }
+    for (int64_t oy = 0; oy < g.oh; ++oy) {
+      T* out = yp + (oz * g.oh + oy) * g.ow;
+      const T* p = buf + (oz * g.sd * q.hp + oy * g.sh) * q.row_at;
+      if (k3) {
+        dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add);
+        continue;
+      }
+      for (int64_t j = 0; j < g.ow; ++j) acc[j] = T(0);
+      for (int64_t kz = 0; kz < g.kd; ++kz)
+        for (int64_t ky = 0; ky < g.kh; ++ky) {
+          const T* pr = p + (kz * g.dd * q.hp + ky * g.dh) * q.row_at;
+          const T* wr = wp + (kz * g.kh + ky) * g.kw;
+          for (int64_t kx = 0; kx < g.kw; ++kx) dw_tap(acc, pr + q.tap_at[kx], wr[kx], g.ow);
+        }
+      dw_put(out, acc, b, g.ow, add);
+    }
   }
 }
 
-// The float plane compiled for AVX2 as well (wider vectors, same arithmetic).
+// The float plane compiled for AVX2 and AVX-512 as well (wider vectors, same arithmetic).
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2"))) void dw_plane_avx2(const DwPlan<float>& q, int64_t pl, float* buf) {
-  dw_plane(q, pl, buf);
+__attribute__((target("avx2"))) void dw_plane_avx2(const DwPlan<float>& q, int64_t pl, float* buf, float* acc) {
+  dw_plane(q, pl, buf, acc);
+}
+__attribute__((target("avx512f"))) void dw_plane_avx512(const DwPlan<float>& q, int64_t pl, float* buf,
+                                                        float* acc) {
+  dw_plane(q, pl, buf, acc);
 }
 #endif
 
@@ -307,9 +347,7 @@ template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req) {
   DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph, nullptr, nullptr, nullptr};
   q.len = g.ow + (g.kw - 1) * g.dw / q.s;
-  // A phase row is followed by 8 zeros, so the last block of outputs can run 8 wide (the
-  // extra lanes are computed and dropped).
-  q.stride = q.len + 8;
+  q.stride = q.len;
   q.row_at = q.s * q.stride;  // one padded row's phases
   std::vector<int64_t> tap_at(static_cast<size_t>(g.kw)), lo(static_cast<size_t>(q.s)), hi(static_cast<size_t>(q.s));
   for (int64_t kx = 0; kx < g.kw; ++kx) tap_at[size_t(kx)] = (kx * g.dw % q.s) * q.stride + kx * g.dw / q.s;
@@ -323,20 +361,27 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   q.lo = lo.data();
   q.hi = hi.data();
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  const bool avx2 = std::is_same<T, float>::value && kernel::active_isa() != kernel::Isa::kScalar;
+  const kernel::Isa isa = std::is_same<T, float>::value ? kernel::active_isa() : kernel::Isa::kScalar;
 #endif
+  const int64_t plane = q.dp * q.hp * q.row_at;
   thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
-    std::vector<T> buf(static_cast<size_t>(q.dp * q.hp * q.row_at), T(0));
+    // acc: a row of sums, or a 3x3 plane's rows run together (pitch sh padded rows).
+    std::vector<T> buf(static_cast<size_t>(plane + std::max(g.ow, g.oh * g.sh * q.row_at)), T(0));
+    T* acc = buf.data() + plane;
     for (int64_t pl = p0; pl < p1; ++pl) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
       if constexpr (std::is_same<T, float>::value) {
-        if (avx2) {
-          dw_plane_avx2(q, pl, buf.data());
+        if (isa == kernel::Isa::kAvx512) {
+          dw_plane_avx512(q, pl, buf.data(), acc);
+          continue;
+        }
+        if (isa == kernel::Isa::kAvx2) {
+          dw_plane_avx2(q, pl, buf.data(), acc);
           continue;
         }
       }
 #endif
-      dw_plane(q, pl, buf.data());
+      dw_plane(q, pl, buf.data(), acc);
     }
   });
 }
