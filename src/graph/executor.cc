@@ -196,12 +196,14 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
       sh = infer_shapes(full_, shapes);
       ty = infer_types(full_, types);
     };
-    int pairs = 0, groups = 0;
+    int convs = 0, pairs = 0, groups = 0;
+    heads = fuse_conv_bn(full_, heads, ty, &convs);
+    if (convs) rebuild();
     heads = fuse_bn_activation(full_, heads, ty, &pairs);
     if (pairs) rebuild();
     heads = fuse_pointwise(full_, heads, ty, in_fwd, &groups);
     if (groups) rebuild();
-    fused_ = pairs + groups;
+    fused_ = convs + pairs + groups;
   }
   for (uint32_t nid = 0; nid < full_.nodes.size(); ++nid)
     for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e)

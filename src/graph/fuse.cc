@@ -5,10 +5,15 @@
 #include <memory>
 #include <functional>
 #include <numeric>
+#include <tuple>
+#include <type_traits>
 #include <unordered_map>
 
 #include "engine/thread_pool.h"
+#include "op/nn/activation_params.h"
 #include "op/nn/bn_params.h"
+#include "op/nn/conv_params.h"
+#include "op/tensor/matrix_params.h"
 
 namespace brass {
 namespace graph {
@@ -102,11 +107,11 @@ struct BnAct {
 
 const BnAct& bn_act(const NodeAttrs& a) { return *static_cast<const BnAct*>(a.parsed.get()); }
 
-void run_bn_act(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
-  const BnAct& f = bn_act(*ctx.attrs);
+// BatchNorm (attributes bn) with the unary op of `act` as its epilogue.
+void bn_then(const OpContext& ctx, const NodeAttrs* bn, const NodeAttrs* aa, const std::vector<TBlob>& in,
+             const std::vector<TBlob>& out) {
   OpContext bc = ctx;
-  bc.attrs = f.bn.get();
-  const NodeAttrs* aa = f.act.get();
+  bc.attrs = bn;
   const DType dt = out[0].dtype;
   const Device dev = ctx.dev;
   const bool train = ctx.is_train;
@@ -119,9 +124,14 @@ void run_bn_act(const OpContext& ctx, const std::vector<TBlob>& in, const std::v
     ac.is_train = train;
     aa->op->compute[0](ac, v, v);
   };
+  bn_ops::bn_forward_epilogue(bc, in, out, epi);
+}
+
+void run_bn_act(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   // The op does not declare add_req, so the executor never asks it to add.
   if (ctx.req[0] == Req::kAdd) fail(BRASS_ERR_INTERNAL, "_BatchNormActivation: add request");
-  bn_ops::bn_forward_epilogue(bc, in, out, epi);
+  const BnAct& f = bn_act(*ctx.attrs);
+  bn_then(ctx, f.bn.get(), f.act.get(), in, out);
 }
 
 // BatchNorm's op with the pair's attributes: its shape, type and output functions read the
@@ -150,6 +160,133 @@ const Op& bn_act_op() {
     return o;
   }();
   return *op;
+}
+
+// ---- Convolution + BatchNorm [+ relu or clip] ---------------------------------------------
+
+struct ConvBn {
+  std::shared_ptr<const NodeAttrs> conv, bn, act;  // act: null, relu or clip
+  int nconv;  // the convolution's inputs (data, weight[, bias]); BatchNorm's four follow
+};
+
+const ConvBn& conv_bn(const NodeAttrs& a) { return *static_cast<const ConvBn*>(a.parsed.get()); }
+
+template <class T>
+void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  const ConvBn& f = conv_bn(*ctx.attrs);
+  const auto nc = static_cast<std::ptrdiff_t>(f.nconv);
+  const std::vector<TBlob> conv_in(in.begin(), in.begin() + nc);
+  std::vector<TBlob> bn_in{out[0]};
+  bn_in.insert(bn_in.end(), in.begin() + nc, in.end());
+  OpContext cc = ctx;
+  cc.attrs = f.conv.get();
+  cc.req.assign(1, ctx.req[0]);
+  const auto& bp = f.bn->param<bn_ops::BNParam>();
+  if (ctx.is_train && !bp.use_global_stats) {
+    // Batch statistics: the convolution's output first, then BatchNorm in place on it.
+    f.conv->op->compute[0](cc, conv_in, {out[0]});
+    OpContext bc = ctx;
+    bc.attrs = f.bn.get();
+    if (f.act) bn_then(ctx, f.bn.get(), f.act.get(), bn_in, out);
+    else f.bn->op->compute[0](bc, bn_in, out);
+    return;
+  }
+  OpContext bc = ctx;
+  bc.attrs = f.bn.get();
+  const size_t c = static_cast<size_t>(in[size_t(nc) + 2].size());
+  std::vector<T> mean(c), scale(c);
+  bn_ops::bn_inference_affine(bc, bn_in, out, mean.data(), scale.data());
+  conv_ops::ConvEpilogue<T> e;
+  e.mean = mean.data();
+  e.scale = scale.data();
+  e.shift = in[size_t(nc) + 1].ptr<T>();
+  if (f.act) {
+    if (f.act->op->name == "clip") {
+      e.act = conv_ops::ConvAct::kClip;
+      std::tie(e.lo, e.hi) = matrix_ops::clip_bounds<T>(f.act->param<matrix_ops::ClipParam>());
+    } else {
+      e.act = conv_ops::ConvAct::kRelu;
+    }
+  }
+  conv_ops::conv_forward_epilogue(cc, conv_in, out[0], e);
+}
+
+void run_conv_bn(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+  if (ctx.req[0] == Req::kAdd) fail(BRASS_ERR_INTERNAL, "_ConvolutionBatchNorm: add request");
+  if (out[0].dtype == DType::kFloat32) run_conv_bn_as<float>(ctx, in, out);
+  else run_conv_bn_as<double>(ctx, in, out);
+}
+
+// Inputs: the convolution's, then BatchNorm's gamma, beta, moving mean and var; outputs and
+// their shapes and types: BatchNorm's (of the convolution's output).
+const Op& conv_bn_op() {
+  static const Op* op = [] {
+    const Op* conv = OpRegistry::get().find("Convolution");
+    const Op* bn = OpRegistry::get().find("BatchNorm");
+    auto* o = new Op();
+    o->name = "_ConvolutionBatchNorm";
+    o->num_inputs = -1;
+    o->num_inputs_fn = [](const NodeAttrs& a) { return conv_bn(a).nconv + 4; };
+    o->num_outputs_fn = [bn](const NodeAttrs& a) { return bn->outputs_for(*conv_bn(a).bn); };
+    o->num_visible_fn = [bn](const NodeAttrs& a) { return bn->visible_outputs_for(*conv_bn(a).bn); };
+    o->mutate_fn = [](const NodeAttrs& a) { return std::vector<int>{conv_bn(a).nconv + 2, conv_bn(a).nconv + 3}; };
+    // Each part's function on its own inputs, the convolution's output between them.
+    auto split = [](const NodeAttrs& a, auto& in, auto& out, auto&& conv_fn, auto&& bn_fn) {
+      const ConvBn& f = conv_bn(a);
+      const auto nc = static_cast<std::ptrdiff_t>(f.nconv);
+      // BatchNorm's output has its data's shape and type: what is known of it seeds the
+      // convolution's output.
+      std::remove_reference_t<decltype(in)> ci(in.begin(), in.begin() + nc), bi(1, out[0]), co(1, out[0]);
+      bi.insert(bi.end(), in.begin() + nc, in.end());
+      if (!conv_fn(*f.conv, ci, co)) return false;
+      bi[0] = co[0];
+      const bool ok = bn_fn(*f.bn, bi, out);
+      std::copy(ci.begin(), ci.end(), in.begin());
+      std::copy(bi.begin() + 1, bi.end(), in.begin() + nc);
+      return ok;
+    };
+    o->infer_shape = [conv, bn, split](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+      return split(a, in, out, conv->infer_shape, bn->infer_shape);
+    };
+    o->infer_type = [conv, bn, split](const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+      return split(a, in, out, conv->infer_type, bn->infer_type);
+    };
+    o->temp_size = [conv](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+      const ConvBn& f = conv_bn(a);
+      return conv->temp_size(*f.conv, std::vector<TBlob>(in.begin(), in.begin() + f.nconv), {out[0]});
+    };
+    o->compute[0] = run_conv_bn;
+    return o;
+  }();
+  return *op;
+}
+
+// A convolution whose output may carry the fused epilogue: CPU layout channels-first.
+bool epilogue_conv(const Node& n) {
+  if (n.is_variable() || n.op->name != "Convolution") return false;
+  const auto& layout = n.attrs->param<conv_ops::ConvParam>().layout;
+  return !layout || layout->rfind("NC", 0) == 0;
+}
+
+// relu (Activation or the op) or clip: what the epilogue applies itself.
+bool epilogue_act(const Node& n) {
+  if (n.is_variable()) return false;
+  if (n.op->name == "relu" || n.op->name == "clip") return true;
+  return n.op->name == "Activation" && n.attrs->param<act_ops::ActivationParam>().act_type == "relu";
+}
+
+// A node of op (no inputs yet) named and with the parameters of `like`, the fused program
+// kept as its parsed attributes.
+NodePtr fused_node(const Op& op, const Node& like, std::shared_ptr<void> prog) {
+  auto attrs = std::make_shared<NodeAttrs>();
+  attrs->op = &op;
+  attrs->dict = like.attrs->dict;
+  attrs->parsed = std::move(prog);
+  auto f = std::make_shared<Node>();
+  f->op = &op;
+  f->attrs = attrs;
+  f->name = like.name;
+  return f;
 }
 
 // How many readers each entry of g has (heads count as two: they always stay values).
@@ -204,14 +341,7 @@ std::vector<NodeEntry> fuse_bn_activation(const IndexedGraph& g, const std::vect
         auto prog = std::make_shared<BnAct>();
         prog->bn = bn.attrs;
         prog->act = n->attrs;
-        auto attrs = std::make_shared<NodeAttrs>();
-        attrs->op = &bn_act_op();
-        attrs->dict = bn.attrs->dict;
-        attrs->parsed = prog;
-        auto f = std::make_shared<Node>();
-        f->op = attrs->op;
-        f->attrs = attrs;
-        f->name = bn.name;
+        NodePtr f = fused_node(bn_act_op(), bn, prog);
         for (const NodeEntry& e : bn.inputs) f->inputs.push_back(rb.map(e));
         rb.repl[n.get()] = f;  // the activation's output is the pair's output 0
         ++*fused;
@@ -219,6 +349,55 @@ std::vector<NodeEntry> fuse_bn_activation(const IndexedGraph& g, const std::vect
       }
     }
     rb.copy_if_changed(n);
+  }
+  return rb.heads(heads);
+}
+
+std::vector<NodeEntry> fuse_conv_bn(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                    const std::vector<int>& types, int* fused) {
+  *fused = 0;
+  const std::vector<int> readers = count_readers(g, heads);
+  // Each BatchNorm to fuse: the node whose output becomes the fused node's (the BatchNorm, or
+  // the relu/clip that alone reads it), and the activation if any.
+  std::unordered_map<const Node*, std::pair<const Node*, const Node*>> roots;  // root -> (bn, act)
+  std::unordered_map<const Node*, const Node*> act_of;                        // bn -> its act
+  for (const NodePtr& n : g.nodes)
+    if (epilogue_act(*n) && n->inputs.size() == 1 && !n->inputs[0].node->is_variable() &&
+        n->inputs[0].node->op->name == "BatchNorm" && n->inputs[0].index == 0 &&
+        readers[g.entry(n->inputs[0])] == 1 && types[g.entry(NodeEntry{n, 0})] == types[g.entry(n->inputs[0])])
+      act_of[n->inputs[0].node.get()] = n.get();
+  for (const NodePtr& n : g.nodes) {
+    if (n->is_variable() || n->op->name != "BatchNorm" || n->inputs.size() != 5) continue;
+    const NodeEntry& src = n->inputs[0];
+    const uint32_t e0 = g.entry(src);
+    const int t = types[e0];
+    if (!epilogue_conv(*src.node) || src.index != 0 || readers[e0] != 1) continue;
+    if (n->attrs->param<bn_ops::BNParam>().axis != 1) continue;
+    if (t != int(DType::kFloat32) && t != int(DType::kFloat64)) continue;
+    if (readers[g.entry(NodeEntry{n, 1})] || readers[g.entry(NodeEntry{n, 2})]) continue;
+    auto a = act_of.find(n.get());
+    const Node* act = a == act_of.end() ? nullptr : a->second;
+    roots[act ? act : n.get()] = {n.get(), act};
+  }
+  Rebuild rb;
+  for (const NodePtr& n : g.nodes) {
+    auto r = roots.find(n.get());
+    if (r == roots.end()) {
+      if (!n->is_variable()) rb.copy_if_changed(n);
+      continue;
+    }
+    const Node& bn = *r->second.first;
+    const Node& conv = *bn.inputs[0].node;
+    auto prog = std::make_shared<ConvBn>();
+    prog->conv = conv.attrs;
+    prog->bn = bn.attrs;
+    if (r->second.second) prog->act = r->second.second->attrs;
+    prog->nconv = int(conv.inputs.size());
+    NodePtr f = fused_node(conv_bn_op(), conv, prog);
+    for (const NodeEntry& e : conv.inputs) f->inputs.push_back(rb.map(e));
+    for (size_t i = 1; i < bn.inputs.size(); ++i) f->inputs.push_back(rb.map(bn.inputs[i]));
+    rb.repl[n.get()] = f;  // output 0 of the root is the fused node's output 0
+    ++*fused;
   }
   return rb.heads(heads);
 }

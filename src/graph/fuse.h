@@ -29,5 +29,15 @@ std::vector<NodeEntry> fuse_pointwise(const IndexedGraph& g, const std::vector<N
 std::vector<NodeEntry> fuse_bn_activation(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
                                           const std::vector<int>& types, int* fused);
 
+// New heads of the graph of g (made from `heads`) where each channels-first Convolution whose
+// output only a BatchNorm (axis 1, no gradient: its hidden outputs unread) reads, and the relu
+// or clip that alone reads that BatchNorm's output, become one node: in inference the
+// convolution applies BatchNorm's affine map on its moving statistics and the activation to
+// each finished block of its output while it is in cache (conv_ops::ConvEpilogue), the same
+// bits as the three ops; in training, the convolution, then BatchNorm and the activation in
+// place. CPU, float32/float64. *fused counts the nodes made.
+std::vector<NodeEntry> fuse_conv_bn(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                    const std::vector<int>& types, int* fused);
+
 }  // namespace graph
 }  // namespace brass

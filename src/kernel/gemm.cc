@@ -148,6 +148,7 @@ struct Problem {
   const PackB<T>* packer;  // B's packing function, or null to pack b
   const T* packed_a;       // A packed whole (PackedA::data), or null to pack a
   int64_t mp;              // its rows rounded up to mr
+  const Epilogue<T>* epi;  // run on each finished column strip of C, or null
 };
 
 // A tile cut by C's right edge: run the kernel on a copy, so the arithmetic (and so the bits)
@@ -202,6 +203,9 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
               edge_tile(fn, nr, kc, ap, bp, cp, pr.ldc, rm, rn, pr.alpha, beta);
             }
           }
+          // The strip (mc rows x nr columns) is final after the last depth block, and in L1.
+          if (pr.epi && pc + kc >= pr.k)
+            pr.epi->fn(pr.epi->ctx, pr.c + ic * pr.ldc + jc + jr, pr.ldc, ic, mc, rn);
         }
       }
     }
@@ -223,15 +227,16 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const PackB<T>* packer = nullptr,
-          const PackedA<T>* packed = nullptr) {
+          const PackedA<T>* packed = nullptr, const Epilogue<T>* epi = nullptr) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
+    if (epi) epi->fn(epi->ctx, c, ldc, 0, m, n);
     return;
   }
   const KernelDesc<T>& kd = kernel_for<T>(packed ? Isa(packed->isa) : active_isa());
   Problem<T> pr{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, packer,
-                packed ? packed->data.get() : nullptr, packed ? packed->mp : 0};
+                packed ? packed->data.get() : nullptr, packed ? packed->mp : 0, epi};
   pr.kc = ceil_div(k, ceil_div(k, kd.kc));
 
   // Split C into a gm x gn grid of tasks, one per thread. Each task packs its own rows of A
@@ -330,24 +335,34 @@ template PackedA<float> pack_a(bool, int64_t, int64_t, const float*, int64_t);
 template PackedA<double> pack_a(bool, int64_t, int64_t, const double*, int64_t);
 
 template <class T>
+void gemm_epilogue(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                   const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const Epilogue<T>* epi) {
+  gemm_impl::gemm<T>(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nullptr, nullptr, epi);
+}
+template void gemm_epilogue(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*,
+                            int64_t, float, float*, int64_t, const Epilogue<float>*);
+template void gemm_epilogue(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                            const double*, int64_t, double, double*, int64_t, const Epilogue<double>*);
+
+template <class T>
 void gemm_pack_b(bool ta, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-                 const PackB<T>& b, T beta, T* c, int64_t ldc) {
-  gemm_impl::gemm<T>(ta, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc, &b);
+                 const PackB<T>& b, T beta, T* c, int64_t ldc, const Epilogue<T>* epi) {
+  gemm_impl::gemm<T>(ta, false, m, n, k, alpha, a, lda, nullptr, 0, beta, c, ldc, &b, nullptr, epi);
 }
 template void gemm_pack_b(bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
-                          const PackB<float>&, float, float*, int64_t);
+                          const PackB<float>&, float, float*, int64_t, const Epilogue<float>*);
 template void gemm_pack_b(bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
-                          const PackB<double>&, double, double*, int64_t);
+                          const PackB<double>&, double, double*, int64_t, const Epilogue<double>*);
 
 template <class T>
 void gemm_packed(const PackedA<T>& a, int64_t n, T alpha, bool tb, const T* b, int64_t ldb,
-                 const PackB<T>* packer, T beta, T* c, int64_t ldc) {
-  gemm_impl::gemm<T>(false, tb, a.m, n, a.k, alpha, nullptr, 0, b, ldb, beta, c, ldc, packer, &a);
+                 const PackB<T>* packer, T beta, T* c, int64_t ldc, const Epilogue<T>* epi) {
+  gemm_impl::gemm<T>(false, tb, a.m, n, a.k, alpha, nullptr, 0, b, ldb, beta, c, ldc, packer, &a, epi);
 }
 template void gemm_packed(const PackedA<float>&, int64_t, float, bool, const float*, int64_t,
-                          const PackB<float>*, float, float*, int64_t);
+                          const PackB<float>*, float, float*, int64_t, const Epilogue<float>*);
 template void gemm_packed(const PackedA<double>&, int64_t, double, bool, const double*, int64_t,
-                          const PackB<double>*, double, double*, int64_t);
+                          const PackB<double>*, double, double*, int64_t, const Epilogue<double>*);
 
 }  // namespace kernel
 }  // namespace brass

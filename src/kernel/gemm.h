@@ -27,10 +27,25 @@ struct PackB {
   const void* ctx;
 };
 
+// Work on C while it is in cache: fn(ctx, c, ldc, i0, rows, cols) is called once for each
+// finished block of C (rows [i0, i0+rows) of C, cols columns, starting at c), after the last
+// product has been summed into it; blocks do not overlap and together cover C. A convolution's
+// bias, BatchNorm and activation (per-row work) run this way.
+template <class T>
+struct Epilogue {
+  void (*fn)(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols);
+  const void* ctx;
+};
+
+// C (m x n) = alpha * op(A) * op(B) + beta * C, then the epilogue (none when null).
+template <class T>
+void gemm_epilogue(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+                   int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const Epilogue<T>* epi);
+
 // C (m x n) = alpha * op(A) * B + beta * C, B packed by `b`.
 template <class T>
 void gemm_pack_b(bool trans_a, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
-                 const PackB<T>& b, T beta, T* c, int64_t ldc);
+                 const PackB<T>& b, T beta, T* c, int64_t ldc, const Epilogue<T>* epi = nullptr);
 
 // op(A) (m x k) packed once for several products that share it (a convolution's weights
 // against every sample), in the panels of the kernel active when it was packed.
@@ -47,7 +62,7 @@ PackedA<T> pack_a(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda);
 // when packer is given, whatever it packs. The same bits as sgemm/dgemm of the same operands.
 template <class T>
 void gemm_packed(const PackedA<T>& a, int64_t n, T alpha, bool trans_b, const T* b, int64_t ldb,
-                 const PackB<T>* packer, T beta, T* c, int64_t ldc);
+                 const PackB<T>* packer, T beta, T* c, int64_t ldc, const Epilogue<T>* epi = nullptr);
 
 }  // namespace kernel
 }  // namespace brass

@@ -4,6 +4,7 @@
 // Built and run by tests/python/test_gemm_native.py (natively and for aarch64 under qemu):
 //   g++ -std=c++17 -O2 -I src -I include -I . tests/c/test_gemm.cc src/kernel/gemm*.cc
 //       src/kernel/cpu_features.cc src/engine/thread_pool.cc -pthread
+#include <atomic>
 #include <cmath>
 #include <cstdarg>
 #include <cstdint>
@@ -76,6 +77,26 @@ gi::KernelDesc<double> desc<double>(Isa isa) {
 
 struct Shape {
   int64_t m, n, k;
+};
+
+// A GEMM epilogue that doubles and adds 1, counting the visits of each element and checking
+// that the row index it is given is the block's.
+template <class T>
+struct Visits {
+  T* base;
+  int64_t ldc;
+  std::vector<int> seen;
+  std::atomic<bool> rows_ok;  // tasks run on several threads
+  static void run(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols) {
+    auto& v = *const_cast<Visits*>(static_cast<const Visits*>(ctx));
+    const int64_t off = c - v.base;
+    if (ldc != v.ldc || off / ldc != i0) v.rows_ok = false;
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) {
+        c[i * ldc + j] = T(2) * c[i * ldc + j] + T(1);
+        ++v.seen[size_t(off + i * ldc + j)];
+      }
+  }
 };
 
 // One shape, all transposes, run on every ISA with several alpha/beta pairs. pad widens the
@@ -178,6 +199,25 @@ void run_shape(const std::vector<Isa>& isas, Shape s, int pad, bool splits) {
                  "%s %s ta=%d tb=%d m=%lld n=%lld k=%lld: %d tasks give other bits than 1",
                  type_name<T>(), brass::kernel::isa_name(isa), int(ta), int(tb), (long long)m,
                  (long long)n, (long long)k, tasks);
+        }
+        // The epilogue sees every element of C once, after its last product, in its row.
+        for (int tasks : {1, 3}) {
+          std::vector<T> c(c0);
+          Visits<T> v{c.data(), ldc, std::vector<int>(size_t(m * ldc), 0), true};
+          const brass::kernel::Epilogue<T> epi{&Visits<T>::run, &v};
+          gi::set_gemm_tasks(tasks);
+          brass::kernel::gemm_epilogue(ta, tb, m, n, k, T(1.25), a.data(), lda, b.data(), ldb, T(0.5), c.data(),
+                                       ldc, &epi);
+          gi::set_gemm_tasks(0);
+          bool ok = v.rows_ok;
+          for (int64_t i = 0; i < m; ++i)
+            for (int64_t j = 0; j < ldc; ++j) {
+              const size_t at = size_t(i * ldc + j);
+              ok = ok && v.seen[at] == (j < n ? 1 : 0) && (j < n ? c[at] == T(2) * first[at] + T(1) : c[at] == c0[at]);
+            }
+          report(ok, "%s %s ta=%d tb=%d m=%lld n=%lld k=%lld: %d tasks, epilogue not once per element of C",
+                 type_name<T>(), brass::kernel::isa_name(isa), int(ta), int(tb), (long long)m, (long long)n,
+                 (long long)k, tasks);
         }
       }
     }

@@ -708,5 +708,94 @@ def test_batchnorm_activation_fusion(monkeypatch):
     y = mx.sym.BatchNorm(mx.sym.Convolution(mx.sym.var("data"), kernel=(1, 1), num_filter=4, name="c"),
                          fix_gamma=False, name="bn")
     sym = mx.sym.Group([mx.sym.Activation(y, act_type="relu"), y * 2])
-    f, _, _ = run(sym, True, "float32", False)
-    assert f.memory_plan["fused"] == 0
+    f, y1, _ = run(sym, True, "float32", False)
+    p, y2, _ = run(sym, False, "float32", False)
+    assert f.memory_plan["fused"] == 1  # the convolution and BatchNorm only
+    np.testing.assert_array_equal(y1, y2)
+
+
+def test_convolution_batchnorm_fusion(monkeypatch):
+    """Inference executors run each channels-first Convolution whose output only a BatchNorm
+    reads, with the relu or clip that alone reads BatchNorm's output, as one node: BatchNorm's
+    affine map and the activation applied to each finished block of the convolution's output
+    (GEMM strips, depthwise planes). The same bits as unfused, and the same moving statistics
+    in training mode, for 1x1, 3x3 with a bias, grouped and strided, depthwise and 1-D
+    convolutions, one sample and several, float32 and float64."""
+    convs = [dict(kernel=(1, 1), num_filter=5, no_bias=True),
+             dict(kernel=(3, 3), pad=(1, 1), num_filter=4),
+             dict(kernel=(3, 3), stride=(2, 2), num_filter=4, num_group=2),
+             dict(kernel=(3, 3), pad=(1, 1), num_filter=4, num_group=4, no_bias=True),
+             dict(kernel=(3, 3), pad=(1, 1), stride=(2, 2), num_filter=8, num_group=4)]
+    acts = [None, lambda y: mx.sym.Activation(y, act_type="relu"), lambda y: mx.sym.relu(y),
+            lambda y: mx.sym.clip(y, a_min=-0.5, a_max=0.7), lambda y: mx.sym.clip(y, a_min=1, a_max=0)]
+
+    def net(conv, act, bn=None, shape4=True):
+        y = mx.sym.Convolution(mx.sym.var("data"), name="c", **conv)
+        y = mx.sym.BatchNorm(y, name="bn", **(bn or dict(fix_gamma=False)))
+        return act(y) if act else y
+
+    def run(sym, shape, fuse, dtype, train, req="null", edge=False):
+        monkeypatch.setenv("BRASS_FUSE", "1" if fuse else "0")
+        exe = sym.simple_bind(mx.cpu(), data=shape, type_dict={"data": dtype}, grad_req=req)
+        r = np.random.RandomState(3)
+        for k in sorted(exe.arg_dict):
+            exe.arg_dict[k][:] = r.uniform(-1, 1, exe.arg_dict[k].shape)
+        for k in sorted(exe.aux_dict):
+            exe.aux_dict[k][:] = r.uniform(0.5, 1.5, exe.aux_dict[k].shape)
+        if edge:  # channel 0 all -0 after BatchNorm (gamma 0, beta -0), channel 1 NaN (var < 0)
+            exe.arg_dict["bn_gamma"][0:1] = 0.0
+            exe.arg_dict["bn_beta"][0:1] = -0.0
+            exe.aux_dict["bn_moving_var"][1:2] = -1.0
+        out = exe.forward(is_train=train)[0].asnumpy()
+        return exe, out, {k: v.asnumpy() for k, v in exe.aux_dict.items()}
+
+    def same(sym, shape, dtype, train, fused_nodes, edge=False):
+        f, y1, aux1 = run(sym, shape, True, dtype, train, edge=edge)
+        p, y2, aux2 = run(sym, shape, False, dtype, train, edge=edge)
+        assert f.memory_plan["fused"] == fused_nodes and p.memory_plan["fused"] == 0
+        np.testing.assert_array_equal(y1.view(np.uint8), y2.view(np.uint8))  # bits: -0 and NaN too
+        for k in aux1:
+            np.testing.assert_array_equal(aux1[k], aux2[k])
+        return y1
+
+    for conv in convs:
+        for act in acts:
+            for n in (1, 3):
+                for dtype in ("float32", "float64"):
+                    sym = net(conv, act)
+                    same(sym, (n, 4, 9, 8), dtype, False, 1)
+                    if n == 3 and dtype == "float32":
+                        same(sym, (n, 4, 9, 8), dtype, True, 1)  # batch statistics, moving ones updated
+    # -0 and NaN through relu and clip as the ops give them
+    for conv in convs[:2]:
+        for act in acts[1:4]:
+            y = same(net(conv, act), (2, 4, 6, 6), "float32", False, 1, edge=True)
+            assert np.isnan(y[:, 1]).all()
+    # BatchNorm variants; 1-D
+    sym = net(convs[0], acts[1], bn=dict(fix_gamma=True, eps=1e-5))
+    same(sym, (2, 4, 6, 6), "float32", False, 1)
+    sym = net(convs[1], acts[3], bn=dict(fix_gamma=False, use_global_stats=True))
+    same(sym, (2, 4, 6, 6), "float32", True, 1)
+    sym = net(dict(kernel=(3,), pad=(1,), num_filter=6), acts[2])
+    same(sym, (2, 4, 11), "float64", False, 1)
+    # an activation the epilogue does not apply: the convolution and BatchNorm fuse, tanh stays
+    sym = net(convs[1], lambda y: mx.sym.tanh(y))
+    same(sym, (2, 4, 6, 6), "float32", False, 1)
+    # channels last: BatchNorm + relu fuse, the convolution stays apart
+    sym = mx.sym.Activation(mx.sym.BatchNorm(mx.sym.Convolution(mx.sym.var("data"), kernel=(3, 3), num_filter=4,
+                                                                 layout="NHWC", name="c"),
+                                             axis=-1, fix_gamma=False, name="bn"), act_type="relu")
+    same(sym, (2, 6, 6, 4), "float32", False, 1)
+    # the convolution's output read twice: nothing of it fuses
+    c = mx.sym.Convolution(mx.sym.var("data"), kernel=(1, 1), num_filter=4, name="c")
+    sym = mx.sym.Group([mx.sym.BatchNorm(c, fix_gamma=False, name="bn"), c * 2])
+    same(sym, (2, 4, 5, 5), "float32", False, 0)
+    # with gradients (BatchNorm reads the convolution's output again): apart, gradients as unfused
+    sym = net(convs[1], acts[1])
+    g, y1, _ = run(sym, (2, 4, 6, 6), True, "float32", True, req="write")
+    p, y2, _ = run(sym, (2, 4, 6, 6), False, "float32", True, req="write")
+    np.testing.assert_array_equal(y1, y2)
+    for e in (g, p):
+        e.backward(mx.nd.ones(y1.shape))
+    for k in p.grad_dict:
+        np.testing.assert_array_equal(g.grad_dict[k].asnumpy(), p.grad_dict[k].asnumpy())

@@ -139,6 +139,26 @@ void channel_map(const BNGeom& g, T* out, Req req, F f, const Epilogue* epi = nu
   });
 }
 
+// The moving statistics as BatchNorm normalizes with them (inference, use_global_stats).
+template <class T>
+void moving_stats(const BNParam& p, const T* mm, const T* mv, int64_t c, T* mean, T* invstd) {
+  for (int64_t i = 0; i < c; ++i) {
+    mean[i] = mm[i];
+    invstd[i] = T(1) / std::sqrt(mv[i] + T(p.eps));
+  }
+}
+
+// The hidden outputs (mean, inverse std) with their requests, and the factor of (x - mean).
+template <class T>
+void put_stats(const OpContext& ctx, const BNParam& p, const T* gamma, const T* mean, const T* invstd,
+               int64_t c, const std::vector<TBlob>& out, T* scale) {
+  for (int64_t i = 0; i < c; ++i) {
+    put(out[1].ptr<T>(), i, mean[i], ctx.req[1]);
+    put(out[2].ptr<T>(), i, invstd[i], ctx.req[2]);
+    scale[i] = (p.fix_gamma ? T(1) : gamma[i]) * invstd[i];
+  }
+}
+
 // Forward: the statistics per channel (two passes: mean, then the variance around it), then
 // out = (x - mean) * gamma * invstd + beta in one pass.
 template <class T>
@@ -172,16 +192,9 @@ void bn_forward(const OpContext& ctx, const std::vector<TBlob>& in,
       mv[c] = mv[c] * T(p.momentum) + vc * T(1 - p.momentum);
     }
   } else {
-    for (int64_t c = 0; c < g.c; ++c) {
-      mean[c] = mm[c];
-      invstd[c] = T(1) / std::sqrt(mv[c] + T(p.eps));
-    }
+    moving_stats(p, mm, mv, g.c, mean.data(), invstd.data());
   }
-  for (int64_t c = 0; c < g.c; ++c) {
-    put(out[1].ptr<T>(), c, mean[c], ctx.req[1]);
-    put(out[2].ptr<T>(), c, invstd[c], ctx.req[2]);
-    scale[c] = (p.fix_gamma ? T(1) : gamma[c]) * invstd[c];
-  }
+  put_stats(ctx, p, gamma, mean.data(), invstd.data(), g.c, out, scale.data());
   const T *mp = mean.data(), *sp = scale.data();
   channel_map(g, y, ctx.req[0], [&](int64_t c, int64_t i) { return (x[i] - mp[c]) * sp[c] + beta[c]; }, epi);
 }
@@ -233,6 +246,24 @@ void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
   if (in[0].dtype == DType::kFloat32) bn_forward<float>(c, in, out, &epi);
   else bn_forward<double>(c, in, out, &epi);
 }
+template <class T>
+void bn_inference(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out, T* mean,
+                  T* scale) {
+  const auto& p = ctx.param<BNParam>();
+  const int64_t c = in[3].size();
+  std::vector<T> invstd(static_cast<size_t>(c));
+  moving_stats(p, in[3].ptr<T>(), in[4].ptr<T>(), c, mean, invstd.data());
+  put_stats(ctx, p, in[1].ptr<T>(), mean, invstd.data(), c, out, scale);
+}
+void bn_inference_affine(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
+                         float* mean, float* scale) {
+  bn_inference(ctx, in, out, mean, scale);
+}
+void bn_inference_affine(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
+                         double* mean, double* scale) {
+  bn_inference(ctx, in, out, mean, scale);
+}
+
 void bn_backward_cpu(const OpContext& c, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {
   if (in[0].dtype == DType::kFloat32) bn_backward<float>(c, in, out);

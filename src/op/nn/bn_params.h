@@ -47,6 +47,15 @@ using Epilogue = std::function<void(void* ptr, int64_t n)>;
 void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
                          const std::vector<TBlob>& out, const Epilogue& epi);
 
+// BatchNorm on its moving statistics (not training, or use_global_stats), per channel: the
+// mean and scale of out = (data - mean) * scale + beta, as the forward computes them; the
+// hidden outputs (mean, inverse std) are written with their requests. in and out are
+// BatchNorm's (data unread); CPU, float32 or float64 as the data.
+void bn_inference_affine(const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
+                         float* mean, float* scale);
+void bn_inference_affine(const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
+                         double* mean, double* scale);
+
 // data viewed as (outer, c, inner) around the channel axis; m = outer * inner elements per
 // channel.
 struct BNGeom {

@@ -406,5 +406,28 @@ BRASS_XINLINE T dw_bwd_weight_at(const T* dy, const T* x, const ConvGeom& g, int
   return acc;
 }
 
+// ---- Fused epilogue (CPU) -------------------------------------------------------------------
+// What a fused convolution does to each output element of filter f while the output is in
+// cache (graph/fuse.cc fuses Convolution -> BatchNorm [-> relu or clip] for inference):
+//   v = y + bias[f] (with a bias); v = (v - mean[f]) * scale[f] + shift[f] (with scale: a
+//   BatchNorm on its moving statistics); then relu or clip to [lo, hi]. Each step is the unfused
+//   op's own arithmetic, in the same order, so the bits are the same.
+enum class ConvAct { kNone, kRelu, kClip };
+template <class T>
+struct ConvEpilogue {
+  const T* bias = nullptr;
+  const T *mean = nullptr, *scale = nullptr, *shift = nullptr;
+  ConvAct act = ConvAct::kNone;
+  T lo = T(0), hi = T(0);
+};
+
+// Convolution's CPU forward (float32 or float64, channels-first, a write request) with the
+// epilogue: ctx and in are the Convolution's (data, weight[, bias]; the bias goes into the
+// epilogue here), out its output.
+void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
+                           const ConvEpilogue<float>& epi);
+void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
+                           const ConvEpilogue<double>& epi);
+
 }  // namespace conv_ops
 }  // namespace brass

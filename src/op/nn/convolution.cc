@@ -17,6 +17,8 @@
 #include "op/nn/float32_compute.h"
 #include "op/operator.h"
 #include "op/tensor/dot_params.h"
+#include "op/tensor/elemwise_unary_functors.h"
+#include "op/tensor/matrix_params.h"
 
 namespace brass {
 namespace conv_ops {
@@ -215,6 +217,59 @@ void direct(int64_t n, T* out, Req req, F&& at) {
   });
 }
 
+// ---- The fused epilogue (conv_params.h) ---------------------------------------------------
+template <class T, bool kBias, bool kBn, ConvAct kAct>
+void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
+  const T b = kBias ? e.bias[f] : T(0);
+  const T m = kBn ? e.mean[f] : T(0), s = kBn ? e.scale[f] : T(0), h = kBn ? e.shift[f] : T(0);
+  const T lo = e.lo, hi = e.hi;
+  for (int64_t j = 0; j < n; ++j) {
+    T v = y[j];
+    if (kBias) v = v + b;
+    if (kBn) v = (v - m) * s + h;
+    if (kAct == ConvAct::kRelu) v = unary_ops::Relu::map(v);
+    if (kAct == ConvAct::kClip) v = matrix_ops::clip_value(v, lo, hi);
+    y[j] = v;
+  }
+}
+
+template <class T, bool kBias, bool kBn>
+void epi_rows_act(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows, int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* y = c + r * ldc;
+    switch (e.act) {
+      case ConvAct::kRelu: epi_row<T, kBias, kBn, ConvAct::kRelu>(e, f0 + r, y, cols); break;
+      case ConvAct::kClip: epi_row<T, kBias, kBn, ConvAct::kClip>(e, f0 + r, y, cols); break;
+      default: epi_row<T, kBias, kBn, ConvAct::kNone>(e, f0 + r, y, cols); break;
+    }
+  }
+}
+
+// Rows [f0, f0+rows) (filters), cols elements each, ldc apart.
+template <class T>
+void epi_rows(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows, int64_t cols) {
+  if (e.bias && e.scale) epi_rows_act<T, true, true>(e, c, ldc, f0, rows, cols);
+  else if (e.bias) epi_rows_act<T, true, false>(e, c, ldc, f0, rows, cols);
+  else if (e.scale) epi_rows_act<T, false, true>(e, c, ldc, f0, rows, cols);
+  else epi_rows_act<T, false, false>(e, c, ldc, f0, rows, cols);
+}
+
+template <class T>
+bool epi_any(const ConvEpilogue<T>& e) {
+  return e.bias || e.scale || e.act != ConvAct::kNone;
+}
+
+// The GEMM's epilogue for one group's product: its rows are filters from f0 on.
+template <class T>
+struct GroupEpi {
+  const ConvEpilogue<T>* e;
+  int64_t f0;
+  static void run(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols) {
+    const GroupEpi& g = *static_cast<const GroupEpi*>(ctx);
+    epi_rows(*g.e, c, ldc, g.f0 + i0, rows, cols);
+  }
+};
+
 // Depthwise forward by planes. Each plane is copied once, zero-padded, with every padded row
 // split into s phase rows (s the stride): phase r holds padded column s*j + r, so tap kx of
 // output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
@@ -343,8 +398,10 @@ __attribute__((target("avx512f"))) void dw_plane_avx512(const DwPlan<float>& q, 
 }
 #endif
 
+// epi (no bias: the planes add it): run on each finished plane, while it is in cache.
 template <class T>
-void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req) {
+void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
+                     const ConvEpilogue<T>* epi) {
   DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph, nullptr, nullptr, nullptr};
   q.len = g.ow + (g.kw - 1) * g.dw / q.s;
   q.stride = q.len;
@@ -369,19 +426,20 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
     std::vector<T> buf(static_cast<size_t>(plane + std::max(g.ow, g.oh * g.sh * q.row_at)), T(0));
     T* acc = buf.data() + plane;
     for (int64_t pl = p0; pl < p1; ++pl) {
+      bool done = false;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
       if constexpr (std::is_same<T, float>::value) {
         if (isa == kernel::Isa::kAvx512) {
           dw_plane_avx512(q, pl, buf.data(), acc);
-          continue;
-        }
-        if (isa == kernel::Isa::kAvx2) {
+          done = true;
+        } else if (isa == kernel::Isa::kAvx2) {
           dw_plane_avx2(q, pl, buf.data(), acc);
-          continue;
+          done = true;
         }
       }
 #endif
-      dw_plane(q, pl, buf.data(), acc);
+      if (!done) dw_plane(q, pl, buf.data(), acc);
+      if (epi) epi_rows(*epi, y + pl * g.p, g.p, pl % g.f, 1, g.p);
     }
   });
 }
@@ -471,9 +529,17 @@ const T* padded_sample(const ConvGeom& g, const T* xn, std::vector<T>& buf, int6
 // The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
 template <class T>
 void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* bias, T* y,
-                   Req req, T* temp) {
+                   Req req, T* temp, const ConvEpilogue<T>* fused = nullptr) {
+  // The bias and any fused work go in as the output's epilogue (one pass over memory less),
+  // except when adding.
+  if (fused && req == Req::kAdd) fail(BRASS_ERR_INTERNAL, "Convolution: a fused epilogue with an add request");
+  ConvEpilogue<T> epi = fused ? *fused : ConvEpilogue<T>();
+  epi.bias = req == Req::kAdd ? nullptr : bias;
+  const bool has_epi = epi_any(epi);
   if (conv_is_depthwise(g)) {
-    dw_forward_rows(g, x, w, bias, y, req);
+    ConvEpilogue<T> rest = epi;
+    rest.bias = nullptr;
+    dw_forward_rows(g, x, w, bias, y, req, epi_any(rest) ? &rest : nullptr);
     return;
   }
   (void)temp;
@@ -496,19 +562,23 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
       for (int64_t gi = 0; gi < g.g; ++gi) {
         T* yg = yn + gi * g.fg * g.p;
         const T* wg = w + gi * g.fg * g.k;
+        const GroupEpi<T> ge{&epi, gi * g.fg};
+        const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge};
+        const kernel::Epilogue<T>* ep = has_epi ? &ke : nullptr;
         if (implicit) {
           const Im2colPack<T> src{xs, &g, gi * g.k, dp, hp, wd};
           const kernel::PackB<T> pb{&Im2colPack<T>::pack, &src};
-          if (shared) kernel::gemm_packed<T>(wp[size_t(gi)], g.p, T(1), false, nullptr, 0, &pb, beta, yg, g.p);
-          else kernel::gemm_pack_b<T>(false, g.fg, g.p, g.k, T(1), wg, g.k, pb, beta, yg, g.p);
+          if (shared) kernel::gemm_packed<T>(wp[size_t(gi)], g.p, T(1), false, nullptr, 0, &pb, beta, yg, g.p, ep);
+          else kernel::gemm_pack_b<T>(false, g.fg, g.p, g.k, T(1), wg, g.k, pb, beta, yg, g.p, ep);
         } else if (!shared) {
-          dot_ops::gemm_any(t, false, false, g.fg, g.p, g.k, wg, g.k, xn + gi * g.k * g.p, g.p, yg, req);
+          kernel::gemm_epilogue<T>(false, false, g.fg, g.p, g.k, T(1), wg, g.k, xn + gi * g.k * g.p, g.p, beta,
+                                   yg, g.p, ep);
         } else {
           kernel::gemm_packed<T>(wp[size_t(gi)], g.p, T(1), false, xn + gi * g.k * g.p, g.p, nullptr,
-                              beta, yg, g.p);
+                              beta, yg, g.p, ep);
         }
       }
-      if (bias)
+      if (bias && req == Req::kAdd)
         for (int64_t f = 0; f < g.f; ++f)
           for (int64_t q = 0; q < g.p; ++q) yn[f * g.p + q] += bias[f];
     }
@@ -664,6 +734,27 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                         conv_fwd_impl<T>(gf, in[0].dtype, x, w, bias, y, req, temp);
                       });
   });
+}
+
+template <class T>
+void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
+                        const ConvEpilogue<T>& epi) {
+  const auto& prm = ctx.param<ConvParam>();
+  ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
+  if (g.last || ctx.req[0] == Req::kAdd || in[0].dtype != DTypeOf<T>::value)
+    fail(BRASS_ERR_INTERNAL, "Convolution: a fused epilogue needs channels-first data of its own type and a write request");
+  if (ctx.req[0] == Req::kNull) return;
+  conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), prm.no_bias ? nullptr : in[2].ptr<T>(),
+                   out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp), &epi);
+}
+
+void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
+                           const ConvEpilogue<float>& epi) {
+  conv_forward_fused(ctx, in, out, epi);
+}
+void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
+                           const ConvEpilogue<double>& epi) {
+  conv_forward_fused(ctx, in, out, epi);
 }
 
 // _backward_Convolution_data(out_grad, weight, data)
