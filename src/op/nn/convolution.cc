@@ -742,7 +742,8 @@ void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, cons
   const auto& prm = ctx.param<ConvParam>();
   ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
   if (g.last || ctx.req[0] == Req::kAdd || in[0].dtype != DTypeOf<T>::value)
-    fail(BRASS_ERR_INTERNAL, "Convolution: a fused epilogue needs channels-first data of its own type and a write request");
+    fail(BRASS_ERR_INTERNAL,
+         "Convolution: a fused epilogue needs channels-first data of its type and a write request");
   if (ctx.req[0] == Req::kNull) return;
   conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), prm.no_bias ? nullptr : in[2].ptr<T>(),
                    out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp), &epi);
