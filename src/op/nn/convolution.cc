@@ -219,7 +219,7 @@ void direct(int64_t n, T* out, Req req, F&& at) {
 
 // ---- The fused epilogue (conv_params.h) ---------------------------------------------------
 template <class T, bool kBias, bool kBn, ConvAct kAct>
-void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
+BRASS_ALWAYS_INLINE inline void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
   const T b = kBias ? e.bias[f] : T(0);
   const T m = kBn ? e.mean[f] : T(0), s = kBn ? e.scale[f] : T(0), h = kBn ? e.shift[f] : T(0);
   const T lo = e.lo, hi = e.hi;
@@ -234,7 +234,8 @@ void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
 }
 
 template <class T, bool kBias, bool kBn>
-void epi_rows_act(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows, int64_t cols) {
+BRASS_ALWAYS_INLINE inline void epi_rows_act(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
+                                             int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
     T* y = c + r * ldc;
     switch (e.act) {
@@ -245,13 +246,40 @@ void epi_rows_act(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64
   }
 }
 
-// Rows [f0, f0+rows) (filters), cols elements each, ldc apart.
 template <class T>
-void epi_rows(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows, int64_t cols) {
+BRASS_ALWAYS_INLINE inline void epi_rows_any(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
+                                             int64_t rows, int64_t cols) {
   if (e.bias && e.scale) epi_rows_act<T, true, true>(e, c, ldc, f0, rows, cols);
   else if (e.bias) epi_rows_act<T, true, false>(e, c, ldc, f0, rows, cols);
   else if (e.scale) epi_rows_act<T, false, true>(e, c, ldc, f0, rows, cols);
   else epi_rows_act<T, false, false>(e, c, ldc, f0, rows, cols);
+}
+
+// Compiled for AVX2 and AVX-512 as well (wider vectors, the same arithmetic).
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+template <class T>
+__attribute__((target("avx2"))) void epi_rows_avx2(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
+                                                   int64_t rows, int64_t cols) {
+  epi_rows_any(e, c, ldc, f0, rows, cols);
+}
+template <class T>
+__attribute__((target("avx512f"))) void epi_rows_avx512(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
+                                                        int64_t rows, int64_t cols) {
+  epi_rows_any(e, c, ldc, f0, rows, cols);
+}
+#endif
+
+// Rows [f0, f0+rows) (filters), cols elements each, ldc apart.
+template <class T>
+void epi_rows(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows, int64_t cols) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  switch (kernel::active_isa()) {
+    case kernel::Isa::kAvx512: epi_rows_avx512(e, c, ldc, f0, rows, cols); return;
+    case kernel::Isa::kAvx2: epi_rows_avx2(e, c, ldc, f0, rows, cols); return;
+    default: break;
+  }
+#endif
+  epi_rows_any(e, c, ldc, f0, rows, cols);
 }
 
 template <class T>
@@ -275,8 +303,8 @@ struct GroupEpi {
 // output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
 // Outputs go by rows, each a plain loop over the row that the compiler vectorizes; the taps
 // are summed in order (kz, ky, kx) from zero, then the bias: the same bits on every ISA (no
-// fused multiply-adds are formed at -std=c++17). 3x3 kernels (MobileNet's) sum their nine taps
-// in registers; other kernels go tap by tap through a row of sums.
+// fused multiply-adds are formed at -ffp-contract=off). 3x3 kernels (MobileNet's) sum their
+// nine taps in registers; other kernels go tap by tap through a row of sums.
 template <class T>
 struct DwPlan {
   const ConvGeom* g;
