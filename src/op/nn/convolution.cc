@@ -92,13 +92,20 @@ bool bwd_weight_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vecto
 
 // Temp space: one sample's im2col matrix (none for depthwise convolutions, which run
 // directly). `data` is the input that carries the data shape.
+// The im2col scratch a kernel uses: a convolution's forward (conv_fwd_impl, also
+// Deconvolution's data gradient) packs the GEMM's panels straight from the data on the CPU and
+// needs none; the gradient kernels, and every CUDA kernel, need one sample's matrix.
+inline int64_t col_elems(const ConvGeom& g, bool fwd_kernel, bool gpu) {
+  return fwd_kernel && !gpu ? 0 : conv_col_elems(g);
+}
+
 // Channels-last calls also get room for channels-first copies of their two array operands
 // and their output, after the im2col matrix (channels_first).
 template <bool D>
-TempFn col_temp(int data) {
-  return [data](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+TempFn col_temp(int data, bool fwd_kernel) {
+  return [data, fwd_kernel](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
     ConvGeom g = node_geom<D>(a, in[data].shape, a.op->name.c_str());
-    size_t n = conv_col_elems(g);
+    size_t n = size_t(col_elems(g, fwd_kernel, in[0].dev.is_gpu()));
     if (g.last) n += size_t(in[0].size() + in[1].size() + out[0].size());
     return n * nn_dtype::compute_size(in[0].dtype);
   };
@@ -723,8 +730,8 @@ void move_channels(const T* src, T* dst, int64_t a, int64_t s, int64_t b, bool t
 // (g.last), on copies of the arrays `a` and `b` (in the temp space after the im2col matrix),
 // with the geometry turned channels-first, and the result moved back into `out` with req.
 template <class T, class F>
-void channels_first(const ConvGeom& g, const TBlob& a, const TBlob& b, const TBlob& out, Req req,
-                    T* temp, F&& fn) {
+void channels_first(const ConvGeom& g, bool fwd_kernel, const TBlob& a, const TBlob& b, const TBlob& out,
+                    Req req, T* temp, F&& fn) {
   if (!g.last) {
     fn(g, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), req, temp);
     return;
@@ -734,7 +741,7 @@ void channels_first(const ConvGeom& g, const TBlob& a, const TBlob& b, const TBl
     *c = sh[sh.ndim() - 1];
     *sp = sh.size() / std::max<int64_t>(1, *n * *c);
   };
-  T* pa = temp + conv_col_elems(g);
+  T* pa = temp + col_elems(g, fwd_kernel, false);
   T* pb = pa + a.size();
   T* po = pb + b.size();
   int64_t n, sp, c;
@@ -757,7 +764,7 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
-    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, true, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
                         conv_fwd_impl<T>(gf, in[0].dtype, x, w, bias, y, req, temp);
                       });
@@ -793,7 +800,7 @@ void conv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, "_backward_Convolution_data");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
                         conv_bwd_data_impl<T>(gf, in[0].dtype, dy, w, dx, req, temp);
                       });
@@ -807,7 +814,7 @@ void conv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, "_backward_Convolution_weight");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
                         conv_bwd_weight_impl<T>(gf, in[0].dtype, dy, x, dw, req, temp);
                       });
@@ -822,7 +829,7 @@ void deconv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = deconv_geom(prm, in[0].shape, "Deconvolution");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
                         conv_bwd_data_impl<T>(gf, in[0].dtype, x, w, y, req, temp);
                         if (!prm.no_bias) add_channel_bias(y, in[2].ptr<T>(), gf.n, gf.c, gf.d * gf.h * gf.w);
@@ -837,7 +844,7 @@ void deconv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[2].shape, "_backward_Deconvolution_data");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, true, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
                         conv_fwd_impl<T>(gf, in[0].dtype, dy, w, nullptr, dx, req, temp);
                       });
@@ -853,7 +860,7 @@ void deconv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                            "_backward_Deconvolution_weight");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
                         conv_bwd_weight_impl<T>(gf, in[0].dtype, x, dy, dw, req, temp);
                       });
@@ -931,20 +938,20 @@ const bool kRegistered = [] {
       .set_num_inputs([](const NodeAttrs& a) { return a.param<ConvParam>().no_bias ? 2 : 3; })
       .params<ConvParam>()
       .shape_fn(fwd_shape<false>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<false>(0))
+      .temp(col_temp<false>(0, true))
       .cpu(nn_dtype::cpu_small_floats(conv_forward_cpu));
   OpRegistry::get().add("_backward_Convolution_data")
       .describe("The gradient of Convolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<ConvParam>()
       .shape_fn(bwd_data_shape<false>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<false>(2))
+      .temp(col_temp<false>(2, false))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(conv_bwd_data_cpu));
   OpRegistry::get().add("_backward_Convolution_weight")
       .describe("The gradient of Convolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<ConvParam>()
       .shape_fn(bwd_weight_shape<false>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<false>(1))
+      .temp(col_temp<false>(1, false))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(conv_bwd_weight_cpu));
   OpRegistry::get().add("Deconvolution")
@@ -959,20 +966,20 @@ const bool kRegistered = [] {
       .set_num_inputs([](const NodeAttrs& a) { return a.param<DeconvParam>().no_bias ? 2 : 3; })
       .params<DeconvParam>()
       .shape_fn(fwd_shape<true>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<true>(0))
+      .temp(col_temp<true>(0, false))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(deconv_forward_cpu));
   OpRegistry::get().add("_backward_Deconvolution_data")
       .describe("The gradient of Deconvolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<DeconvParam>()
       .shape_fn(bwd_data_shape<true>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<true>(2))
+      .temp(col_temp<true>(2, true))
       .cpu(nn_dtype::cpu_small_floats(deconv_bwd_data_cpu));
   OpRegistry::get().add("_backward_Deconvolution_weight")
       .describe("The gradient of Deconvolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<DeconvParam>()
       .shape_fn(bwd_weight_shape<true>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<true>(1))
+      .temp(col_temp<true>(1, false))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(deconv_bwd_weight_cpu));
   register_gradients<false>();
