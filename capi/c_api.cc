@@ -230,6 +230,7 @@ brass_status brass_ndarray_data(brass_ndarray_t h, void** out) {
   if (!out) fail(BRASS_ERR_INVALID_ARGUMENT, "data: out is NULL");
   if (a.device().is_gpu()) fail(BRASS_ERR_DEVICE, "data: the array is on ", a.device().str());
   a.wait_to_write();
+  a.mark_untracked();  // the caller may write through the address
   *out = a.data();
   API_END();
 }

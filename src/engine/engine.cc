@@ -46,6 +46,15 @@ struct OprBlock {
   bool no_skip = false;  // wait markers run even when their variables carry errors
 };
 
+namespace {
+std::atomic<uint64_t> g_versions{0};
+}  // namespace
+
+void mark_written(const VarPtr* vars, size_t n) {
+  for (size_t i = 0; i < n; ++i)
+    vars[i]->version.store(g_versions.fetch_add(1, std::memory_order_relaxed) + 1, std::memory_order_release);
+}
+
 namespace engine_impl {
 
 // Drops duplicates, and reads that are also writes.
@@ -109,6 +118,7 @@ class NaiveEngine : public Engine {
  public:
   void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
             const char* name, bool) override {
+    mark_written(writes.data(), writes.size());
     OprBlock op;
     op.reads = std::move(reads);
     op.writes = std::move(writes);
@@ -124,6 +134,7 @@ class NaiveEngine : public Engine {
 
   void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
                   const char* name) override {
+    mark_written(writes.data(), writes.size());
     OprBlock op;
     op.reads = std::move(reads);
     op.writes = std::move(writes);
@@ -156,6 +167,7 @@ class NaiveEngine : public Engine {
       std::lock_guard<std::mutex> lk(v->mu);
       if (v->error) return false;  // the pushed path propagates it
     }
+    mark_written(writes, size_t(nw));
     try {
       fn();
     } catch (...) {
@@ -169,7 +181,8 @@ class NaiveEngine : public Engine {
     return true;
   }
 
-  void wait_for_var(const VarPtr& v, bool) override {
+  void wait_for_var(const VarPtr& v, bool for_write) override {
+    if (for_write) mark_written(&v, 1);
     std::exception_ptr e;
     {
       std::lock_guard<std::mutex> lk(v->mu);
@@ -236,6 +249,7 @@ class ThreadedEngine : public Engine {
  public:
   void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
             const char* name, bool small) override {
+    mark_written(writes.data(), writes.size());
     auto* op = new OprBlock;
     op->fn = std::move(fn);
     op->reads = std::move(reads);
@@ -248,6 +262,7 @@ class ThreadedEngine : public Engine {
 
   void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
                   const char* name) override {
+    mark_written(writes.data(), writes.size());
     auto* op = new OprBlock;
     op->afn = std::move(fn);
     op->reads = std::move(reads);
@@ -280,6 +295,7 @@ class ThreadedEngine : public Engine {
       std::unique_lock<std::mutex> lk(st->mu);
       st->cv.wait(lk, [&] { return st->done; });
     }
+    if (for_write) mark_written(&v, 1);  // a host write follows
     std::exception_ptr e;
     {
       std::lock_guard<std::mutex> lk(v->mu);
@@ -328,6 +344,7 @@ class ThreadedEngine : public Engine {
       }
     for (int i = n - 1; i >= 0; --i) vs[i]->mu.unlock();
     if (!ok) return false;
+    mark_written(writes, size_t(nw));
     pending_.fetch_add(1);
     std::exception_ptr err;
     try {

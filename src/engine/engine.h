@@ -7,6 +7,7 @@
 // such a variable is skipped and inherits the error; a wait on the variable rethrows it.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <exception>
@@ -46,8 +47,23 @@ struct Var {
   bool writing = false;
   WaitQueue queue;  // (work, is_write) not yet granted
   std::exception_ptr error;
+  // Names the contents: a number new to the process whenever work that writes the variable is
+  // pushed (or run now), or a host write is waited for (wait_for_var for writing). Read when
+  // work is pushed, it names what that work will read: (address, version) can key a cache of
+  // something derived from the contents (packed convolution filters). 0: never written that way.
+  std::atomic<uint64_t> version{0};
+  // The memory is written outside the engine (its address was handed out, or it belongs to
+  // someone else): versions say nothing. Never cleared.
+  std::atomic<bool> untracked{false};
 };
 using VarPtr = std::shared_ptr<Var>;
+
+// Gives each of the variables a new version (see Var::version).
+void mark_written(const VarPtr* vars, size_t n);
+// The variable's version, or 0 when its contents cannot be named (untracked, never written).
+inline uint64_t contents_version(const Var& v) {
+  return v.untracked.load(std::memory_order_relaxed) ? 0 : v.version.load(std::memory_order_acquire);
+}
 
 // Completion callback of asynchronous work: call once, from any thread; nullptr = success.
 using DoneFn = std::function<void(std::exception_ptr)>;

@@ -6,7 +6,11 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
+#include <functional>
+#include <list>
+#include <mutex>
 #include <new>
+#include <unordered_map>
 
 #include "engine/thread_pool.h"
 #include "kernel/cpu_features.h"
@@ -333,6 +337,100 @@ PackedA<T> pack_a(bool ta, int64_t m, int64_t k, const T* a, int64_t lda) {
 }
 template PackedA<float> pack_a(bool, int64_t, int64_t, const float*, int64_t);
 template PackedA<double> pack_a(bool, int64_t, int64_t, const double*, int64_t);
+
+namespace gemm_impl {
+
+// The packings pack_a_cached keeps: one per (address, layout, ISA, type), with the version of
+// the contents it was made from.
+struct CacheKey {
+  const void* a;
+  int64_t m, k, lda;
+  int isa, tsize;
+  bool ta;
+  bool operator==(const CacheKey& o) const {
+    return a == o.a && m == o.m && k == o.k && lda == o.lda && isa == o.isa && tsize == o.tsize && ta == o.ta;
+  }
+};
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& c) const {
+    size_t h = std::hash<const void*>()(c.a);
+    for (int64_t v : {c.m, c.k, c.lda, int64_t(c.isa) * 16 + c.tsize * 2 + int64_t(c.ta)})
+      h = h * 1000003u ^ std::hash<int64_t>()(v);
+    return h;
+  }
+};
+
+class PackCache {
+ public:
+  static PackCache& get() {
+    static PackCache* c = new PackCache();  // never destroyed: used until the process ends
+    return *c;
+  }
+  // The kept packing of key at `version`, or null.
+  std::shared_ptr<const void> find(const CacheKey& key, uint64_t version) {
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end() || it->second.version != version) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return it->second.packed;
+  }
+  void put(const CacheKey& key, uint64_t version, std::shared_ptr<const void> packed, size_t bytes) {
+    if (bytes > cap_) return;
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = map_.find(key);
+    if (it != map_.end()) {
+      if (it->second.version > version) return;  // a newer packing got there first
+      bytes_ -= it->second.bytes;
+      lru_.erase(it->second.lru);
+      map_.erase(it);
+    }
+    lru_.push_front(key);
+    map_.emplace(key, Entry{version, std::move(packed), bytes, lru_.begin()});
+    bytes_ += bytes;
+    while (bytes_ > cap_) {
+      auto last = map_.find(lru_.back());
+      bytes_ -= last->second.bytes;
+      map_.erase(last);
+      lru_.pop_back();
+    }
+  }
+
+ private:
+  struct Entry {
+    uint64_t version;
+    std::shared_ptr<const void> packed;
+    size_t bytes;
+    std::list<CacheKey>::iterator lru;
+  };
+  PackCache() {
+    const char* s = std::getenv("BRASS_PACK_CACHE_MB");
+    const long mb = s ? std::strtol(s, nullptr, 10) : 256;
+    cap_ = size_t(std::max(0L, mb)) << 20;
+  }
+  std::mutex mu_;
+  std::unordered_map<CacheKey, Entry, CacheKeyHash> map_;
+  std::list<CacheKey> lru_;  // most recently used first
+  size_t bytes_ = 0, cap_ = 0;
+};
+
+}  // namespace gemm_impl
+
+template <class T>
+std::shared_ptr<const PackedA<T>> pack_a_cached(bool ta, int64_t m, int64_t k, const T* a, int64_t lda,
+                                                uint64_t version) {
+  const gemm_impl::CacheKey key{a, m, k, lda, int(active_isa()), int(sizeof(T)), ta};
+  auto& cache = gemm_impl::PackCache::get();
+  if (version) {
+    if (auto kept = cache.find(key, version)) return std::static_pointer_cast<const PackedA<T>>(kept);
+  }
+  auto p = std::make_shared<PackedA<T>>(pack_a(ta, m, k, a, lda));
+  if (version) cache.put(key, version, p, size_t(p->mp * p->k) * sizeof(T));
+  return p;
+}
+template std::shared_ptr<const PackedA<float>> pack_a_cached(bool, int64_t, int64_t, const float*, int64_t,
+                                                             uint64_t);
+template std::shared_ptr<const PackedA<double>> pack_a_cached(bool, int64_t, int64_t, const double*, int64_t,
+                                                              uint64_t);
 
 template <class T>
 void gemm_epilogue(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,

@@ -58,6 +58,15 @@ struct PackedA {
 template <class T>
 PackedA<T> pack_a(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda);
 
+// op(A) packed as pack_a packs it, kept between calls under its address while `version` says
+// its contents are unchanged: a caller that can name A's contents (the engine's versions of an
+// array) packs a convolution's filters once for an inference loop. version 0: packed afresh and
+// not kept. A new version of the same A replaces the old packing; at most BRASS_PACK_CACHE_MB
+// megabytes (default 256; 0 keeps nothing) are kept, the least recently used dropped first.
+template <class T>
+std::shared_ptr<const PackedA<T>> pack_a_cached(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda,
+                                                uint64_t version);
+
 // C (m x n) = alpha * A * op(B) + beta * C with A packed by pack_a; B is (trans_b, b, ldb) or,
 // when packer is given, whatever it packs. The same bits as sgemm/dgemm of the same operands.
 template <class T>

@@ -56,6 +56,9 @@ class NDArray {
   // The engine variable, sharing the chunk's ownership: pushed work holding it keeps the
   // memory alive (one allocation serves both).
   VarPtr var() const { return VarPtr(chunk_, &chunk_->var); }
+  // Its memory may be written outside the engine from now on (its address was handed out):
+  // its versions no longer name its contents (Var::untracked).
+  void mark_untracked() const { chunk_->var.untracked.store(true); }
   const std::shared_ptr<Chunk>& chunk() const { return chunk_; }
   bool same_memory(const NDArray& o) const { return chunk_ == o.chunk_; }
   TBlob blob() const { return TBlob{data(), shape_, dtype_, device()}; }

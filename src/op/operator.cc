@@ -167,8 +167,10 @@ namespace invoke_impl {
 // Runs a kernel on arrays: builds the blobs and context, provides temp space.
 void run_kernel(const ComputeFn& fn, const TempFn* tf, const NodeAttrs& attrs, Device dev,
                 const RandomStream& rng, bool is_train, const NDArray* inputs, size_t nin, const NDArray* results,
-                size_t nout, std::vector<TBlob>& in, std::vector<TBlob>& out, OpContext& ctx, const Req* reqs) {
+                size_t nout, std::vector<TBlob>& in, std::vector<TBlob>& out, OpContext& ctx, const Req* reqs,
+                const uint64_t* versions) {
   ctx.dev = dev;
+  ctx.versions = versions;
   ctx.attrs = &attrs;
   if (reqs)
     ctx.req.assign(reqs, reqs + nout);
@@ -203,6 +205,7 @@ struct Scratch {
   std::vector<NDArray> results, copy_back;
   std::vector<VarPtr> reads, writes;
   std::vector<TBlob> in, out;
+  std::vector<uint64_t> versions;
   OpContext ctx;
   int depth = 0;
 };
@@ -319,6 +322,11 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   for (auto& a : inputs) reads.push_back(a.var());
   for (auto& a : results) writes.push_back(a.var());
   for (int m : op->mutated_inputs(attrs)) writes.push_back(inputs[size_t(m)].var());
+  // What each input will hold when the kernel runs: read before this work's own writes are
+  // marked (an in-place input is read first).
+  auto& versions = sc.versions;
+  versions.clear();
+  for (auto& v : reads) versions.push_back(contents_version(*v));
 
   RandomStream rng;
   if (op->need_random) rng = random::next_stream(dev);
@@ -339,7 +347,8 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
         reads.data(), int(reads.size()), writes.data(), int(writes.size()),
         [&] {
           invoke_impl::run_kernel(fn, tf, attrs, dev, rng, is_train, inputs.data(), inputs.size(), results.data(),
-                                  results.size(), sc.in, sc.out, sc.ctx, reqs ? reqs->data() : nullptr);
+                                  results.size(), sc.in, sc.out, sc.ctx, reqs ? reqs->data() : nullptr,
+                                  versions.data());
         },
         name);
   }
@@ -348,11 +357,12 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
     std::vector<Req> req_copy = reqs ? *reqs : std::vector<Req>();
     const ComputeFn* fp = &fn;
     Engine::get().push(
-        [fp, tf, held, in_copy, res_copy, req_copy, dev, rng, is_train] {
+        [fp, tf, held, in_copy, res_copy, req_copy, dev, rng, is_train, vers = versions] {
           std::vector<TBlob> in, out;
           OpContext ctx;
           invoke_impl::run_kernel(*fp, tf, *held, dev, rng, is_train, in_copy.data(), in_copy.size(), res_copy.data(),
-                                  res_copy.size(), in, out, ctx, req_copy.empty() ? nullptr : req_copy.data());
+                                  res_copy.size(), in, out, ctx, req_copy.empty() ? nullptr : req_copy.data(),
+                                  vers.data());
         },
         std::vector<VarPtr>(reads), std::vector<VarPtr>(writes), dev, name, small);
   }

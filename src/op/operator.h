@@ -45,6 +45,9 @@ struct OpContext {
   void* temp = nullptr;  // scratch of the size the op asked for
   RandomStream rng;
   bool is_train = false;  // autograd's training flag when the op was called (Dropout, BatchNorm)
+  // Per input, the version of its contents when the work was pushed (contents_version: 0 when
+  // unknown), or null: with the input's address it names what the kernel reads.
+  const uint64_t* versions = nullptr;
   template <class P> const P& param() const { return attrs->param<P>(); }
 };
 

@@ -996,6 +996,73 @@ def test_convolution_batchnorm_fusion_on_every_isa(isa):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
+def test_kept_filter_packing_follows_every_write():
+    """Inference keeps each layer's packed filters while the engine says the weight array is
+    unchanged; every way of writing the weights must show in the next result: assignment, an
+    op writing in place, copyto, a write through a slice, a NumPy view of the memory (its
+    address handed out), memory shared with NumPy from the start, and a new array that may
+    reuse a freed one's memory."""
+    from brass.ndarray.dlpack import as_numpy_view
+    shape, f, prm = (1, 3, 9, 8), 6, dict(kernel=(3, 3), pad=(1, 1))
+    x = rand(shape, seed=1)
+
+    def want(w):
+        return conv_ref(x, w, None, prm["kernel"], None, None, prm["pad"])
+
+    sym = mx.sym.Convolution(mx.sym.var("data"), mx.sym.var("w"), num_filter=f, no_bias=True, **prm)
+    for n in (1, 2):  # one sample and a batch: both keep the packing
+        xs = np.concatenate([x] * n)
+        exe = sym.simple_bind(mx.cpu(), data=xs.shape, w=(f, 3, 3, 3), grad_req="null")
+        exe.arg_dict["data"][:] = xs
+        w = exe.arg_dict["w"]
+
+        def check(wv):
+            for _ in range(2):  # the second run reads the kept packing
+                got = exe.forward(is_train=False)[0].asnumpy()
+                close(got, np.concatenate([want(wv)] * n), "float32")
+
+        wv = rand((f, 3, 3, 3), seed=2)
+        w[:] = wv
+        check(wv)
+        wv = rand((f, 3, 3, 3), seed=3)
+        w[:] = wv  # assignment
+        check(wv)
+        mx.nd.elemwise_mul(w, mx.nd.full(w.shape, 2.0), out=w)  # an op writing in place
+        wv = wv * 2
+        check(wv)
+        wv = rand((f, 3, 3, 3), seed=4)
+        mx.nd.array(wv).copyto(w)  # copyto
+        check(wv)
+        w[1:3] = 0.5  # through a slice
+        wv[1:3] = 0.5
+        check(wv)
+        wv = rand((f, 3, 3, 3), seed=5)
+        w._sync_copyfrom(wv)  # a host copy into the array's memory
+        check(wv)
+        view = as_numpy_view(w)  # the memory's address handed out
+        view[0] = -1.0
+        wv[0] = -1.0
+        check(wv)
+        view[4] = 3.0  # written again with no engine call in between
+        wv[4] = 3.0
+        check(wv)
+    # memory shared with NumPy from the start: NumPy's writes show
+    wn = rand((f, 3, 3, 3), seed=5)
+    wz = mx.nd.from_numpy(wn, zero_copy=True)
+    xa = mx.nd.array(x)
+    for _ in range(2):
+        close(mx.nd.Convolution(xa, wz, num_filter=f, no_bias=True, **prm), want(wn), "float32")
+    wn *= -0.5
+    close(mx.nd.Convolution(xa, wz, num_filter=f, no_bias=True, **prm), want(wn), "float32")
+    # imperative calls on arrays freed and made again (the pool may hand back the same memory)
+    for seed in range(6, 10):
+        wv = rand((f, 3, 3, 3), seed=seed)
+        wa = mx.nd.array(wv)
+        for _ in range(2):
+            close(mx.nd.Convolution(xa, wa, num_filter=f, no_bias=True, **prm), want(wv), "float32")
+        del wa
+
+
 # ---- channels-last layouts ------------------------------------------------------------------
 
 def _to_last(a):

@@ -562,9 +562,10 @@ const T* padded_sample(const ConvGeom& g, const T* xn, std::vector<T>& buf, int6
 }
 
 // The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
+// w_version: the filters' contents version (OpContext::versions), 0 when unknown.
 template <class T>
 void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* bias, T* y,
-                   Req req, T* temp, const ConvEpilogue<T>* fused = nullptr) {
+                   Req req, T* temp, const ConvEpilogue<T>* fused = nullptr, uint64_t w_version = 0) {
   // The bias and any fused work go in as the output's epilogue (one pass over memory less),
   // except when adding.
   if (fused && req == Req::kAdd) fail(BRASS_ERR_INTERNAL, "Convolution: a fused epilogue with an add request");
@@ -581,12 +582,14 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
   if (req == Req::kNull) return;
   const bool implicit = !conv_col_is_data(g);
   const T beta = req == Req::kAdd ? T(1) : T(0);
-  // With several samples each group's filters are packed once for all of them; with one, the
-  // GEMM packs them block by block as it goes (while they are in cache).
-  const bool shared = g.n > 1;
-  std::vector<kernel::PackedA<T>> wp;
+  // With several samples each group's filters are packed once for all of them, and filters
+  // whose contents are named (inference) are packed once for as long as they stay the same;
+  // otherwise, with one sample, the GEMM packs them block by block as it goes (while they are
+  // in cache).
+  const bool shared = g.n > 1 || w_version != 0;
+  std::vector<std::shared_ptr<const kernel::PackedA<T>>> wp;
   for (int64_t gi = 0; shared && gi < g.g; ++gi)
-    wp.push_back(kernel::pack_a(false, g.fg, g.k, w + gi * g.fg * g.k, g.k));
+    wp.push_back(kernel::pack_a_cached(false, g.fg, g.k, w + gi * g.fg * g.k, g.k, w_version));
   thread_pool::parallel_for(g.n, 1, [&](int64_t n0, int64_t n1) {
     std::vector<T> pad;
     for (int64_t n = n0; n < n1; ++n) {
@@ -603,13 +606,13 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
         if (implicit) {
           const Im2colPack<T> src{xs, &g, gi * g.k, dp, hp, wd};
           const kernel::PackB<T> pb{&Im2colPack<T>::pack, &src};
-          if (shared) kernel::gemm_packed<T>(wp[size_t(gi)], g.p, T(1), false, nullptr, 0, &pb, beta, yg, g.p, ep);
+          if (shared) kernel::gemm_packed<T>(*wp[size_t(gi)], g.p, T(1), false, nullptr, 0, &pb, beta, yg, g.p, ep);
           else kernel::gemm_pack_b<T>(false, g.fg, g.p, g.k, T(1), wg, g.k, pb, beta, yg, g.p, ep);
         } else if (!shared) {
           kernel::gemm_epilogue<T>(false, false, g.fg, g.p, g.k, T(1), wg, g.k, xn + gi * g.k * g.p, g.p, beta,
                                    yg, g.p, ep);
         } else {
-          kernel::gemm_packed<T>(wp[size_t(gi)], g.p, T(1), false, xn + gi * g.k * g.p, g.p, nullptr,
+          kernel::gemm_packed<T>(*wp[size_t(gi)], g.p, T(1), false, xn + gi * g.k * g.p, g.p, nullptr,
                               beta, yg, g.p, ep);
         }
       }
@@ -756,6 +759,13 @@ void channels_first(const ConvGeom& g, bool fwd_kernel, const TBlob& a, const TB
   move_channels(po, out.ptr<T>(), n, sp, c, false, req);
 }
 
+// The version that names the filters (input 1) a forward reads in place, for the kept packing
+// (kernel::pack_a_cached): in inference only (training changes them every step), and not for
+// channels-last calls (the kernel reads a copy).
+uint64_t filters_version(const OpContext& ctx, const ConvGeom& g) {
+  return !ctx.is_train && ctx.versions && !g.last ? ctx.versions[1] : 0;
+}
+
 void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -766,7 +776,8 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
     channels_first<T>(g, true, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
-                        conv_fwd_impl<T>(gf, in[0].dtype, x, w, bias, y, req, temp);
+                        conv_fwd_impl<T>(gf, in[0].dtype, x, w, bias, y, req, temp, nullptr,
+                                         filters_version(ctx, g));
                       });
   });
 }
@@ -781,7 +792,7 @@ void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, cons
          "Convolution: a fused epilogue needs channels-first data of its type and a write request");
   if (ctx.req[0] == Req::kNull) return;
   conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), prm.no_bias ? nullptr : in[2].ptr<T>(),
-                   out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp), &epi);
+                   out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp), &epi, filters_version(ctx, g));
 }
 
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,

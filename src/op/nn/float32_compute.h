@@ -40,6 +40,7 @@ void run_in_float32(const ComputeFn& fn, const OpContext& ctx, const std::vector
     cast(in[i], in32[i], false);
   }
   OpContext c32 = ctx;
+  c32.versions = nullptr;  // the widened copies are new memory each call
   for (size_t k = 0; k < out.size(); ++k) {
     if (!is_small_float(out[k].dtype)) continue;
     out32[k] = widened(out[k]);
