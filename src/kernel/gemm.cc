@@ -11,7 +11,9 @@
 #include <mutex>
 #include <new>
 #include <unordered_map>
+#include <vector>
 
+#include "base/xinline.h"
 #include "engine/thread_pool.h"
 #include "kernel/cpu_features.h"
 #include "kernel/gemm_internal.h"
@@ -228,6 +230,91 @@ void scale_c(int64_t m, int64_t n, T beta, T* c, int64_t ldc) {
   }
 }
 
+// ---- One row of C (a matrix-vector product: a fully-connected layer on one sample) ----------
+// Packing B for a single row of A would cost more than the product, and the micro-kernel would
+// compute mr rows for one: instead, straight from B. Columns [j0, j1) of c = alpha * a B + beta
+// * c, a contiguous (k). B (k x n) is summed row by row (each column's sum in order of p); B^T
+// (n x k) column by column as dot products in kLanes partial sums combined in a fixed order.
+// The same bits at any thread count.
+constexpr int kLanes = 16;
+
+template <class T>
+BRASS_ALWAYS_INLINE inline void gemv_cols(bool tb, int64_t k, T alpha, const T* a, const T* b, int64_t ldb,
+                                          T beta, T* c, int64_t j0, int64_t j1) {
+  constexpr int64_t kChunk = 256;  // columns summed together, in cache
+  T acc[kChunk];
+  for (int64_t jb = j0; jb < j1; jb += kChunk) {
+    const int64_t w = std::min(kChunk, j1 - jb);
+    if (!tb) {
+      for (int64_t j = 0; j < w; ++j) acc[j] = T(0);
+      for (int64_t p = 0; p < k; ++p) {
+        const T av = a[p];
+        const T* __restrict br = b + p * ldb + jb;
+        for (int64_t j = 0; j < w; ++j) acc[j] += av * br[j];
+      }
+    } else {
+      for (int64_t j = 0; j < w; ++j) {
+        const T* __restrict br = b + (jb + j) * ldb;
+        T part[kLanes] = {};
+        int64_t p = 0;
+        for (; p + kLanes <= k; p += kLanes)
+          for (int l = 0; l < kLanes; ++l) part[l] += a[p + l] * br[p + l];
+        for (int l = 0; p + l < k; ++l) part[l] += a[p + l] * br[p + l];
+        for (int h = kLanes / 2; h > 0; h /= 2)
+          for (int l = 0; l < h; ++l) part[l] += part[l + h];
+        acc[j] = part[0];
+      }
+    }
+    T* cj = c + jb;
+    if (beta == T(0)) {
+      for (int64_t j = 0; j < w; ++j) cj[j] = alpha * acc[j];
+    } else {
+      for (int64_t j = 0; j < w; ++j) cj[j] = alpha * acc[j] + beta * cj[j];
+    }
+  }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+template <class T>
+__attribute__((target("avx2"))) void gemv_cols_avx2(bool tb, int64_t k, T alpha, const T* a, const T* b,
+                                                    int64_t ldb, T beta, T* c, int64_t j0, int64_t j1) {
+  gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
+}
+template <class T>
+__attribute__((target("avx512f"))) void gemv_cols_avx512(bool tb, int64_t k, T alpha, const T* a, const T* b,
+                                                         int64_t ldb, T beta, T* c, int64_t j0, int64_t j1) {
+  gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
+}
+#endif
+
+template <class T>
+void gemv(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
+          T beta, T* c) {
+  std::vector<T> at;
+  if (ta && k > 1) {  // A is a column: gather it
+    at.resize(size_t(k));
+    for (int64_t p = 0; p < k; ++p) at[size_t(p)] = a[p * lda];
+    a = at.data();
+  }
+  const Isa isa = active_isa();
+  const int64_t forced = g_forced_tasks.load(std::memory_order_relaxed);
+  const int64_t grain = forced > 0 ? std::max<int64_t>(1, ceil_div(n, forced))
+                                   : std::max<int64_t>(16, ceil_div(kMinMacsPerTask, k));
+  auto body = [&](int64_t j0, int64_t j1) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (isa == Isa::kAvx512) return gemv_cols_avx512(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
+    if (isa == Isa::kAvx2) return gemv_cols_avx2(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
+#endif
+    (void)isa;
+    gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
+  };
+  if (forced > 0) {
+    for (int64_t j = 0; j < n; j += grain) body(j, std::min(n, j + grain));  // a split changes nothing
+    return;
+  }
+  thread_pool::parallel_for(n, grain, body);
+}
+
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const PackB<T>* packer = nullptr,
@@ -235,6 +322,11 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
+    if (epi) epi->fn(epi->ctx, c, ldc, 0, m, n);
+    return;
+  }
+  if (m == 1 && !packer && !packed) {
+    gemv(ta, tb, n, k, alpha, a, lda, b, ldb, beta, c);
     if (epi) epi->fn(epi->ctx, c, ldc, 0, m, n);
     return;
   }

@@ -249,6 +249,10 @@ void run_type(const std::vector<Isa>& isas) {
   run_shape<T>(isas, {131, 157, 301}, 3, true);
   run_shape<T>(isas, {700, 20, 130}, 0, true);
   run_shape<T>(isas, {19, 600, 140}, 5, true);
+  // One row of A (the matrix-vector path): short and long rows, columns across chunks.
+  run_shape<T>(isas, {1, 600, 301}, 3, true);
+  run_shape<T>(isas, {1, 1000, 17}, 0, true);
+  run_shape<T>(isas, {1, 3, 1}, 1, true);
 }
 
 }  // namespace test_gemm

@@ -356,6 +356,13 @@ BRASS_ALWAYS_INLINE inline void dw_put(T* __restrict out, const T* __restrict ac
   }
 }
 
+// Elements of a short-row plane's run (see dw_plane), and the zeros the padded planes need
+// after them for its last vector.
+constexpr int64_t kDwVec = 16;
+inline int64_t dw_run(const ConvGeom& g, int64_t pitch) {
+  return ((g.oh - 1) * pitch + g.ow + kDwVec - 1) / kDwVec * kDwVec;
+}
+
 // Plane pl (sample, filter) through the scratch buf (padding rows and slack already zero; acc,
 // a row of sums, after it).
 template <class T>
@@ -388,10 +395,11 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
   for (int64_t oz = 0; oz < g.od; ++oz) {
     if (k3 && g.ow < 32) {
       // Short rows: the plane's rows as one run, pitch = one stride of padded rows, into acc
-      // (the columns past ow are computed and dropped), so the vectors run full.
+      // (the columns past ow are computed and dropped), its length rounded up to whole vectors
+      // (reading into the zeros after the plane), so the vectors run full.
       const int64_t pitch = g.sh * q.row_at;
       const T* p = buf + oz * g.sd * q.hp * q.row_at;
-      dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, acc, (g.oh - 1) * pitch + g.ow, false);
+      dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, acc, dw_run(g, pitch), false);
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         T* out = yp + (oz * g.oh + oy) * g.ow;
         const T* a = acc + oy * pitch;
@@ -457,9 +465,11 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
 #endif
   const int64_t plane = q.dp * q.hp * q.row_at;
   thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
-    // acc: a row of sums, or a 3x3 plane's rows run together (pitch sh padded rows).
-    std::vector<T> buf(static_cast<size_t>(plane + std::max(g.ow, g.oh * g.sh * q.row_at)), T(0));
-    T* acc = buf.data() + plane;
+    // acc: a row of sums, or a 3x3 plane's rows run together (pitch sh padded rows), after the
+    // padded planes and a vector of zeros.
+    const int64_t run = dw_run(g, g.sh * q.row_at);
+    std::vector<T> buf(static_cast<size_t>(plane + kDwVec + std::max(g.ow, run)), T(0));
+    T* acc = buf.data() + plane + kDwVec;
     for (int64_t pl = p0; pl < p1; ++pl) {
       bool done = false;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
