@@ -201,6 +201,11 @@ CONV_CASES = [
     ((2, 2, 7, 70), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
     ((1, 2, 9, 41), 4, dict(kernel=(3, 3), stride=(1, 2), pad=(2, 2), dilate=(2, 2), num_group=2)),
     ((1, 2, 9, 13), 2, dict(kernel=(3, 3), stride=(2, 1), dilate=(2, 1), num_group=2, no_bias=True)),
+    # 3x3 depthwise, stride 1, padding 1 on short rows (the plane as one run), single rows and
+    # columns
+    ((2, 3, 7, 9), 3, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
+    ((1, 2, 1, 5), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
+    ((1, 2, 4, 1), 4, dict(kernel=(3, 3), pad=(1, 1), num_group=2, no_bias=True)),
 ]
 
 

@@ -4,6 +4,7 @@
 // the same three kernels with the roles swapped, and its gradient ops. Parameters and the
 // geometry are in conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu).
 #include <algorithm>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -320,7 +321,41 @@ struct DwPlan {
   Req req;
   int64_t s, len, stride, row_at, dp, hp;
   const int64_t *tap_at, *lo, *hi;  // per kx: offset in a row's phases; per phase: data span
+  // 3x3, stride 1, padding 1 (MobileNet's): the plane is read as one run (see dw_plane_flat);
+  // per element of the plane, whether it has a left / a right neighbour in its row (1 or 0).
+  const T *has_left, *has_right;
 };
+
+// A 3x3 plane at stride 1 with padding 1 as one run over its h*w elements: buf holds w + 1
+// zeros, the plane, w + 1 zeros, so the rows above and below are reads of zeros; the left
+// and right neighbours are taken only within the row (else 0, as padding reads). The taps in
+// the same order as by rows: the same bits, with no padded rows to build or copy back.
+template <class T>
+BRASS_ALWAYS_INLINE inline T dw_flat_at(const T* __restrict p, const T* __restrict hl, const T* __restrict hr,
+                                        int64_t w, const T* k, T b, int64_t i) {
+  // Every read is in the buffer (the zeros around the plane); the side ones are then dropped.
+  const bool l = hl[i] != T(0), r = hr[i] != T(0);
+  const T* up = p - w;
+  const T* dn = p + w;
+  const T ul = up[i - 1], ur = up[i + 1], ml = p[i - 1], mr = p[i + 1], dl = dn[i - 1], dr = dn[i + 1];
+  T a = T(0) + k[0] * (l ? ul : T(0)) + k[1] * up[i] + k[2] * (r ? ur : T(0));
+  a = a + k[3] * (l ? ml : T(0)) + k[4] * p[i] + k[5] * (r ? mr : T(0));
+  a = a + k[6] * (l ? dl : T(0)) + k[7] * dn[i] + k[8] * (r ? dr : T(0));
+  return a + b;
+}
+
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_plane_flat(const T* __restrict p, const T* __restrict hl,
+                                              const T* __restrict hr, int64_t w, const T* wk, T b,
+                                              T* __restrict out, int64_t n, bool add) {
+  T k[9];
+  for (int t = 0; t < 9; ++t) k[t] = wk[t];
+  if (add) {
+    for (int64_t i = 0; i < n; ++i) out[i] += dw_flat_at(p, hl, hr, w, k, b, i);
+  } else {
+    for (int64_t i = 0; i < n; ++i) out[i] = dw_flat_at(p, hl, hr, w, k, b, i);
+  }
+}
 
 // n outputs of a 3x3 kernel: p points at the first padded row's phases, ry apart row to row.
 template <class T>
@@ -370,6 +405,13 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
   const ConvGeom& g = *q.g;
   const int64_t f = pl % g.f, n = pl / g.f, s = q.s;
   const T* xp = q.x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
+  if (q.has_left) {
+    const int64_t hw = g.h * g.w;
+    std::memcpy(buf + g.w + 1, xp, sizeof(T) * size_t(hw));
+    dw_plane_flat(buf + g.w + 1, q.has_left, q.has_right, g.w, q.w + f * 9, q.bias ? q.bias[f] : T(0),
+                  q.y + pl * g.p, hw, q.req == Req::kAdd);
+    return;
+  }
   for (int64_t z = 0; z < g.d; ++z)
     for (int64_t yy = 0; yy < g.h; ++yy) {
       const T* row = xp + (z * g.h + yy) * g.w;
@@ -445,7 +487,22 @@ __attribute__((target("avx512f"))) void dw_plane_avx512(const DwPlan<float>& q, 
 template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
                      const ConvEpilogue<T>* epi) {
-  DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph, nullptr, nullptr, nullptr};
+  DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph,
+              nullptr, nullptr, nullptr, nullptr, nullptr};
+  // The flat 3x3 path for short rows, where the padded rows cost more than the sums (its
+  // buffer, w + 1 zeros on each side of the plane, fits in the padded plane's).
+  std::vector<T> sides;
+  if (g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+      g.ph == 1 && g.pw == 1 && g.pd == 0 && g.ow < 32) {
+    const int64_t hw = g.h * g.w;
+    sides.resize(size_t(2 * hw));
+    for (int64_t i = 0; i < hw; ++i) {
+      sides[size_t(i)] = i % g.w != 0 ? T(1) : T(0);
+      sides[size_t(hw + i)] = i % g.w != g.w - 1 ? T(1) : T(0);
+    }
+    q.has_left = sides.data();
+    q.has_right = sides.data() + hw;
+  }
   q.len = g.ow + (g.kw - 1) * g.dw / q.s;
   q.stride = q.len;
   q.row_at = q.s * q.stride;  // one padded row's phases
