@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdlib>
 #include <deque>
@@ -34,6 +35,27 @@ int configured_threads() {
 #endif
 }
 
+// Spins (with a pause) until ready() or about 50 microseconds have passed; true if ready.
+// BRASS_SPIN=0 turns spinning off (a machine shared with other busy processes).
+template <class F>
+bool spin_until(F&& ready) {
+  static const bool off = [] {
+    const char* s = std::getenv("BRASS_SPIN");
+    return s && s[0] == '0';
+  }();
+  if (off) return ready();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  for (int i = 1;; ++i) {
+    if (ready()) return true;
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+    if (i % 64 == 0 && std::chrono::steady_clock::now() >= until) return ready();
+  }
+}
+
 class Pool {
  public:
   explicit Pool(int n) : n_(n) {
@@ -50,12 +72,15 @@ class Pool {
     (void)urgent;
     f();
 #else
+    bool wake;
     {
       std::lock_guard<std::mutex> lk(mu_);
       if (urgent) q_.push_front(std::move(f));
       else q_.push_back(std::move(f));
+      queued_.store(int64_t(q_.size()), std::memory_order_release);
+      wake = sleeping_ > 0;
     }
-    cv_.notify_one();
+    if (wake) cv_.notify_one();
 #endif
   }
 
@@ -63,12 +88,20 @@ class Pool {
   void loop() {
     t_in_worker = true;
     for (;;) {
+      // Work comes in bursts (an op's parallel loops, one after another): look for it a short
+      // while before sleeping, which costs a system call on each side.
+      spin_until([this] { return queued_.load(std::memory_order_acquire) > 0; });
       std::function<void()> f;
       {
         std::unique_lock<std::mutex> lk(mu_);
-        cv_.wait(lk, [this] { return !q_.empty(); });
+        if (q_.empty()) {
+          ++sleeping_;
+          cv_.wait(lk, [this] { return !q_.empty(); });
+          --sleeping_;
+        }
         f = std::move(q_.front());
         q_.pop_front();
+        queued_.store(int64_t(q_.size()), std::memory_order_release);
       }
       f();
     }
@@ -77,6 +110,8 @@ class Pool {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::function<void()>> q_;
+  std::atomic<int64_t> queued_{0};  // q_.size(), readable without the lock
+  int sleeping_ = 0;                // workers waiting on cv_ (under mu_)
   std::vector<std::thread> workers_;
 };
 
@@ -146,6 +181,7 @@ void parallel_for_impl(int64_t n, int64_t grain, const std::function<void(int64_
   int helpers = int(std::min<int64_t>(nt - 1, job->nchunks - 1));
   for (int i = 0; i < helpers; ++i) pool().submit([job] { job->run_chunks(); }, true);
   job->run_chunks();
+  spin_until([&] { return job->done.load() == job->nchunks; });  // helpers finish soon after
   if (job->done.load() != job->nchunks) {
     std::unique_lock<std::mutex> lk(job->mu);
     job->cv.wait(lk, [&] { return job->done.load() == job->nchunks; });
