@@ -183,6 +183,20 @@ void run_shape(const std::vector<Isa>& isas, Shape s, int pad, bool splits) {
                (long long)n, (long long)k, pad, double(v.alpha), double(v.beta), (long long)bad,
                (long long)bi, (long long)bj, bgot, bwant);
       }
+      if (!tb && m > 1) {
+        // B packed from either layout forms each sum the same way: the same bits. (One row of
+        // A is a matrix-vector product, whose dot products over B's rows sum in partial sums
+        // instead.)
+        std::vector<T> bt(size_t(n * k) + 1);
+        for (int64_t p = 0; p < k; ++p)
+          for (int64_t j = 0; j < n; ++j) bt[size_t(j * k + p)] = b[size_t(p * ldb + j)];
+        std::vector<T> c1(c0), c2(c0);
+        gemm(ta, false, m, n, k, T(1.25), a.data(), lda, b.data(), ldb, T(0.5), c1.data(), ldc);
+        gemm(ta, true, m, n, k, T(1.25), a.data(), lda, bt.data(), k + (k == 0), T(0.5), c2.data(), ldc);
+        report(std::memcmp(c1.data(), c2.data(), c1.size() * sizeof(T)) == 0,
+               "%s %s ta=%d m=%lld n=%lld k=%lld: B and B transposed give other bits",
+               type_name<T>(), brass::kernel::isa_name(isa), int(ta), (long long)m, (long long)n, (long long)k);
+      }
       if (splits) {
         // The sum for each element must be formed in the same order however C is divided.
         std::vector<T> first;
