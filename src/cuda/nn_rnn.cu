@@ -64,9 +64,6 @@ template <class T> T* want(const OpContext& ctx, const std::vector<TBlob>& out, 
 
 void rnn(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   const auto& p = ctx.param<RNNParam>();
-  if (p.projection_size)
-    fail(BRASS_ERR_UNSUPPORTED, "RNN: projection_size is not supported (got ",
-         *p.projection_size, "); leave it None");
   Dims d = rnn_ops::make_dims(p, in[0].shape);
   bool lstm = d.mode == rnn_ops::kLstm;
   cudaStream_t s = cuda::stream(ctx.dev.id);

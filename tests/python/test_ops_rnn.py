@@ -15,28 +15,34 @@ OPS_COVERED = {"RNN", "_backward_RNN", "_rnn_param_concat"}
 GATES = {"rnn_relu": 1, "rnn_tanh": 1, "lstm": 4, "gru": 3}
 
 
-def param_size(mode, I, H, L, D):
-    G = GATES[mode]
+def param_size(mode, I, H, L, D, P=None):
+    G, R = GATES[mode], P or H
     n = 0
     for l in range(L):
-        n += D * G * H * ((I if l == 0 else D * H) + H + 2)
+        n += D * (G * H * ((I if l == 0 else D * R) + R + 2) + (P or 0) * H)
     return n
 
 
-def unpack(mode, w, I, H, L, D):
-    """MXNet's layout: every (W_i2h, W_h2h) per layer and direction, then every (b_i2h, b_h2h)."""
-    G = GATES[mode]
+def unpack(mode, w, I, H, L, D, P=None):
+    """MXNet's layout: every (W_i2h, W_h2h[, W_h2r]) per layer and direction, then every
+    (b_i2h, b_h2h). Returns [wx, wh, bx, bh, wr (or None)] per layer and direction."""
+    G, R = GATES[mode], P or H
     ws, off = [], 0
     for l in range(L):
-        inn = I if l == 0 else D * H
+        inn = I if l == 0 else D * R
         for d in range(D):
             wx = w[off:off + G * H * inn].reshape(G * H, inn)
             off += G * H * inn
-            wh = w[off:off + G * H * H].reshape(G * H, H)
-            off += G * H * H
-            ws.append([wx, wh])
+            wh = w[off:off + G * H * R].reshape(G * H, R)
+            off += G * H * R
+            wr = None
+            if P:
+                wr = w[off:off + P * H].reshape(P, H)
+                off += P * H
+            ws.append([wx, wh, wr])
     for k in range(L * D):
-        ws[k] += [w[off:off + G * H], w[off + G * H:off + 2 * G * H]]
+        wr = ws[k].pop()
+        ws[k] += [w[off:off + G * H], w[off + G * H:off + 2 * G * H], wr]
         off += 2 * G * H
     assert off == w.size
     return ws
@@ -46,19 +52,22 @@ def sig(x):
     return 1 / (1 + np.exp(-x))
 
 
-def np_rnn(mode, x, w, h0, c0, H, L, D, clip=None, drop_zero=False, lens=None):
+def np_rnn(mode, x, w, h0, c0, H, L, D, clip=None, drop_zero=False, lens=None, P=None):
     """Reference forward: out, hy, cy. drop_zero: every layer but the first sees zeros (p=1).
-    lens: sequence lengths (N,): later steps output 0 and keep the state."""
+    lens: sequence lengths (N,): later steps output 0 and keep the state. P: the LSTM
+    projection size (the state and the output are the cell output times W_h2r^T)."""
     T, N, I = x.shape
-    ws = unpack(mode, w, I, H, L, D)
-    hy, cy = np.zeros_like(h0), np.zeros_like(h0)
+    R = P or H
+    ws = unpack(mode, w, I, H, L, D, P)
+    hy = np.zeros_like(h0)
+    cy = np.zeros_like(c0) if c0 is not None else np.zeros_like(h0)
     inp = x
     for l in range(L):
         if l > 0 and drop_zero:
             inp = np.zeros_like(inp)
-        out = np.zeros((T, N, D * H), x.dtype)
+        out = np.zeros((T, N, D * R), x.dtype)
         for d in range(D):
-            wx, wh, bx, bh = ws[l * D + d]
+            wx, wh, bx, bh, wr = ws[l * D + d]
             h = h0[l * D + d].copy()
             c = c0[l * D + d].copy() if c0 is not None else None
             for t in (range(T) if d == 0 else range(T - 1, -1, -1)):
@@ -76,6 +85,8 @@ def np_rnn(mode, x, w, h0, c0, H, L, D, clip=None, drop_zero=False, lens=None):
                     if clip is not None:
                         c = np.clip(c, clip[0], clip[1])
                     h = o * np.tanh(c)
+                    if P:
+                        h = h @ wr.T
                 else:
                     rg = sig(a[:, :H] + r[:, :H])
                     zg = sig(a[:, H:2 * H] + r[:, H:2 * H])
@@ -86,9 +97,9 @@ def np_rnn(mode, x, w, h0, c0, H, L, D, clip=None, drop_zero=False, lens=None):
                     h = np.where(live, h, hold)
                     if c is not None:
                         c = np.where(live, c, cold)
-                    out[t, :, d * H:(d + 1) * H] = np.where(live, h, 0)
+                    out[t, :, d * R:(d + 1) * R] = np.where(live, h, 0)
                     continue
-                out[t, :, d * H:(d + 1) * H] = h
+                out[t, :, d * R:(d + 1) * R] = h
             hy[l * D + d] = h
             if c is not None:
                 cy[l * D + d] = c
@@ -96,11 +107,11 @@ def np_rnn(mode, x, w, h0, c0, H, L, D, clip=None, drop_zero=False, lens=None):
     return out, hy, cy
 
 
-def make(mode, T, N, I, H, L, D, dtype, seed=0):
+def make(mode, T, N, I, H, L, D, dtype, seed=0, P=None):
     rs = np.random.RandomState(seed)
     x = rs.uniform(-1, 1, (T, N, I)).astype(dtype)
-    w = rs.uniform(-0.6, 0.6, param_size(mode, I, H, L, D)).astype(dtype)
-    h0 = rs.uniform(-1, 1, (L * D, N, H)).astype(dtype)
+    w = rs.uniform(-0.6, 0.6, param_size(mode, I, H, L, D, P)).astype(dtype)
+    h0 = rs.uniform(-1, 1, (L * D, N, P or H)).astype(dtype)
     c0 = rs.uniform(-1, 1, (L * D, N, H)).astype(dtype) if mode == "lstm" else None
     return x, w, h0, c0
 
@@ -315,6 +326,60 @@ def test_sequence_length_gradient():
             np.testing.assert_allclose(ins[k].grad.asnumpy(), g, rtol=1e-6, atol=1e-8)
 
 
+@pytest.mark.parametrize("L,D", [(1, 1), (2, 1), (1, 2), (2, 2)])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("H,P", [(4, 2), (3, 5)])
+def test_lstm_projection(L, D, dtype, H, P):
+    """LSTMP: out, hy (size P) and cy (size H) against the NumPy reference."""
+    T, N, I = 3, 2, 3
+    x, w, h0, c0 = make("lstm", T, N, I, H, L, D, dtype, seed=L + 3 * D, P=P)
+    c0 = np.random.RandomState(5).uniform(-1, 1, (L * D, N, H)).astype(dtype)
+    want = np_rnn("lstm", x, w, h0, c0, H, L, D, P=P)
+    ys = call("lstm", x, w, h0, c0, H, L, D, projection_size=P, state_outputs=True)
+    assert ys[0].shape == (T, N, D * P) and ys[1].shape == (L * D, N, P)
+    assert ys[2].shape == (L * D, N, H)
+    for a, b in zip(ys, want):
+        np.testing.assert_allclose(a.asnumpy(), b, **tol(dtype))
+
+
+def test_lstm_projection_sequence_length_and_gradient():
+    """Projection with sequence lengths: forward, and every input's gradient against central
+    differences of the NumPy reference."""
+    T, N, I, H, P, D = 3, 2, 2, 3, 2, 2
+    x, w, h0, _ = make("lstm", T, N, I, H, 1, D, "float64", seed=11, P=P)
+    c0 = np.random.RandomState(6).uniform(-1, 1, (D, N, H))
+    lens = np.array([1, 3])
+    rs = np.random.RandomState(3)
+    heads = [rs.uniform(-1, 1, (T, N, D * P)), rs.uniform(-1, 1, h0.shape),
+             rs.uniform(-1, 1, c0.shape)]
+    ins = [nd(x), nd(w), nd(h0), nd(c0)]
+    for a in ins:
+        a.attach_grad()
+    with mx.autograd.record():
+        ys = mx.nd.RNN(*ins, nd(lens), mode="lstm", state_size=H, num_layers=1,
+                       bidirectional=True, state_outputs=True, use_sequence_length=True,
+                       projection_size=P)
+    for a, b in zip(ys, np_rnn("lstm", x, w, h0, c0, H, 1, D, lens=lens, P=P)):
+        np.testing.assert_allclose(a.asnumpy(), b, rtol=1e-10, atol=1e-12)
+    mx.autograd.backward(list(ys), [nd(h) for h in heads])
+    raw = [x, w, h0, c0]
+
+    def f():
+        o = np_rnn("lstm", *raw, H, 1, D, lens=lens, P=P)
+        return sum((a * b).sum() for a, b in zip(o, heads))
+    for k, a in enumerate(raw):
+        g = np.zeros_like(a)
+        for i in np.ndindex(a.shape):
+            old = a[i]
+            a[i] = old + 1e-6
+            fp = f()
+            a[i] = old - 1e-6
+            fm = f()
+            a[i] = old
+            g[i] = (fp - fm) / 2e-6
+        np.testing.assert_allclose(ins[k].grad.asnumpy(), g, rtol=1e-6, atol=1e-8)
+
+
 def test_rnn_param_concat():
     a, b = np.arange(3.0), np.arange(4.0) + 10
     np.testing.assert_array_equal(mx.nd._rnn_param_concat(nd(a), nd(b), num_args=2, dim=0).asnumpy(),
@@ -361,8 +426,14 @@ def test_bad_inputs():
                              num_layers=2), "RNN", "mode")
     raises(lambda: mx.nd.RNN(nd(x), nd(w), nd(h0), nd(c0), mode="lstm", num_layers=2),
            "RNN", "state_size")
-    raises(lambda: call("lstm", x, w, h0, c0, 4, 2, 1, projection_size=2), "RNN",
-           "projection_size", "not supported")
+    raises(lambda: call("lstm", x, w, h0[:, :, :2], c0, 4, 2, 1, projection_size=2), "RNN",
+           "parameters", str(param_size("lstm", 3, 4, 2, 1, 2)), "W_h2r (2, 4)")
+    xg, wg, hg, _ = make("gru", 2, 2, 3, 4, 1, 1, "float32")
+    raises(lambda: call("gru", xg, wg, hg, None, 4, 1, 1, projection_size=2), "RNN",
+           "projection_size", "lstm only", "mode=gru")
+    wp = np.zeros(param_size("lstm", 3, 4, 2, 1, 2), "float32")
+    raises(lambda: call("lstm", x, wp, h0, c0, 4, 2, 1, projection_size=2), "RNN", "state",
+           "(2, 2, 2)", "projection_size")
     raises(lambda: mx.nd.RNN(nd(x), nd(w), nd(h0), nd(c0), nd(np.ones(3, "float32")),
                              mode="lstm", state_size=4, num_layers=2, use_sequence_length=True),
            "RNN", "sequence_length", "(3,)")
@@ -398,6 +469,10 @@ GRADIENTS = {
               In((2, 2, 2)), In((2,), diff=False, values=[2, 3])],
              {"mode": "lstm", "state_size": 2, "num_layers": 1, "bidirectional": True,
               "use_sequence_length": True}),
+        Grad([In((2, 2, 2)), In((param_size("lstm", 2, 3, 2, 2, 2),), **_P), In((4, 2, 2)),
+              In((4, 2, 3))],
+             {"mode": "lstm", "state_size": 3, "num_layers": 2, "bidirectional": True,
+              "projection_size": 2, "state_outputs": True}),
     ],
     "_rnn_param_concat": [
         Grad([In((3,)), In((2,))], {"num_args": 2, "dim": 0}),

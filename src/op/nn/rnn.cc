@@ -5,7 +5,8 @@
 // gradient op _backward_RNN uses for backprop through time. Both algorithms are written once in
 // rnn_params.h; this file runs them with a CPU backend (cuda/nn_rnn.cu with a CUDA one).
 // With use_sequence_length, a sequence_length input (N,) ends each sequence early (outputs 0
-// past it, the state carried). Not supported (a clear error): projection_size.
+// past it, the state carried). With projection_size P (lstm only), the cell output is
+// projected to P values (LSTMP), which are the output and the recurrent state.
 // Also _rnn_param_concat: Concat with a shape inference that fills an unknown input.
 #include <memory>
 #include <string>
@@ -22,27 +23,32 @@ namespace brass {
 namespace rnn_ops {
 
 void check_supported(const RNNParam& p, const char* op) {
-  if (p.projection_size)
-    fail(BRASS_ERR_UNSUPPORTED, op, ": projection_size is not supported (got ", *p.projection_size,
-         "); leave it None");
+  if (!p.projection_size) return;
+  if (p.mode != "lstm")
+    fail(BRASS_ERR_INVALID_ARGUMENT, op, ": projection_size is for mode=lstm only (got mode=",
+         p.mode, ", projection_size=", *p.projection_size, ")");
+  if (*p.projection_size < 1)
+    fail(BRASS_ERR_INVALID_ARGUMENT, op, ": projection_size must be at least 1, got ",
+         *p.projection_size);
 }
 
 std::string layout_text(const Dims& d) {
-  return "all weights first (for each layer, for each direction: W_i2h (" +
-         std::to_string(d.G * d.H) + ", input size), W_h2h (" + std::to_string(d.G * d.H) +
-         ", " + std::to_string(d.H) + ")), then all biases in the same order (b_i2h, b_h2h of " +
-         std::to_string(d.G * d.H) + " each)";
+  std::string gh = std::to_string(d.G * d.H), r = std::to_string(d.R());
+  return "all weights first (for each layer, for each direction: W_i2h (" + gh +
+         ", input size), W_h2h (" + gh + ", " + r + ")" +
+         (d.P ? ", W_h2r (" + r + ", " + std::to_string(d.H) + ")" : std::string()) +
+         "), then all biases in the same order (b_i2h, b_h2h of " + gh + " each)";
 }
 
 // A known input shape must equal the expected one.
 void check_shape(const Shape& got, const Shape& want, const char* op, const char* what,
-                 const Shape& data) {
+                 const char* last, const Shape& data) {
   if (!got.ndim_known()) return;
   bool ok = got.ndim() == want.ndim();
   for (int i = 0; ok && i < got.ndim(); ++i) ok = got[i] < 0 || want[i] < 0 || got[i] == want[i];
   if (!ok)
     fail(BRASS_ERR_SHAPE, op, ": ", what, " has shape ", got, ", expected ", want,
-         " (num_layers * directions, batch, state_size) for data ", data);
+         " (num_layers * directions, batch, ", last, ") for data ", data);
 }
 
 bool rnn_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -53,15 +59,17 @@ bool rnn_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& o
   if (data.ndim_known() && data.ndim() != 3)
     fail(BRASS_ERR_SHAPE, op, ": data must be (sequence length, batch, input size), got ", data);
   int64_t LD = p.num_layers * (p.bidirectional ? 2 : 1), H = p.state_size;
+  int64_t R = p.projection_size ? *p.projection_size : H;  // the recurrent state's size
+  const char* rname = p.projection_size ? "projection_size" : "state_size";
   // The batch can come from the state when the data's is unknown.
   if (data.ndim_known() && data[1] < 0 && in[2].ndim() == 3 && in[2][1] >= 0) data[1] = in[2][1];
   int64_t N = data.ndim_known() ? data[1] : -1;
-  Shape st{LD, N, H};
-  check_shape(in[2], st, op, "state", data);
+  Shape st{LD, N, R}, cell{LD, N, H};
+  check_shape(in[2], st, op, "state", rname, data);
   infer::assign_shape(in[2], st, op, "state");
   if (p.mode == "lstm") {
-    check_shape(in[3], st, op, "state_cell", data);
-    infer::assign_shape(in[3], st, op, "state_cell");
+    check_shape(in[3], cell, op, "state_cell", "state_size", data);
+    infer::assign_shape(in[3], cell, op, "state_cell");
   }
   if (p.use_sequence_length) {
     Shape& sl = in[size_t(seq_index(p))];
@@ -77,12 +85,14 @@ bool rnn_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& o
     fail(BRASS_ERR_SHAPE, op, ": parameters has shape ", in[1], ", expected (", psize,
          ",) for mode=", p.mode, ", num_layers=", p.num_layers, ", bidirectional=",
          p.bidirectional ? "True" : "False", ", input size ", data[2], ", state_size ", H,
-         ": ", layout_text(d));
+         p.projection_size ? ", projection_size " + std::to_string(R) : std::string(), ": ",
+         layout_text(d));
   infer::assign_shape(in[1], Shape{psize}, op, "parameters");
   if (!data.known()) return false;
   d = make_dims(p, data);
-  infer::assign_shape(out[0], Shape{data[0], data[1], d.D * H}, op, "output");
-  for (int k = 1; k <= num_states(p); ++k) infer::assign_shape(out[k], st, op, "state output");
+  infer::assign_shape(out[0], Shape{data[0], data[1], d.D * R}, op, "output");
+  infer::assign_shape(out[1], st, op, "state output");
+  if (p.mode == "lstm") infer::assign_shape(out[2], cell, op, "state_cell output");
   infer::assign_shape(out[reserve_index(p)], Shape{d.reserve_size()}, op, "reserve");
   return true;
 }
@@ -306,7 +316,11 @@ const bool kRegistered = [] {
                 "same order (b_i2h, b_h2h, G*H each); G = 4 for lstm (gates i, f, g, o), 3 for "
                 "gru (r, z, n), 1 otherwise. state is (num_layers * D, N, H) (D = 2 if "
                 "bidirectional), state_cell too (lstm). Outputs: out (T, N, D*H), and with "
-                "state_outputs=True the final states hy (and cy for lstm). With p > 0, "
+                "state_outputs=True the final states hy (and cy for lstm). With "
+                "projection_size=P (lstm only), each direction's weights end with W_h2r "
+                "(P, H), which projects the cell output o * tanh(c): W_h2h is (G*H, P), state, "
+                "hy and each direction's part of out have size P instead of H (state_cell "
+                "keeps H), and the input size of layers after the first is D*P. With p > 0, "
                 "dropout is applied to the outputs of every layer but the last in training. "
                 "With use_sequence_length=True, sequence_length (N,) gives each sequence's "
                 "length: later steps output 0 and leave the state as it was (the reverse "

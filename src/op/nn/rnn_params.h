@@ -4,9 +4,12 @@
 // supplies GEMM, element-wise loops and scratch memory: the CPU one in rnn.cc, the CUDA one in
 // cuda/nn_rnn.cu. The gate functors are BRASS_XINLINE, so both run the same math.
 //
-// Layout (MXNet's): data (T, N, I), state (L*D, N, H), out (T, N, D*H). Parameters: every
-// weight first, for each layer l and direction d: W_i2h (G*H, in_l) then W_h2h (G*H, H), with
-// in_0 = I and in_l = D*H; then every bias in the same order: b_i2h (G*H), b_h2h (G*H).
+// Layout (MXNet's): data (T, N, I), state (L*D, N, R), out (T, N, D*R), where R = H, or the
+// projection size P for an LSTM with projection (LSTMP: the cell's output o * tanh(c), of
+// size H, is multiplied by W_h2r (P, H); the product is the output and the recurrent state,
+// and state_cell stays (L*D, N, H)). Parameters: every weight first, for each layer l and
+// direction d: W_i2h (G*H, in_l), W_h2h (G*H, R) and with projection W_h2r (P, H), with
+// in_0 = I and in_l = D*R; then every bias in the same order: b_i2h (G*H), b_h2h (G*H).
 // Gates: LSTM i, f, g, o (G = 4); GRU r, z, n (G = 3) with n = tanh(x W_in + b_in + r * (h W_hn
 // + b_hn)) and h' = (1 - z) n + z h; rnn_relu/rnn_tanh G = 1.
 #pragma once
@@ -54,7 +57,8 @@ struct RNNParam {
         .describe("Whether to also return the final states (hy, and cy for lstm).");
     s.field("projection_size", &RNNParam::projection_size)
         .set_default(std::optional<int64_t>())
-        .describe("LSTM projection size (not supported here: must be None).");
+        .describe("LSTM only: the size P the cell output is projected to (W_h2r, P x "
+                  "state_size, no bias); the output and the recurrent state have size P.");
     s.field("lstm_state_clip_min", &RNNParam::lstm_state_clip_min)
         .set_default(std::optional<double>())
         .describe("Lower bound the LSTM cell state is clipped to (None: no clipping).");
@@ -89,33 +93,39 @@ inline int gates_of(Mode m) { return m == kLstm ? 4 : m == kGru ? 3 : 1; }
 struct Dims {
   Mode mode;
   int64_t T, N, I, H, L, D, G;
+  int64_t P = 0;  // projection size (lstm only; 0: none)
   int64_t GS;  // values kept per unit and step in the reserve: lstm i,f,g,o; gru r,z,n,hn; h
   bool clip = false, clip_nan = false;
   double clip_lo = 0, clip_hi = 0;
 
-  int64_t in_size(int64_t l) const { return l == 0 ? I : D * H; }
-  // Weights of (l, d): W_i2h then W_h2h.
+  int64_t R() const { return P ? P : H; }  // output and recurrent state size per direction
+  int64_t in_size(int64_t l) const { return l == 0 ? I : D * R(); }
+  int64_t dir_weights(int64_t l) const { return G * H * (in_size(l) + R()) + P * H; }
+  // Weights of (l, d): W_i2h, W_h2h, then W_h2r (projection).
   int64_t w_off(int64_t l, int64_t d) const {
     int64_t o = 0;
-    for (int64_t k = 0; k < l; ++k) o += D * G * H * (in_size(k) + H);
-    return o + d * G * H * (in_size(l) + H);
+    for (int64_t k = 0; k < l; ++k) o += D * dir_weights(k);
+    return o + d * dir_weights(l);
   }
   int64_t weights() const { return w_off(L, 0); }
   int64_t b_off(int64_t l, int64_t d) const { return weights() + (l * D + d) * 2 * G * H; }
   int64_t param_size() const { return weights() + L * D * 2 * G * H; }
 
-  // Reserve: per (l, d) the gate values (T, N, GS*H), for lstm the cell states (T, N, H), and
-  // the hidden states (T, N, H) after each step (the output, except past a sequence's length,
-  // where the output is 0 and the state is carried); then per layer its output y_l
-  // (T, N, D*H); then per layer l < L-1 the dropout mask of y_l and the next layer's input
-  // x_{l+1} = y_l * mask.
-  int64_t per_dir() const { return T * N * H * (GS + 1 + (mode == kLstm ? 1 : 0)); }
+  // Reserve: per (l, d) the gate values (T, N, GS*H), for lstm the cell states (T, N, H), the
+  // recurrent states (T, N, R) after each step (the output, except past a sequence's length,
+  // where the output is 0 and the state is carried) and with projection the cell outputs
+  // before it (T, N, H); then per layer its output y_l (T, N, D*R); then per layer l < L-1 the
+  // dropout mask of y_l and the next layer's input x_{l+1} = y_l * mask.
+  int64_t per_dir() const {
+    return T * N * (H * (GS + (mode == kLstm ? 1 : 0)) + R() + (P ? H : 0));
+  }
   int64_t gates_off(int64_t l, int64_t d) const { return (l * D + d) * per_dir(); }
   int64_t cells_off(int64_t l, int64_t d) const { return gates_off(l, d) + T * N * GS * H; }
   int64_t hs_off(int64_t l, int64_t d) const {
     return cells_off(l, d) + (mode == kLstm ? T * N * H : 0);
   }
-  int64_t layer_out() const { return T * N * D * H; }
+  int64_t raw_off(int64_t l, int64_t d) const { return hs_off(l, d) + T * N * R(); }
+  int64_t layer_out() const { return T * N * D * R(); }
   int64_t y_off(int64_t l) const { return L * D * per_dir() + l * layer_out(); }
   int64_t mask_off(int64_t l) const { return y_off(L) + 2 * l * layer_out(); }
   int64_t xin_off(int64_t l) const { return mask_off(l - 1) + layer_out(); }  // input of l >= 1
@@ -134,6 +144,7 @@ inline Dims make_dims(const RNNParam& p, const Shape& data) {
   d.D = p.bidirectional ? 2 : 1;
   d.G = gates_of(d.mode);
   d.GS = d.mode == kLstm || d.mode == kGru ? 4 : 1;
+  d.P = p.projection_size ? *p.projection_size : 0;
   if (d.mode == kLstm && (p.lstm_state_clip_min || p.lstm_state_clip_max)) {
     d.clip = true;
     d.clip_lo = p.lstm_state_clip_min ? *p.lstm_state_clip_min : -HUGE_VAL;
@@ -177,6 +188,7 @@ struct AddBias {
 // b_i2h), hg = h_prev W_h2h^T (N, G*H, no bias) and b_h2h, writes the state h (N, H), the
 // output y (row stride ldy), the cell (lstm) and the kept gate values gs (N, GS*H). Past the
 // sequence's length (lens, when given) the state and cell are carried and the output is 0.
+// With projection y is null and h is the cell output before it (Project finishes the step).
 template <class T>
 struct Step {
   Dims d;
@@ -191,9 +203,9 @@ struct Step {
     const T* r = hg + n * G * H;
     T* g = gs + n * d.GS * H;
     if (lens && t >= lens[n]) {
-      h[i] = hprev[i];
+      h[i] = y ? hprev[i] : T(0);
       if (d.mode == kLstm) c[i] = cprev[i];
-      y[n * ldy + j] = T(0);
+      if (y) y[n * ldy + j] = T(0);
       for (int64_t k = 0; k < d.GS; ++k) g[k * H + j] = T(0);
       return;
     }
@@ -233,7 +245,26 @@ struct Step {
       g[j] = hv;
     }
     h[i] = hv;
-    y[n * ldy + j] = hv;
+    if (y) y[n * ldy + j] = hv;
+  }
+};
+
+// The end of a step with projection, for unit (n, j), i in [0, N*P): h (N, P) holds the
+// projected cell output; past the sequence's length it becomes the carried state hprev and
+// the output is 0, else the output y (row stride ldy) is h.
+template <class T>
+struct Project {
+  T* h;
+  const T* hprev;
+  T* y;
+  int64_t ldy, P;
+  const int64_t* lens;
+  int64_t t;
+  BRASS_XINLINE void operator()(int64_t i) const {
+    int64_t n = i / P, j = i % P;
+    bool past = lens && t >= lens[n];
+    if (past) h[i] = hprev[i];
+    y[n * ldy + j] = past ? T(0) : h[i];
   }
 };
 
@@ -328,6 +359,27 @@ struct StepBack {
   }
 };
 
+// The start of a step backwards with projection, for unit (n, j), i in [0, N*P): the
+// gradient of the projected output dr = dy + dh (dh then 0); past the sequence's length dr is
+// 0 and dh (the carried state's gradient) stays.
+template <class T>
+struct ProjectBack {
+  const T* dy;
+  int64_t lddy, P;
+  T *dh, *dr;
+  const int64_t* lens;
+  int64_t t;
+  BRASS_XINLINE void operator()(int64_t i) const {
+    int64_t n = i / P, j = i % P;
+    if (lens && t >= lens[n]) {
+      dr[i] = T(0);
+      return;
+    }
+    dr[i] = dy[n * lddy + j] + dh[i];
+    dh[i] = T(0);
+  }
+};
+
 // out[j] = sum over rows r of a[r * w + j] (a bias gradient), j in [0, w).
 template <class T>
 struct ColSum {
@@ -364,7 +416,8 @@ template <class T, class B>
 void forward(B& be, const Dims& d, const T* x, const T* w, const T* hx, const T* cx,
              const int64_t* lens, T* out, T* hy, T* cy, T* res, bool drop_on, double keep,
              RandomStream rs) {
-  int64_t T_ = d.T, N = d.N, H = d.H, D = d.D, GH = d.G * H, TN = T_ * N, DH = D * H;
+  int64_t T_ = d.T, N = d.N, H = d.H, R = d.R(), P = d.P, D = d.D, GH = d.G * H, TN = T_ * N,
+          DR = D * R;
   bool lstm = d.mode == kLstm;
   T* xg = be.template scratch<T>(TN * GH);
   T* hg = be.template scratch<T>(N * GH);
@@ -375,34 +428,42 @@ void forward(B& be, const Dims& d, const T* x, const T* w, const T* hx, const T*
     for (int64_t dir = 0; dir < D; ++dir) {
       const T* wx = w + d.w_off(l, dir);
       const T* wh = wx + GH * in;
+      const T* wr = wh + GH * R;  // W_h2r (projection)
       const T* bx = w + d.b_off(l, dir);
       const T* bh = bx + GH;
       be.gemm(false, true, TN, GH, in, xl, in, wx, in, xg, false);
       be.each(TN * GH, AddBias<T>{xg, bx, GH});
       int64_t sidx = l * D + dir;
-      const T* hp = hx + sidx * N * H;
+      const T* hp = hx + sidx * N * R;
       const T* cp = lstm ? cx + sidx * N * H : nullptr;
       T* gates = res + d.gates_off(l, dir);
       T* cells = res + d.cells_off(l, dir);
       T* hs = res + d.hs_off(l, dir);
+      T* raws = res + d.raw_off(l, dir);
       for (int64_t s = 0; s < T_; ++s) {
         int64_t t = dir == 0 ? s : T_ - 1 - s;
-        be.gemm(false, true, N, GH, H, hp, H, wh, H, hg, false);
-        T* h = hs + t * N * H;
+        be.gemm(false, true, N, GH, R, hp, R, wh, R, hg, false);
+        T* h = hs + t * N * R;
         T* c = lstm ? cells + t * N * H : nullptr;
-        be.each(N * H, Step<T>{d, xg + t * N * GH, hg, bh, hp, cp, h, c,
-                               gates + t * N * d.GS * H, y + t * N * DH + dir * H, DH, lens, t});
+        T* yt = y + t * N * DR + dir * R;
+        T* hc = P ? raws + t * N * H : h;  // the cell output
+        be.each(N * H, Step<T>{d, xg + t * N * GH, hg, bh, hp, cp, hc, c,
+                               gates + t * N * d.GS * H, P ? nullptr : yt, DR, lens, t});
+        if (P) {
+          be.gemm(false, true, N, P, H, hc, H, wr, H, h, false);
+          be.each(N * P, Project<T>{h, hp, yt, DR, P, lens, t});
+        }
         hp = h;
         cp = c;
       }
-      if (hy) be.each(N * H, Copy2D<T>{hp, H, hy + sidx * N * H, H, H});
+      if (hy) be.each(N * R, Copy2D<T>{hp, R, hy + sidx * N * R, R, R});
       if (cy && lstm) be.each(N * H, Copy2D<T>{cp, H, cy + sidx * N * H, H, H});
     }
     if (l + 1 < d.L)
-      be.each(TN * DH, DropMask<T>{rs, drop_on, keep, l * TN * DH, y, res + d.mask_off(l),
+      be.each(TN * DR, DropMask<T>{rs, drop_on, keep, l * TN * DR, y, res + d.mask_off(l),
                                    res + d.xin_off(l + 1)});
   }
-  if (out) be.each(TN * DH, Copy2D<T>{res + d.y_off(d.L - 1), DH, out, DH, DH});
+  if (out) be.each(TN * DR, Copy2D<T>{res + d.y_off(d.L - 1), DR, out, DR, DR});
 }
 
 // Gradients of data (dx), parameters (dw), state (dhx) and state_cell (dcx) from the reserve
@@ -410,19 +471,26 @@ void forward(B& be, const Dims& d, const T* x, const T* w, const T* hx, const T*
 // null (not wanted).
 template <class T, class B>
 void backward(B& be, const Dims& d, const T* x, const T* w, const T* hx, const T* cx,
-              const int64_t* lens, const T* res, const T* dout, const T* dhy, const T* dcy, T* dx, T* dw, T* dhx,
-              T* dcx) {
-  int64_t T_ = d.T, N = d.N, H = d.H, D = d.D, GH = d.G * H, TN = T_ * N, DH = D * H;
+              const int64_t* lens, const T* res, const T* dout, const T* dhy, const T* dcy,
+              T* dx, T* dw, T* dhx, T* dcx) {
+  int64_t T_ = d.T, N = d.N, H = d.H, R = d.R(), P = d.P, D = d.D, GH = d.G * H, TN = T_ * N,
+          DR = D * R;
   bool lstm = d.mode == kLstm, gru = d.mode == kGru;
   if (!dw) dw = be.template scratch<T>(d.param_size());
-  if (!dhx) dhx = be.template scratch<T>(d.L * D * N * H);
+  if (!dhx) dhx = be.template scratch<T>(d.L * D * N * R);
   if (lstm && !dcx) dcx = be.template scratch<T>(d.L * D * N * H);
   T* dgx = be.template scratch<T>(TN * GH);
   T* dgh = gru ? be.template scratch<T>(TN * GH) : dgx;
-  T* dh = be.template scratch<T>(N * H);
+  T* dh = be.template scratch<T>(N * R);  // the recurrent state's gradient
   T* dc = be.template scratch<T>(N * H);
-  T* dxl = d.L > 1 ? be.template scratch<T>(TN * DH) : nullptr;  // dx of a layer l >= 1
-  T* dyl = d.L > 1 ? be.template scratch<T>(TN * DH) : nullptr;  // dy of a layer l < L-1
+  T* dxl = d.L > 1 ? be.template scratch<T>(TN * DR) : nullptr;  // dx of a layer l >= 1
+  T* dyl = d.L > 1 ? be.template scratch<T>(TN * DR) : nullptr;  // dy of a layer l < L-1
+  // With projection: the projected output's gradient, the cell output's, and zeros (the cell
+  // output has no recurrent gradient of its own).
+  T* dr = P ? be.template scratch<T>(N * P) : nullptr;
+  T* dhc = P ? be.template scratch<T>(N * H) : nullptr;
+  T* zeros = P ? be.template scratch<T>(N * H) : nullptr;
+  if (P) be.each(N * H, Fill<T>{zeros, T(0)});
   for (int64_t l = d.L - 1; l >= 0; --l) {
     const T* xl = l == 0 ? x : res + d.xin_off(l);
     int64_t in = d.in_size(l);
@@ -431,38 +499,52 @@ void backward(B& be, const Dims& d, const T* x, const T* w, const T* hx, const T
     for (int64_t dir = 0; dir < D; ++dir) {
       const T* wx = w + d.w_off(l, dir);
       const T* wh = wx + GH * in;
+      const T* wr = wh + GH * R;
       T* dwx = dw + d.w_off(l, dir);
       T* dwh = dwx + GH * in;
+      T* dwr = dwh + GH * R;
       T* dbx = dw + d.b_off(l, dir);
       int64_t sidx = l * D + dir;
       const T* gates = res + d.gates_off(l, dir);
       const T* cells = res + d.cells_off(l, dir);
       const T* hs = res + d.hs_off(l, dir);
-      be.each(N * H, Copy2D<T>{dhy + sidx * N * H, H, dh, H, H});
+      const T* raws = res + d.raw_off(l, dir);
+      be.each(N * R, Copy2D<T>{dhy + sidx * N * R, R, dh, R, R});
       if (lstm) be.each(N * H, Copy2D<T>{dcy + sidx * N * H, H, dc, H, H});
       for (int64_t s = T_ - 1; s >= 0; --s) {
         int64_t t = dir == 0 ? s : T_ - 1 - s;
         bool first = s == 0;  // the step whose previous state is the initial one
         int64_t tp = dir == 0 ? t - 1 : t + 1;
-        const T* hp = first ? hx + sidx * N * H : hs + tp * N * H;
+        const T* hp = first ? hx + sidx * N * R : hs + tp * N * R;
         const T* cp = !lstm ? nullptr : first ? cx + sidx * N * H : cells + tp * N * H;
-        be.each(N * H, StepBack<T>{d, dy + t * N * DH + dir * H, DH,
-                                   gates + t * N * d.GS * H, lstm ? cells + t * N * H : nullptr,
-                                   cp, hp, dh, dc, dgx + t * N * GH, dgh + t * N * GH, lens,
-                                   t});
+        const T* dyt = dy + t * N * DR + dir * R;
+        int64_t lddy = DR;
+        T* dhs = dh;
+        if (P) {
+          // dr = dy + dh; d(cell output) = dr W_h2r; dW_h2r (+)= dr^T (cell output).
+          be.each(N * P, ProjectBack<T>{dyt, DR, P, dh, dr, lens, t});
+          be.gemm(false, false, N, H, P, dr, P, wr, H, dhc, false);
+          be.gemm(true, false, P, H, N, dr, P, raws + t * N * H, H, dwr, s != T_ - 1);
+          dyt = dhc;
+          lddy = H;
+          dhs = zeros;
+        }
+        be.each(N * H, StepBack<T>{d, dyt, lddy, gates + t * N * d.GS * H,
+                                   lstm ? cells + t * N * H : nullptr, cp, hp, dhs, dc,
+                                   dgx + t * N * GH, dgh + t * N * GH, lens, t});
         // dh_prev += dgh W_h2h; dW_h2h (+)= dgh^T h_prev.
-        be.gemm(false, false, N, H, GH, dgh + t * N * GH, GH, wh, H, dh, true);
-        be.gemm(true, false, GH, H, N, dgh + t * N * GH, GH, hp, H, dwh, s != T_ - 1);
+        be.gemm(false, false, N, R, GH, dgh + t * N * GH, GH, wh, R, dh, true);
+        be.gemm(true, false, GH, R, N, dgh + t * N * GH, GH, hp, R, dwh, s != T_ - 1);
       }
-      if (T_ == 0) be.each(GH * H, Fill<T>{dwh, T(0)});
-      be.each(N * H, Copy2D<T>{dh, H, dhx + sidx * N * H, H, H});
+      if (T_ == 0) be.each(GH * R + P * H, Fill<T>{dwh, T(0)});
+      be.each(N * R, Copy2D<T>{dh, R, dhx + sidx * N * R, R, R});
       if (lstm) be.each(N * H, Copy2D<T>{dc, H, dcx + sidx * N * H, H, H});
       be.gemm(true, false, GH, in, TN, dgx, GH, xl, in, dwx, false);
       be.each(GH, ColSum<T>{dgx, TN, GH, dbx});
       be.each(GH, ColSum<T>{dgh, TN, GH, dbx + GH});
       if (dxo) be.gemm(false, false, TN, in, GH, dgx, GH, wx, in, dxo, dir > 0);
     }
-    if (l > 0) be.each(TN * DH, Mul<T>{dxl, res + d.mask_off(l - 1), dyl});
+    if (l > 0) be.each(TN * DR, Mul<T>{dxl, res + d.mask_off(l - 1), dyl});
   }
 }
 
