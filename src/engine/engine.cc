@@ -116,9 +116,8 @@ void store_error(OprBlock& op, std::exception_ptr e, GlobalErrors& g) {
 // ---------------------------------------------------------------------------------------
 class NaiveEngine : public Engine {
  public:
-  void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-            const char* name, bool) override {
-    mark_written(writes.data(), writes.size());
+  void do_push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+               const char* name, bool) override {
     OprBlock op;
     op.reads = std::move(reads);
     op.writes = std::move(writes);
@@ -132,9 +131,8 @@ class NaiveEngine : public Engine {
     }
   }
 
-  void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-                  const char* name) override {
-    mark_written(writes.data(), writes.size());
+  void do_push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+                     const char* name) override {
     OprBlock op;
     op.reads = std::move(reads);
     op.writes = std::move(writes);
@@ -247,9 +245,8 @@ thread_local int t_inline_depth = 0;
 
 class ThreadedEngine : public Engine {
  public:
-  void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-            const char* name, bool small) override {
-    mark_written(writes.data(), writes.size());
+  void do_push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+               const char* name, bool small) override {
     auto* op = new OprBlock;
     op->fn = std::move(fn);
     op->reads = std::move(reads);
@@ -260,9 +257,8 @@ class ThreadedEngine : public Engine {
     schedule(op);
   }
 
-  void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-                  const char* name) override {
-    mark_written(writes.data(), writes.size());
+  void do_push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+                     const char* name) override {
     auto* op = new OprBlock;
     op->afn = std::move(fn);
     op->reads = std::move(reads);

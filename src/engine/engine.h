@@ -77,11 +77,18 @@ class Engine {
   static VarPtr new_var() { return std::make_shared<Var>(); }
 
   // `small` hints that the work is cheap: the threaded engine may run it on the pushing
-  // thread when nothing blocks it, which saves a thread hop.
-  virtual void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-                    const char* name, bool small = false) = 0;
-  virtual void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes,
-                          Device dev, const char* name) = 0;
+  // thread when nothing blocks it, which saves a thread hop. Both give the written variables
+  // new versions first.
+  void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+            const char* name, bool small = false) {
+    mark_written(writes.data(), writes.size());
+    do_push(std::move(fn), std::move(reads), std::move(writes), dev, name, small);
+  }
+  void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+                  const char* name) {
+    mark_written(writes.data(), writes.size());
+    do_push_async(std::move(fn), std::move(reads), std::move(writes), dev, name);
+  }
   // Runs fn on the calling thread right now if nothing blocks it (no pending work that
   // conflicts, no stored errors), holding the variables as pushed work would; returns false
   // (without running anything) otherwise, and the caller pushes instead. Saves the cost of a
@@ -94,6 +101,12 @@ class Engine {
   // Blocks until all pushed work is done; rethrows (and clears) the first stored error.
   virtual void wait_all() = 0;
   virtual const char* kind() const = 0;
+
+ protected:
+  virtual void do_push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
+                       const char* name, bool small) = 0;
+  virtual void do_push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes,
+                             Device dev, const char* name) = 0;
 };
 
 // Wraps an exception so its message names the op it came from.

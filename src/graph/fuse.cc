@@ -181,18 +181,16 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
   OpContext cc = ctx;
   cc.attrs = f.conv.get();
   cc.req.assign(1, ctx.req[0]);
+  OpContext bc = ctx;
+  bc.attrs = f.bn.get();
   const auto& bp = f.bn->param<bn_ops::BNParam>();
   if (ctx.is_train && !bp.use_global_stats) {
     // Batch statistics: the convolution's output first, then BatchNorm in place on it.
     f.conv->op->compute[0](cc, conv_in, {out[0]});
-    OpContext bc = ctx;
-    bc.attrs = f.bn.get();
     if (f.act) bn_then(ctx, f.bn.get(), f.act.get(), bn_in, out);
     else f.bn->op->compute[0](bc, bn_in, out);
     return;
   }
-  OpContext bc = ctx;
-  bc.attrs = f.bn.get();
   const size_t c = static_cast<size_t>(in[size_t(nc) + 2].size());
   std::vector<T> mean(c), scale(c);
   bn_ops::bn_inference_affine(bc, bn_in, out, mean.data(), scale.data());
@@ -256,6 +254,7 @@ const Op& conv_bn_op() {
       return conv->temp_size(*f.conv, std::vector<TBlob>(in.begin(), in.begin() + f.nconv), {out[0]});
     };
     o->compute[0] = run_conv_bn;
+    o->want_versions = true;  // the convolution's kept filter packing
     return o;
   }();
   return *op;

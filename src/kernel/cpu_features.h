@@ -2,6 +2,8 @@
 // (avx512, avx2, neon, scalar); a forced ISA the machine lacks falls back to the best one.
 #pragma once
 
+#include "base/xinline.h"
+
 namespace brass {
 namespace kernel {
 
@@ -12,6 +14,26 @@ Isa active_isa();          // best_isa() unless BRASS_ISA or set_isa() chose ano
 bool isa_supported(Isa i);
 void set_isa(Isa i);       // for tests; fails if unsupported
 const char* isa_name(Isa i);
+
+// Runs f() built for isa's vector width: on x86-64, f (a lambda marked BRASS_ALWAYS_INLINE
+// whose own calls are always-inline) is inlined into a wrapper compiled for AVX-512 or AVX2,
+// so one source vectorizes for each ISA with the same arithmetic. Other ISAs (and other
+// builds) run f as compiled.
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+template <class F> __attribute__((target("avx2"))) void run_avx2(const F& f) { f(); }
+template <class F> __attribute__((target("avx512f"))) void run_avx512(const F& f) { f(); }
+template <class F>
+inline void run_for(Isa isa, const F& f) {
+  if (isa == Isa::kAvx512) run_avx512(f);
+  else if (isa == Isa::kAvx2) run_avx2(f);
+  else f();
+}
+#else
+template <class F>
+inline void run_for(Isa, const F& f) {
+  f();
+}
+#endif
 
 }  // namespace kernel
 }  // namespace brass

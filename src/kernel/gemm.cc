@@ -274,19 +274,6 @@ BRASS_ALWAYS_INLINE inline void gemv_cols(bool tb, int64_t k, T alpha, const T* 
   }
 }
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-template <class T>
-__attribute__((target("avx2"))) void gemv_cols_avx2(bool tb, int64_t k, T alpha, const T* a, const T* b,
-                                                    int64_t ldb, T beta, T* c, int64_t j0, int64_t j1) {
-  gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
-}
-template <class T>
-__attribute__((target("avx512f"))) void gemv_cols_avx512(bool tb, int64_t k, T alpha, const T* a, const T* b,
-                                                         int64_t ldb, T beta, T* c, int64_t j0, int64_t j1) {
-  gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
-}
-#endif
-
 template <class T>
 void gemv(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t lda, const T* b, int64_t ldb,
           T beta, T* c) {
@@ -301,12 +288,7 @@ void gemv(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t l
   const int64_t grain = forced > 0 ? std::max<int64_t>(1, ceil_div(n, forced))
                                    : std::max<int64_t>(16, ceil_div(kMinMacsPerTask, k));
   auto body = [&](int64_t j0, int64_t j1) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (isa == Isa::kAvx512) return gemv_cols_avx512(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
-    if (isa == Isa::kAvx2) return gemv_cols_avx2(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
-#endif
-    (void)isa;
-    gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1);
+    run_for(isa, [&]() BRASS_ALWAYS_INLINE { gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1); });
   };
   if (forced > 0) {
     for (int64_t j = 0; j < n; j += grain) body(j, std::min(n, j + grain));  // a split changes nothing

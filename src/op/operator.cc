@@ -326,7 +326,9 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   // marked (an in-place input is read first).
   auto& versions = sc.versions;
   versions.clear();
-  for (auto& v : reads) versions.push_back(contents_version(*v));
+  if (op->want_versions)
+    for (auto& v : reads) versions.push_back(contents_version(*v));
+  const uint64_t* vp = op->want_versions ? versions.data() : nullptr;
 
   RandomStream rng;
   if (op->need_random) rng = random::next_stream(dev);
@@ -347,8 +349,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
         reads.data(), int(reads.size()), writes.data(), int(writes.size()),
         [&] {
           invoke_impl::run_kernel(fn, tf, attrs, dev, rng, is_train, inputs.data(), inputs.size(), results.data(),
-                                  results.size(), sc.in, sc.out, sc.ctx, reqs ? reqs->data() : nullptr,
-                                  versions.data());
+                                  results.size(), sc.in, sc.out, sc.ctx, reqs ? reqs->data() : nullptr, vp);
         },
         name);
   }
@@ -362,7 +363,7 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
           OpContext ctx;
           invoke_impl::run_kernel(*fp, tf, *held, dev, rng, is_train, in_copy.data(), in_copy.size(), res_copy.data(),
                                   res_copy.size(), in, out, ctx, req_copy.empty() ? nullptr : req_copy.data(),
-                                  vers.data());
+                                  vers.empty() ? nullptr : vers.data());
         },
         std::vector<VarPtr>(reads), std::vector<VarPtr>(writes), dev, name, small);
   }

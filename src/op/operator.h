@@ -46,7 +46,8 @@ struct OpContext {
   RandomStream rng;
   bool is_train = false;  // autograd's training flag when the op was called (Dropout, BatchNorm)
   // Per input, the version of its contents when the work was pushed (contents_version: 0 when
-  // unknown), or null: with the input's address it names what the kernel reads.
+  // unknown), or null: with the input's address it names what the kernel reads. Given to ops
+  // that ask for it (Op::want_versions).
   const uint64_t* versions = nullptr;
   template <class P> const P& param() const { return attrs->param<P>(); }
 };
@@ -125,6 +126,8 @@ struct Op {
   std::vector<std::pair<int, int>> inplace;  // (input, output) that may share memory
   TempFn temp_size;
   bool need_random = false;
+  // The kernel reads OpContext::versions (the inputs' contents versions); others get null.
+  bool want_versions = false;
   GradFn gradient;                    // empty: not differentiable (an error if asked)
   // The shape/type functions accept unknown inputs and fill what they can, inputs included
   // (weights from the data shape): graph inference calls them with partial knowledge. Others
@@ -178,6 +181,7 @@ struct Op {
   Op& inplace_pairs(std::vector<std::pair<int, int>> p) { inplace = std::move(p); return *this; }
   Op& temp(TempFn f) { temp_size = std::move(f); return *this; }
   Op& random() { need_random = true; return *this; }
+  Op& reads_versions() { want_versions = true; return *this; }
   Op& grad(GradFn f) { gradient = std::move(f); return *this; }
   Op& mutates(std::vector<int> idx) { mutate_inputs = std::move(idx); return *this; }
   Op& mutates(std::function<std::vector<int>(const NodeAttrs&)> f) {

@@ -263,31 +263,11 @@ BRASS_ALWAYS_INLINE inline void epi_rows_any(const ConvEpilogue<T>& e, T* c, int
   else epi_rows_act<T, false, false>(e, c, ldc, f0, rows, cols);
 }
 
-// Compiled for AVX2 and AVX-512 as well (wider vectors, the same arithmetic).
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+// Rows [f0, f0+rows) (filters), cols elements each, ldc apart, built for isa's vectors.
 template <class T>
-__attribute__((target("avx2"))) void epi_rows_avx2(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
-                                                   int64_t rows, int64_t cols) {
-  epi_rows_any(e, c, ldc, f0, rows, cols);
-}
-template <class T>
-__attribute__((target("avx512f"))) void epi_rows_avx512(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
-                                                        int64_t rows, int64_t cols) {
-  epi_rows_any(e, c, ldc, f0, rows, cols);
-}
-#endif
-
-// Rows [f0, f0+rows) (filters), cols elements each, ldc apart.
-template <class T>
-void epi_rows(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows, int64_t cols) {
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  switch (kernel::active_isa()) {
-    case kernel::Isa::kAvx512: epi_rows_avx512(e, c, ldc, f0, rows, cols); return;
-    case kernel::Isa::kAvx2: epi_rows_avx2(e, c, ldc, f0, rows, cols); return;
-    default: break;
-  }
-#endif
-  epi_rows_any(e, c, ldc, f0, rows, cols);
+void epi_rows(kernel::Isa isa, const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows,
+              int64_t cols) {
+  kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { epi_rows_any(e, c, ldc, f0, rows, cols); });
 }
 
 template <class T>
@@ -300,9 +280,10 @@ template <class T>
 struct GroupEpi {
   const ConvEpilogue<T>* e;
   int64_t f0;
+  kernel::Isa isa;
   static void run(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols) {
     const GroupEpi& g = *static_cast<const GroupEpi*>(ctx);
-    epi_rows(*g.e, c, ldc, g.f0 + i0, rows, cols);
+    epi_rows(g.isa, *g.e, c, ldc, g.f0 + i0, rows, cols);
   }
 };
 
@@ -322,7 +303,8 @@ struct DwPlan {
   int64_t s, len, stride, row_at, dp, hp;
   const int64_t *tap_at, *lo, *hi;  // per kx: offset in a row's phases; per phase: data span
   // 3x3, stride 1, padding 1 (MobileNet's): the plane is read as one run (see dw_plane_flat);
-  // per element of the plane, whether it has a left / a right neighbour in its row (1 or 0).
+  // per element of the plane, whether it has a left / a right neighbour in its row (1 or 0):
+  // has_left[i] = (i % w != 0), and has_right[i] = has_left[i + 1] (one table, one apart).
   const T *has_left, *has_right;
 };
 
@@ -474,17 +456,6 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
   }
 }
 
-// The float plane compiled for AVX2 and AVX-512 as well (wider vectors, same arithmetic).
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-__attribute__((target("avx2"))) void dw_plane_avx2(const DwPlan<float>& q, int64_t pl, float* buf, float* acc) {
-  dw_plane(q, pl, buf, acc);
-}
-__attribute__((target("avx512f"))) void dw_plane_avx512(const DwPlan<float>& q, int64_t pl, float* buf,
-                                                        float* acc) {
-  dw_plane(q, pl, buf, acc);
-}
-#endif
-
 // epi (no bias: the planes add it): run on each finished plane, while it is in cache.
 template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
@@ -497,13 +468,10 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   if (g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
       g.ph == 1 && g.pw == 1 && g.pd == 0 && g.ow < 32) {
     const int64_t hw = g.h * g.w;
-    sides.resize(size_t(2 * hw));
-    for (int64_t i = 0; i < hw; ++i) {
-      sides[size_t(i)] = i % g.w != 0 ? T(1) : T(0);
-      sides[size_t(hw + i)] = i % g.w != g.w - 1 ? T(1) : T(0);
-    }
+    sides.resize(size_t(hw + 1));
+    for (int64_t i = 0; i <= hw; ++i) sides[size_t(i)] = i % g.w != 0 ? T(1) : T(0);
     q.has_left = sides.data();
-    q.has_right = sides.data() + hw;
+    q.has_right = sides.data() + 1;
   }
   q.len = g.ow + (g.kw - 1) * g.dw / q.s;
   q.stride = q.len;
@@ -519,9 +487,7 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   q.tap_at = tap_at.data();
   q.lo = lo.data();
   q.hi = hi.data();
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-  const kernel::Isa isa = std::is_same<T, float>::value ? kernel::active_isa() : kernel::Isa::kScalar;
-#endif
+  const kernel::Isa isa = kernel::active_isa();
   const int64_t plane = q.dp * q.hp * q.row_at;
   thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
     // acc: a row of sums, or a 3x3 plane's rows run together (pitch sh padded rows), after the
@@ -530,20 +496,12 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
     std::vector<T> buf(static_cast<size_t>(plane + kDwVec + std::max(g.ow, run)), T(0));
     T* acc = buf.data() + plane + kDwVec;
     for (int64_t pl = p0; pl < p1; ++pl) {
-      bool done = false;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-      if constexpr (std::is_same<T, float>::value) {
-        if (isa == kernel::Isa::kAvx512) {
-          dw_plane_avx512(q, pl, buf.data(), acc);
-          done = true;
-        } else if (isa == kernel::Isa::kAvx2) {
-          dw_plane_avx2(q, pl, buf.data(), acc);
-          done = true;
-        }
-      }
-#endif
-      if (!done) dw_plane(q, pl, buf.data(), acc);
-      if (epi) epi_rows(*epi, y + pl * g.p, g.p, pl % g.f, 1, g.p);
+      // The float plane is built for the ISA's vectors too (the others as compiled).
+      if constexpr (std::is_same<T, float>::value)
+        kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { dw_plane(q, pl, buf.data(), acc); });
+      else
+        dw_plane(q, pl, buf.data(), acc);
+      if (epi) epi_rows(isa, *epi, y + pl * g.p, g.p, pl % g.f, 1, g.p);
     }
   });
 }
@@ -649,6 +607,7 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
   }
   (void)temp;
   if (req == Req::kNull) return;
+  const kernel::Isa isa = kernel::active_isa();
   const bool implicit = !conv_col_is_data(g);
   const T beta = req == Req::kAdd ? T(1) : T(0);
   // With several samples each group's filters are packed once for all of them, and filters
@@ -669,7 +628,7 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
       for (int64_t gi = 0; gi < g.g; ++gi) {
         T* yg = yn + gi * g.fg * g.p;
         const T* wg = w + gi * g.fg * g.k;
-        const GroupEpi<T> ge{&epi, gi * g.fg};
+        const GroupEpi<T> ge{&epi, gi * g.fg, isa};
         const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge};
         const kernel::Epilogue<T>* ep = has_epi ? &ke : nullptr;
         if (implicit) {
@@ -1019,6 +978,7 @@ const bool kRegistered = [] {
       .params<ConvParam>()
       .shape_fn(fwd_shape<false>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<false>(0, true))
+      .reads_versions()
       .cpu(nn_dtype::cpu_small_floats(conv_forward_cpu));
   OpRegistry::get().add("_backward_Convolution_data")
       .describe("The gradient of Convolution with respect to its data.")
