@@ -15,7 +15,8 @@
    Add-to: a branching MLP planned with and without summing gradient parts in one buffer
    (BRASS_ADD_TO=0).
 3. Element-wise fusion: chains of element-wise ops on 4M float32, forward in a bound
-   executor, fused (default) and unfused (BRASS_FUSE=0), in milliseconds.
+   executor, fused (default) and unfused (BRASS_FUSE=0), in milliseconds; and a 40-op chain
+   on 256 values (the per-call cost of a fused group), in microseconds.
 """
 import os
 import time
@@ -166,28 +167,37 @@ def main():
     if t is not None:
         print("\nPyTorch eager, MLP 3x64 batch 8: %.0f us per step" % t)
     print()
-    print("## Element-wise chains, 4M float32, forward (ms)")
-    print("| chain | unfused | fused | speedup |\n|---|---|---|---|")
     x, y = mx.sym.var("x"), mx.sym.var("y")
-    chains = [("((x * 0.5 + 1) - 2) * 3", ((x * 0.5 + 1.0) - 2.0) * 3.0),
-              ("tanh(exp(x * 0.5) + y * y - 1) / 3", mx.sym.tanh(mx.sym.exp(x * 0.5) + y * y - 1.0) / 3.0)]
-    for label, z in chains:
-        times = {}
-        for fuse in ("0", "1"):
-            os.environ["BRASS_FUSE"] = fuse
-            exe = z.simple_bind(mx.cpu(), grad_req="null", **{k: (2048, 2048) for k in z.list_arguments()})
-            os.environ.pop("BRASS_FUSE")
-            exe.forward()
-            mx.nd.waitall()
-            best = float("inf")
-            for _ in range(5):
-                t0 = time.perf_counter()
-                for _ in range(5):
-                    exe.forward()
+    small = x
+    for i in range(40):  # 40 ops: two fused groups
+        small = mx.sym.relu(small) if i % 2 else mx.sym.clip(small, a_min=-1, a_max=6)
+    tables = [("Element-wise chains, 4M float32, forward (ms)", (2048, 2048), 1e3,
+               [("((x * 0.5 + 1) - 2) * 3", ((x * 0.5 + 1.0) - 2.0) * 3.0),
+                ("tanh(exp(x * 0.5) + y * y - 1) / 3",
+                 mx.sym.tanh(mx.sym.exp(x * 0.5) + y * y - 1.0) / 3.0)]),
+              ("Element-wise chains, 256 float32, forward (us: per-call cost)", (1, 256), 1e6,
+               [("clip, relu alternating, 40 ops", small)])]
+    for title, shape, unit, chains in tables:
+        print("## " + title)
+        print("| chain | unfused | fused | speedup |\n|---|---|---|---|")
+        for label, z in chains:
+            times = {}
+            for fuse in ("0", "1"):
+                os.environ["BRASS_FUSE"] = fuse
+                exe = z.simple_bind(mx.cpu(), grad_req="null", **{k: shape for k in z.list_arguments()})
+                os.environ.pop("BRASS_FUSE")
+                exe.forward()
                 mx.nd.waitall()
-                best = min(best, (time.perf_counter() - t0) / 5)
-            times[fuse] = best * 1e3
-        print("| %s | %.2f | %.2f | %.2fx |" % (label, times["0"], times["1"], times["0"] / times["1"]))
+                best = float("inf")
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    for _ in range(5):
+                        exe.forward()
+                    mx.nd.waitall()
+                    best = min(best, (time.perf_counter() - t0) / 5)
+                times[fuse] = best * unit
+            print("| %s | %.2f | %.2f | %.2fx |" % (label, times["0"], times["1"], times["0"] / times["1"]))
+        print()
 
 if __name__ == "__main__":
     main()

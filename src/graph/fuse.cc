@@ -42,9 +42,25 @@ void run_fused(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
   const Program& p = program(*ctx.attrs);
   int64_t n = out[0].size();
   size_t ns = p.steps.size();
+  // Each step but the last (which writes the output) fills a block of scratch: blk elements,
+  // every block 64-byte aligned in one buffer kept per thread (uninitialized: each step writes
+  // its block before a later one reads it).
+  const int64_t blk = std::min(kBlock, n);
+  std::vector<size_t> at(ns, 0);
+  size_t bytes = 0;
+  for (size_t k = 0; k + 1 < ns; ++k) {
+    at[k] = bytes;
+    bytes += (size_t(blk) * dtype_size(p.steps[k].dtype) + 63) / 64 * 64;
+  }
+  bytes += 64;  // room to align the start
   thread_pool::parallel_for((n + kBlock - 1) / kBlock, 1, [&](int64_t b0, int64_t b1) {
-    std::vector<std::vector<char>> scratch(ns);
-    for (size_t k = 0; k + 1 < ns; ++k) scratch[k].resize(size_t(kBlock) * dtype_size(p.steps[k].dtype) + 64);
+    thread_local std::unique_ptr<char[]> t_buf;
+    thread_local size_t t_size = 0;
+    if (t_size < bytes) {
+      t_buf.reset(new char[bytes]);
+      t_size = bytes;
+    }
+    char* base = t_buf.get() + (64 - reinterpret_cast<uintptr_t>(t_buf.get()) % 64) % 64;
     std::vector<TBlob> si, so(1);
     OpContext sc;
     sc.dev = ctx.dev;
@@ -60,13 +76,13 @@ void run_fused(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
             si.emplace_back(static_cast<char*>(t.dptr) + lo * int64_t(dtype_size(t.dtype)), shape, t.dtype, t.dev);
           } else {
             size_t j = size_t(-1 - a);
-            si.emplace_back(scratch[j].data(), shape, p.steps[j].dtype, ctx.dev);
+            si.emplace_back(base + at[j], shape, p.steps[j].dtype, ctx.dev);
           }
         }
         bool last = k + 1 == ns;
         so[0] = last ? TBlob(static_cast<char*>(out[0].dptr) + lo * int64_t(dtype_size(out[0].dtype)), shape,
                              out[0].dtype, out[0].dev)
-                     : TBlob(scratch[k].data(), shape, s.dtype, ctx.dev);
+                     : TBlob(base + at[k], shape, s.dtype, ctx.dev);
         sc.attrs = s.attrs.get();
         sc.req.assign(1, last ? ctx.req[0] : Req::kWrite);
         s.op->compute[0](sc, si, so);
