@@ -415,11 +415,13 @@ class ThreadedEngine : public Engine {
     }
   }
 
-  void grant(OprBlock* op) {
-    if (op->wait.fetch_sub(1) == 1) dispatch(op, false);
+  void grant(OprBlock* op, OprBlock** next = nullptr) {
+    if (op->wait.fetch_sub(1) == 1) dispatch(op, false, next);
   }
 
-  void dispatch(OprBlock* op, bool from_push) {
+  // next: where a pool worker that completed work takes the first CPU op it made ready, to
+  // run it itself (see execute), or null.
+  void dispatch(OprBlock* op, bool from_push, OprBlock** next = nullptr) {
     // GPU work goes to its device's queue. Cheap work that nothing blocks runs right here;
     // the rest goes to the pool. A bounded depth keeps chains of completions from growing
     // the stack.
@@ -429,14 +431,27 @@ class ThreadedEngine : public Engine {
       ++t_inline_depth;
       execute(op);
       --t_inline_depth;
+    } else if (next && !*next && thread_pool::in_worker()) {
+      *next = op;
     } else {
       thread_pool::submit([this, op] { execute(op); });
     }
   }
 
+  // Runs op, then, on a pool worker, the first CPU op its completion made ready, and so on: a
+  // chain of dependent ops stays on one thread, skipping a trip through the pool's queue per
+  // op, and finds its inputs in that core's cache. Other ready ops go to the pool.
   void execute(OprBlock* op) {
+    while (op) {
+      OprBlock* next = nullptr;
+      execute_one(op, &next);
+      op = next;
+    }
+  }
+
+  void execute_one(OprBlock* op, OprBlock** next) {
     if (!op->no_skip) {
-      if (auto e = first_error(*op)) return complete(op, e, true);
+      if (auto e = first_error(*op)) return complete(op, e, true, next);
     }
     if (op->afn) {
       try {
@@ -449,12 +464,12 @@ class ThreadedEngine : public Engine {
     try {
       op->fn();
     } catch (...) {
-      return complete(op, std::current_exception(), false);
+      return complete(op, std::current_exception(), false, next);
     }
-    complete(op, nullptr, false);
+    complete(op, nullptr, false, next);
   }
 
-  void complete(OprBlock* op, std::exception_ptr e, bool inherited) {
+  void complete(OprBlock* op, std::exception_ptr e, bool inherited, OprBlock** next = nullptr) {
     if (e) store_error(*op, inherited ? e : annotate_error(e, op->name), errors_);
     std::vector<OprBlock*> ready;
     for (auto& v : op->reads) {
@@ -472,7 +487,7 @@ class ThreadedEngine : public Engine {
       release_after_write(v.get(), ready);
     }
     delete op;
-    for (OprBlock* r : ready) grant(r);
+    for (OprBlock* r : ready) grant(r, next);
     if (pending_.fetch_sub(1) == 1) {
       std::lock_guard<std::mutex> lk(pending_mu_);
       pending_cv_.notify_all();
