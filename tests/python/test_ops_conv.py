@@ -206,6 +206,12 @@ CONV_CASES = [
     ((2, 3, 7, 9), 3, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
     ((1, 2, 1, 5), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
     ((1, 2, 4, 1), 4, dict(kernel=(3, 3), pad=(1, 1), num_group=2, no_bias=True)),
+    # 3x3 depthwise, stride 2, padding 1 on even extents (the four phases as one run): square,
+    # wide, a single output, with a multiplier
+    ((2, 3, 8, 8), 3, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=3)),
+    ((1, 2, 4, 38), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2, no_bias=True)),
+    ((1, 2, 2, 2), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
+    ((1, 2, 6, 4), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
 ]
 
 
@@ -939,7 +945,9 @@ def test_convolution_on_every_isa(isa, tmp_path):
              ((2, 4, 9, 19), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=4)),  # depthwise
              ((1, 3, 7, 21), 6, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
              ((1, 2, 5, 45), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),  # depthwise, wide rows
-             ((1, 2, 6, 67), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2))]
+             ((1, 2, 6, 67), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
+             ((2, 3, 14, 14), 3, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=3)),
+             ((1, 2, 8, 70), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2))]
     arrays = {}
     for i, (shape, f, prm) in enumerate(cases):
         for dt in ("float32", "float64"):

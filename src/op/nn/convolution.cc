@@ -306,6 +306,10 @@ struct DwPlan {
   // per element of the plane, whether it has a left / a right neighbour in its row (1 or 0):
   // has_left[i] = (i % w != 0), and has_right[i] = has_left[i + 1] (one table, one apart).
   const T *has_left, *has_right;
+  // 3x3, stride 2, padding 1 on even h and w (MobileNet's downsampling): the plane is split
+  // into four phases read as one run (see dw_plane_flat2); per output, whether it has a left
+  // neighbour in its row (o % ow != 0).
+  const T* out_left;
 };
 
 // A 3x3 plane at stride 1 with padding 1 as one run over its h*w elements: buf holds w + 1
@@ -336,6 +340,36 @@ BRASS_ALWAYS_INLINE inline void dw_plane_flat(const T* __restrict p, const T* __
     for (int64_t i = 0; i < n; ++i) out[i] += dw_flat_at(p, hl, hr, w, k, b, i);
   } else {
     for (int64_t i = 0; i < n; ++i) out[i] = dw_flat_at(p, hl, hr, w, k, b, i);
+  }
+}
+
+// A 3x3 plane at stride 2 with padding 1, h = 2*oh and w = 2*ow, as one run over its oh*ow
+// outputs. ph[py*2 + px] is the phase of rows py and columns px mod 2 (element (i, j) is
+// x[2i + py][2j + px]), each after ow + 1 zeros. Output (i, j) reads tap (ky, kx) from phase
+// (ky != 1, kx != 1) at row i - (ky == 0) and column j - (kx == 0): the only padding reached
+// is the top row (the zeros before each phase) and the left column (dropped by hl). The taps
+// in the same order as by rows: the same bits.
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_plane_flat2(const T* const* ph, const T* __restrict hl, int64_t ow,
+                                               const T* wk, T b, T* __restrict out, int64_t n, bool add) {
+  T k[9];
+  for (int t = 0; t < 9; ++t) k[t] = wk[t];
+  const T* __restrict p00 = ph[0];
+  const T* __restrict p01 = ph[1];
+  const T* __restrict p10 = ph[2];
+  const T* __restrict p11 = ph[3];
+  auto at = [&](int64_t o) BRASS_ALWAYS_INLINE {
+    const bool l = hl[o] != T(0);
+    const T ul = p11[o - ow - 1], ml = p01[o - 1], dl = p11[o - 1];
+    T a = T(0) + k[0] * (l ? ul : T(0)) + k[1] * p10[o - ow] + k[2] * p11[o - ow];
+    a = a + k[3] * (l ? ml : T(0)) + k[4] * p00[o] + k[5] * p01[o];
+    a = a + k[6] * (l ? dl : T(0)) + k[7] * p10[o] + k[8] * p11[o];
+    return a + b;
+  };
+  if (add) {
+    for (int64_t o = 0; o < n; ++o) out[o] += at(o);
+  } else {
+    for (int64_t o = 0; o < n; ++o) out[o] = at(o);
   }
 }
 
@@ -392,6 +426,25 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
     std::memcpy(buf + g.w + 1, xp, sizeof(T) * size_t(hw));
     dw_plane_flat(buf + g.w + 1, q.has_left, q.has_right, g.w, q.w + f * 9, q.bias ? q.bias[f] : T(0),
                   q.y + pl * g.p, hw, q.req == Req::kAdd);
+    return;
+  }
+  if (q.out_left) {
+    // The four phases, each after ow + 1 zeros (written once, when buf was made).
+    const int64_t oh = g.oh, ow = g.ow, n_out = oh * ow, at = ow + 1 + n_out;
+    T* ph[4];
+    for (int k = 0; k < 4; ++k) ph[k] = buf + k * at + ow + 1;
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t py = 0; py < 2; ++py) {
+        const T* __restrict row = xp + (2 * i + py) * g.w;
+        T* __restrict e = ph[2 * py] + i * ow;
+        T* __restrict o = ph[2 * py + 1] + i * ow;
+        for (int64_t j = 0; j < ow; ++j) {
+          e[j] = row[2 * j];
+          o[j] = row[2 * j + 1];
+        }
+      }
+    dw_plane_flat2<T>(ph, q.out_left, ow, q.w + f * 9, q.bias ? q.bias[f] : T(0), q.y + pl * g.p, n_out,
+                      q.req == Req::kAdd);
     return;
   }
   for (int64_t z = 0; z < g.d; ++z)
@@ -461,7 +514,7 @@ template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
                      const ConvEpilogue<T>* epi) {
   DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph,
-              nullptr, nullptr, nullptr, nullptr, nullptr};
+              nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
   // The flat 3x3 path for short rows, where the padded rows cost more than the sums (its
   // buffer, w + 1 zeros on each side of the plane, fits in the padded plane's).
   std::vector<T> sides;
@@ -472,6 +525,14 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
     for (int64_t i = 0; i <= hw; ++i) sides[size_t(i)] = i % g.w != 0 ? T(1) : T(0);
     q.has_left = sides.data();
     q.has_right = sides.data() + 1;
+  } else if (g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 &&
+             g.dw == 1 && g.ph == 1 && g.pw == 1 && g.pd == 0 && g.h % 2 == 0 && g.w % 2 == 0) {
+    // The four-phase path (its buffer, 4 * (ow + 1 + oh*ow), fits in the padded plane's
+    // 4 * (oh + 1) * (ow + 1)).
+    const int64_t n_out = g.oh * g.ow;
+    sides.resize(size_t(n_out + 1));
+    for (int64_t o = 0; o <= n_out; ++o) sides[size_t(o)] = o % g.ow != 0 ? T(1) : T(0);
+    q.out_left = sides.data();
   }
   q.len = g.ow + (g.kw - 1) * g.dw / q.s;
   q.stride = q.len;
