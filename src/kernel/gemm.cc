@@ -24,6 +24,7 @@ namespace gemm_impl {
 
 using gemm_internal::KernelDesc;
 using gemm_internal::MicroKernel;
+using gemm_internal::MicroKernelEpi;
 
 // The largest tile any kernel uses; edge tiles go through a buffer of this size.
 constexpr int kMaxTile = 16 * 64;
@@ -157,17 +158,16 @@ struct Problem {
   const Epilogue<T>* epi;  // run on each finished column strip of C, or null
 };
 
-// A tile cut by C's right edge: run the kernel on a copy, so the arithmetic (and so the bits)
-// match what an interior tile would have computed.
-template <class T>
-void edge_tile(MicroKernel<T> fn, int nr, int64_t kc, const T* ap, const T* bp, T* c,
-               int64_t ldc, int64_t rm, int64_t rn, T alpha, T beta) {
+// A tile cut by C's right edge: run(tmp, ld) runs the kernel on a copy, so the arithmetic (and
+// so the bits) match what an interior tile would have computed.
+template <class T, class Run>
+void edge_tile(const Run& run, int nr, T* c, int64_t ldc, int64_t rm, int64_t rn, T beta) {
   alignas(64) T tmp[kMaxTile];
   if (beta != T(0)) {
     for (int64_t i = 0; i < rm; ++i)
       for (int64_t j = 0; j < rn; ++j) tmp[i * nr + j] = c[i * ldc + j];
   }
-  fn(kc, ap, bp, tmp, nr, alpha, beta);
+  run(tmp, int64_t(nr));
   for (int64_t i = 0; i < rm; ++i)
     for (int64_t j = 0; j < rn; ++j) c[i * ldc + j] = tmp[i * nr + j];
 }
@@ -190,6 +190,9 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
       if (pr.packer) pr.packer->fn(pr.packer->ctx, jc, nc, pc, kc, nr, pb);
       else pack_b(kd, pr.tb, pr.b, pr.ldb, jc, nc, pc, kc, pb);
       const T beta = pc == 0 ? pr.beta : T(1);
+      // The epilogue after the last depth block: in the micro-kernel's registers where it can.
+      const bool last = pc + kc >= pr.k;
+      const RowEpilogue<T>* re = last && pr.epi && pr.epi->rows && kd.fn_epi ? pr.epi->rows : nullptr;
       for (int64_t ic = m0; ic < m1; ic += mcs) {
         const int64_t mc = std::min(mcs, m1 - ic);
         const T* ablk = pa;
@@ -202,15 +205,21 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
             const int64_t rm = std::min<int64_t>(mr, mc - ir);
             const T* ap = ablk + ir * kc;
             T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
-            MicroKernel<T> fn = rm < mr && kd.rows[rm] ? kd.rows[rm] : kd.fn;
-            if (rn == nr && (rm == mr || fn != kd.fn)) {
-              fn(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
+            const int64_t r0 = ic + ir;
+            if (re) {
+              MicroKernelEpi<T> fn = rm < mr && kd.rows_epi[rm] ? kd.rows_epi[rm] : kd.fn_epi;
+              auto run = [&](T* cc, int64_t ld) { fn(kc, ap, bp, cc, ld, pr.alpha, beta, re, r0); };
+              if (rn == nr && (rm == mr || fn != kd.fn_epi)) run(cp, pr.ldc);
+              else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
             } else {
-              edge_tile(fn, nr, kc, ap, bp, cp, pr.ldc, rm, rn, pr.alpha, beta);
+              MicroKernel<T> fn = rm < mr && kd.rows[rm] ? kd.rows[rm] : kd.fn;
+              auto run = [&](T* cc, int64_t ld) { fn(kc, ap, bp, cc, ld, pr.alpha, beta); };
+              if (rn == nr && (rm == mr || fn != kd.fn)) run(cp, pr.ldc);
+              else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
             }
           }
           // The strip (mc rows x nr columns) is final after the last depth block, and in L1.
-          if (pr.epi && pc + kc >= pr.k)
+          if (pr.epi && last && !re)
             pr.epi->fn(pr.epi->ctx, pr.c + ic * pr.ldc + jc + jr, pr.ldc, ic, mc, rn);
         }
       }

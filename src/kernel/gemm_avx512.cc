@@ -49,13 +49,35 @@ BRASS_GEMM_AVX512_INLINE __m512d vfma(__m512d a, __m512d b, __m512d c) {
 }
 BRASS_GEMM_AVX512_INLINE __m512 vmul(__m512 a, __m512 b) { return _mm512_mul_ps(a, b); }
 BRASS_GEMM_AVX512_INLINE __m512d vmul(__m512d a, __m512d b) { return _mm512_mul_pd(a, b); }
+BRASS_GEMM_AVX512_INLINE __m512 vadd(__m512 a, __m512 b) { return _mm512_add_ps(a, b); }
+BRASS_GEMM_AVX512_INLINE __m512d vadd(__m512d a, __m512d b) { return _mm512_add_pd(a, b); }
+BRASS_GEMM_AVX512_INLINE __m512 vsub(__m512 a, __m512 b) { return _mm512_sub_ps(a, b); }
+BRASS_GEMM_AVX512_INLINE __m512d vsub(__m512d a, __m512d b) { return _mm512_sub_pd(a, b); }
+// relu: v where v > 0 or v is NaN, else +0.
+BRASS_GEMM_AVX512_INLINE __m512 vrelu(__m512 v) {
+  return _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_NLE_UQ), v);
+}
+BRASS_GEMM_AVX512_INLINE __m512d vrelu(__m512d v) {
+  return _mm512_maskz_mov_pd(_mm512_cmp_pd_mask(v, _mm512_setzero_pd(), _CMP_NLE_UQ), v);
+}
+// clip: t = lo > v ? lo : v; v > hi ? hi : t (NaN stays).
+BRASS_GEMM_AVX512_INLINE __m512 vclip(__m512 v, __m512 lo, __m512 hi) {
+  const __m512 t = _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(lo, v, _CMP_GT_OQ), lo);
+  return _mm512_mask_mov_ps(t, _mm512_cmp_ps_mask(v, hi, _CMP_GT_OQ), hi);
+}
+BRASS_GEMM_AVX512_INLINE __m512d vclip(__m512d v, __m512d lo, __m512d hi) {
+  const __m512d t = _mm512_mask_mov_pd(v, _mm512_cmp_pd_mask(lo, v, _CMP_GT_OQ), lo);
+  return _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(v, hi, _CMP_GT_OQ), hi);
+}
 
 // Each depth step broadcasts MR values of A against NV vectors of B: for 14x2 that is 28
 // accumulators, 2 B vectors and one broadcast, all 32 zmm registers and no spills. MU < MR
 // computes only the first MU rows (the bottom edge of C).
-template <class T, int MR, int NV, int MU = MR>
-BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                                    T alpha, T beta) {
+// With kEpi, the row epilogue e (rows r0 ..) is applied to each row's values before they are
+// stored, in the order RowEpilogue gives.
+template <class T, int MR, int NV, int MU, bool kEpi>
+BRASS_GEMM_AVX512_INLINE void micro_kernel_body(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                                                T alpha, T beta, const RowEpilogue<T>* e, int64_t r0) {
   using V = typename Vec<T>::type;
   constexpr int L = Vec<T>::kLanes;
   V acc[MU][NV];
@@ -90,17 +112,55 @@ BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, in
 #pragma GCC unroll 32
     for (int i = 0; i < MU; ++i)
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) vstoreu(c + i * ldc + j * L, vmul(va, acc[i][j]));
+      for (int j = 0; j < NV; ++j) acc[i][j] = vmul(va, acc[i][j]);
   } else {
     V vb = vset(beta);
 #pragma GCC unroll 32
     for (int i = 0; i < MU; ++i)
 #pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) {
-        T* ci = c + i * ldc + j * L;
-        vstoreu(ci, vfma(va, acc[i][j], vmul(vb, vloadu(ci))));
-      }
+      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(va, acc[i][j], vmul(vb, vloadu(c + i * ldc + j * L)));
   }
+  if constexpr (kEpi) {
+    const bool bn = e->mean != nullptr;
+    const V lo = vset(e->lo), hi = vset(e->hi);
+#pragma GCC unroll 32
+    for (int i = 0; i < MU; ++i) {
+      const int64_t r = r0 + i;
+      if (e->bias) {
+        const V bv = vset(e->bias[r]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = vadd(acc[i][j], bv);
+      }
+      if (bn) {
+        const V m = vset(e->mean[r]), sc = vset(e->scale[r]), sh = vset(e->shift[r]);
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = vadd(vmul(vsub(acc[i][j], m), sc), sh);
+      }
+      if (e->act == 1) {
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = vrelu(acc[i][j]);
+      } else if (e->act == 2) {
+#pragma GCC unroll 4
+        for (int j = 0; j < NV; ++j) acc[i][j] = vclip(acc[i][j], lo, hi);
+      }
+    }
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MU; ++i)
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) vstoreu(c + i * ldc + j * L, acc[i][j]);
+}
+
+template <class T, int MR, int NV, int MU = MR>
+BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                                    T alpha, T beta) {
+  micro_kernel_body<T, MR, NV, MU, false>(kc, a, b, c, ldc, alpha, beta, nullptr, 0);
+}
+
+template <class T, int MR, int NV, int MU = MR>
+BRASS_GEMM_AVX512 void micro_kernel_epi(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
+                                        T alpha, T beta, const RowEpilogue<T>* e, int64_t r0) {
+  micro_kernel_body<T, MR, NV, MU, true>(kc, a, b, c, ldc, alpha, beta, e, r0);
 }
 
 // The generic packer, vectorized for this ISA.
@@ -112,8 +172,10 @@ BRASS_GEMM_AVX512 void pack(bool contiguous, const T* src, int64_t ld, int64_t r
 
 // Kernels for 1 .. MR-1 rows, into KernelDesc::rows.
 template <class T, int MR, int NV, std::size_t... R>
-void fill_rows(gemm_internal::MicroKernel<T>* rows, std::index_sequence<R...>) {
+void fill_rows(gemm_internal::MicroKernel<T>* rows, gemm_internal::MicroKernelEpi<T>* rows_epi,
+               std::index_sequence<R...>) {
   ((rows[R + 1] = micro_kernel<T, MR, NV, int(R) + 1>), ...);
+  ((rows_epi[R + 1] = micro_kernel_epi<T, MR, NV, int(R) + 1>), ...);
 }
 
 #undef BRASS_GEMM_AVX512_INLINE
@@ -131,7 +193,8 @@ KernelDesc<float> avx512_f32() {
   KernelDesc<float> d;
 #if defined(__x86_64__)
   d.fn = gemm_avx512_impl::micro_kernel<float, 14, 2>;
-  gemm_avx512_impl::fill_rows<float, 14, 2>(d.rows, std::make_index_sequence<13>());
+  d.fn_epi = gemm_avx512_impl::micro_kernel_epi<float, 14, 2>;
+  gemm_avx512_impl::fill_rows<float, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());
   d.pack_a = gemm_avx512_impl::pack<float, 14>;
   d.pack_b = gemm_avx512_impl::pack<float, 32>;
   d.mr = 14;
@@ -147,7 +210,8 @@ KernelDesc<double> avx512_f64() {
   KernelDesc<double> d;
 #if defined(__x86_64__)
   d.fn = gemm_avx512_impl::micro_kernel<double, 14, 2>;
-  gemm_avx512_impl::fill_rows<double, 14, 2>(d.rows, std::make_index_sequence<13>());
+  d.fn_epi = gemm_avx512_impl::micro_kernel_epi<double, 14, 2>;
+  gemm_avx512_impl::fill_rows<double, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());
   d.pack_a = gemm_avx512_impl::pack<double, 14>;
   d.pack_b = gemm_avx512_impl::pack<double, 16>;
   d.mr = 14;

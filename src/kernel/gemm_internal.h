@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "kernel/cpu_features.h"
+#include "kernel/gemm.h"
 
 namespace brass {
 namespace kernel {
@@ -19,6 +20,11 @@ namespace gemm_internal {
 template <class T>
 using MicroKernel = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                              T beta);
+// The same, then the row epilogue e (kernel::RowEpilogue) on the tile's rows, which are rows
+// r0 .. of C, before the store.
+template <class T>
+using MicroKernelEpi = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
+                                T beta, const RowEpilogue<T>* e, int64_t r0);
 
 // Packs `rows` rows of a depth-kc slice into ceil(rows / R) panels of R rows, panel q at
 // dst + q*R*kc holding row q*R + i at depth p in dst[q*R*kc + p*R + i]; the last panel is
@@ -100,6 +106,9 @@ struct KernelDesc {
   // keeps its stride mr), for C's bottom edge. Each row's arithmetic is fn's, so the bits
   // do not depend on which of the two computed an element.
   MicroKernel<T> rows[16] = {};
+  // Where set: fn and rows[] with a row epilogue (else the driver runs Epilogue::fn).
+  MicroKernelEpi<T> fn_epi = nullptr;
+  MicroKernelEpi<T> rows_epi[16] = {};
 };
 
 // Per-ISA kernels; each returns fn == nullptr when its file was built for another target.

@@ -980,8 +980,9 @@ def test_convolution_on_every_isa(isa, tmp_path):
 
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_convolution_batchnorm_fusion_on_every_isa(isa):
-    """The fused epilogue (bias, BatchNorm, relu/clip) through each ISA's GEMM strips and
-    depthwise planes gives the unfused graph's bits (a missing ISA falls back)."""
+    """The fused epilogue (bias, BatchNorm, relu/clip) through each ISA's GEMM strips (or its
+    micro-kernel's registers, after one depth block or, at depth 1080, two) and depthwise
+    planes gives the unfused graph's bits (a missing ISA falls back)."""
     import os
     import subprocess
     import sys
@@ -994,6 +995,8 @@ def test_convolution_batchnorm_fusion_on_every_isa(isa):
         "y = block(x, 0, dict(kernel=(1, 1), num_filter=24, no_bias=True), lambda y: mx.sym.clip(y, a_min=0, a_max=6))\n"
         "y = block(y, 1, dict(kernel=(3, 3), pad=(1, 1), num_filter=24, num_group=24, no_bias=True), mx.sym.relu)\n"
         "y = block(y, 2, dict(kernel=(3, 3), stride=(2, 2), num_filter=40), lambda y: y)\n"
+        "y = block(y, 3, dict(kernel=(1, 1), num_filter=120, no_bias=True), lambda y: y)\n"
+        "y = block(y, 4, dict(kernel=(3, 3), pad=(1, 1), num_filter=19), mx.sym.relu)\n"
         "outs = []\n"
         "for fuse in ('1', '0'):\n"
         "    os.environ['BRASS_FUSE'] = fuse\n"
@@ -1002,7 +1005,7 @@ def test_convolution_batchnorm_fusion_on_every_isa(isa):
         "    for k in sorted(exe.arg_dict): exe.arg_dict[k][:] = r.uniform(-1, 1, exe.arg_dict[k].shape)\n"
         "    for k in sorted(exe.aux_dict): exe.aux_dict[k][:] = r.uniform(0.5, 1.5, exe.aux_dict[k].shape)\n"
         "    outs.append(exe.forward(is_train=False)[0].asnumpy())\n"
-        "    assert exe.memory_plan['fused'] == (3 if fuse == '1' else 0), exe.memory_plan\n"
+        "    assert exe.memory_plan['fused'] == (5 if fuse == '1' else 0), exe.memory_plan\n"
         "assert outs[0].tobytes() == outs[1].tobytes(), np.abs(outs[0] - outs[1]).max()\n")
     env = dict(os.environ, BRASS_ISA=isa)
     run = subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True, text=True)

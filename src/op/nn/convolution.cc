@@ -287,6 +287,22 @@ struct GroupEpi {
   }
 };
 
+// The same epilogue for the micro-kernels' registers (kernel::RowEpilogue), rows from f0 on.
+template <class T>
+kernel::RowEpilogue<T> row_epilogue(const ConvEpilogue<T>& e, int64_t f0) {
+  kernel::RowEpilogue<T> r;
+  r.bias = e.bias ? e.bias + f0 : nullptr;
+  if (e.scale) {
+    r.mean = e.mean + f0;
+    r.scale = e.scale + f0;
+    r.shift = e.shift + f0;
+  }
+  r.act = e.act == ConvAct::kRelu ? 1 : e.act == ConvAct::kClip ? 2 : 0;
+  r.lo = e.lo;
+  r.hi = e.hi;
+  return r;
+}
+
 // Depthwise forward by planes. Each plane is copied once, zero-padded, with every padded row
 // split into s phase rows (s the stride): phase r holds padded column s*j + r, so tap kx of
 // output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
@@ -690,7 +706,8 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
         T* yg = yn + gi * g.fg * g.p;
         const T* wg = w + gi * g.fg * g.k;
         const GroupEpi<T> ge{&epi, gi * g.fg, isa};
-        const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge};
+        const kernel::RowEpilogue<T> re = row_epilogue(epi, gi * g.fg);
+        const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge, &re};
         const kernel::Epilogue<T>* ep = has_epi ? &ke : nullptr;
         if (implicit) {
           const Im2colPack<T> src{xs, &g, gi * g.k, dp, hp, wd};
