@@ -240,6 +240,20 @@ def test_reduce_nan_rules():
     np.testing.assert_array_equal(mx.nd.argmax(a, axis=1).asnumpy(), [1, 2])
 
 
+@pytest.mark.parametrize("dt,ord", [("float16", 2), ("float32", 1), ("float32", 2), ("float64", 2),
+                                    ("int32", 1)])
+@pytest.mark.parametrize("out", ["float16", "float32", "float64"])
+def test_norm_out_dtype(dt, ord, out):
+    """norm's result in another dtype: computed in the input's accumulator, rounded once."""
+    x = np.random.RandomState(0).uniform(-3, 3, (3, 4, 5)).astype(dt)
+    got = mx.nd.norm(mx.nd.array(x, dtype=dt), ord=ord, axis=1, out_dtype=out)
+    assert np.dtype(got.dtype) == np.dtype(out) and got.shape == (3, 5)
+    x64 = x.astype(np.float64)
+    want = np.abs(x64).sum(axis=1) if ord == 1 else np.sqrt((x64 * x64).sum(axis=1))
+    tight = "float16" not in (dt, out)
+    np.testing.assert_allclose(got.asnumpy().astype(np.float64), want, rtol=1e-6 if tight else 2e-3)
+
+
 def test_reduce_is_thread_count_independent():
     # Fixed-size partial sums: the same bits whatever the split (checked against a serial sum
     # of the same blocks).

@@ -3,6 +3,8 @@
 // sums in one fixed order, so results do not depend on the thread count.
 #include <cmath>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 #include "kernel/elemwise.h"
 #include "kernel/transpose.h"
@@ -164,20 +166,31 @@ void run(const OpContext& ctx, const TBlob& in, const TBlob& out, const std::vec
   Req req = ctx.req[0];
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
+    // Integers have no NaN: nansum and nanprod are sum and prod (one instantiation less each).
+    constexpr Kind KK = std::is_integral<T>::value && K == Kind::kNanSum    ? Kind::kSum
+                        : std::is_integral<T>::value && K == Kind::kNanProd ? Kind::kProd
+                                                                            : K;
     const T* x = src.ptr<T>();
     if (out.dtype == in.dtype) {
-      reduce_typed<K, T, T>(x, out.ptr<T>(), p, req);
+      reduce_typed<KK, T, T>(x, out.ptr<T>(), p, req);
       return 0;
     }
-    // Only norm has an output dtype of its own; instantiating the others would only cost
-    // compile time.
+    // Only norm has an output dtype of its own: the results in double (which holds the
+    // accumulator's value exactly, so each is still rounded once), then stored in that dtype.
     if constexpr (K == Kind::kNorm1 || K == Kind::kNorm2) {
-      if (out.dtype == DType::kFloat32)
-        return reduce_typed<K, T, float>(x, out.ptr<float>(), p, req), 0;
-      if (out.dtype == DType::kFloat64)
-        return reduce_typed<K, T, double>(x, out.ptr<double>(), p, req), 0;
-      if (out.dtype == DType::kFloat16)
-        return reduce_typed<K, T, half_t>(x, out.ptr<half_t>(), p, req), 0;
+      if (out.dtype == DType::kFloat64) return reduce_typed<K, T, double>(x, out.ptr<double>(), p, req), 0;
+      if (out.dtype == DType::kFloat32 || out.dtype == DType::kFloat16) {
+        std::vector<double> r(size_t(out.size()));
+        reduce_typed<K, T, double>(x, r.data(), p, Req::kWrite);
+        auto store = [&](auto* y) {
+          using O = std::remove_pointer_t<decltype(y)>;
+          for (size_t i = 0; i < r.size(); ++i)
+            y[i] = req == Req::kAdd ? convert<O>(convert<double>(y[i]) + r[i]) : convert<O>(r[i]);
+        };
+        if (out.dtype == DType::kFloat32) store(out.ptr<float>());
+        else store(out.ptr<half_t>());
+        return 0;
+      }
     }
     fail(BRASS_ERR_DTYPE, "reduce: unsupported output dtype ", dtype_name(out.dtype));
     return 0;
