@@ -161,6 +161,7 @@ void submit(std::function<void()> task, bool urgent) {
 }
 
 bool in_worker() { return thread_pool_impl::t_in_worker; }
+bool in_parallel() { return thread_pool_impl::t_parallel_depth > 0; }
 
 void parallel_for_impl(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
   using namespace thread_pool_impl;

@@ -23,6 +23,7 @@ inline void parallel_for(int64_t n, int64_t grain, F&& fn) {
   parallel_for_impl(n, grain, std::function<void(int64_t, int64_t)>(std::forward<F>(fn)));
 }
 bool in_worker();                                     // true on a pool thread
+bool in_parallel();  // true inside a parallel_for body (nested loops run inline there)
 }  // namespace thread_pool
 
 }  // namespace brass

@@ -331,7 +331,12 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   // task: its multiply-adds plus its packing, a packed element costing about 8 of them.
   const int64_t mtiles = ceil_div(m, kd.mr), ntiles = ceil_div(n, kd.nr);
   int64_t tasks = g_forced_tasks.load(std::memory_order_relaxed);
-  if (tasks <= 0) {
+  if (tasks <= 0 && (thread_pool::in_parallel() || thread_pool::num_threads() == 1)) {
+    // Inside a parallel loop (a convolution's samples), or with one thread: the tasks would
+    // run one after another on this thread, each packing its own copy of B's columns or A's
+    // rows. One task.
+    tasks = 1;
+  } else if (tasks <= 0) {
     // Large products get two tasks per thread: the pool hands them out as threads come free,
     // so a core that is busy with something else delays the result less, for one more pass
     // of packing.
