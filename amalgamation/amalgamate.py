@@ -70,6 +70,9 @@ class Amalgamator:
                     p = resolve(inc, path)
                     if p is None:
                         sys.exit("amalgamate: %s: cannot find \"%s\"" % (rel, inc))
+                    if p.endswith(".inc"):  # a body meant for each includer (no guard)
+                        self.emit_file(p, True)
+                        continue
                     if p not in self.done:
                         self.done.add(p)
                         self.emit_file(p, True)

@@ -1,4 +1,5 @@
-// AVX2+FMA GEMM micro-kernels (f32 6x16, f64 6x8), called by the driver in gemm.cc.
+// AVX2+FMA GEMM micro-kernels (f32 6x16, f64 6x8; the body is gemm_microkernel.inc), called
+// by the driver in gemm.cc.
 // Built with function-level target attributes so the library needs no -m flags; the driver
 // only calls them after active_isa() reported AVX2 and FMA.
 #include "kernel/gemm_internal.h"
@@ -50,71 +51,32 @@ BRASS_GEMM_AVX2_INLINE __m256d vfma(__m256d a, __m256d b, __m256d c) {
 BRASS_GEMM_AVX2_INLINE __m256 vmul(__m256 a, __m256 b) { return _mm256_mul_ps(a, b); }
 BRASS_GEMM_AVX2_INLINE __m256d vmul(__m256d a, __m256d b) { return _mm256_mul_pd(a, b); }
 
-// Each depth step broadcasts MR values of A against NV vectors of B: for 6x2 that is 12
-// accumulators, 2 B vectors and one broadcast in the 16 ymm registers. MU < MR computes only
-// the first MU rows (the bottom edge of C).
-template <class T, int MR, int NV, int MU = MR>
-BRASS_GEMM_AVX2 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                                  T alpha, T beta) {
-  using V = typename Vec<T>::type;
-  constexpr int L = Vec<T>::kLanes;
-  V acc[MU][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MU; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = vzero(T());
-  // C's rows are often a power of two apart and collide in L1; start fetching them now so the
-  // update after the loop does not wait on them.
-#pragma GCC unroll 32
-  for (int i = 0; i < MU; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * L - 1), _MM_HINT_T0);
-  }
-  for (int64_t p = 0; p < kc; ++p) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
-    // Packed A streams in from L2; ask for it a few depth steps before it is needed.
-    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
-#pragma GCC unroll 32
-    for (int i = 0; i < MU; ++i) {
-      V av = vset(a[i]);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);
-    }
-    a += MR;
-    b += NV * L;
-  }
-  V va = vset(alpha);
-  if (beta == T(0)) {
-#pragma GCC unroll 32
-    for (int i = 0; i < MU; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) vstoreu(c + i * ldc + j * L, vmul(va, acc[i][j]));
-  } else {
-    V vb = vset(beta);
-#pragma GCC unroll 32
-    for (int i = 0; i < MU; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) {
-        T* ci = c + i * ldc + j * L;
-        vstoreu(ci, vfma(va, acc[i][j], vmul(vb, vloadu(ci))));
-      }
-  }
+BRASS_GEMM_AVX2_INLINE __m256 vadd(__m256 a, __m256 b) { return _mm256_add_ps(a, b); }
+BRASS_GEMM_AVX2_INLINE __m256d vadd(__m256d a, __m256d b) { return _mm256_add_pd(a, b); }
+BRASS_GEMM_AVX2_INLINE __m256 vsub(__m256 a, __m256 b) { return _mm256_sub_ps(a, b); }
+BRASS_GEMM_AVX2_INLINE __m256d vsub(__m256d a, __m256d b) { return _mm256_sub_pd(a, b); }
+// relu: v where v > 0 or v is NaN, else +0.
+BRASS_GEMM_AVX2_INLINE __m256 vrelu(__m256 v) {
+  return _mm256_and_ps(_mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_NLE_UQ), v);
+}
+BRASS_GEMM_AVX2_INLINE __m256d vrelu(__m256d v) {
+  return _mm256_and_pd(_mm256_cmp_pd(v, _mm256_setzero_pd(), _CMP_NLE_UQ), v);
+}
+// clip: t = lo > v ? lo : v; v > hi ? hi : t (NaN stays).
+BRASS_GEMM_AVX2_INLINE __m256 vclip(__m256 v, __m256 lo, __m256 hi) {
+  const __m256 t = _mm256_blendv_ps(v, lo, _mm256_cmp_ps(lo, v, _CMP_GT_OQ));
+  return _mm256_blendv_ps(t, hi, _mm256_cmp_ps(v, hi, _CMP_GT_OQ));
+}
+BRASS_GEMM_AVX2_INLINE __m256d vclip(__m256d v, __m256d lo, __m256d hi) {
+  const __m256d t = _mm256_blendv_pd(v, lo, _mm256_cmp_pd(lo, v, _CMP_GT_OQ));
+  return _mm256_blendv_pd(t, hi, _mm256_cmp_pd(v, hi, _CMP_GT_OQ));
 }
 
-// The generic packer, vectorized for this ISA.
-template <class T, int R>
-BRASS_GEMM_AVX2 void pack(bool contiguous, const T* src, int64_t ld, int64_t rows, int64_t kc,
-                          T* dst) {
-  gemm_internal::pack_block<T, R>(contiguous, src, ld, rows, kc, dst);
-}
-
-// Kernels for 1 .. MR-1 rows, into KernelDesc::rows.
-template <class T, int MR, int NV, std::size_t... R>
-void fill_rows(gemm_internal::MicroKernel<T>* rows, std::index_sequence<R...>) {
-  ((rows[R + 1] = micro_kernel<T, MR, NV, int(R) + 1>), ...);
-}
+#define BRASS_GEMM_TARGET BRASS_GEMM_AVX2
+#define BRASS_GEMM_INLINE BRASS_GEMM_AVX2_INLINE
+#include "kernel/gemm_microkernel.inc"
+#undef BRASS_GEMM_INLINE
+#undef BRASS_GEMM_TARGET
 
 #undef BRASS_GEMM_AVX2_INLINE
 #undef BRASS_GEMM_AVX2
@@ -131,7 +93,8 @@ KernelDesc<float> avx2_f32() {
   KernelDesc<float> d;
 #if defined(__x86_64__)
   d.fn = gemm_avx2_impl::micro_kernel<float, 6, 2>;
-  gemm_avx2_impl::fill_rows<float, 6, 2>(d.rows, std::make_index_sequence<5>());
+  d.fn_epi = gemm_avx2_impl::micro_kernel_epi<float, 6, 2>;
+  gemm_avx2_impl::fill_rows<float, 6, 2>(d.rows, d.rows_epi, std::make_index_sequence<5>());
   d.pack_a = gemm_avx2_impl::pack<float, 6>;
   d.pack_b = gemm_avx2_impl::pack<float, 16>;
   d.mr = 6;
@@ -147,7 +110,8 @@ KernelDesc<double> avx2_f64() {
   KernelDesc<double> d;
 #if defined(__x86_64__)
   d.fn = gemm_avx2_impl::micro_kernel<double, 6, 2>;
-  gemm_avx2_impl::fill_rows<double, 6, 2>(d.rows, std::make_index_sequence<5>());
+  d.fn_epi = gemm_avx2_impl::micro_kernel_epi<double, 6, 2>;
+  gemm_avx2_impl::fill_rows<double, 6, 2>(d.rows, d.rows_epi, std::make_index_sequence<5>());
   d.pack_a = gemm_avx2_impl::pack<double, 6>;
   d.pack_b = gemm_avx2_impl::pack<double, 8>;
   d.mr = 6;

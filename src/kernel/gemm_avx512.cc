@@ -1,4 +1,5 @@
-// AVX-512 GEMM micro-kernels (f32 14x32, f64 14x16), called by the driver in gemm.cc.
+// AVX-512 GEMM micro-kernels (f32 14x32, f64 14x16; the body is gemm_microkernel.inc), called
+// by the driver in gemm.cc.
 // Built with function-level target attributes so the library needs no -m flags; the driver
 // only calls them after active_isa() reported AVX-512.
 #include "kernel/gemm_internal.h"
@@ -70,113 +71,11 @@ BRASS_GEMM_AVX512_INLINE __m512d vclip(__m512d v, __m512d lo, __m512d hi) {
   return _mm512_mask_mov_pd(t, _mm512_cmp_pd_mask(v, hi, _CMP_GT_OQ), hi);
 }
 
-// Each depth step broadcasts MR values of A against NV vectors of B: for 14x2 that is 28
-// accumulators, 2 B vectors and one broadcast, all 32 zmm registers and no spills. MU < MR
-// computes only the first MU rows (the bottom edge of C).
-// With kEpi, the row epilogue e (rows r0 ..) is applied to each row's values before they are
-// stored, in the order RowEpilogue gives.
-template <class T, int MR, int NV, int MU, bool kEpi>
-BRASS_GEMM_AVX512_INLINE void micro_kernel_body(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                                                T alpha, T beta, const RowEpilogue<T>* e, int64_t r0) {
-  using V = typename Vec<T>::type;
-  constexpr int L = Vec<T>::kLanes;
-  V acc[MU][NV];
-#pragma GCC unroll 32
-  for (int i = 0; i < MU; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) acc[i][j] = vzero(T());
-  // C's rows are often a power of two apart and collide in L1; start fetching them now so the
-  // update after the loop does not wait on them.
-#pragma GCC unroll 32
-  for (int i = 0; i < MU; ++i) {
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-    _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + NV * L - 1), _MM_HINT_T0);
-  }
-  for (int64_t p = 0; p < kc; ++p) {
-    V bv[NV];
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) bv[j] = vload(b + j * L);
-    // Packed A streams in from L2; ask for it a few depth steps before it is needed.
-    _mm_prefetch(reinterpret_cast<const char*>(a + 8 * MR), _MM_HINT_T0);
-#pragma GCC unroll 32
-    for (int i = 0; i < MU; ++i) {
-      V av = vset(a[i]);
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(av, bv[j], acc[i][j]);
-    }
-    a += MR;
-    b += NV * L;
-  }
-  V va = vset(alpha);
-  if (beta == T(0)) {
-#pragma GCC unroll 32
-    for (int i = 0; i < MU; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = vmul(va, acc[i][j]);
-  } else {
-    V vb = vset(beta);
-#pragma GCC unroll 32
-    for (int i = 0; i < MU; ++i)
-#pragma GCC unroll 4
-      for (int j = 0; j < NV; ++j) acc[i][j] = vfma(va, acc[i][j], vmul(vb, vloadu(c + i * ldc + j * L)));
-  }
-  if constexpr (kEpi) {
-    const bool bn = e->mean != nullptr;
-    const V lo = vset(e->lo), hi = vset(e->hi);
-#pragma GCC unroll 32
-    for (int i = 0; i < MU; ++i) {
-      const int64_t r = r0 + i;
-      if (e->bias) {
-        const V bv = vset(e->bias[r]);
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) acc[i][j] = vadd(acc[i][j], bv);
-      }
-      if (bn) {
-        const V m = vset(e->mean[r]), sc = vset(e->scale[r]), sh = vset(e->shift[r]);
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) acc[i][j] = vadd(vmul(vsub(acc[i][j], m), sc), sh);
-      }
-      if (e->act == 1) {
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) acc[i][j] = vrelu(acc[i][j]);
-      } else if (e->act == 2) {
-#pragma GCC unroll 4
-        for (int j = 0; j < NV; ++j) acc[i][j] = vclip(acc[i][j], lo, hi);
-      }
-    }
-  }
-#pragma GCC unroll 32
-  for (int i = 0; i < MU; ++i)
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) vstoreu(c + i * ldc + j * L, acc[i][j]);
-}
-
-template <class T, int MR, int NV, int MU = MR>
-BRASS_GEMM_AVX512 void micro_kernel(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                                    T alpha, T beta) {
-  micro_kernel_body<T, MR, NV, MU, false>(kc, a, b, c, ldc, alpha, beta, nullptr, 0);
-}
-
-template <class T, int MR, int NV, int MU = MR>
-BRASS_GEMM_AVX512 void micro_kernel_epi(int64_t kc, const T* a, const T* b, T* c, int64_t ldc,
-                                        T alpha, T beta, const RowEpilogue<T>* e, int64_t r0) {
-  micro_kernel_body<T, MR, NV, MU, true>(kc, a, b, c, ldc, alpha, beta, e, r0);
-}
-
-// The generic packer, vectorized for this ISA.
-template <class T, int R>
-BRASS_GEMM_AVX512 void pack(bool contiguous, const T* src, int64_t ld, int64_t rows, int64_t kc,
-                            T* dst) {
-  gemm_internal::pack_block<T, R>(contiguous, src, ld, rows, kc, dst);
-}
-
-// Kernels for 1 .. MR-1 rows, into KernelDesc::rows.
-template <class T, int MR, int NV, std::size_t... R>
-void fill_rows(gemm_internal::MicroKernel<T>* rows, gemm_internal::MicroKernelEpi<T>* rows_epi,
-               std::index_sequence<R...>) {
-  ((rows[R + 1] = micro_kernel<T, MR, NV, int(R) + 1>), ...);
-  ((rows_epi[R + 1] = micro_kernel_epi<T, MR, NV, int(R) + 1>), ...);
-}
+#define BRASS_GEMM_TARGET BRASS_GEMM_AVX512
+#define BRASS_GEMM_INLINE BRASS_GEMM_AVX512_INLINE
+#include "kernel/gemm_microkernel.inc"
+#undef BRASS_GEMM_INLINE
+#undef BRASS_GEMM_TARGET
 
 #undef BRASS_GEMM_AVX512_INLINE
 #undef BRASS_GEMM_AVX512
