@@ -205,18 +205,22 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
             const int64_t rm = std::min<int64_t>(mr, mc - ir);
             const T* ap = ablk + ir * kc;
             T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
-            const int64_t r0 = ic + ir;
-            if (re) {
-              MicroKernelEpi<T> fn = rm < mr && kd.rows_epi[rm] ? kd.rows_epi[rm] : kd.fn_epi;
-              auto run = [&](T* cc, int64_t ld) { fn(kc, ap, bp, cc, ld, pr.alpha, beta, re, r0); };
-              if (rn == nr && (rm == mr || fn != kd.fn_epi)) run(cp, pr.ldc);
+            // The kernel for the tile's rows (rows[rm]: cut down at C's bottom edge, else the
+            // whole one on a copy), on C or, at C's right edge, on a copy.
+            auto place = [&](const auto& rows, auto whole, auto call) {
+              const auto fn = rm < mr && rows[rm] ? rows[rm] : whole;
+              auto run = [&](T* cc, int64_t ld) { call(fn, cc, ld); };
+              if (rn == nr && (rm == mr || fn != whole)) run(cp, pr.ldc);
               else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
-            } else {
-              MicroKernel<T> fn = rm < mr && kd.rows[rm] ? kd.rows[rm] : kd.fn;
-              auto run = [&](T* cc, int64_t ld) { fn(kc, ap, bp, cc, ld, pr.alpha, beta); };
-              if (rn == nr && (rm == mr || fn != kd.fn)) run(cp, pr.ldc);
-              else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
-            }
+            };
+            if (re)
+              place(kd.rows_epi, kd.fn_epi, [&](MicroKernelEpi<T> fn, T* cc, int64_t ld) {
+                fn(kc, ap, bp, cc, ld, pr.alpha, beta, re, ic + ir);
+              });
+            else
+              place(kd.rows, kd.fn, [&](MicroKernel<T> fn, T* cc, int64_t ld) {
+                fn(kc, ap, bp, cc, ld, pr.alpha, beta);
+              });
           }
           // The strip (mc rows x nr columns) is final after the last depth block, and in L1.
           if (pr.epi && last && !re)

@@ -7,6 +7,8 @@
 #include <cstdlib>
 #include <memory>
 
+#include "kernel/epilogue.h"
+
 namespace brass {
 namespace kernel {
 
@@ -32,18 +34,9 @@ struct PackB {
 // product has been summed into it; blocks do not overlap and together cover C. A convolution's
 // bias, BatchNorm and activation (per-row work) run this way.
 //
-// When rows is set and the ISA's micro-kernel can, the same per-row work is done instead in
-// its registers before C's tile is stored (fn is then not called for those blocks). Row r of
-// C becomes, with each part only where its pointer is set:
-//   v = v + bias[r];  v = (v - mean[r]) * scale[r] + shift[r];
-//   act 1: v = (v > 0 or v is NaN) ? v : 0;  act 2: v = min(max(v, lo), hi) (NaN stays)
-// which must be what fn computes, operation for operation (the same bits).
-template <class T>
-struct RowEpilogue {
-  const T *bias = nullptr, *mean = nullptr, *scale = nullptr, *shift = nullptr;
-  int act = 0;  // 0 none, 1 relu, 2 clip
-  T lo = T(0), hi = T(0);
-};
+// When rows is set and the ISA's micro-kernel can, that per-row work (kernel/epilogue.h, rows
+// of C from 0) is done instead in its registers before C's tile is stored (fn is then not
+// called for those blocks); fn must compute the same, operation for operation.
 template <class T>
 struct Epilogue {
   void (*fn)(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols);

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/xinline.h"
+#include "kernel/epilogue.h"
 #include "op/operator.h"
 
 namespace brass {
@@ -408,18 +409,10 @@ BRASS_XINLINE T dw_bwd_weight_at(const T* dy, const T* x, const ConvGeom& g, int
 
 // ---- Fused epilogue (CPU) -------------------------------------------------------------------
 // What a fused convolution does to each output element of filter f while the output is in
-// cache (graph/fuse.cc fuses Convolution -> BatchNorm [-> relu or clip] for inference):
-//   v = y + bias[f] (with a bias); v = (v - mean[f]) * scale[f] + shift[f] (with scale: a
-//   BatchNorm on its moving statistics); then relu or clip to [lo, hi]. Each step is the unfused
-//   op's own arithmetic, in the same order, so the bits are the same.
-enum class ConvAct { kNone, kRelu, kClip };
+// cache: kernel/epilogue.h.
+using ConvAct = kernel::EpiAct;
 template <class T>
-struct ConvEpilogue {
-  const T* bias = nullptr;
-  const T *mean = nullptr, *scale = nullptr, *shift = nullptr;
-  ConvAct act = ConvAct::kNone;
-  T lo = T(0), hi = T(0);
-};
+using ConvEpilogue = kernel::RowEpilogue<T>;
 
 // Convolution's CPU forward (float32 or float64, channels-first, a write request) with the
 // epilogue: ctx and in are the Convolution's (data, weight[, bias]; the bias goes into the

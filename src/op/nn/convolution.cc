@@ -287,22 +287,6 @@ struct GroupEpi {
   }
 };
 
-// The same epilogue for the micro-kernels' registers (kernel::RowEpilogue), rows from f0 on.
-template <class T>
-kernel::RowEpilogue<T> row_epilogue(const ConvEpilogue<T>& e, int64_t f0) {
-  kernel::RowEpilogue<T> r;
-  r.bias = e.bias ? e.bias + f0 : nullptr;
-  if (e.scale) {
-    r.mean = e.mean + f0;
-    r.scale = e.scale + f0;
-    r.shift = e.shift + f0;
-  }
-  r.act = e.act == ConvAct::kRelu ? 1 : e.act == ConvAct::kClip ? 2 : 0;
-  r.lo = e.lo;
-  r.hi = e.hi;
-  return r;
-}
-
 // Depthwise forward by planes. Each plane is copied once, zero-padded, with every padded row
 // split into s phase rows (s the stride): phase r holds padded column s*j + r, so tap kx of
 // output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
@@ -534,21 +518,20 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   // The flat 3x3 path for short rows, where the padded rows cost more than the sums (its
   // buffer, w + 1 zeros on each side of the plane, fits in the padded plane's).
   std::vector<T> sides;
+  auto left_table = [&](int64_t n, int64_t width) {  // i % width != 0 for i in [0, n]
+    sides.resize(size_t(n + 1));
+    for (int64_t i = 0; i <= n; ++i) sides[size_t(i)] = i % width != 0 ? T(1) : T(0);
+    return sides.data();
+  };
   if (g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
       g.ph == 1 && g.pw == 1 && g.pd == 0 && g.ow < 32) {
-    const int64_t hw = g.h * g.w;
-    sides.resize(size_t(hw + 1));
-    for (int64_t i = 0; i <= hw; ++i) sides[size_t(i)] = i % g.w != 0 ? T(1) : T(0);
-    q.has_left = sides.data();
-    q.has_right = sides.data() + 1;
+    q.has_left = left_table(g.h * g.w, g.w);
+    q.has_right = q.has_left + 1;
   } else if (g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 &&
              g.dw == 1 && g.ph == 1 && g.pw == 1 && g.pd == 0 && g.h % 2 == 0 && g.w % 2 == 0) {
     // The four-phase path (its buffer, 4 * (ow + 1 + oh*ow), fits in the padded plane's
     // 4 * (oh + 1) * (ow + 1)).
-    const int64_t n_out = g.oh * g.ow;
-    sides.resize(size_t(n_out + 1));
-    for (int64_t o = 0; o <= n_out; ++o) sides[size_t(o)] = o % g.ow != 0 ? T(1) : T(0);
-    q.out_left = sides.data();
+    q.out_left = left_table(g.oh * g.ow, g.ow);
   }
   q.len = g.ow + (g.kw - 1) * g.dw / q.s;
   q.stride = q.len;
@@ -706,7 +689,7 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
         T* yg = yn + gi * g.fg * g.p;
         const T* wg = w + gi * g.fg * g.k;
         const GroupEpi<T> ge{&epi, gi * g.fg, isa};
-        const kernel::RowEpilogue<T> re = row_epilogue(epi, gi * g.fg);
+        const ConvEpilogue<T> re = epi.from_row(gi * g.fg);  // for the micro-kernel's registers
         const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge, &re};
         const kernel::Epilogue<T>* ep = has_epi ? &ke : nullptr;
         if (implicit) {
