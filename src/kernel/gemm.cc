@@ -432,21 +432,23 @@ template PackedA<double> pack_a(bool, int64_t, int64_t, const double*, int64_t);
 
 namespace gemm_impl {
 
-// The packings pack_a_cached keeps: one per (address, layout, ISA, type), with the version of
-// the contents it was made from.
+// The packings pack_a_cached keeps (kind 0) and the values derived_cached keeps (its kinds):
+// one per (address, layout, ISA, type, kind), with the version of the contents it was made
+// from.
 struct CacheKey {
   const void* a;
   int64_t m, k, lda;
-  int isa, tsize;
+  int isa, tsize, kind;
   bool ta;
   bool operator==(const CacheKey& o) const {
-    return a == o.a && m == o.m && k == o.k && lda == o.lda && isa == o.isa && tsize == o.tsize && ta == o.ta;
+    return a == o.a && m == o.m && k == o.k && lda == o.lda && isa == o.isa && tsize == o.tsize &&
+           kind == o.kind && ta == o.ta;
   }
 };
 struct CacheKeyHash {
   size_t operator()(const CacheKey& c) const {
     size_t h = std::hash<const void*>()(c.a);
-    for (int64_t v : {c.m, c.k, c.lda, int64_t(c.isa) * 16 + c.tsize * 2 + int64_t(c.ta)})
+    for (int64_t v : {c.m, c.k, c.lda, int64_t(c.isa) * 16 + c.tsize * 2 + int64_t(c.ta), int64_t(c.kind)})
       h = h * 1000003u ^ std::hash<int64_t>()(v);
     return h;
   }
@@ -507,17 +509,34 @@ class PackCache {
 
 }  // namespace gemm_impl
 
+namespace gemm_impl {
+std::shared_ptr<const void> kept_or_made(
+    const CacheKey& key, uint64_t version,
+    const std::function<std::pair<std::shared_ptr<const void>, size_t>()>& make) {
+  auto& cache = PackCache::get();
+  if (version) {
+    if (auto kept = cache.find(key, version)) return kept;
+  }
+  auto made = make();
+  if (version) cache.put(key, version, made.first, made.second);
+  return made.first;
+}
+}  // namespace gemm_impl
+
+std::shared_ptr<const void> derived_cached(
+    const void* a, int kind, int64_t m, int64_t k, uint64_t version,
+    const std::function<std::pair<std::shared_ptr<const void>, size_t>()>& make) {
+  return gemm_impl::kept_or_made({a, m, k, 0, int(active_isa()), 0, kind, false}, version, make);
+}
+
 template <class T>
 std::shared_ptr<const PackedA<T>> pack_a_cached(bool ta, int64_t m, int64_t k, const T* a, int64_t lda,
                                                 uint64_t version) {
-  const gemm_impl::CacheKey key{a, m, k, lda, int(active_isa()), int(sizeof(T)), ta};
-  auto& cache = gemm_impl::PackCache::get();
-  if (version) {
-    if (auto kept = cache.find(key, version)) return std::static_pointer_cast<const PackedA<T>>(kept);
-  }
-  auto p = std::make_shared<PackedA<T>>(pack_a(ta, m, k, a, lda));
-  if (version) cache.put(key, version, p, size_t(p->mp * p->k) * sizeof(T));
-  return p;
+  const gemm_impl::CacheKey key{a, m, k, lda, int(active_isa()), int(sizeof(T)), 0, ta};
+  return std::static_pointer_cast<const PackedA<T>>(gemm_impl::kept_or_made(key, version, [&]() {
+    auto p = std::make_shared<PackedA<T>>(pack_a(ta, m, k, a, lda));
+    return std::make_pair(std::shared_ptr<const void>(p), size_t(p->mp * p->k) * sizeof(T));
+  }));
 }
 template std::shared_ptr<const PackedA<float>> pack_a_cached(bool, int64_t, int64_t, const float*, int64_t,
                                                              uint64_t);

@@ -5,7 +5,9 @@
 
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <memory>
+#include <utility>
 
 #include "kernel/epilogue.h"
 
@@ -73,6 +75,15 @@ PackedA<T> pack_a(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda);
 template <class T>
 std::shared_ptr<const PackedA<T>> pack_a_cached(bool trans_a, int64_t m, int64_t k, const T* a, int64_t lda,
                                                 uint64_t version);
+
+// Any other value derived from the contents of the array at `a` (a convolution's filters in
+// Winograd's domain, packed), kept in the same cache under (a, kind, m, k) as pack_a_cached
+// keeps packings (kind > 0 tells the derivations apart; m, k: the array's extents): make()
+// returns the value and its size in bytes and runs only when no kept value has `version`.
+// version 0: made afresh and not kept.
+std::shared_ptr<const void> derived_cached(
+    const void* a, int kind, int64_t m, int64_t k, uint64_t version,
+    const std::function<std::pair<std::shared_ptr<const void>, size_t>()>& make);
 
 // C (m x n) = alpha * A * op(B) + beta * C with A packed by pack_a; B is (trans_b, b, ldb) or,
 // when packer is given, whatever it packs. The same bits as sgemm/dgemm of the same operands.

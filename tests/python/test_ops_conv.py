@@ -212,6 +212,13 @@ CONV_CASES = [
     ((1, 2, 4, 38), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2, no_bias=True)),
     ((1, 2, 2, 2), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
     ((1, 2, 6, 4), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
+    # 3x3 stride 1 with 16 channels and filters or more and 32 output tiles or more: Winograd
+    # F(2x2, 3x3) in float32. Odd and even extents, no padding, padding wider than 1 or only
+    # on one axis, blocks of tile rows across samples (3 x 33x33), no bias.
+    ((2, 16, 9, 11), 17, dict(kernel=(3, 3), pad=(1, 1))),
+    ((1, 24, 14, 15), 16, dict(kernel=(3, 3), no_bias=True)),
+    ((2, 16, 11, 8), 20, dict(kernel=(3, 3), pad=(2, 0))),
+    ((3, 16, 33, 33), 16, dict(kernel=(3, 3), pad=(1, 1))),
 ]
 
 
@@ -301,6 +308,7 @@ CONV3D_CASES = [
     ((2, 4, 3, 4, 5), 4, dict(kernel=(3, 3, 3), pad=(1, 1, 1), num_group=4)),
     ((1, 2, 4, 5, 11), 2, dict(kernel=(2, 3, 3), stride=(1, 2, 2), pad=(1, 0, 2), num_group=2)),
     ((1, 4, 3, 3, 3), 6, dict(kernel=(1, 1, 1), num_group=2, no_bias=True, layout="NCDHW")),
+    ((2, 16, 1, 10, 9), 16, dict(kernel=(1, 3, 3), pad=(0, 1, 1))),  # a 2-D 3x3 in 3-D: Winograd
 ]
 
 
@@ -907,7 +915,8 @@ def test_batchnorm_backward_many_elements_per_channel():
 
 def test_convolution_gradients_do_not_depend_on_the_thread_count():
     """Samples run in parallel; the weight gradient sums fixed blocks of them in order, so the
-    bits are the same with one thread or several."""
+    bits are the same with one thread or several; so are a Winograd forward's (blocks of tile
+    rows and each GEMM on one thread)."""
     import subprocess
     import sys
     code = (
@@ -918,7 +927,10 @@ def test_convolution_gradients_do_not_depend_on_the_thread_count():
         "with mx.autograd.record():\n"
         "    y = mx.nd.Convolution(x, w, kernel=(3, 3), num_filter=4, pad=(1, 1), no_bias=True)\n"
         "y.backward(mx.nd.array(rs.randn(*y.shape)))\n"
-        "print(*(a.asnumpy().tobytes().hex() for a in (y, w.grad, x.grad)))\n")
+        "x2 = mx.nd.array(rs.randn(3, 16, 20, 21), dtype='float32')\n"
+        "w2 = mx.nd.array(rs.randn(24, 16, 3, 3), dtype='float32')\n"
+        "y2 = mx.nd.Convolution(x2, w2, kernel=(3, 3), num_filter=24, pad=(1, 1), no_bias=True)  # Winograd\n"
+        "print(*(a.asnumpy().tobytes().hex() for a in (y, w.grad, x.grad, y2)))\n")
     outs = []
     for threads in ("1", "2", "3"):
         env = dict(os.environ, BRASS_NUM_THREADS=threads)
@@ -947,7 +959,9 @@ def test_convolution_on_every_isa(isa, tmp_path):
              ((1, 2, 5, 45), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),  # depthwise, wide rows
              ((1, 2, 6, 67), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
              ((2, 3, 14, 14), 3, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=3)),
-             ((1, 2, 8, 70), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2))]
+             ((1, 2, 8, 70), 4, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
+             ((1, 16, 12, 13), 17, dict(kernel=(3, 3), pad=(1, 1))),  # Winograd (float32)
+             ((2, 20, 9, 10), 33, dict(kernel=(3, 3), pad=(0, 2)))]
     arrays = {}
     for i, (shape, f, prm) in enumerate(cases):
         for dt in ("float32", "float64"):
@@ -1012,19 +1026,22 @@ def test_convolution_batchnorm_fusion_on_every_isa(isa):
     assert run.returncode == 0, run.stdout + run.stderr
 
 
-def test_kept_filter_packing_follows_every_write():
-    """Inference keeps each layer's packed filters while the engine says the weight array is
-    unchanged; every way of writing the weights must show in the next result: assignment, an
-    op writing in place, copyto, a write through a slice, a NumPy view of the memory (its
-    address handed out), memory shared with NumPy from the start, and a new array that may
-    reuse a freed one's memory. CPU kernels (a GPU run of the suite keeps this on the CPU)."""
+@pytest.mark.parametrize("shape,f", [((1, 3, 9, 8), 6), ((1, 16, 12, 13), 16)])  # GEMM, Winograd
+def test_kept_filter_packing_follows_every_write(shape, f):
+    """Inference keeps each layer's packed filters (or their Winograd transform) while the
+    engine says the weight array is unchanged; every way of writing the weights must show in
+    the next result: assignment, an op writing in place, copyto, a write through a slice, a
+    NumPy view of the memory (its address handed out), memory shared with NumPy from the
+    start, and a new array that may reuse a freed one's memory. CPU kernels (a GPU run of the
+    suite keeps this on the CPU)."""
     with mx.cpu(0):
-        _kept_filter_packing_follows_every_write()
+        _kept_filter_packing_follows_every_write(shape, f)
 
 
-def _kept_filter_packing_follows_every_write():
+def _kept_filter_packing_follows_every_write(shape, f):
     from brass.ndarray.dlpack import as_numpy_view
-    shape, f, prm = (1, 3, 9, 8), 6, dict(kernel=(3, 3), pad=(1, 1))
+    prm = dict(kernel=(3, 3), pad=(1, 1))
+    c = shape[1]
     x = rand(shape, seed=1)
 
     def want(w):
@@ -1033,7 +1050,7 @@ def _kept_filter_packing_follows_every_write():
     sym = mx.sym.Convolution(mx.sym.var("data"), mx.sym.var("w"), num_filter=f, no_bias=True, **prm)
     for n in (1, 2):  # one sample and a batch: both keep the packing
         xs = np.concatenate([x] * n)
-        exe = sym.simple_bind(mx.cpu(), data=xs.shape, w=(f, 3, 3, 3), grad_req="null")
+        exe = sym.simple_bind(mx.cpu(), data=xs.shape, w=(f, c, 3, 3), grad_req="null")
         exe.arg_dict["data"][:] = xs
         w = exe.arg_dict["w"]
 
@@ -1042,22 +1059,22 @@ def _kept_filter_packing_follows_every_write():
                 got = exe.forward(is_train=False)[0].asnumpy()
                 close(got, np.concatenate([want(wv)] * n), "float32")
 
-        wv = rand((f, 3, 3, 3), seed=2)
+        wv = rand((f, c, 3, 3), seed=2)
         w[:] = wv
         check(wv)
-        wv = rand((f, 3, 3, 3), seed=3)
+        wv = rand((f, c, 3, 3), seed=3)
         w[:] = wv  # assignment
         check(wv)
         mx.nd.elemwise_mul(w, mx.nd.full(w.shape, 2.0), out=w)  # an op writing in place
         wv = wv * 2
         check(wv)
-        wv = rand((f, 3, 3, 3), seed=4)
+        wv = rand((f, c, 3, 3), seed=4)
         mx.nd.array(wv).copyto(w)  # copyto
         check(wv)
         w[1:3] = 0.5  # through a slice
         wv[1:3] = 0.5
         check(wv)
-        wv = rand((f, 3, 3, 3), seed=5)
+        wv = rand((f, c, 3, 3), seed=5)
         w._sync_copyfrom(wv)  # a host copy into the array's memory
         check(wv)
         view = as_numpy_view(w)  # the memory's address handed out
@@ -1068,7 +1085,7 @@ def _kept_filter_packing_follows_every_write():
         wv[4] = 3.0
         check(wv)
     # memory shared with NumPy from the start: NumPy's writes show
-    wn = rand((f, 3, 3, 3), seed=5)
+    wn = rand((f, c, 3, 3), seed=5)
     wz = mx.nd.from_numpy(wn, zero_copy=True)
     xa = mx.nd.array(x)
     for _ in range(2):
@@ -1077,11 +1094,88 @@ def _kept_filter_packing_follows_every_write():
     close(mx.nd.Convolution(xa, wz, num_filter=f, no_bias=True, **prm), want(wn), "float32")
     # imperative calls on arrays freed and made again (the pool may hand back the same memory)
     for seed in range(6, 10):
-        wv = rand((f, 3, 3, 3), seed=seed)
+        wv = rand((f, c, 3, 3), seed=seed)
         wa = mx.nd.array(wv)
         for _ in range(2):
             close(mx.nd.Convolution(xa, wa, num_filter=f, no_bias=True, **prm), want(wv), "float32")
         del wa
+
+
+# ---- Winograd F(2x2, 3x3) ---------------------------------------------------------------------
+
+def test_winograd_runs_and_can_be_turned_off(tmp_path):
+    """3x3 stride-1 float32 convolutions with 16 channels and filters or more take the Winograd
+    path: its bits differ from the im2col+GEMM path's (BRASS_CONV_WINOGRAD=0), and both agree
+    with the float64 reference; convolutions it does not take (too few channels, stride 2,
+    float64) give the same bits either way."""
+    import subprocess
+    import sys
+    cases = [((2, 16, 14, 15), 24, dict(kernel=(3, 3), pad=(1, 1))),
+             ((1, 8, 14, 15), 24, dict(kernel=(3, 3), pad=(1, 1))),
+             ((1, 16, 14, 15), 24, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1)))]
+    arrays = {}
+    for i, (shape, f, _) in enumerate(cases):
+        arrays["x%d" % i], arrays["w%d" % i] = rand(shape, seed=i), rand((f, shape[1], 3, 3), seed=10 + i)
+    np.savez(tmp_path / "in.npz", **arrays)
+    prog = ("import sys, numpy as np, brass as mx\n"
+            "a = np.load(sys.argv[1]); out = {}\n"
+            "for i, (f, pad, st) in enumerate([(24, 1, 1), (24, 1, 1), (24, 1, 2)]):\n"
+            "    x, w = a['x%d' % i], a['w%d' % i]\n"
+            "    for dt in ('float32', 'float64'):\n"
+            "        out['%d%s' % (i, dt)] = mx.nd.Convolution(mx.nd.array(x, dtype=dt), mx.nd.array(w, dtype=dt),\n"
+            "            kernel=(3, 3), pad=(pad, pad), stride=(st, st), num_filter=f, no_bias=True).asnumpy()\n"
+            "np.savez(sys.argv[2], **out)\n")
+    got = {}
+    for on in ("1", "0"):
+        env = dict(os.environ, BRASS_CONV_WINOGRAD=on)
+        run = subprocess.run([sys.executable, "-c", prog, str(tmp_path / "in.npz"), str(tmp_path / ("o%s.npz" % on))],
+                             env=env, capture_output=True, text=True)
+        assert run.returncode == 0, run.stdout + run.stderr
+        got[on] = np.load(tmp_path / ("o%s.npz" % on))
+    for i, (shape, f, prm) in enumerate(cases):
+        want = conv_ref(arrays["x%d" % i].astype(np.float64), arrays["w%d" % i].astype(np.float64), None,
+                        prm["kernel"], prm.get("stride"), None, prm["pad"])
+        for dt in ("float32", "float64"):
+            for on in ("1", "0"):
+                close(got[on]["%d%s" % (i, dt)], want.astype(dt), dt)
+            same = got["1"]["%d%s" % (i, dt)].tobytes() == got["0"]["%d%s" % (i, dt)].tobytes()
+            assert same == (i != 0 or dt != "float32"), (i, dt)
+
+
+def test_winograd_training_add_requests_and_small_floats():
+    """The Winograd forward under autograd (filters transformed afresh each step), through a
+    stride-1 Deconvolution's data gradient with an add request (it runs the convolution the
+    Deconvolution transposes), and for float16 and bfloat16 (computed in float32)."""
+    import ml_dtypes  # noqa: F401
+    x, w, b = rand((2, 16, 10, 11), seed=1), rand((20, 16, 3, 3), seed=2), rand((20,), seed=3)
+    want = conv_ref(x, w, b, (3, 3), None, None, (1, 1))
+    xs, ws, bs = nd(x), nd(w), nd(b)
+    for a in (xs, ws, bs):
+        a.attach_grad()
+    for step in range(2):
+        with mx.autograd.record():
+            y = mx.nd.Convolution(xs, ws, bs, kernel=(3, 3), pad=(1, 1), num_filter=20)
+        close(y, want.astype("float32"), "float32")
+        y.backward()
+        ws[:] = ws * 0.5  # the next step sees new filters
+        w = w * 0.5
+        want = conv_ref(x, w, b, (3, 3), None, None, (1, 1))
+    close(bs.grad, np.full(20, 2 * 110.0, "float32"), "float32")
+    # Deconvolution (16 -> 20 channels, stride 1): its data gradient is Convolution(dy, w)
+    wd = rand((16, 20, 3, 3), seed=4)
+    xd = mx.nd.array(x)
+    xd.attach_grad(grad_req="add")
+    hg = rand((2, 20, 10, 11), seed=5)
+    for _ in range(2):
+        with mx.autograd.record():
+            yd = mx.nd.Deconvolution(xd, nd(wd), kernel=(3, 3), pad=(1, 1), num_filter=20)
+        yd.backward(nd(hg))
+    close(xd.grad, 2 * conv_ref(hg, wd, None, (3, 3), None, None, (1, 1)).astype("float32"), "float32")
+    for dt, tol in (("float16", 1e-2), ("bfloat16", 4e-2)):
+        xh, wh = x.astype(dt), w.astype(dt)
+        y = mx.nd.Convolution(nd(xh), nd(wh), kernel=(3, 3), pad=(1, 1), num_filter=20, no_bias=True)
+        ref = conv_ref(xh.astype(np.float64), wh.astype(np.float64), None, (3, 3), None, None, (1, 1))
+        np.testing.assert_allclose(y.asnumpy().astype("float32"), ref, rtol=tol, atol=tol * np.abs(ref).max())
 
 
 # ---- channels-last layouts ------------------------------------------------------------------
@@ -1102,6 +1196,7 @@ LAST_CASES = [
     ("Convolution", (3, 5, 4, 6), 7, dict(kernel=(1, 1))),
     ("Convolution", (2, 3, 9), 4, dict(kernel=(3,), dilate=(2,))),
     ("Convolution", (1, 2, 4, 5, 3), 3, dict(kernel=(2, 3, 2), pad=(1, 1, 0))),
+    ("Convolution", (2, 16, 8, 9), 16, dict(kernel=(3, 3), pad=(1, 1))),  # Winograd (float32)
     ("Deconvolution", (2, 3, 4, 5), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), adj=(1, 0))),
     ("Deconvolution", (1, 4, 3, 4), 6, dict(kernel=(3, 3), stride=(2, 2), num_group=2)),
 ]

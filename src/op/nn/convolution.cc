@@ -15,6 +15,7 @@
 #include "kernel/gemm.h"
 #include "op/grad.h"
 #include "op/nn/conv_params.h"
+#include "op/nn/conv_winograd.h"
 #include "op/nn/float32_compute.h"
 #include "op/operator.h"
 #include "op/tensor/dot_params.h"
@@ -648,6 +649,13 @@ const T* padded_sample(const ConvGeom& g, const T* xn, std::vector<T>& buf, int6
   return buf.data();
 }
 
+// Adds bias[c] to every element of channel c of (n, c, plane) data.
+template <class T>
+void add_channel_bias(T* y, const T* bias, int64_t n, int64_t c, int64_t plane) {
+  for (int64_t i = 0; i < n * c; ++i)
+    for (int64_t q = 0; q < plane; ++q) y[i * plane + q] += bias[i % c];
+}
+
 // The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
 // w_version: the filters' contents version (OpContext::versions), 0 when unknown.
 template <class T>
@@ -668,6 +676,15 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
   (void)temp;
   if (req == Req::kNull) return;
   const kernel::Isa isa = kernel::active_isa();
+  if constexpr (std::is_same<T, float>::value) {
+    if (winograd_fits(g)) {
+      const GroupEpi<T> ge{&epi, 0, isa};
+      const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge};
+      conv_winograd(g, x, w, y, req, has_epi ? &ke : nullptr, w_version);
+      if (bias && req == Req::kAdd) add_channel_bias(y, bias, g.n, g.f, g.p);
+      return;
+    }
+  }
   const bool implicit = !conv_col_is_data(g);
   const T beta = req == Req::kAdd ? T(1) : T(0);
   // With several samples each group's filters are packed once for all of them, and filters
@@ -777,13 +794,6 @@ void conv_bwd_weight_impl(const ConvGeom& g, DType t, const T* dy, const T* x, T
     const T* pb = partial.get() + (b - 1) * wsize;
     for (int64_t i = 0; i < wsize; ++i) dw[i] += pb[i];
   }
-}
-
-// Adds bias[c] to every element of channel c of (n, c, plane) data.
-template <class T>
-void add_channel_bias(T* y, const T* bias, int64_t n, int64_t c, int64_t plane) {
-  for (int64_t i = 0; i < n * c; ++i)
-    for (int64_t q = 0; q < plane; ++q) y[i * plane + q] += bias[i % c];
 }
 
 // Runs kernel(tag) with the storage type of t (float32 or float64; float_type checked).
