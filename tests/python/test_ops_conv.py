@@ -1105,8 +1105,8 @@ def _kept_filter_packing_follows_every_write(shape, f):
 
 def test_winograd_runs_and_can_be_turned_off(tmp_path):
     """3x3 stride-1 float32 convolutions with 16 channels and filters or more take the Winograd
-    path: its bits differ from the im2col+GEMM path's (BRASS_CONV_WINOGRAD=0), and both agree
-    with the float64 reference; convolutions it does not take (too few channels, stride 2,
+    path, and so do their data gradients: its bits differ from the im2col+GEMM path's
+    (BRASS_CONV_WINOGRAD=0), and both agree with the float64 reference; convolutions it does not take (too few channels, stride 2,
     float64) give the same bits either way."""
     import subprocess
     import sys
@@ -1116,6 +1116,7 @@ def test_winograd_runs_and_can_be_turned_off(tmp_path):
     arrays = {}
     for i, (shape, f, _) in enumerate(cases):
         arrays["x%d" % i], arrays["w%d" % i] = rand(shape, seed=i), rand((f, shape[1], 3, 3), seed=10 + i)
+    arrays["hg"] = rand((2, 24, 14, 15), seed=20)
     np.savez(tmp_path / "in.npz", **arrays)
     prog = ("import sys, numpy as np, brass as mx\n"
             "a = np.load(sys.argv[1]); out = {}\n"
@@ -1124,6 +1125,8 @@ def test_winograd_runs_and_can_be_turned_off(tmp_path):
             "    for dt in ('float32', 'float64'):\n"
             "        out['%d%s' % (i, dt)] = mx.nd.Convolution(mx.nd.array(x, dtype=dt), mx.nd.array(w, dtype=dt),\n"
             "            kernel=(3, 3), pad=(pad, pad), stride=(st, st), num_filter=f, no_bias=True).asnumpy()\n"
+            "out['dx'] = mx.nd._backward_Convolution_data(mx.nd.array(a['hg']), mx.nd.array(a['w0']),\n"
+            "    mx.nd.array(a['x0']), kernel=(3, 3), pad=(1, 1), num_filter=24, no_bias=True).asnumpy()\n"
             "np.savez(sys.argv[2], **out)\n")
     got = {}
     for on in ("1", "0"):
@@ -1140,6 +1143,48 @@ def test_winograd_runs_and_can_be_turned_off(tmp_path):
                 close(got[on]["%d%s" % (i, dt)], want.astype(dt), dt)
             same = got["1"]["%d%s" % (i, dt)].tobytes() == got["0"]["%d%s" % (i, dt)].tobytes()
             assert same == (i != 0 or dt != "float32"), (i, dt)
+    # the data gradient (a convolution too)
+    want = _conv_data_grad_ref(arrays["hg"], arrays["w0"], (1, 1), cases[0][0])
+    for on in ("1", "0"):
+        close(got[on]["dx"], want.astype("float32"), "float32")
+    assert got["1"]["dx"].tobytes() != got["0"]["dx"].tobytes()
+
+
+def _conv_data_grad_ref(hg, w, pad, xshape):
+    """dx of a 3x3 stride-1 convolution: each tap's product scattered back (float64)."""
+    n, c, h, wd = xshape
+    ph, pw = pad
+    oh, ow = hg.shape[2:]
+    dxp = np.zeros((n, c, h + 2 * ph, wd + 2 * pw))
+    for ky in range(3):
+        for kx in range(3):
+            dxp[:, :, ky:ky + oh, kx:kx + ow] += np.einsum("nfhw,fc->nchw", hg.astype(np.float64),
+                                                         w[:, :, ky, kx].astype(np.float64))
+    return dxp[:, :, ph:ph + h, pw:pw + wd]
+
+
+@pytest.mark.parametrize("shape,f,pad", [((2, 16, 9, 11), 17, (1, 1)), ((1, 24, 14, 15), 16, (0, 0)),
+                                         ((2, 16, 11, 8), 20, (2, 0)), ((3, 20, 17, 16), 16, (1, 2))])
+def test_winograd_data_gradient(shape, f, pad):
+    """The data gradient of a 3x3 stride-1 convolution with padding up to 2 is a 3x3 stride-1
+    convolution of the head gradient (filters flipped and transposed, padding 2 - p): Winograd
+    runs it in float32, with write and add requests."""
+    x, w = rand(shape, seed=1), rand((f, shape[1], 3, 3), seed=2)
+    xs, ws = nd(x), nd(w)
+    xs.attach_grad(grad_req="add")
+    with mx.autograd.record():
+        y = mx.nd.Convolution(xs, ws, kernel=(3, 3), pad=pad, num_filter=f, no_bias=True)
+    hg = rand(y.shape, seed=3)
+    want = _conv_data_grad_ref(hg, w, pad, shape)
+    y.backward(nd(hg))
+    close(xs.grad, want.astype("float32"), "float32")
+    with mx.autograd.record():
+        y = mx.nd.Convolution(xs, ws, kernel=(3, 3), pad=pad, num_filter=f, no_bias=True)
+    y.backward(nd(hg))
+    close(xs.grad, (2 * want).astype("float32"), "float32")
+    # the gradient op called directly (no temp space asked for: none is used)
+    dx = mx.nd._backward_Convolution_data(nd(hg), ws, xs, kernel=(3, 3), pad=pad, num_filter=f, no_bias=True)
+    close(dx, want.astype("float32"), "float32")
 
 
 def test_winograd_training_add_requests_and_small_floats():

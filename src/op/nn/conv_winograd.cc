@@ -30,7 +30,8 @@ namespace conv_ops {
 namespace {
 
 constexpr int kXi = 16;           // points of the 4x4 transformed domain
-constexpr int kFiltersKind = 1;   // kernel::derived_cached's kind for the transformed filters
+constexpr int kFiltersKind = 1;   // kernel::derived_cached's kinds for the transformed filters
+constexpr int kAdjointKind = 2;   // and for those of a data gradient
 
 struct WinoFilters {
   kernel::PackedA<float> u[kXi];  // U_xi (F x C), packed as the GEMM's A
@@ -44,12 +45,19 @@ bool enabled() {
   return on;
 }
 
-// U_xi[f*C + c] = (G w_fc G^T)[xi] for every filter f and channel c, u holding the 16 U_xi
-// one after another.
-void transform_filters(const float* w, int64_t fc, float* u) {
+// U_xi[f*C + c] = (G w_fc G^T)[xi] for every filter f < F and channel c < C, u holding the
+// 16 U_xi one after another. adjoint: w_fc is the given filters' (c, f) kernel, flipped.
+void transform_filters(const float* w, int64_t f, int64_t c, bool adjoint, float* u) {
+  const int64_t fc = f * c;
   thread_pool::parallel_for(fc, 512, [&](int64_t i0, int64_t i1) {
     for (int64_t i = i0; i < i1; ++i) {
-      const float* k = w + i * 9;
+      float k[9];
+      if (adjoint) {
+        const float* src = w + ((i % c) * f + i / c) * 9;
+        for (int j = 0; j < 9; ++j) k[j] = src[8 - j];
+      } else {
+        std::copy(w + i * 9, w + i * 9 + 9, k);
+      }
       float t[4][3];  // G k
       for (int j = 0; j < 3; ++j) {
         t[0][j] = k[j];
@@ -68,11 +76,12 @@ void transform_filters(const float* w, int64_t fc, float* u) {
   });
 }
 
-std::shared_ptr<const WinoFilters> filters_for(const float* w, int64_t f, int64_t c, uint64_t version) {
-  auto made = kernel::derived_cached(w, kFiltersKind, f, c, version, [&]() {
+std::shared_ptr<const WinoFilters> filters_for(const float* w, int64_t f, int64_t c, bool adjoint,
+                                               uint64_t version) {
+  auto made = kernel::derived_cached(w, adjoint ? kAdjointKind : kFiltersKind, f, c, version, [&]() {
     const int64_t fc = f * c;
     std::unique_ptr<float[]> u(new float[size_t(kXi * fc)]);
-    transform_filters(w, fc, u.get());
+    transform_filters(w, f, c, adjoint, u.get());
     auto wf = std::make_shared<WinoFilters>();
     thread_pool::parallel_for(kXi, 1, [&](int64_t x0, int64_t x1) {
       for (int64_t xi = x0; xi < x1; ++xi) wf->u[xi] = kernel::pack_a(false, f, c, u.get() + xi * fc, c);
@@ -229,12 +238,31 @@ bool winograd_fits(const ConvGeom& g) {
   return g.c >= 16 && g.f >= 16 && tiles >= 32 && enabled();
 }
 
+bool winograd_fits_adjoint(const ConvGeom& g, ConvGeom* a) {
+  if (!(g.kd == 1 && g.d == 1 && g.pd == 0 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 &&
+        g.dh == 1 && g.dw == 1 && g.g == 1 && g.ph <= 2 && g.pw <= 2))
+    return false;
+  *a = g;
+  a->c = a->cg = g.f;
+  a->f = a->fg = g.c;
+  a->h = g.oh;
+  a->w = g.ow;
+  a->ph = 2 - g.ph;
+  a->pw = 2 - g.pw;
+  a->oh = g.h;
+  a->ow = g.w;
+  a->k = g.f * 9;
+  a->p = g.h * g.w;
+  a->last = false;
+  return winograd_fits(*a);
+}
+
 void conv_winograd(const ConvGeom& g, const float* x, const float* w, float* y, Req req,
-                   const kernel::Epilogue<float>* epi, uint64_t w_version) {
+                   const kernel::Epilogue<float>* epi, uint64_t w_version, bool adjoint) {
   if (req == Req::kNull) return;
   const int64_t th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, rows = g.n * th;
   const int64_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
-  const auto filters = filters_for(w, g.f, g.c, w_version);
+  const auto filters = filters_for(w, g.f, g.c, adjoint, w_version);
   const int64_t rb = block_rows(g, tw, rows);
   thread_local std::vector<float> scratch;
   scratch.resize(size_t(kXi * (g.c + g.f) * rb * tw));

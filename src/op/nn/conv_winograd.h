@@ -19,12 +19,19 @@ namespace conv_ops {
 // is not 0.
 bool winograd_fits(const ConvGeom& g);
 
+// The data gradient of convolution g (dx = the adjoint of g applied to dy) is itself a 3x3
+// stride-1 convolution when g is one with padding up to 2: of dy, by g's filters flipped and
+// transposed, with padding 2 - g's. True, with its geometry in *a, when Winograd runs it.
+bool winograd_fits_adjoint(const ConvGeom& g, ConvGeom* a);
+
 // y = conv(x, w) over geometry g (winograd_fits), with the request (write or add), then
 // epi->fn on each finished block of output rows (filter f's plane rows [r0, r1) of a sample:
 // i0 = f, rows = 1, cols = (r1 - r0) * ow), which adds any bias and fused work. w_version
 // names the filters' contents (0: unknown) so that their transform is kept for inference.
+// adjoint: g is winograd_fits_adjoint's geometry and w the filters of the convolution whose
+// data gradient this is (g.c x g.f x 3 x 3), read flipped and transposed.
 void conv_winograd(const ConvGeom& g, const float* x, const float* w, float* y, Req req,
-                   const kernel::Epilogue<float>* epi, uint64_t w_version);
+                   const kernel::Epilogue<float>* epi, uint64_t w_version, bool adjoint = false);
 
 }  // namespace conv_ops
 }  // namespace brass

@@ -92,22 +92,30 @@ bool bwd_weight_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vecto
   return true;
 }
 
-// Temp space: one sample's im2col matrix (none for depthwise convolutions, which run
-// directly). `data` is the input that carries the data shape.
+// Temp space (`data`: the input that carries the data shape). The kernels an op runs: conv_fwd_impl, conv_bwd_data_impl or conv_bwd_weight_impl.
+enum class ConvKernel { kForward, kData, kWeight };
+
 // The im2col scratch a kernel uses: a convolution's forward (conv_fwd_impl, also
 // Deconvolution's data gradient) packs the GEMM's panels straight from the data on the CPU and
-// needs none; the gradient kernels, and every CUDA kernel, need one sample's matrix.
-inline int64_t col_elems(const ConvGeom& g, bool fwd_kernel, bool gpu) {
-  return fwd_kernel && !gpu ? 0 : conv_col_elems(g);
+// needs none, nor does a data gradient that runs directly (depthwise) or by Winograd (float32
+// storage or compute); the other gradient kernels, and every CUDA kernel, need one sample's
+// matrix.
+inline int64_t col_elems(const ConvGeom& g, ConvKernel k, DType t, bool gpu) {
+  if (gpu) return conv_col_elems(g);
+  ConvGeom a;
+  if (k == ConvKernel::kForward ||
+      (k == ConvKernel::kData && (conv_is_depthwise(g) || (t != DType::kFloat64 && winograd_fits_adjoint(g, &a)))))
+    return 0;
+  return conv_col_elems(g);
 }
 
 // Channels-last calls also get room for channels-first copies of their two array operands
 // and their output, after the im2col matrix (channels_first).
 template <bool D>
-TempFn col_temp(int data, bool fwd_kernel) {
-  return [data, fwd_kernel](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
+TempFn col_temp(int data, ConvKernel k) {
+  return [data, k](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
     ConvGeom g = node_geom<D>(a, in[data].shape, a.op->name.c_str());
-    size_t n = size_t(col_elems(g, fwd_kernel, in[0].dev.is_gpu()));
+    size_t n = size_t(col_elems(g, k, in[0].dtype, in[0].dev.is_gpu()));
     if (g.last) n += size_t(in[0].size() + in[1].size() + out[0].size());
     return n * nn_dtype::compute_size(in[0].dtype);
   };
@@ -737,6 +745,13 @@ void conv_bwd_data_impl(const ConvGeom& g, DType t, const T* dy, const T* w, T* 
     direct(g.n * g.chw(), dx, req, [&](int64_t i) { return dw_bwd_data_at(dy, w, g, i); });
     return;
   }
+  if constexpr (std::is_same<T, float>::value) {
+    ConvGeom a;
+    if (winograd_fits_adjoint(g, &a)) {
+      conv_winograd(a, dy, w, dx, req, nullptr, 0, true);
+      return;
+    }
+  }
   int64_t chw = g.chw();
   bool direct = conv_col_is_data(g) && req != Req::kAdd;  // the GEMM writes dx itself
   int64_t col_n = direct ? 0 : g.col_size();
@@ -832,7 +847,7 @@ void move_channels(const T* src, T* dst, int64_t a, int64_t s, int64_t b, bool t
 // (g.last), on copies of the arrays `a` and `b` (in the temp space after the im2col matrix),
 // with the geometry turned channels-first, and the result moved back into `out` with req.
 template <class T, class F>
-void channels_first(const ConvGeom& g, bool fwd_kernel, const TBlob& a, const TBlob& b, const TBlob& out,
+void channels_first(const ConvGeom& g, ConvKernel k, const TBlob& a, const TBlob& b, const TBlob& out,
                     Req req, T* temp, F&& fn) {
   if (!g.last) {
     fn(g, a.ptr<T>(), b.ptr<T>(), out.ptr<T>(), req, temp);
@@ -843,7 +858,7 @@ void channels_first(const ConvGeom& g, bool fwd_kernel, const TBlob& a, const TB
     *c = sh[sh.ndim() - 1];
     *sp = sh.size() / std::max<int64_t>(1, *n * *c);
   };
-  T* pa = temp + col_elems(g, fwd_kernel, false);
+  T* pa = temp + col_elems(g, k, a.dtype, false);
   T* pb = pa + a.size();
   T* po = pb + b.size();
   int64_t n, sp, c;
@@ -873,7 +888,7 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
     const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
-    channels_first<T>(g, true, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, ConvKernel::kForward, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
                         conv_fwd_impl<T>(gf, in[0].dtype, x, w, bias, y, req, temp, nullptr,
                                          filters_version(ctx, g));
@@ -910,7 +925,7 @@ void conv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[2].shape, "_backward_Convolution_data");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, ConvKernel::kData, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
                         conv_bwd_data_impl<T>(gf, in[0].dtype, dy, w, dx, req, temp);
                       });
@@ -924,7 +939,7 @@ void conv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = conv_geom(ctx.param<ConvParam>(), in[1].shape, "_backward_Convolution_weight");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, ConvKernel::kWeight, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
                         conv_bwd_weight_impl<T>(gf, in[0].dtype, dy, x, dw, req, temp);
                       });
@@ -939,7 +954,7 @@ void deconv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = deconv_geom(prm, in[0].shape, "Deconvolution");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, ConvKernel::kData, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
                         conv_bwd_data_impl<T>(gf, in[0].dtype, x, w, y, req, temp);
                         if (!prm.no_bias) add_channel_bias(y, in[2].ptr<T>(), gf.n, gf.c, gf.d * gf.h * gf.w);
@@ -954,7 +969,7 @@ void deconv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   ConvGeom g = deconv_geom(ctx.param<DeconvParam>(), in[2].shape, "_backward_Deconvolution_data");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, true, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, ConvKernel::kForward, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
                         conv_fwd_impl<T>(gf, in[0].dtype, dy, w, nullptr, dx, req, temp);
                       });
@@ -970,7 +985,7 @@ void deconv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                            "_backward_Deconvolution_weight");
   by_float(in[0].dtype, [&](auto tag) {
     using T = decltype(tag);
-    channels_first<T>(g, false, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
+    channels_first<T>(g, ConvKernel::kWeight, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* x, T* dw, Req req, T* temp) {
                         conv_bwd_weight_impl<T>(gf, in[0].dtype, x, dy, dw, req, temp);
                       });
@@ -1048,21 +1063,21 @@ const bool kRegistered = [] {
       .set_num_inputs([](const NodeAttrs& a) { return a.param<ConvParam>().no_bias ? 2 : 3; })
       .params<ConvParam>()
       .shape_fn(fwd_shape<false>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<false>(0, true))
+      .temp(col_temp<false>(0, ConvKernel::kForward))
       .reads_versions()
       .cpu(nn_dtype::cpu_small_floats(conv_forward_cpu));
   OpRegistry::get().add("_backward_Convolution_data")
       .describe("The gradient of Convolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<ConvParam>()
       .shape_fn(bwd_data_shape<false>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<false>(2, false))
+      .temp(col_temp<false>(2, ConvKernel::kData))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(conv_bwd_data_cpu));
   OpRegistry::get().add("_backward_Convolution_weight")
       .describe("The gradient of Convolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<ConvParam>()
       .shape_fn(bwd_weight_shape<false>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<false>(1, false))
+      .temp(col_temp<false>(1, ConvKernel::kWeight))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(conv_bwd_weight_cpu));
   OpRegistry::get().add("Deconvolution")
@@ -1077,20 +1092,20 @@ const bool kRegistered = [] {
       .set_num_inputs([](const NodeAttrs& a) { return a.param<DeconvParam>().no_bias ? 2 : 3; })
       .params<DeconvParam>()
       .shape_fn(fwd_shape<true>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<true>(0, false))
+      .temp(col_temp<true>(0, ConvKernel::kData))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(deconv_forward_cpu));
   OpRegistry::get().add("_backward_Deconvolution_data")
       .describe("The gradient of Deconvolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<DeconvParam>()
       .shape_fn(bwd_data_shape<true>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<true>(2, true))
+      .temp(col_temp<true>(2, ConvKernel::kForward))
       .cpu(nn_dtype::cpu_small_floats(deconv_bwd_data_cpu));
   OpRegistry::get().add("_backward_Deconvolution_weight")
       .describe("The gradient of Deconvolution with respect to its weight.")
       .inputs({"out_grad", "data"}).params<DeconvParam>()
       .shape_fn(bwd_weight_shape<true>).type_fn(conv_float_type).partial_infer()
-      .temp(col_temp<true>(1, false))
+      .temp(col_temp<true>(1, ConvKernel::kWeight))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(deconv_bwd_weight_cpu));
   register_gradients<false>();
