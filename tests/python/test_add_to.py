@@ -121,6 +121,10 @@ def _forward_cases():
     cases["_backward_Convolution_data"] = [
         (lambda p: mx.sym._backward_Convolution_data(_v(p + "g"), _v(p + "w"), _v(p + "x"), **conv),
          {"g": ((2, 4, 5, 5), f32, d), "w": ((4, 3, 3, 3), f32, d), "x": ((2, 3, 5, 5), f32, d)})]
+    wconv = dict(kernel=(3, 3), num_filter=16, pad=(1, 1), no_bias=True)  # by Winograd
+    cases["_backward_Convolution_data"].append(
+        (lambda p: mx.sym._backward_Convolution_data(_v(p + "g"), _v(p + "w"), _v(p + "x"), **wconv),
+         {"g": ((2, 16, 8, 9), f32, d), "w": ((16, 16, 3, 3), f32, d), "x": ((2, 16, 8, 9), f32, d)}))
     cases["_backward_Convolution_weight"] = [
         (lambda p: mx.sym._backward_Convolution_weight(_v(p + "g"), _v(p + "x"), **conv),
          {"g": ((2, 4, 5, 5), f32, d), "x": ((2, 3, 5, 5), f32, d)})]
@@ -156,6 +160,21 @@ def _forward_cases():
         _v(p + "x"), _v(p + "w"), *([] if nb else [_v(p + "b")]), no_bias=nb, **deconv),
         dict({"x": ((2, 3, 3, 3), f32, d), "w": ((3, 4, 3, 3), f32, d)}, **({} if nb else {"b": ((4,), f32, d)})))
         for nb in (True, False)]
+    cases["Deconvolution"].append((lambda p: mx.sym.Deconvolution(  # its data gradient by Winograd
+        _v(p + "x"), _v(p + "w"), _v(p + "b"), kernel=(3, 3), num_filter=16, pad=(1, 1), no_bias=False),
+        {"x": ((2, 16, 8, 9), f32, d), "w": ((16, 16, 3, 3), f32, d), "b": ((16,), f32, d)}))
+    # its data gradient is a convolution: by GEMM, by each way of the depthwise planes (stride
+    # 1 on short rows, stride 2 by phases, rows of 32 and more) and by Winograd
+    dw = dict(kernel=(3, 3), num_filter=4, pad=(1, 1), num_group=4)
+    cases["_backward_Deconvolution_data"] = [
+        (lambda p, kw=kw: mx.sym._backward_Deconvolution_data(_v(p + "g"), _v(p + "w"), _v(p + "x"), **kw),
+         {"g": (sg, f32, d), "w": (sw, f32, d), "x": (sx, f32, d)})
+        for kw, sx, sw, sg in (
+            (deconv, (2, 3, 3, 3), (3, 4, 3, 3), (2, 4, 6, 6)),
+            (dw, (2, 4, 5, 7), (4, 1, 3, 3), (2, 4, 5, 7)),
+            (dict(dw, stride=(2, 2), adj=(1, 1)), (2, 4, 4, 7), (4, 1, 3, 3), (2, 4, 8, 14)),
+            (dw, (1, 4, 3, 40), (4, 1, 3, 3), (1, 4, 3, 40)),
+            (dict(kernel=(3, 3), num_filter=16, pad=(1, 1)), (2, 16, 8, 9), (16, 16, 3, 3), (2, 16, 8, 9)))]
     cases["_backward_Deconvolution_weight"] = [
         (lambda p: mx.sym._backward_Deconvolution_weight(_v(p + "g"), _v(p + "x"), **deconv),
          {"g": ((2, 4, 6, 6), f32, d), "x": ((2, 3, 3, 3), f32, d)})]

@@ -1100,6 +1100,7 @@ const bool kRegistered = [] {
       .inputs({"out_grad", "weight", "data"}).params<DeconvParam>()
       .shape_fn(bwd_data_shape<true>).type_fn(conv_float_type).partial_infer()
       .temp(col_temp<true>(2, ConvKernel::kForward))
+      .add_req()
       .cpu(nn_dtype::cpu_small_floats(deconv_bwd_data_cpu));
   OpRegistry::get().add("_backward_Deconvolution_weight")
       .describe("The gradient of Deconvolution with respect to its weight.")
