@@ -383,12 +383,14 @@ BRASS_ALWAYS_INLINE inline void dw_plane_flat2(const T* const* ph, const T* __re
 }
 
 // n outputs of a 3x3 kernel: p points at the first padded row's phases, ry apart row to row.
-template <class T>
+// kUnit: the taps are 0, 1 and 2 along the row (stride 1, no dilation), offsets the compiler
+// then folds into the loads, leaving three row pointers live instead of nine.
+template <class T, bool kUnit = false>
 BRASS_ALWAYS_INLINE inline void dw_row3x3(const T* __restrict p, int64_t ry, const int64_t* tap,
                                           const T* w, T b, T* __restrict out, int64_t n, bool add) {
-  const T* a = p + tap[0];
-  const T* c = p + tap[1];
-  const T* e = p + tap[2];
+  const T* a = p + (kUnit ? 0 : tap[0]);
+  const T* c = p + (kUnit ? 1 : tap[1]);
+  const T* e = p + (kUnit ? 2 : tap[2]);
   const T w0 = w[0], w1 = w[1], w2 = w[2], w3 = w[3], w4 = w[4], w5 = w[5], w6 = w[6], w7 = w[7], w8 = w[8];
   const int64_t r2 = 2 * ry;
   if (add) {
@@ -503,7 +505,8 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
       T* out = yp + (oz * g.oh + oy) * g.ow;
       const T* p = buf + (oz * g.sd * q.hp + oy * g.sh) * q.row_at;
       if (k3) {
-        dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add);
+        if (s == 1 && g.dw == 1) dw_row3x3<T, true>(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add);
+        else dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add);
         continue;
       }
       for (int64_t j = 0; j < g.ow; ++j) acc[j] = T(0);
