@@ -25,6 +25,7 @@ namespace gemm_impl {
 using gemm_internal::KernelDesc;
 using gemm_internal::MicroKernel;
 using gemm_internal::MicroKernelEpi;
+using gemm_internal::kPackSlack;
 
 // The largest tile any kernel uses; edge tiles go through a buffer of this size.
 constexpr int kMaxTile = 16 * 64;
@@ -181,7 +182,8 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
   const int64_t mrows = m1 - m0, ncols = n1 - n0;
   const int64_t ncs = round_up(ceil_div(ncols, ceil_div(ncols, kd.nc)), nr);
   const int64_t mcs = round_up(ceil_div(mrows, ceil_div(mrows, kd.mc)), mr);
-  T* pa = pr.packed_a ? nullptr : static_cast<T*>(t_pack_a.get(sizeof(T) * size_t(mcs * kcs)));
+  T* pa = pr.packed_a ? nullptr
+                      : static_cast<T*>(t_pack_a.get(sizeof(T) * size_t(mcs * kcs) + size_t(kPackSlack)));
   T* pb = static_cast<T*>(t_pack_b.get(sizeof(T) * size_t(ncs * kcs)));
   for (int64_t jc = n0; jc < n1; jc += ncs) {
     const int64_t nc = std::min(ncs, n1 - jc);
@@ -205,6 +207,14 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
             const int64_t rm = std::min<int64_t>(mr, mc - ir);
             const T* ap = ablk + ir * kc;
             T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
+            // At C's right edge, the column kernels, straight on C.
+            if (rn < nr && kd.cmax) {
+              for (int64_t j = 0; j < rn; j += kd.cmax) {
+                const int64_t r = std::min<int64_t>(kd.cmax, rn - j);
+                kd.cols[r](kc, ap, bp + j, cp + j, pr.ldc, pr.alpha, beta, re, ic + ir, rm);
+              }
+              continue;
+            }
             // The kernel for the tile's rows (rows[rm]: cut down at C's bottom edge, else the
             // whole one on a copy), on C or, at C's right edge, on a copy.
             auto place = [&](const auto& rows, auto whole, auto call) {
@@ -411,7 +421,7 @@ PackedA<T> pack_a(bool ta, int64_t m, int64_t k, const T* a, int64_t lda) {
   if (m <= 0 || k <= 0) return p;
   p.kc = gemm_impl::ceil_div(k, gemm_impl::ceil_div(k, kd.kc));
   p.mp = gemm_impl::round_up(m, kd.mr);
-  const size_t bytes = gemm_impl::round_up(int64_t(sizeof(T)) * p.mp * k, 64);
+  const size_t bytes = gemm_impl::round_up(int64_t(sizeof(T)) * p.mp * k + gemm_internal::kPackSlack, 64);
   p.data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
   if (!p.data) throw std::bad_alloc();
   // Blocks of depth kc, each holding every row's panels (the layout run_tile reads).

@@ -7,6 +7,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstddef>
 #include <utility>
 #endif
@@ -95,6 +96,7 @@ KernelDesc<float> avx2_f32() {
   d.fn = gemm_avx2_impl::micro_kernel<float, 6, 2>;
   d.fn_epi = gemm_avx2_impl::micro_kernel_epi<float, 6, 2>;
   gemm_avx2_impl::fill_rows<float, 6, 2>(d.rows, d.rows_epi, std::make_index_sequence<5>());
+  gemm_avx2_impl::fill_cols<float, 6, 2>(d.cols, &d.cmax, std::make_index_sequence<8>());
   d.pack_a = gemm_avx2_impl::pack<float, 6>;
   d.pack_b = gemm_avx2_impl::pack<float, 16>;
   d.mr = 6;
@@ -112,6 +114,7 @@ KernelDesc<double> avx2_f64() {
   d.fn = gemm_avx2_impl::micro_kernel<double, 6, 2>;
   d.fn_epi = gemm_avx2_impl::micro_kernel_epi<double, 6, 2>;
   gemm_avx2_impl::fill_rows<double, 6, 2>(d.rows, d.rows_epi, std::make_index_sequence<5>());
+  gemm_avx2_impl::fill_cols<double, 6, 2>(d.cols, &d.cmax, std::make_index_sequence<4>());
   d.pack_a = gemm_avx2_impl::pack<double, 6>;
   d.pack_b = gemm_avx2_impl::pack<double, 8>;
   d.mr = 6;

@@ -7,6 +7,7 @@
 #if defined(__x86_64__)
 #include <immintrin.h>
 
+#include <cmath>
 #include <cstddef>
 #include <utility>
 #endif
@@ -94,6 +95,7 @@ KernelDesc<float> avx512_f32() {
   d.fn = gemm_avx512_impl::micro_kernel<float, 14, 2>;
   d.fn_epi = gemm_avx512_impl::micro_kernel_epi<float, 14, 2>;
   gemm_avx512_impl::fill_rows<float, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());
+  gemm_avx512_impl::fill_cols<float, 14, 2>(d.cols, &d.cmax, std::make_index_sequence<16>());
   d.pack_a = gemm_avx512_impl::pack<float, 14>;
   d.pack_b = gemm_avx512_impl::pack<float, 32>;
   d.mr = 14;
@@ -111,6 +113,7 @@ KernelDesc<double> avx512_f64() {
   d.fn = gemm_avx512_impl::micro_kernel<double, 14, 2>;
   d.fn_epi = gemm_avx512_impl::micro_kernel_epi<double, 14, 2>;
   gemm_avx512_impl::fill_rows<double, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());
+  gemm_avx512_impl::fill_cols<double, 14, 2>(d.cols, &d.cmax, std::make_index_sequence<8>());
   d.pack_a = gemm_avx512_impl::pack<double, 14>;
   d.pack_b = gemm_avx512_impl::pack<double, 16>;
   d.mr = 14;

@@ -26,6 +26,17 @@ template <class T>
 using MicroKernelEpi = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                                 T beta, const RowEpilogue<T>* e, int64_t r0);
 
+// The first r columns of MicroKernel's tile (C's right edge, r < nr), storing its first rm
+// rows, with the row epilogue when e is set (micro_kernel_cols in gemm_microkernel.inc). Each
+// element's arithmetic is MicroKernel's (and MicroKernelEpi's).
+template <class T>
+using MicroKernelCols = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
+                                 T beta, const RowEpilogue<T>* e, int64_t r0, int64_t rm);
+
+// Packed A is read up to kPackSlack bytes past its last panel (the column kernels load a panel
+// row as whole vectors); every buffer that holds packed A has that much more room.
+constexpr int64_t kPackSlack = 64;
+
 // Packs `rows` rows of a depth-kc slice into ceil(rows / R) panels of R rows, panel q at
 // dst + q*R*kc holding row q*R + i at depth p in dst[q*R*kc + p*R + i]; the last panel is
 // zero-filled past `rows`, so edge tiles can run the full kernel. contiguous: row i at depth p
@@ -109,6 +120,10 @@ struct KernelDesc {
   // Where set: fn and rows[] with a row epilogue (else the driver runs Epilogue::fn).
   MicroKernelEpi<T> fn_epi = nullptr;
   MicroKernelEpi<T> rows_epi[16] = {};
+  // cols[r], 0 < r <= cmax, where set: the column kernels for C's right edge (a tile of rn
+  // columns runs as kernels of cmax columns and one of the rest).
+  MicroKernelCols<T> cols[32] = {};
+  int cmax = 0;
 };
 
 // Per-ISA kernels; each returns fn == nullptr when its file was built for another target.
