@@ -18,6 +18,7 @@
 #include "cuda/gemm.cuh"
 #include "op/nn/bn_params.h"
 #include "op/nn/conv_params.h"
+#include "op/nn/nn_dtype.h"
 #include "op/nn/pool_params.h"
 #include "op/operator.h"
 
@@ -45,15 +46,6 @@ struct Col2im {
     T v = col2im_at(col, g, i);
     dx[i] = add ? dx[i] + v : v;
   }
-};
-
-// y[f, q] += b[f] for one sample.
-template <class T>
-struct AddBias {
-  T* y;
-  const T* b;
-  int64_t p;
-  __device__ void operator()(int64_t i) const { y[i] += b[i / p]; }
 };
 
 template <class T>
@@ -103,7 +95,7 @@ void conv_fwd_impl(cudaStream_t s, const char* op, const ConvGeom& g, DType t, c
     T* yn = y + n * g.f * g.p;
     dot_ops::gpu::gemm(s, op, t, false, false, g.g, g.fg, g.p, g.k, w, g.k, g.fg * g.k, c, g.p,
                        g.k * g.p, yn, g.fg * g.p, req == Req::kAdd);
-    if (bias) cuda::for_each(s, g.f * g.p, AddBias<T>{yn, bias, g.p});
+    if (bias) cuda::for_each(s, g.f * g.p, nn_dtype::AddBias<T>{yn, bias, g.p, g.f});
   }
 }
 
@@ -248,15 +240,6 @@ void conv_bwd_weight(const OpContext& ctx, const std::vector<TBlob>& in,
   });
 }
 
-// y[i] += b[(i / plane) % c]: the channel bias of (n, c, plane) data.
-template <class T>
-struct AddChannelBias {
-  T* y;
-  const T* b;
-  int64_t c, plane;
-  __device__ void operator()(int64_t i) const { y[i] += b[(i / plane) % c]; }
-};
-
 // Deconvolution(data, weight[, bias]): the data gradient of the convolution it transposes.
 void deconv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
                     const std::vector<TBlob>& out) {
@@ -268,8 +251,8 @@ void deconv_forward(const OpContext& ctx, const std::vector<TBlob>& in,
                       [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
                         conv_bwd_data_impl<T>(s, "Deconvolution", gf, in[0].dtype, x, w, y, req, temp);
                         if (!prm.no_bias)
-                          cuda::for_each(s, out[0].size(), AddChannelBias<T>{y, in[2].ptr<T>(), gf.c,
-                                                                             gf.d * gf.h * gf.w});
+                          cuda::for_each(s, out[0].size(),
+                                         nn_dtype::AddBias<T>{y, in[2].ptr<T>(), gf.d * gf.h * gf.w, gf.c});
                       });
   });
 }

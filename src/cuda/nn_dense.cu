@@ -20,15 +20,6 @@ namespace brass {
 namespace nn_dense_gpu {
 
 // ---- FullyConnected ----------------------------------------------------------------------
-// y[r, j] += b[j] for every row r of the (m x h) output.
-template <class T>
-struct AddBias {
-  T* y;
-  const T* b;
-  int64_t h;
-  __device__ void operator()(int64_t i) const { y[i] += b[i % h]; }
-};
-
 void fully_connected(const OpContext& ctx, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -41,9 +32,9 @@ void fully_connected(const OpContext& ctx, const std::vector<TBlob>& in,
                      d.k, 0, in[1].dptr, d.k, 0, out[0].dptr, 0, ctx.req[0] == Req::kAdd);
   if (!p.no_bias) {
     if (in[0].dtype == DType::kFloat32)
-      cuda::for_each(s, d.m * h, AddBias<float>{out[0].ptr<float>(), in[2].ptr<float>(), h});
+      cuda::for_each(s, d.m * h, nn_dtype::AddBias<float>{out[0].ptr<float>(), in[2].ptr<float>(), 1, h});
     else
-      cuda::for_each(s, d.m * h, AddBias<double>{out[0].ptr<double>(), in[2].ptr<double>(), h});
+      cuda::for_each(s, d.m * h, nn_dtype::AddBias<double>{out[0].ptr<double>(), in[2].ptr<double>(), 1, h});
   }
   cuda::finish(s);
 }

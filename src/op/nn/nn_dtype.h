@@ -7,6 +7,7 @@
 
 #include "base/dtype.h"
 #include "base/error.h"
+#include "base/xinline.h"
 #include "op/operator.h"
 
 namespace brass {
@@ -16,6 +17,16 @@ namespace nn_dtype {
 // (float32, float16, bfloat16), as the element-wise kernels compute.
 template <class T>
 using Compute = std::conditional_t<std::is_same<T, double>::value, double, float>;
+
+// y[i] += b[(i / inner) % n]: n bias values, each over runs of `inner` elements (along a row's
+// last axis: inner 1; over a channel's plane: inner = the plane). CPU and CUDA kernels alike.
+template <class T>
+struct AddBias {
+  T* y;
+  const T* b;
+  int64_t inner, n;
+  BRASS_XINLINE void operator()(int64_t i) const { y[i] += b[(i / inner) % n]; }
+};
 
 // Calls f(T()) for the floating-point storage type t names; other dtypes fail naming op.
 template <class Fn>

@@ -23,6 +23,7 @@
 #include "base/dtype.h"
 #include "base/error.h"
 #include "base/xinline.h"
+#include "op/nn/nn_dtype.h"
 #include "op/operator.h"
 #include "random/random.h"
 
@@ -175,14 +176,6 @@ inline std::vector<int64_t> lengths(const void* p, DType t, int64_t N, int64_t T
 template <class T> BRASS_XINLINE T sigmoid(T x) { return T(1) / (T(1) + std::exp(-x)); }
 
 // ---- Forward -------------------------------------------------------------------------------
-// xg[t] + b_i2h: the input part of every step's gate pre-activations, (rows, GH) += b.
-template <class T>
-struct AddBias {
-  T* y;
-  const T* b;
-  int64_t w;
-  BRASS_XINLINE void operator()(int64_t i) const { y[i] += b[i % w]; }
-};
 
 // One step (time t) of one direction for unit (n, j), i in [0, N*H): from xg (N, G*H, with
 // b_i2h), hg = h_prev W_h2h^T (N, G*H, no bias) and b_h2h, writes the state h (N, H), the
@@ -432,7 +425,7 @@ void forward(B& be, const Dims& d, const T* x, const T* w, const T* hx, const T*
       const T* bx = w + d.b_off(l, dir);
       const T* bh = bx + GH;
       be.gemm(false, true, TN, GH, in, xl, in, wx, in, xg, false);
-      be.each(TN * GH, AddBias<T>{xg, bx, GH});
+      be.each(TN * GH, nn_dtype::AddBias<T>{xg, bx, 1, GH});  // xg[t] + b_i2h, (rows, GH) += b
       int64_t sidx = l * D + dir;
       const T* hp = hx + sidx * N * R;
       const T* cp = lstm ? cx + sidx * N * H : nullptr;
