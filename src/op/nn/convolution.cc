@@ -579,15 +579,17 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
 }
 
 // One sample's im2col matrix (rows from row0 on: a group's) packed straight into the GEMM's
-// B panels (kernel::PackB), so the matrix never exists whole. x is the sample zero-padded to
-// extents (dp, hp, wp) (or the sample itself without padding), so that element (row, column)
-// is x[base(row) + at(column)]: per call the columns are cut into runs along output rows and
+// B panels (kernel::PackB), so the matrix never exists whole. x is the sample as
+// prepared_sample lays it out (zero-padded to extents (dp, hp, wp), each padded row split into
+// sw column phases of wq elements; or the sample itself when that changes nothing), so that
+// element (row, column) is x[base(row) + at(column)] with a run of columns along an output row
+// contiguous at every stride: per call the columns are cut into runs along output rows and
 // panels once, and every im2col row copies the same runs from its own base.
 template <class T>
 struct Im2colPack {
   const T* x;
   const ConvGeom* g;
-  int64_t row0, dp, hp, wp;
+  int64_t row0, dp, hp, wq;
 
   static void pack(const void* ctx, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int nr,
                    T* dst) {
@@ -601,7 +603,7 @@ struct Im2colPack {
       const int64_t len = std::min({g.ow - ox, cols - c, nr - c % nr});
       runs.push_back((c / nr) * nr * kc + c % nr);
       runs.push_back(len);
-      runs.push_back((oz * g.sd * s.hp + oy * g.sh) * s.wp + ox * g.sw);
+      runs.push_back((oz * g.sd * s.hp + oy * g.sh) * g.sw * s.wq + ox);
       c += len;
       ox += len;
       if (ox == g.ow) {
@@ -619,20 +621,17 @@ struct Im2colPack {
       const int64_t r = s.row0 + p0 + p;
       const int64_t kx = r % g.kw, ky = (r / g.kw) % g.kh, kz = (r / (g.kw * g.kh)) % g.kd;
       const int64_t ci = r / (g.kw * g.kh * g.kd);
-      const T* base = s.x + ((ci * s.dp + kz * g.dd) * s.hp + ky * g.dh) * s.wp + kx * g.dw;
+      const T* base = s.x + ((ci * s.dp + kz * g.dd) * s.hp + ky * g.dh) * g.sw * s.wq +
+                      (kx * g.dw) % g.sw * s.wq + (kx * g.dw) / g.sw;
       T* drow = dst + p * nr;
       for (int64_t q = 0; q < nruns; ++q) {
         T* d = drow + rp[3 * q];
         const int64_t len = rp[3 * q + 1];
         const T* src = base + rp[3 * q + 2];
-        if (g.sw == 1) {
-          int64_t u = 0;
-          for (; u + 8 <= len; u += 8)
-            for (int v = 0; v < 8; ++v) d[u + v] = src[u + v];
-          for (; u < len; ++u) d[u] = src[u];
-        } else {
-          for (int64_t u = 0; u < len; ++u) d[u] = src[u * g.sw];
-        }
+        int64_t u = 0;
+        for (; u + 8 <= len; u += 8)
+          for (int v = 0; v < 8; ++v) d[u + v] = src[u + v];
+        for (; u < len; ++u) d[u] = src[u];
       }
       T* d = drow + last * nr * kc;
       for (int64_t u = tail; u < nr; ++u) d[u] = T(0);
@@ -640,22 +639,41 @@ struct Im2colPack {
   }
 };
 
-// The sample xn zero-padded by the convolution's padding into buf (resized), or xn itself when
-// there is none; extents to *dp, *hp, *wp.
+// The sample xn zero-padded by the convolution's padding into buf (resized), each padded row
+// (wp = w + 2*pw) split into sw column phases of wq = ceil(wp / sw) elements: padded column X
+// at (X % sw) * wq + X / sw, so that a tap's reads along an output row are contiguous. xn
+// itself when there is neither padding nor a stride along rows. Extents to *dp, *hp, *wq.
 template <class T>
-const T* padded_sample(const ConvGeom& g, const T* xn, std::vector<T>& buf, int64_t* dp,
-                       int64_t* hp, int64_t* wp) {
+const T* prepared_sample(const ConvGeom& g, const T* xn, std::vector<T>& buf, int64_t* dp,
+                         int64_t* hp, int64_t* wq) {
+  const int64_t sw = g.sw, wp = g.w + 2 * g.pw;
   *dp = g.d + 2 * g.pd;
   *hp = g.h + 2 * g.ph;
-  *wp = g.w + 2 * g.pw;
-  if (g.pd == 0 && g.ph == 0 && g.pw == 0) return xn;
-  buf.assign(size_t(g.c * *dp * *hp * *wp), T(0));
+  *wq = (wp + sw - 1) / sw;
+  if (g.pd == 0 && g.ph == 0 && g.pw == 0 && sw == 1) return xn;
+  const int64_t row = sw * *wq;
+  buf.assign(size_t(g.c * *dp * *hp * row), T(0));
   for (int64_t ci = 0; ci < g.c; ++ci)
     for (int64_t z = 0; z < g.d; ++z)
       for (int64_t y = 0; y < g.h; ++y) {
         const T* src = xn + ((ci * g.d + z) * g.h + y) * g.w;
-        T* dst = buf.data() + ((ci * *dp + z + g.pd) * *hp + y + g.ph) * *wp + g.pw;
-        std::copy(src, src + g.w, dst);
+        T* dst = buf.data() + ((ci * *dp + z + g.pd) * *hp + y + g.ph) * row;
+        if (sw == 1) {
+          std::copy(src, src + g.w, dst + g.pw);
+          continue;
+        }
+        // Phase r holds padded columns sw*j + r: input columns sw*j + r - pw for j in [lo, hi).
+        for (int64_t r = 0; r < sw; ++r) {
+          const int64_t lo = std::max<int64_t>(0, (g.pw - r + sw - 1) / sw);
+          const int64_t hi = std::max(lo, (g.w + g.pw - r + sw - 1) / sw);
+          T* d = dst + r * *wq;
+          const T* sr = src + sw * lo + r - g.pw;
+          if (sw == 2) {  // a constant stride the compiler vectorizes (the usual downsampling)
+            for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[2 * j];
+          } else {
+            for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[sw * j];
+          }
+        }
       }
   return buf.data();
 }
@@ -712,7 +730,7 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
       const T* xn = x + n * g.chw();
       T* yn = y + n * g.f * g.p;
       int64_t dp = 0, hp = 0, wd = 0;
-      const T* xs = implicit ? padded_sample(g, xn, pad, &dp, &hp, &wd) : xn;
+      const T* xs = implicit ? prepared_sample(g, xn, pad, &dp, &hp, &wd) : xn;
       for (int64_t gi = 0; gi < g.g; ++gi) {
         T* yg = yn + gi * g.fg * g.p;
         const T* wg = w + gi * g.fg * g.k;
