@@ -360,13 +360,16 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     tasks = int64_t(std::min(double(tasks), macs / double(kMinMacsPerTask)));
   }
   tasks = std::max<int64_t>(1, std::min(tasks, mtiles * ntiles));
+  // With column kernels a task's columns need not be whole panels (its last ones run on them):
+  // the columns split evenly, in steps of 8.
+  const int64_t nstep = kd.cmax ? std::min<int64_t>(8, kd.nr) : kd.nr;
   int64_t gm = 1, gn = 1;
   for (; tasks > 1; --tasks) {
     double best = -1;
     for (int64_t g = 1; g <= tasks; ++g) {
       if (tasks % g || g > mtiles || tasks / g > ntiles) continue;
       const int64_t tm = std::min(m, round_up(ceil_div(m, g), kd.mr));
-      const int64_t tn = std::min(n, round_up(ceil_div(n, tasks / g), kd.nr));
+      const int64_t tn = std::min(n, round_up(ceil_div(n, tasks / g), nstep));
       const double cost =
           double(tm) * double(tn) + 8.0 * (double(tm) * double(ceil_div(tn, kd.nc)) + double(tn));
       if (best < 0 || cost < best) {
@@ -378,7 +381,7 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     if (best >= 0) break;  // else no grid of this many tasks fits the tiles; try fewer
   }
   const int64_t tm = round_up(ceil_div(m, gm), kd.mr);
-  const int64_t tn = round_up(ceil_div(n, gn), kd.nr);
+  const int64_t tn = round_up(ceil_div(n, gn), nstep);
   gm = ceil_div(m, tm);
   gn = ceil_div(n, tn);
   auto body = [&](int64_t t0, int64_t t1) {
