@@ -581,15 +581,15 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
 // One sample's im2col matrix (rows from row0 on: a group's) packed straight into the GEMM's
 // B panels (kernel::PackB), so the matrix never exists whole. x is the sample as
 // prepared_sample lays it out (zero-padded to extents (dp, hp, wp), each padded row split into
-// sw column phases of wq elements; or the sample itself when that changes nothing), so that
-// element (row, column) is x[base(row) + at(column)] with a run of columns along an output row
-// contiguous at every stride: per call the columns are cut into runs along output rows and
-// panels once, and every im2col row copies the same runs from its own base.
+// ps column phases of wq elements; or the sample itself when that changes nothing), so that
+// element (row, column) is x[base(row) + at(column)]: per call the columns are cut into runs
+// along output rows and panels once, and every im2col row copies the same runs from its own
+// base (contiguous runs when the rows are split into stride phases, else strided by sw).
 template <class T>
 struct Im2colPack {
   const T* x;
   const ConvGeom* g;
-  int64_t row0, dp, hp, wq;
+  int64_t row0, dp, hp, wq, ps;
 
   static void pack(const void* ctx, int64_t j0, int64_t cols, int64_t p0, int64_t kc, int nr,
                    T* dst) {
@@ -603,7 +603,7 @@ struct Im2colPack {
       const int64_t len = std::min({g.ow - ox, cols - c, nr - c % nr});
       runs.push_back((c / nr) * nr * kc + c % nr);
       runs.push_back(len);
-      runs.push_back((oz * g.sd * s.hp + oy * g.sh) * g.sw * s.wq + ox);
+      runs.push_back((oz * g.sd * s.hp + oy * g.sh) * s.ps * s.wq + ox * (g.sw / s.ps));
       c += len;
       ox += len;
       if (ox == g.ow) {
@@ -621,17 +621,24 @@ struct Im2colPack {
       const int64_t r = s.row0 + p0 + p;
       const int64_t kx = r % g.kw, ky = (r / g.kw) % g.kh, kz = (r / (g.kw * g.kh)) % g.kd;
       const int64_t ci = r / (g.kw * g.kh * g.kd);
-      const T* base = s.x + ((ci * s.dp + kz * g.dd) * s.hp + ky * g.dh) * g.sw * s.wq +
-                      (kx * g.dw) % g.sw * s.wq + (kx * g.dw) / g.sw;
+      const T* base = s.x + ((ci * s.dp + kz * g.dd) * s.hp + ky * g.dh) * s.ps * s.wq +
+                      (kx * g.dw) % s.ps * s.wq + (kx * g.dw) / s.ps;
       T* drow = dst + p * nr;
+      const int64_t step = g.sw / s.ps;
       for (int64_t q = 0; q < nruns; ++q) {
         T* d = drow + rp[3 * q];
         const int64_t len = rp[3 * q + 1];
         const T* src = base + rp[3 * q + 2];
-        int64_t u = 0;
-        for (; u + 8 <= len; u += 8)
-          for (int v = 0; v < 8; ++v) d[u + v] = src[u + v];
-        for (; u < len; ++u) d[u] = src[u];
+        if (step == 1) {
+          int64_t u = 0;
+          for (; u + 8 <= len; u += 8)
+            for (int v = 0; v < 8; ++v) d[u + v] = src[u + v];
+          for (; u < len; ++u) d[u] = src[u];
+        } else if (step == 2) {  // a constant stride the compiler vectorizes (1x1 downsampling)
+          for (int64_t u = 0; u < len; ++u) d[u] = src[2 * u];
+        } else {
+          for (int64_t u = 0; u < len; ++u) d[u] = src[u * step];
+        }
       }
       T* d = drow + last * nr * kc;
       for (int64_t u = tail; u < nr; ++u) d[u] = T(0);
@@ -640,42 +647,51 @@ struct Im2colPack {
 };
 
 // The sample xn zero-padded by the convolution's padding into buf (resized), each padded row
-// (wp = w + 2*pw) split into sw column phases of wq = ceil(wp / sw) elements: padded column X
-// at (X % sw) * wq + X / sw, so that a tap's reads along an output row are contiguous. xn
-// itself when there is neither padding nor a stride along rows. Extents to *dp, *hp, *wq.
+// (wp = w + 2*pw) split into *ps column phases of *wq = ceil(wp / ps) elements: padded column X
+// at (X % ps) * wq + X / ps. The rows are split by the stride (ps = sw) when several taps
+// along a row read each element (kw > 1), so that every tap's reads along an output row are
+// contiguous; else ps = 1 (a 1-wide kernel at a stride reads each element once, in place). xn
+// itself when there is neither padding nor a split. Extents to *dp, *hp.
 template <class T>
-const T* prepared_sample(const ConvGeom& g, const T* xn, std::vector<T>& buf, int64_t* dp,
-                         int64_t* hp, int64_t* wq) {
-  const int64_t sw = g.sw, wp = g.w + 2 * g.pw;
+const T* prepared_sample(const ConvGeom& g, const T* xn, std::unique_ptr<T[]>& buf, int64_t* dp,
+                         int64_t* hp, int64_t* wq, int64_t* ps) {
+  const int64_t sw = g.kw > 1 ? g.sw : 1, wp = g.w + 2 * g.pw;
+  *ps = sw;
   *dp = g.d + 2 * g.pd;
   *hp = g.h + 2 * g.ph;
   *wq = (wp + sw - 1) / sw;
   if (g.pd == 0 && g.ph == 0 && g.pw == 0 && sw == 1) return xn;
-  const int64_t row = sw * *wq;
-  buf.assign(size_t(g.c * *dp * *hp * row), T(0));
-  for (int64_t ci = 0; ci < g.c; ++ci)
-    for (int64_t z = 0; z < g.d; ++z)
-      for (int64_t y = 0; y < g.h; ++y) {
-        const T* src = xn + ((ci * g.d + z) * g.h + y) * g.w;
-        T* dst = buf.data() + ((ci * *dp + z + g.pd) * *hp + y + g.ph) * row;
-        if (sw == 1) {
-          std::copy(src, src + g.w, dst + g.pw);
-          continue;
-        }
-        // Phase r holds padded columns sw*j + r: input columns sw*j + r - pw for j in [lo, hi).
-        for (int64_t r = 0; r < sw; ++r) {
-          const int64_t lo = std::max<int64_t>(0, (g.pw - r + sw - 1) / sw);
-          const int64_t hi = std::max(lo, (g.w + g.pw - r + sw - 1) / sw);
-          T* d = dst + r * *wq;
-          const T* sr = src + sw * lo + r - g.pw;
-          if (sw == 2) {  // a constant stride the compiler vectorizes (the usual downsampling)
-            for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[2 * j];
-          } else {
-            for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[sw * j];
+  const int64_t row = sw * *wq, chan = *dp * *hp * row;
+  buf.reset(new T[size_t(g.c * chan)]);
+  T* const out = buf.get();
+  // By channels in parallel (inline inside a loop over samples), each zeroed, then filled.
+  thread_pool::parallel_for(g.c, std::max<int64_t>(1, 4096 / chan), [&](int64_t c0, int64_t c1) {
+    for (int64_t ci = c0; ci < c1; ++ci) {
+      std::fill(out + ci * chan, out + (ci + 1) * chan, T(0));
+      for (int64_t z = 0; z < g.d; ++z)
+        for (int64_t y = 0; y < g.h; ++y) {
+          const T* src = xn + ((ci * g.d + z) * g.h + y) * g.w;
+          T* dst = out + ((ci * *dp + z + g.pd) * *hp + y + g.ph) * row;
+          if (sw == 1) {
+            std::copy(src, src + g.w, dst + g.pw);
+            continue;
+          }
+          // Phase r holds padded columns sw*j + r: input columns sw*j + r - pw for j in [lo, hi).
+          for (int64_t r = 0; r < sw; ++r) {
+            const int64_t lo = std::max<int64_t>(0, (g.pw - r + sw - 1) / sw);
+            const int64_t hi = std::max(lo, (g.w + g.pw - r + sw - 1) / sw);
+            T* d = dst + r * *wq;
+            const T* sr = src + sw * lo + r - g.pw;
+            if (sw == 2) {  // a constant stride the compiler vectorizes (the usual downsampling)
+              for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[2 * j];
+            } else {
+              for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[sw * j];
+            }
           }
         }
-      }
-  return buf.data();
+    }
+  });
+  return out;
 }
 
 // Adds bias[c] to every element of channel c of (n, c, plane) data.
@@ -725,12 +741,12 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
   for (int64_t gi = 0; shared && gi < g.g; ++gi)
     wp.push_back(kernel::pack_a_cached(false, g.fg, g.k, w + gi * g.fg * g.k, g.k, w_version));
   thread_pool::parallel_for(g.n, 1, [&](int64_t n0, int64_t n1) {
-    std::vector<T> pad;
+    std::unique_ptr<T[]> pad;
     for (int64_t n = n0; n < n1; ++n) {
       const T* xn = x + n * g.chw();
       T* yn = y + n * g.f * g.p;
-      int64_t dp = 0, hp = 0, wd = 0;
-      const T* xs = implicit ? prepared_sample(g, xn, pad, &dp, &hp, &wd) : xn;
+      int64_t dp = 0, hp = 0, wq = 0, ps = 1;
+      const T* xs = implicit ? prepared_sample(g, xn, pad, &dp, &hp, &wq, &ps) : xn;
       for (int64_t gi = 0; gi < g.g; ++gi) {
         T* yg = yn + gi * g.fg * g.p;
         const T* wg = w + gi * g.fg * g.k;
@@ -739,7 +755,7 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
         const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge, &re};
         const kernel::Epilogue<T>* ep = has_epi ? &ke : nullptr;
         if (implicit) {
-          const Im2colPack<T> src{xs, &g, gi * g.k, dp, hp, wd};
+          const Im2colPack<T> src{xs, &g, gi * g.k, dp, hp, wq, ps};
           const kernel::PackB<T> pb{&Im2colPack<T>::pack, &src};
           if (shared) kernel::gemm_packed<T>(*wp[size_t(gi)], g.p, T(1), false, nullptr, 0, &pb, beta, yg, g.p, ep);
           else kernel::gemm_pack_b<T>(false, g.fg, g.p, g.k, T(1), wg, g.k, pb, beta, yg, g.p, ep);
