@@ -617,6 +617,7 @@ struct Im2colPack {
     const int64_t nruns = int64_t(runs.size()) / 3;
     const int64_t* rp = runs.data();
     const int64_t last = (cols - 1) / nr, tail = cols - last * nr;
+    const int64_t step = g.sw / s.ps;  // along a run: 1 when the rows are split by the stride
     for (int64_t p = 0; p < kc; ++p) {
       const int64_t r = s.row0 + p0 + p;
       const int64_t kx = r % g.kw, ky = (r / g.kw) % g.kh, kz = (r / (g.kw * g.kh)) % g.kd;
@@ -624,7 +625,6 @@ struct Im2colPack {
       const T* base = s.x + ((ci * s.dp + kz * g.dd) * s.hp + ky * g.dh) * s.ps * s.wq +
                       (kx * g.dw) % s.ps * s.wq + (kx * g.dw) / s.ps;
       T* drow = dst + p * nr;
-      const int64_t step = g.sw / s.ps;
       for (int64_t q = 0; q < nruns; ++q) {
         T* d = drow + rp[3 * q];
         const int64_t len = rp[3 * q + 1];
@@ -767,9 +767,7 @@ void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* 
                               beta, yg, g.p, ep);
         }
       }
-      if (bias && req == Req::kAdd)
-        for (int64_t f = 0; f < g.f; ++f)
-          for (int64_t q = 0; q < g.p; ++q) yn[f * g.p + q] += bias[f];
+      if (bias && req == Req::kAdd) add_channel_bias(yn, bias, 1, g.f, g.p);
     }
   });
 }
