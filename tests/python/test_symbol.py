@@ -771,6 +771,15 @@ def test_convolution_batchnorm_fusion(monkeypatch):
         for act in acts[1:4]:
             y = same(net(conv, act), (2, 4, 6, 6), "float32", False, 1, edge=True)
             assert np.isnan(y[:, 1]).all()
+    # each path of the depthwise planes, the epilogue applied as they are stored: a whole plane
+    # at stride 1 (above), four phases at stride 2 on even sides, short rows run together (odd
+    # sides), long rows
+    dw2 = dict(kernel=(3, 3), pad=(1, 1), stride=(2, 2), num_filter=4, num_group=4, no_bias=True)
+    for conv, shape in ((convs[3], (2, 4, 6, 6)), (dw2, (2, 4, 10, 12)), (dw2, (1, 4, 9, 9)),
+                        (convs[3], (1, 4, 3, 40)), (dw2, (1, 4, 5, 70))):
+        for act in acts:
+            y = same(net(conv, act), shape, "float32", False, 1, edge=True)
+            assert np.isnan(y[:, 1]).all()
     # BatchNorm variants; 1-D
     sym = net(convs[0], acts[1], bn=dict(fix_gamma=True, eps=1e-5))
     same(sym, (2, 4, 6, 6), "float32", False, 1)

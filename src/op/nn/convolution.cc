@@ -235,18 +235,59 @@ void direct(int64_t n, T* out, Req req, F&& at) {
 }
 
 // ---- The fused epilogue (conv_params.h) ---------------------------------------------------
-template <class T, bool kBias, bool kBn, ConvAct kAct>
-BRASS_ALWAYS_INLINE inline void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
-  const T b = kBias ? e.bias[f] : T(0);
-  const T m = kBn ? e.mean[f] : T(0), s = kBn ? e.scale[f] : T(0), h = kBn ? e.shift[f] : T(0);
-  const T lo = e.lo, hi = e.hi;
-  for (int64_t j = 0; j < n; ++j) {
-    T v = y[j];
-    if (kBias) v = v + b;
+// The epilogue's work after the bias for one filter f, as a value map: kBn and kAct fixed at
+// compile time, so the loops that apply it stay plain and vectorize (the identity when both
+// are off).
+template <class T, bool kBn, ConvAct kAct>
+struct ChannelPost {
+  T m = T(0), s = T(0), h = T(0), lo = T(0), hi = T(0);
+
+  static ChannelPost of(const ConvEpilogue<T>* e, int64_t f) {
+    ChannelPost p;
+    if (kBn) {
+      p.m = e->mean[f];
+      p.s = e->scale[f];
+      p.h = e->shift[f];
+    }
+    if (kAct == ConvAct::kClip) {
+      p.lo = e->lo;
+      p.hi = e->hi;
+    }
+    return p;
+  }
+  BRASS_ALWAYS_INLINE T operator()(T v) const {
     if (kBn) v = (v - m) * s + h;
     if (kAct == ConvAct::kRelu) v = unary_ops::Relu::map(v);
     if (kAct == ConvAct::kClip) v = matrix_ops::clip_value(v, lo, hi);
-    y[j] = v;
+    return v;
+  }
+};
+
+// fn(ChannelPost<T, kBn, kAct>{}) for e's work after the bias (the identity for no e).
+template <class T, class F>
+void with_post(const ConvEpilogue<T>* e, F&& fn) {
+  const bool bn = e && e->scale;
+  const ConvAct act = e ? e->act : ConvAct::kNone;
+  auto pick = [&](auto bn_tag) {
+    constexpr bool kBn = decltype(bn_tag)::value;
+    switch (act) {
+      case ConvAct::kRelu: fn(ChannelPost<T, kBn, ConvAct::kRelu>{}); break;
+      case ConvAct::kClip: fn(ChannelPost<T, kBn, ConvAct::kClip>{}); break;
+      default: fn(ChannelPost<T, kBn, ConvAct::kNone>{}); break;
+    }
+  };
+  if (bn) pick(std::true_type{});
+  else pick(std::false_type{});
+}
+
+template <class T, bool kBias, bool kBn, ConvAct kAct>
+BRASS_ALWAYS_INLINE inline void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
+  const T b = kBias ? e.bias[f] : T(0);
+  const auto post = ChannelPost<T, kBn, kAct>::of(&e, f);
+  for (int64_t j = 0; j < n; ++j) {
+    T v = y[j];
+    if (kBias) v = v + b;
+    y[j] = post(v);
   }
 }
 
@@ -339,16 +380,16 @@ BRASS_ALWAYS_INLINE inline T dw_flat_at(const T* __restrict p, const T* __restri
   return a + b;
 }
 
-template <class T>
+template <class T, class P>
 BRASS_ALWAYS_INLINE inline void dw_plane_flat(const T* __restrict p, const T* __restrict hl,
                                               const T* __restrict hr, int64_t w, const T* wk, T b,
-                                              T* __restrict out, int64_t n, bool add) {
+                                              T* __restrict out, int64_t n, bool add, const P& post) {
   T k[9];
   for (int t = 0; t < 9; ++t) k[t] = wk[t];
   if (add) {
-    for (int64_t i = 0; i < n; ++i) out[i] += dw_flat_at(p, hl, hr, w, k, b, i);
+    for (int64_t i = 0; i < n; ++i) out[i] = post(out[i] + dw_flat_at(p, hl, hr, w, k, b, i));
   } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = dw_flat_at(p, hl, hr, w, k, b, i);
+    for (int64_t i = 0; i < n; ++i) out[i] = post(dw_flat_at(p, hl, hr, w, k, b, i));
   }
 }
 
@@ -358,9 +399,10 @@ BRASS_ALWAYS_INLINE inline void dw_plane_flat(const T* __restrict p, const T* __
 // (ky != 1, kx != 1) at row i - (ky == 0) and column j - (kx == 0): the only padding reached
 // is the top row (the zeros before each phase) and the left column (dropped by hl). The taps
 // in the same order as by rows: the same bits.
-template <class T>
+template <class T, class P>
 BRASS_ALWAYS_INLINE inline void dw_plane_flat2(const T* const* ph, const T* __restrict hl, int64_t ow,
-                                               const T* wk, T b, T* __restrict out, int64_t n, bool add) {
+                                               const T* wk, T b, T* __restrict out, int64_t n, bool add,
+                                               const P& post) {
   T k[9];
   for (int t = 0; t < 9; ++t) k[t] = wk[t];
   const T* __restrict p00 = ph[0];
@@ -376,18 +418,19 @@ BRASS_ALWAYS_INLINE inline void dw_plane_flat2(const T* const* ph, const T* __re
     return a + b;
   };
   if (add) {
-    for (int64_t o = 0; o < n; ++o) out[o] += at(o);
+    for (int64_t o = 0; o < n; ++o) out[o] = post(out[o] + at(o));
   } else {
-    for (int64_t o = 0; o < n; ++o) out[o] = at(o);
+    for (int64_t o = 0; o < n; ++o) out[o] = post(at(o));
   }
 }
 
 // n outputs of a 3x3 kernel: p points at the first padded row's phases, ry apart row to row.
 // kUnit: the taps are 0, 1 and 2 along the row (stride 1, no dilation), offsets the compiler
 // then folds into the loads, leaving three row pointers live instead of nine.
-template <class T, bool kUnit = false>
+template <bool kUnit, class T, class P>
 BRASS_ALWAYS_INLINE inline void dw_row3x3(const T* __restrict p, int64_t ry, const int64_t* tap,
-                                          const T* w, T b, T* __restrict out, int64_t n, bool add) {
+                                          const T* w, T b, T* __restrict out, int64_t n, bool add,
+                                          const P& post) {
   const T* a = p + (kUnit ? 0 : tap[0]);
   const T* c = p + (kUnit ? 1 : tap[1]);
   const T* e = p + (kUnit ? 2 : tap[2]);
@@ -395,12 +438,12 @@ BRASS_ALWAYS_INLINE inline void dw_row3x3(const T* __restrict p, int64_t ry, con
   const int64_t r2 = 2 * ry;
   if (add) {
     for (int64_t j = 0; j < n; ++j)
-      out[j] += T(0) + w0 * a[j] + w1 * c[j] + w2 * e[j] + w3 * a[j + ry] + w4 * c[j + ry] + w5 * e[j + ry] +
-                w6 * a[j + r2] + w7 * c[j + r2] + w8 * e[j + r2] + b;
+      out[j] = post(out[j] + (T(0) + w0 * a[j] + w1 * c[j] + w2 * e[j] + w3 * a[j + ry] + w4 * c[j + ry] +
+                              w5 * e[j + ry] + w6 * a[j + r2] + w7 * c[j + r2] + w8 * e[j + r2] + b));
   } else {
     for (int64_t j = 0; j < n; ++j)
-      out[j] = T(0) + w0 * a[j] + w1 * c[j] + w2 * e[j] + w3 * a[j + ry] + w4 * c[j + ry] + w5 * e[j + ry] +
-               w6 * a[j + r2] + w7 * c[j + r2] + w8 * e[j + r2] + b;
+      out[j] = post(T(0) + w0 * a[j] + w1 * c[j] + w2 * e[j] + w3 * a[j + ry] + w4 * c[j + ry] +
+                    w5 * e[j + ry] + w6 * a[j + r2] + w7 * c[j + r2] + w8 * e[j + r2] + b);
   }
 }
 
@@ -409,12 +452,13 @@ BRASS_ALWAYS_INLINE inline void dw_tap(T* __restrict acc, const T* __restrict sr
   for (int64_t j = 0; j < n; ++j) acc[j] += w * src[j];
 }
 
-template <class T>
-BRASS_ALWAYS_INLINE inline void dw_put(T* __restrict out, const T* __restrict acc, T b, int64_t n, bool add) {
+template <class T, class P>
+BRASS_ALWAYS_INLINE inline void dw_put(T* __restrict out, const T* __restrict acc, T b, int64_t n, bool add,
+                                       const P& post) {
   if (add) {
-    for (int64_t j = 0; j < n; ++j) out[j] += acc[j] + b;
+    for (int64_t j = 0; j < n; ++j) out[j] = post(out[j] + (acc[j] + b));
   } else {
-    for (int64_t j = 0; j < n; ++j) out[j] = acc[j] + b;
+    for (int64_t j = 0; j < n; ++j) out[j] = post(acc[j] + b);
   }
 }
 
@@ -426,9 +470,9 @@ inline int64_t dw_run(const ConvGeom& g, int64_t pitch) {
 }
 
 // Plane pl (sample, filter) through the scratch buf (padding rows and slack already zero; acc,
-// a row of sums, after it).
-template <class T>
-BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf, T* acc) {
+// a row of sums, after it); post maps each output as it is stored.
+template <class T, class P>
+BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf, T* acc, const P& post) {
   const ConvGeom& g = *q.g;
   const int64_t f = pl % g.f, n = pl / g.f, s = q.s;
   const T* xp = q.x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
@@ -436,7 +480,7 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
     const int64_t hw = g.h * g.w;
     std::memcpy(buf + g.w + 1, xp, sizeof(T) * size_t(hw));
     dw_plane_flat(buf + g.w + 1, q.has_left, q.has_right, g.w, q.w + f * 9, q.bias ? q.bias[f] : T(0),
-                  q.y + pl * g.p, hw, q.req == Req::kAdd);
+                  q.y + pl * g.p, hw, q.req == Req::kAdd, post);
     return;
   }
   if (q.out_left) {
@@ -455,7 +499,7 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
         }
       }
     dw_plane_flat2<T>(ph, q.out_left, ow, q.w + f * 9, q.bias ? q.bias[f] : T(0), q.y + pl * g.p, n_out,
-                      q.req == Req::kAdd);
+                      q.req == Req::kAdd, post);
     return;
   }
   for (int64_t z = 0; z < g.d; ++z)
@@ -489,14 +533,15 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
       // (reading into the zeros after the plane), so the vectors run full.
       const int64_t pitch = g.sh * q.row_at;
       const T* p = buf + oz * g.sd * q.hp * q.row_at;
-      dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, acc, dw_run(g, pitch), false);
+      dw_row3x3<false>(p, g.dh * q.row_at, q.tap_at, wp, b, acc, dw_run(g, pitch), false,
+                       ChannelPost<T, false, ConvAct::kNone>{});
       for (int64_t oy = 0; oy < g.oh; ++oy) {
         T* out = yp + (oz * g.oh + oy) * g.ow;
         const T* a = acc + oy * pitch;
         if (add) {
-          for (int64_t j = 0; j < g.ow; ++j) out[j] += a[j];
+          for (int64_t j = 0; j < g.ow; ++j) out[j] = post(out[j] + a[j]);
         } else {
-          for (int64_t j = 0; j < g.ow; ++j) out[j] = a[j];
+          for (int64_t j = 0; j < g.ow; ++j) out[j] = post(a[j]);
         }
       }
       continue;
@@ -505,8 +550,8 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
       T* out = yp + (oz * g.oh + oy) * g.ow;
       const T* p = buf + (oz * g.sd * q.hp + oy * g.sh) * q.row_at;
       if (k3) {
-        if (s == 1 && g.dw == 1) dw_row3x3<T, true>(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add);
-        else dw_row3x3(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add);
+        if (s == 1 && g.dw == 1) dw_row3x3<true>(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add, post);
+        else dw_row3x3<false>(p, g.dh * q.row_at, q.tap_at, wp, b, out, g.ow, add, post);
         continue;
       }
       for (int64_t j = 0; j < g.ow; ++j) acc[j] = T(0);
@@ -516,12 +561,12 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
           const T* wr = wp + (kz * g.kh + ky) * g.kw;
           for (int64_t kx = 0; kx < g.kw; ++kx) dw_tap(acc, pr + q.tap_at[kx], wr[kx], g.ow);
         }
-      dw_put(out, acc, b, g.ow, add);
+      dw_put(out, acc, b, g.ow, add, post);
     }
   }
 }
 
-// epi (no bias: the planes add it): run on each finished plane, while it is in cache.
+// epi (no bias: the planes add it): applied to each output as it is stored.
 template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
                      const ConvEpilogue<T>* epi) {
@@ -567,14 +612,17 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
     const int64_t run = dw_run(g, g.sh * q.row_at);
     std::vector<T> buf(static_cast<size_t>(plane + kDwVec + std::max(g.ow, run)), T(0));
     T* acc = buf.data() + plane + kDwVec;
-    for (int64_t pl = p0; pl < p1; ++pl) {
-      // The float plane is built for the ISA's vectors too (the others as compiled).
-      if constexpr (std::is_same<T, float>::value)
-        kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { dw_plane(q, pl, buf.data(), acc); });
-      else
-        dw_plane(q, pl, buf.data(), acc);
-      if (epi) epi_rows(isa, *epi, y + pl * g.p, g.p, pl % g.f, 1, g.p);
-    }
+    with_post(epi, [&](auto kind) {
+      using P = decltype(kind);
+      for (int64_t pl = p0; pl < p1; ++pl) {
+        const P post = P::of(epi, pl % g.f);
+        // The float plane is built for the ISA's vectors too (the others as compiled).
+        if constexpr (std::is_same<T, float>::value)
+          kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { dw_plane(q, pl, buf.data(), acc, post); });
+        else
+          dw_plane(q, pl, buf.data(), acc, post);
+      }
+    });
   });
 }
 
