@@ -573,19 +573,24 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph,
               nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
   // The flat 3x3 path for short rows, where the padded rows cost more than the sums (its
-  // buffer, w + 1 zeros on each side of the plane, fits in the padded plane's).
+  // buffer, w + 1 zeros on each side of the plane, fits in the padded plane's). The flat paths
+  // take a side neighbour only where the row has one: a condition compilers vectorize as
+  // masked loads, which only AVX-512 has (elsewhere those loops run scalar, several times
+  // slower than the padded rows), so they serve float on AVX-512.
+  const kernel::Isa isa = kernel::active_isa();
+  const bool masked = std::is_same<T, float>::value && isa == kernel::Isa::kAvx512;
   std::vector<T> sides;
   auto left_table = [&](int64_t n, int64_t width) {  // i % width != 0 for i in [0, n]
     sides.resize(size_t(n + 1));
     for (int64_t i = 0; i <= n; ++i) sides[size_t(i)] = i % width != 0 ? T(1) : T(0);
     return sides.data();
   };
-  if (g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
-      g.ph == 1 && g.pw == 1 && g.pd == 0 && g.ow < 32) {
+  const bool flat3 = masked && g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 &&
+                     g.ph == 1 && g.pw == 1 && g.pd == 0;
+  if (flat3 && g.sh == 1 && g.sw == 1 && g.ow < 32) {
     q.has_left = left_table(g.h * g.w, g.w);
     q.has_right = q.has_left + 1;
-  } else if (g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.sh == 2 && g.sw == 2 && g.dh == 1 &&
-             g.dw == 1 && g.ph == 1 && g.pw == 1 && g.pd == 0 && g.h % 2 == 0 && g.w % 2 == 0) {
+  } else if (flat3 && g.sh == 2 && g.sw == 2 && g.h % 2 == 0 && g.w % 2 == 0) {
     // The four-phase path (its buffer, 4 * (ow + 1 + oh*ow), fits in the padded plane's
     // 4 * (oh + 1) * (ow + 1)).
     q.out_left = left_table(g.oh * g.ow, g.ow);
@@ -604,7 +609,6 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   q.tap_at = tap_at.data();
   q.lo = lo.data();
   q.hi = hi.data();
-  const kernel::Isa isa = kernel::active_isa();
   const int64_t plane = q.dp * q.hp * q.row_at;
   thread_pool::parallel_for(g.n * g.f, 1, [&](int64_t p0, int64_t p1) {
     // acc: a row of sums, or a 3x3 plane's rows run together (pitch sh padded rows), after the
