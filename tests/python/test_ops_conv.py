@@ -996,7 +996,8 @@ def test_convolution_on_every_isa(isa, tmp_path):
 def test_convolution_batchnorm_fusion_on_every_isa(isa):
     """The fused epilogue (bias, BatchNorm, relu/clip) through each ISA's GEMM strips (or its
     micro-kernel's registers, after one depth block or, at depth 1080, two) and depthwise
-    planes gives the unfused graph's bits (a missing ISA falls back)."""
+    planes (rows, and the flat paths at stride 1 and 2) gives the unfused graph's bits (a
+    missing ISA falls back)."""
     import os
     import subprocess
     import sys
@@ -1011,16 +1012,20 @@ def test_convolution_batchnorm_fusion_on_every_isa(isa):
         "y = block(y, 2, dict(kernel=(3, 3), stride=(2, 2), num_filter=40), lambda y: y)\n"
         "y = block(y, 3, dict(kernel=(1, 1), num_filter=120, no_bias=True), lambda y: y)\n"
         "y = block(y, 4, dict(kernel=(3, 3), pad=(1, 1), num_filter=19), mx.sym.relu)\n"
-        "outs = []\n"
-        "for fuse in ('1', '0'):\n"
+        "dw = lambda s: dict(kernel=(3, 3), pad=(1, 1), stride=(s, s), num_filter=8, num_group=8, no_bias=True)\n"
+        "z = block(mx.sym.var('data'), 5, dw(1), lambda y: mx.sym.clip(y, a_min=0, a_max=6))\n"
+        "z = block(z, 6, dw(2), mx.sym.relu)\n"
+        "for sym, shape, nodes in ((y, (2, 16, 37, 45), 5), (z, (2, 8, 10, 12), 2)):\n"
+        "  outs = []\n"
+        "  for fuse in ('1', '0'):\n"
         "    os.environ['BRASS_FUSE'] = fuse\n"
-        "    exe = y.simple_bind(mx.cpu(), data=(2, 16, 37, 45), grad_req='null')\n"
+        "    exe = sym.simple_bind(mx.cpu(), data=shape, grad_req='null')\n"
         "    r = np.random.RandomState(0)\n"
         "    for k in sorted(exe.arg_dict): exe.arg_dict[k][:] = r.uniform(-1, 1, exe.arg_dict[k].shape)\n"
         "    for k in sorted(exe.aux_dict): exe.aux_dict[k][:] = r.uniform(0.5, 1.5, exe.aux_dict[k].shape)\n"
         "    outs.append(exe.forward(is_train=False)[0].asnumpy())\n"
-        "    assert exe.memory_plan['fused'] == (5 if fuse == '1' else 0), exe.memory_plan\n"
-        "assert outs[0].tobytes() == outs[1].tobytes(), np.abs(outs[0] - outs[1]).max()\n")
+        "    assert exe.memory_plan['fused'] == (nodes if fuse == '1' else 0), exe.memory_plan\n"
+        "  assert outs[0].tobytes() == outs[1].tobytes(), np.abs(outs[0] - outs[1]).max()\n")
     env = dict(os.environ, BRASS_ISA=isa)
     run = subprocess.run([sys.executable, "-c", prog], env=env, capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr

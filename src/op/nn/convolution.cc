@@ -357,39 +357,44 @@ struct DwPlan {
   // has_left[i] = (i % w != 0), and has_right[i] = has_left[i + 1] (one table, one apart).
   const T *has_left, *has_right;
   // 3x3, stride 2, padding 1 on even h and w (MobileNet's downsampling): the plane is split
-  // into four phases read as one run (see dw_plane_flat2); per output, whether it has a left
+  // into phases read as one run (see dw_plane_flat2); per output, whether it has a left
   // neighbour in its row (o % ow != 0).
   const T* out_left;
+  bool masked;      // dw_plane_flat2 takes the left neighbours by masked loads (AVX-512)
+  int64_t flat_at;  // the flat paths: elements from one array of the plane's to the next
 };
 
-// A 3x3 plane at stride 1 with padding 1 as one run over its h*w elements: buf holds w + 1
-// zeros, the plane, w + 1 zeros, so the rows above and below are reads of zeros; the left
-// and right neighbours are taken only within the row (else 0, as padding reads). The taps in
-// the same order as by rows: the same bits, with no padded rows to build or copy back.
+// dst[i] = keep[i] != 0 ? src[i] : 0 for i in [0, n): a neighbour taken only where the row has
+// one (src is the plane read one element to the left or right; every read is in the buffer).
 template <class T>
-BRASS_ALWAYS_INLINE inline T dw_flat_at(const T* __restrict p, const T* __restrict hl, const T* __restrict hr,
-                                        int64_t w, const T* k, T b, int64_t i) {
-  // Every read is in the buffer (the zeros around the plane); the side ones are then dropped.
-  const bool l = hl[i] != T(0), r = hr[i] != T(0);
-  const T* up = p - w;
-  const T* dn = p + w;
-  const T ul = up[i - 1], ur = up[i + 1], ml = p[i - 1], mr = p[i + 1], dl = dn[i - 1], dr = dn[i + 1];
-  T a = T(0) + k[0] * (l ? ul : T(0)) + k[1] * up[i] + k[2] * (r ? ur : T(0));
-  a = a + k[3] * (l ? ml : T(0)) + k[4] * p[i] + k[5] * (r ? mr : T(0));
-  a = a + k[6] * (l ? dl : T(0)) + k[7] * dn[i] + k[8] * (r ? dr : T(0));
-  return a + b;
+BRASS_ALWAYS_INLINE inline void dw_sides(T* __restrict dst, const T* __restrict src, const T* __restrict keep,
+                                         int64_t n) {
+  for (int64_t i = 0; i < n; ++i) dst[i] = keep[i] != T(0) ? src[i] : T(0);
 }
 
+// A 3x3 plane at stride 1 with padding 1 as one run over its h*w elements. x is the plane,
+// l and r (at and 2*at after x) its left and right neighbours (dw_sides: 0 past the row's
+// ends, as padding reads), each array with w zeros before and after, so the rows above and
+// below are reads at -w and +w. Plain loads only (no conditions): the loop vectorizes on
+// every ISA. The taps in the same order as by rows: the same bits, with no padded rows to
+// build or copy back.
 template <class T, class P>
-BRASS_ALWAYS_INLINE inline void dw_plane_flat(const T* __restrict p, const T* __restrict hl,
-                                              const T* __restrict hr, int64_t w, const T* wk, T b,
+BRASS_ALWAYS_INLINE inline void dw_plane_flat(const T* __restrict x, int64_t at, int64_t w, const T* wk, T b,
                                               T* __restrict out, int64_t n, bool add, const P& post) {
-  T k[9];
-  for (int t = 0; t < 9; ++t) k[t] = wk[t];
+  const T k0 = wk[0], k1 = wk[1], k2 = wk[2], k3 = wk[3], k4 = wk[4], k5 = wk[5], k6 = wk[6], k7 = wk[7],
+          k8 = wk[8];
+  const T* __restrict l = x + at;
+  const T* __restrict r = x + 2 * at;
+  auto sum = [&](int64_t i) BRASS_ALWAYS_INLINE {
+    T a = T(0) + k0 * l[i - w] + k1 * x[i - w] + k2 * r[i - w];
+    a = a + k3 * l[i] + k4 * x[i] + k5 * r[i];
+    a = a + k6 * l[i + w] + k7 * x[i + w] + k8 * r[i + w];
+    return a + b;
+  };
   if (add) {
-    for (int64_t i = 0; i < n; ++i) out[i] = post(out[i] + dw_flat_at(p, hl, hr, w, k, b, i));
+    for (int64_t i = 0; i < n; ++i) out[i] = post(out[i] + sum(i));
   } else {
-    for (int64_t i = 0; i < n; ++i) out[i] = post(dw_flat_at(p, hl, hr, w, k, b, i));
+    for (int64_t i = 0; i < n; ++i) out[i] = post(sum(i));
   }
 }
 
@@ -397,24 +402,39 @@ BRASS_ALWAYS_INLINE inline void dw_plane_flat(const T* __restrict p, const T* __
 // outputs. ph[py*2 + px] is the phase of rows py and columns px mod 2 (element (i, j) is
 // x[2i + py][2j + px]), each after ow + 1 zeros. Output (i, j) reads tap (ky, kx) from phase
 // (ky != 1, kx != 1) at row i - (ky == 0) and column j - (kx == 0): the only padding reached
-// is the top row (the zeros before each phase) and the left column (dropped by hl). The taps
-// in the same order as by rows: the same bits.
-template <class T, class P>
+// is the top row (the zeros before each phase) and the left column, which kMasked drops by
+// hl (o % ow != 0: a condition AVX-512 vectorizes as masked loads) and otherwise reads from
+// ph[4] and ph[5], phases 01 and 11 one column to the left with 0 in column 0 (dw_sides;
+// plain loads, which vectorize on every ISA). The taps in the same order as by rows: the same
+// bits.
+template <bool kMasked, class T, class P>
 BRASS_ALWAYS_INLINE inline void dw_plane_flat2(const T* const* ph, const T* __restrict hl, int64_t ow,
                                                const T* wk, T b, T* __restrict out, int64_t n, bool add,
                                                const P& post) {
-  T k[9];
-  for (int t = 0; t < 9; ++t) k[t] = wk[t];
+  const T k0 = wk[0], k1 = wk[1], k2 = wk[2], k3 = wk[3], k4 = wk[4], k5 = wk[5], k6 = wk[6], k7 = wk[7],
+          k8 = wk[8];
   const T* __restrict p00 = ph[0];
   const T* __restrict p01 = ph[1];
   const T* __restrict p10 = ph[2];
   const T* __restrict p11 = ph[3];
+  const T* __restrict l01 = ph[4];
+  const T* __restrict l11 = ph[5];
   auto at = [&](int64_t o) BRASS_ALWAYS_INLINE {
-    const bool l = hl[o] != T(0);
-    const T ul = p11[o - ow - 1], ml = p01[o - 1], dl = p11[o - 1];
-    T a = T(0) + k[0] * (l ? ul : T(0)) + k[1] * p10[o - ow] + k[2] * p11[o - ow];
-    a = a + k[3] * (l ? ml : T(0)) + k[4] * p00[o] + k[5] * p01[o];
-    a = a + k[6] * (l ? dl : T(0)) + k[7] * p10[o] + k[8] * p11[o];
+    T ul, ml, dl;
+    if (kMasked) {
+      const bool l = hl[o] != T(0);
+      const T u = p11[o - ow - 1], m = p01[o - 1], d = p11[o - 1];
+      ul = l ? u : T(0);
+      ml = l ? m : T(0);
+      dl = l ? d : T(0);
+    } else {
+      ul = l11[o - ow];
+      ml = l01[o];
+      dl = l11[o];
+    }
+    T a = T(0) + k0 * ul + k1 * p10[o - ow] + k2 * p11[o - ow];
+    a = a + k3 * ml + k4 * p00[o] + k5 * p01[o];
+    a = a + k6 * dl + k7 * p10[o] + k8 * p11[o];
     return a + b;
   };
   if (add) {
@@ -477,17 +497,23 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
   const int64_t f = pl % g.f, n = pl / g.f, s = q.s;
   const T* xp = q.x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
   if (q.has_left) {
-    const int64_t hw = g.h * g.w;
-    std::memcpy(buf + g.w + 1, xp, sizeof(T) * size_t(hw));
-    dw_plane_flat(buf + g.w + 1, q.has_left, q.has_right, g.w, q.w + f * 9, q.bias ? q.bias[f] : T(0),
-                  q.y + pl * g.p, hw, q.req == Req::kAdd, post);
+    // The plane and its two neighbours, each with w zeros around it (written once, when buf
+    // was made).
+    const int64_t hw = g.h * g.w, at = q.flat_at;
+    T* xb = buf + g.w;
+    std::memcpy(xb, xp, sizeof(T) * size_t(hw));
+    dw_sides(xb + at, xb - 1, q.has_left, hw);
+    dw_sides(xb + 2 * at, xb + 1, q.has_right, hw);
+    dw_plane_flat(xb, at, g.w, q.w + f * 9, q.bias ? q.bias[f] : T(0), q.y + pl * g.p, hw, q.req == Req::kAdd,
+                  post);
     return;
   }
   if (q.out_left) {
-    // The four phases, each after ow + 1 zeros (written once, when buf was made).
-    const int64_t oh = g.oh, ow = g.ow, n_out = oh * ow, at = ow + 1 + n_out;
-    T* ph[4];
-    for (int k = 0; k < 4; ++k) ph[k] = buf + k * at + ow + 1;
+    // The four phases (and the two shifted ones unless masked), each after ow + 1 zeros
+    // (written once, when buf was made).
+    const int64_t oh = g.oh, ow = g.ow, n_out = oh * ow, at = q.flat_at;
+    T* ph[6];
+    for (int k = 0; k < 6; ++k) ph[k] = buf + k * at + ow + 1;
     for (int64_t i = 0; i < oh; ++i)
       for (int64_t py = 0; py < 2; ++py) {
         const T* __restrict row = xp + (2 * i + py) * g.w;
@@ -498,8 +524,15 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
           o[j] = row[2 * j + 1];
         }
       }
-    dw_plane_flat2<T>(ph, q.out_left, ow, q.w + f * 9, q.bias ? q.bias[f] : T(0), q.y + pl * g.p, n_out,
-                      q.req == Req::kAdd, post);
+    const T b = q.bias ? q.bias[f] : T(0);
+    if (q.masked) {
+      dw_plane_flat2<true>(ph, q.out_left, ow, q.w + f * 9, b, q.y + pl * g.p, n_out, q.req == Req::kAdd, post);
+    } else {
+      dw_sides(ph[4], ph[1] - 1, q.out_left, n_out);
+      dw_sides(ph[5], ph[3] - 1, q.out_left, n_out);
+      dw_plane_flat2<false>(ph, q.out_left, ow, q.w + f * 9, b, q.y + pl * g.p, n_out, q.req == Req::kAdd,
+                            post);
+    }
     return;
   }
   for (int64_t z = 0; z < g.d; ++z)
@@ -571,29 +604,27 @@ template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
                      const ConvEpilogue<T>* epi) {
   DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph,
-              nullptr, nullptr, nullptr, nullptr, nullptr, nullptr};
-  // The flat 3x3 path for short rows, where the padded rows cost more than the sums (its
-  // buffer, w + 1 zeros on each side of the plane, fits in the padded plane's). The flat paths
-  // take a side neighbour only where the row has one: a condition compilers vectorize as
-  // masked loads, which only AVX-512 has (elsewhere those loops run scalar, several times
-  // slower than the padded rows), so they serve float on AVX-512.
+              nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, false, 0};
+  // The flat 3x3 paths for short rows, where the padded rows cost more than the sums.
   const kernel::Isa isa = kernel::active_isa();
-  const bool masked = std::is_same<T, float>::value && isa == kernel::Isa::kAvx512;
-  std::vector<T> sides;
-  auto left_table = [&](int64_t n, int64_t width) {  // i % width != 0 for i in [0, n]
-    sides.resize(size_t(n + 1));
-    for (int64_t i = 0; i <= n; ++i) sides[size_t(i)] = i % width != 0 ? T(1) : T(0);
+  const bool flat3 = g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.ph == 1 &&
+                     g.pw == 1 && g.pd == 0;
+  int64_t flat_n = 0;     // the flat paths' buffer
+  std::vector<T> sides;  // i % width != 0 for i in [0, n]
+  auto left_table = [&](int64_t n, int64_t width) {
+    for (int64_t i = 0; i <= n; ++i) sides.push_back(i % width != 0 ? T(1) : T(0));
     return sides.data();
   };
-  const bool flat3 = masked && g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 &&
-                     g.ph == 1 && g.pw == 1 && g.pd == 0;
   if (flat3 && g.sh == 1 && g.sw == 1 && g.ow < 32) {
     q.has_left = left_table(g.h * g.w, g.w);
     q.has_right = q.has_left + 1;
+    q.flat_at = (g.h * g.w + 2 * g.w + kDwVec - 1) / kDwVec * kDwVec;
+    flat_n = 3 * q.flat_at;
   } else if (flat3 && g.sh == 2 && g.sw == 2 && g.h % 2 == 0 && g.w % 2 == 0) {
-    // The four-phase path (its buffer, 4 * (ow + 1 + oh*ow), fits in the padded plane's
-    // 4 * (oh + 1) * (ow + 1)).
     q.out_left = left_table(g.oh * g.ow, g.ow);
+    q.masked = std::is_same<T, float>::value && isa == kernel::Isa::kAvx512;
+    q.flat_at = (g.oh * g.ow + g.ow + 1 + kDwVec - 1) / kDwVec * kDwVec;
+    flat_n = 6 * q.flat_at;
   }
   q.len = g.ow + (g.kw - 1) * g.dw / q.s;
   q.stride = q.len;
@@ -614,7 +645,7 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
     // acc: a row of sums, or a 3x3 plane's rows run together (pitch sh padded rows), after the
     // padded planes and a vector of zeros.
     const int64_t run = dw_run(g, g.sh * q.row_at);
-    std::vector<T> buf(static_cast<size_t>(plane + kDwVec + std::max(g.ow, run)), T(0));
+    std::vector<T> buf(static_cast<size_t>(std::max(flat_n, plane + kDwVec + std::max(g.ow, run))), T(0));
     T* acc = buf.data() + plane + kDwVec;
     with_post(epi, [&](auto kind) {
       using P = decltype(kind);
