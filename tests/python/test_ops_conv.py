@@ -939,6 +939,23 @@ def test_convolution_gradients_do_not_depend_on_the_thread_count():
     assert outs[0] == outs[1] == outs[2]
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_depthwise_planes_at_their_edges(dtype):
+    """The depthwise 3x3 plane paths (the whole plane as one run at stride 1, four phases at
+    stride 2, padded rows) on planes of one element, one row, one column, two, and odd and
+    even sides, with a bias, against the reference."""
+    for i, (n, c, h, w) in enumerate([(1, 2, 1, 1), (1, 2, 5, 1), (1, 2, 1, 5), (2, 3, 2, 3), (1, 2, 2, 2),
+                                      (1, 3, 4, 6), (2, 2, 8, 2), (1, 2, 31, 31), (1, 2, 33, 40)]):
+        for s in (1, 2):
+            x = rand((n, c, h, w), dtype, seed=i)
+            wt = rand((c, 1, 3, 3), dtype, seed=20 + i)
+            b = rand((c,), dtype, seed=40 + i)
+            got = mx.nd.Convolution(mx.nd.array(x, dtype=dtype), mx.nd.array(wt, dtype=dtype),
+                                    mx.nd.array(b, dtype=dtype), kernel=(3, 3), pad=(1, 1), stride=(s, s),
+                                    num_filter=c, num_group=c).asnumpy()
+            close(got, conv_ref_nd(x, wt, b, (3, 3), (s, s), None, (1, 1), c).astype(dtype), dtype)
+
+
 @pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
 def test_convolution_on_every_isa(isa, tmp_path):
     """Convolution through each ISA's GEMM panels (panel widths differ) and depthwise kernels:

@@ -352,10 +352,8 @@ struct DwPlan {
   Req req;
   int64_t s, len, stride, row_at, dp, hp;
   const int64_t *tap_at, *lo, *hi;  // per kx: offset in a row's phases; per phase: data span
-  // 3x3, stride 1, padding 1 (MobileNet's): the plane is read as one run (see dw_plane_flat);
-  // per element of the plane, whether it has a left / a right neighbour in its row (1 or 0):
-  // has_left[i] = (i % w != 0), and has_right[i] = has_left[i + 1] (one table, one apart).
-  const T *has_left, *has_right;
+  // 3x3, stride 1, padding 1 (MobileNet's): the plane is read as one run (see dw_plane_flat).
+  bool flat;
   // 3x3, stride 2, padding 1 on even h and w (MobileNet's downsampling): the plane is split
   // into phases read as one run (see dw_plane_flat2); per output, whether it has a left
   // neighbour in its row (o % ow != 0).
@@ -373,9 +371,9 @@ BRASS_ALWAYS_INLINE inline void dw_sides(T* __restrict dst, const T* __restrict 
 }
 
 // A 3x3 plane at stride 1 with padding 1 as one run over its h*w elements. x is the plane,
-// l and r (at and 2*at after x) its left and right neighbours (dw_sides: 0 past the row's
-// ends, as padding reads), each array with w zeros before and after, so the rows above and
-// below are reads at -w and +w. Plain loads only (no conditions): the loop vectorizes on
+// l and r (at and 2*at after x) its left and right neighbours (0 past the row's ends, as
+// padding reads), each array with w zeros before and after, so the rows above and below are
+// reads at -w and +w. Plain loads only (no conditions): the loop vectorizes on
 // every ISA. The taps in the same order as by rows: the same bits, with no padded rows to
 // build or copy back.
 template <class T, class P>
@@ -496,14 +494,24 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
   const ConvGeom& g = *q.g;
   const int64_t f = pl % g.f, n = pl / g.f, s = q.s;
   const T* xp = q.x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
-  if (q.has_left) {
+  if (q.flat) {
     // The plane and its two neighbours, each with w zeros around it (written once, when buf
     // was made).
     const int64_t hw = g.h * g.w, at = q.flat_at;
-    T* xb = buf + g.w;
+    T* __restrict xb = buf + g.w;
+    T* __restrict lb = xb + at;
+    T* __restrict rb = xb + 2 * at;
+    // Three copies of the input (not of the copy just written: reads that straddle recent
+    // stores wait for them), then the neighbours past each row's ends set to 0.
     std::memcpy(xb, xp, sizeof(T) * size_t(hw));
-    dw_sides(xb + at, xb - 1, q.has_left, hw);
-    dw_sides(xb + 2 * at, xb + 1, q.has_right, hw);
+    lb[0] = T(0);
+    std::memcpy(lb + 1, xp, sizeof(T) * size_t(hw - 1));
+    std::memcpy(rb, xp + 1, sizeof(T) * size_t(hw - 1));
+    rb[hw - 1] = T(0);
+    for (int64_t i = g.w; i < hw; i += g.w) {
+      lb[i] = T(0);
+      rb[i - 1] = T(0);
+    }
     dw_plane_flat(xb, at, g.w, q.w + f * 9, q.bias ? q.bias[f] : T(0), q.y + pl * g.p, hw, q.req == Req::kAdd,
                   post);
     return;
@@ -604,24 +612,20 @@ template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
                      const ConvEpilogue<T>* epi) {
   DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph,
-              nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, false, 0};
+              nullptr, nullptr, nullptr, false, nullptr, false, 0};
   // The flat 3x3 paths for short rows, where the padded rows cost more than the sums.
   const kernel::Isa isa = kernel::active_isa();
   const bool flat3 = g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.ph == 1 &&
                      g.pw == 1 && g.pd == 0;
   int64_t flat_n = 0;     // the flat paths' buffer
-  std::vector<T> sides;  // i % width != 0 for i in [0, n]
-  auto left_table = [&](int64_t n, int64_t width) {
-    for (int64_t i = 0; i <= n; ++i) sides.push_back(i % width != 0 ? T(1) : T(0));
-    return sides.data();
-  };
+  std::vector<T> out_left;  // o % ow != 0 for o in [0, oh*ow]
   if (flat3 && g.sh == 1 && g.sw == 1 && g.ow < 32) {
-    q.has_left = left_table(g.h * g.w, g.w);
-    q.has_right = q.has_left + 1;
+    q.flat = true;
     q.flat_at = (g.h * g.w + 2 * g.w + kDwVec - 1) / kDwVec * kDwVec;
     flat_n = 3 * q.flat_at;
   } else if (flat3 && g.sh == 2 && g.sw == 2 && g.h % 2 == 0 && g.w % 2 == 0) {
-    q.out_left = left_table(g.oh * g.ow, g.ow);
+    for (int64_t o = 0; o <= g.oh * g.ow; ++o) out_left.push_back(o % g.ow != 0 ? T(1) : T(0));
+    q.out_left = out_left.data();
     q.masked = std::is_same<T, float>::value && isa == kernel::Isa::kAvx512;
     q.flat_at = (g.oh * g.ow + g.ow + 1 + kDwVec - 1) / kDwVec * kDwVec;
     flat_n = 6 * q.flat_at;
