@@ -372,7 +372,7 @@ const bool kRegistered = [] {
   add_multi<MultiSGDParam>("multi_sgd_update", Layout{2, 0, false}, {},
                            "SGD update of num_weights weights in one call: inputs weight_0, grad_0, "
                            "weight_1, grad_1, ...; output k is the new weight k:\n\n"
-                           "    weight_k = weight_k - lrs[k] * wds[k] * weight_k - lrs[k] * "
+                           "    weight_k = (1 - lrs[k] * wds[k]) * weight_k - lrs[k] * "
                            "clip(rescale_grad * grad_k, clip_gradient)")
       .cpu(cpu_update<MultiSgdStep, MultiSGDParam, 0, false>);
   add_multi<MultiSGDMomParam>("multi_sgd_mom_update", Layout{3, 0, false}, {2},

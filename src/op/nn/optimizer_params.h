@@ -357,10 +357,12 @@ struct MultiSgdStep {
   MultiSgdStep(const MultiSGDMomParam& p, int k)
       : lr(C(p.lrs.v[size_t(k)])), wd(C(p.wds.v[size_t(k)])), momentum(C(p.momentum)),
         rescale(C(p.rescale_grad)), clip(C(p.clip_gradient)), has_mom(true) {}
+  // sgd_update's and sgd_mom_update's arithmetic: a weight gets the same bits alone or in a
+  // group.
   BRASS_XINLINE C operator()(C w, C g, C rs, C* s) const {
-    C mom = (has_mom ? momentum * s[0] : C(0)) - lr * wd * w - lr * scaled(g, rs, clip);
-    if (has_mom) s[0] = mom;
-    return w + mom;
+    if (!has_mom) return (C(1) - lr * wd) * w - lr * scaled(g, rs, clip);
+    s[0] = momentum * s[0] - lr * wd * w - lr * scaled(g, rs, clip);
+    return w + s[0];
   }
 };
 
