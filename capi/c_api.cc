@@ -652,6 +652,18 @@ brass_status brass_ndarray_detach(brass_ndarray_t h, brass_ndarray_t* out) {
   API_END();
 }
 
+brass_status brass_ndarray_get_grad_state(brass_ndarray_t h, int32_t* out) {
+  API_BEGIN();
+  *out = autograd::grad_fresh(arr(h, "grad state")) ? 1 : 0;
+  API_END();
+}
+
+brass_status brass_ndarray_set_grad_state(brass_ndarray_t h, int32_t state) {
+  API_BEGIN();
+  autograd::set_grad_fresh(arr(h, "grad state"), state != 0);
+  API_END();
+}
+
 brass_status brass_autograd_record_function(int32_t num_inputs, const brass_ndarray_t* inputs, int32_t num_outputs,
                                             const brass_ndarray_t* outputs, brass_custom_backward_fn backward,
                                             brass_custom_release_fn release, void* user) {

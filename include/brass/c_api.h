@@ -335,6 +335,10 @@ BRASS_API brass_status brass_autograd_backward(int32_t num_heads, const brass_nd
 BRASS_API brass_status brass_ndarray_get_grad(brass_ndarray_t arr, brass_ndarray_t *out);
 /* A new handle to the same memory, outside any recorded graph. */
 BRASS_API brass_status brass_ndarray_detach(brass_ndarray_t arr, brass_ndarray_t *out);
+/* Whether a backward has written the gradient of a marked variable since the state was last
+** set to 0 (0 for an array that is not marked); set fails for an array that is not marked. */
+BRASS_API brass_status brass_ndarray_get_grad_state(brass_ndarray_t arr, int32_t *out);
+BRASS_API brass_status brass_ndarray_set_grad_state(brass_ndarray_t arr, int32_t state);
 /*
 ** brass_autograd_record_function: records outputs = f(inputs) for a function computed outside
 ** the graph (autograd.Function), when recording and some input is recorded. At backward,

@@ -10,7 +10,7 @@ except ImportError:  # pragma: no cover - ml_dtypes is a declared dependency
 
 from ._ffi import ffi, lib  # noqa: E402
 
-__all__ = ["BrassError", "MXNetError", "ffi", "lib", "check", "string_types", "numeric_types"]
+__all__ = ["BrassError", "MXNetError", "ffi", "lib", "check", "string_types", "numeric_types", "atomic_write"]
 
 string_types = (str,)
 numeric_types = (float, int, np.generic)
@@ -29,6 +29,25 @@ class BrassError(Exception):
 
 
 MXNetError = BrassError  # the name MXNet scripts catch
+
+
+def atomic_write(fname, data):
+    """Writes ``data`` (bytes or str) to ``fname`` through a temporary file renamed into place,
+    so a reader, or a crash mid-write, sees the old file or the new one, never a part."""
+    import os
+
+    fname = os.fspath(fname)
+    tmp = "%s.tmp-%d" % (fname, os.getpid())
+    try:
+        with open(tmp, "wb" if isinstance(data, (bytes, bytearray)) else "w") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, fname)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def check(status):

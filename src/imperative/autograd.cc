@@ -21,6 +21,7 @@ struct VarInfo {
   NDArray value;
   NDArray grad;
   Req req = Req::kNull;
+  bool fresh = false;  // a backward has written grad since the flag was last cleared
 };
 
 // What a recorded op node keeps: its input and output values (outside the graph), until a
@@ -101,6 +102,17 @@ bool is_variable(const NDArray& x) { return !grad_of(x).is_none(); }
 NDArray grad_of(const NDArray& x) {
   const VarInfo* v = x.ag_node() ? var_info(*x.ag_node()) : nullptr;
   return v && v->req != Req::kNull ? v->grad : NDArray();
+}
+
+bool grad_fresh(const NDArray& x) {
+  const VarInfo* v = x.ag_node() ? var_info(*x.ag_node()) : nullptr;
+  return v && v->fresh;
+}
+
+void set_grad_fresh(const NDArray& x, bool fresh) {
+  VarInfo* v = x.ag_node() ? var_info(*x.ag_node()) : nullptr;
+  if (!v) fail(BRASS_ERR_INVALID_ARGUMENT, "grad state: the array is not a variable (attach_grad first)");
+  v->fresh = fresh;
 }
 
 void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
@@ -336,6 +348,7 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
     auto add_attrs = make_attrs(add, {});
     for (size_t i = 0; i < xs.size(); ++i) {
       VarInfo* v = var_info(*xs[i].node);
+      v->fresh = true;
       if (written[i]) continue;
       if (v->req == Req::kAdd) {
         std::vector<NDArray> out{v->grad};

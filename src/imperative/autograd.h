@@ -27,6 +27,10 @@ void mark_variables(const std::vector<NDArray*>& vars, const std::vector<Req>& r
 bool is_variable(const NDArray& x);
 // The gradient buffer of a marked variable (none when x is not one).
 NDArray grad_of(const NDArray& x);
+// Whether a backward has written x's gradient since the flag was cleared (Gluon's Trainer
+// warns of a parameter whose gradient is stale); set_grad_fresh fails for a non-variable.
+bool grad_fresh(const NDArray& x);
+void set_grad_fresh(const NDArray& x, bool fresh);
 
 // Called by invoke() after pushing an op while recording: links outputs to a new node.
 void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,

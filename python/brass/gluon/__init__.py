@@ -1,4 +1,5 @@
 """Gluon (MXNet 1.x): blocks, parameters, layers, hybridization."""
 from .parameter import Parameter, ParameterDict, Constant, DeferredInitializationError  # noqa: F401
 from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
+from .trainer import Trainer  # noqa: F401
 from . import nn  # noqa: F401

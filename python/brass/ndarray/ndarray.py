@@ -273,6 +273,18 @@ class NDArray:
         check(lib.brass_ndarray_get_grad(self._h, out))
         return NDArray(out[0]) if out[0] != ffi.NULL else None
 
+    @property
+    def _fresh_grad(self):
+        """Whether a backward has written this variable's gradient since the flag was last
+        cleared (False for an array that is not a variable)."""
+        out = ffi.new("int32_t*")
+        check(lib.brass_ndarray_get_grad_state(self._h, out))
+        return bool(out[0])
+
+    @_fresh_grad.setter
+    def _fresh_grad(self, state):
+        check(lib.brass_ndarray_set_grad_state(self._h, 1 if state else 0))
+
     def backward(self, out_grad=None, retain_graph=False, train_mode=True):
         """Computes the gradient of this array with respect to the marked variables."""
         from .. import autograd

@@ -8,12 +8,11 @@
 >>> y.infer_shape(x=(2, 3), d_rhs=(3, 4))[1]
 [(2, 4)]
 """
-import os
 
 import numpy as np
 
 from .. import attribute, base, name as _name
-from ..base import BrassError, check, ffi, lib
+from ..base import BrassError, atomic_write, check, ffi, lib
 from ..context import current_context
 from ..ndarray import _internal as _nd_internal
 
@@ -268,17 +267,7 @@ class Symbol:
 
     def save(self, fname, remove_amp_cast=True):
         """Writes the JSON to fname atomically (a temporary file renamed into place)."""
-        text = self.tojson()
-        fname = os.fspath(fname)
-        tmp = "%s.tmp-%d" % (fname, os.getpid())
-        try:
-            with open(tmp, "w") as f:
-                f.write(text)
-            os.replace(tmp, fname)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        atomic_write(fname, self.tojson())
 
     # ---- execution -------------------------------------------------------------------------
     def bind(self, ctx, args, args_grad=None, grad_req="write", aux_states=None, group2ctx=None,
