@@ -177,6 +177,13 @@ def test_pick_edge_shapes():
     check_equal(mx.nd.pick(nd(z), nd(np.zeros((0,), np.int32)), axis=1), np.zeros((0,), np.float32))
     one = rand((3, 1), "float16")
     check_equal(mx.nd.pick(nd(one), nd(np.array([0, 4, -1], np.int32)), axis=1), one[:, 0])
+    # the index with or without the picked axis, whatever keepdims says (MXNet 1.x)
+    m = rand((3, 4), "float32")
+    j = np.array([2, 0, 3], np.int32)
+    check_equal(mx.nd.pick(nd(m), nd(j), axis=1, keepdims=True), m[np.arange(3), j][:, None])
+    check_equal(mx.nd.pick(nd(m), nd(j[:, None]), axis=1), m[np.arange(3), j])
+    s = mx.sym.pick(mx.sym.var("d"), mx.sym.var("i"), axis=-1, keepdims=True)
+    assert s.infer_shape(d=(3, 4), i=(3,))[1] == [(3, 1)]
 
 
 def test_pick_errors():

@@ -209,15 +209,24 @@ bool pick_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
     return false;
   }
   int axis = pick_axis(p, d.ndim());
-  Shape s(p.keepdims ? d.ndim() : d.ndim() - 1);
-  int k = 0;
-  for (int i = 0; i < d.ndim(); ++i) {
-    if (i != axis) s[k++] = d[i];
-    else if (p.keepdims) s[k++] = 1;
-  }
+  // The data's shape with the axis kept as 1 (keep) or removed (drop).
+  auto reduced = [&](bool keep) {
+    Shape s(keep ? d.ndim() : d.ndim() - 1);
+    int k = 0;
+    for (int i = 0; i < d.ndim(); ++i) {
+      if (i != axis) s[k++] = d[i];
+      else if (keep) s[k++] = 1;
+    }
+    return s;
+  };
+  Shape s = reduced(p.keepdims);
+  // The index may have either shape whatever keepdims says (MXNet 1.x: Gluon's softmax
+  // cross-entropy picks with keepdims from labels without the class axis).
+  Shape is = in[1].ndim_known() ? reduced(in[1].ndim() == d.ndim()) : s;
   // MXNet 1.x (no 0-d arrays) gives a 1-D input's index the shape (1,); accept it too.
-  if (s.ndim() == 0 && in[1].ndim() == 1 && (in[1][0] == 1 || in[1][0] < 0)) s = Shape{1};
-  infer::assign_shape(in[1], s, "pick", "index");
+  if (is.ndim() == 0 && in[1].ndim() == 1 && (in[1][0] == 1 || in[1][0] < 0)) is = Shape{1};
+  if (s.ndim() == 0) s = is;
+  infer::assign_shape(in[1], is, "pick", "index");
   infer::assign_shape(out[0], s, "pick", "output");
   if (d.known() && d[axis] == 0 && s.size() > 0)
     fail(BRASS_ERR_INDEX, "pick: cannot pick from axis ", axis, " of size 0 (data shape ", d, ")");
