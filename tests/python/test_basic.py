@@ -160,3 +160,20 @@ def test_import_brass_as_mx_names():
         assert hasattr(mx.nd, name), name
     with mx.cpu(0):
         assert mx.current_context() == mx.cpu(0)
+
+
+def test_maximum_minimum_of_arrays_and_numbers():
+    """nd.maximum / nd.minimum and sym.maximum / sym.minimum (MXNet 1.x): array-array
+    broadcast, array-number either way, number-number."""
+    a = mx.nd.array([1.0, 5.0, 3.0])
+    assert mx.nd.maximum(a, 2).asnumpy().tolist() == [2.0, 5.0, 3.0]
+    assert mx.nd.minimum(2, a).asnumpy().tolist() == [1.0, 2.0, 2.0]
+    b = mx.nd.array([[2.0], [4.0]])
+    np.testing.assert_array_equal(mx.nd.maximum(a, b).asnumpy(), np.maximum(a.asnumpy(), b.asnumpy()))
+    np.testing.assert_array_equal(mx.nd.minimum(a, b).asnumpy(), np.minimum(a.asnumpy(), b.asnumpy()))
+    assert mx.nd.maximum(1, 3) == 3 and mx.nd.minimum(1, 3) == 1
+    x, y = mx.sym.var("x"), mx.sym.var("y")
+    exe = mx.sym.Group([mx.sym.maximum(x, 2.0), mx.sym.minimum(1.5, x), mx.sym.maximum(x, y)]).bind(
+        mx.cpu(), {"x": a, "y": mx.nd.array([0.0, 9.0, 3.0])})
+    outs = [o.asnumpy().tolist() for o in exe.forward()]
+    assert outs == [[2.0, 5.0, 3.0], [1.0, 1.5, 1.5], [1.0, 9.0, 3.0]]

@@ -306,6 +306,8 @@ class HybridBlock(Block):
         self._cached = (names, sym, h[0], order, multi, len(sym))
 
     def _call_cached(self, args):
+        if self._cached is not None and len(self._cached[0]) != len(args):
+            self._clear_cached()  # called with another number of inputs (a loss's sample_weight): traced again
         if self._cached is None:
             self._build_cache(args)
         names, sym, handle, order, multi, nout = self._cached

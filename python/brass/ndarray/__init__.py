@@ -1,6 +1,6 @@
 """brass.nd: imperative arrays and every registered operator (generated at import)."""
 from .ndarray import (NDArray, array, empty, zeros, ones, full, arange, waitall,  # noqa: F401
-                      from_numpy, from_dlpack, concatenate, moveaxis)
+                      from_numpy, from_dlpack, concatenate, moveaxis, maximum, minimum)
 from . import _internal
 from .utils import save, load, zeros_like, ones_like  # noqa: F401
 

@@ -667,3 +667,22 @@ def moveaxis(tensor, source, destination):
     axes.pop(src)
     axes.insert(dst, src)
     return _op("transpose")(tensor, axes=tuple(axes))
+
+
+def _extremum(name, lhs, rhs, pick):
+    if isinstance(lhs, NDArray) and isinstance(rhs, NDArray):
+        return _op("broadcast_" + name)(lhs, rhs)
+    if isinstance(lhs, NDArray) or isinstance(rhs, NDArray):
+        arr, scalar = (lhs, rhs) if isinstance(lhs, NDArray) else (rhs, lhs)
+        return _op("_%s_scalar" % name)(arr, scalar=float(scalar))
+    return pick(lhs, rhs)
+
+
+def maximum(lhs, rhs):
+    """Elementwise maximum of arrays (broadcast) and/or numbers (MXNet 1.x ``nd.maximum``)."""
+    return _extremum("maximum", lhs, rhs, max)
+
+
+def minimum(lhs, rhs):
+    """Elementwise minimum of arrays (broadcast) and/or numbers (MXNet 1.x ``nd.minimum``)."""
+    return _extremum("minimum", lhs, rhs, min)

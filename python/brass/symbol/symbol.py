@@ -447,6 +447,25 @@ def ones(shape, dtype=None, **kwargs):
     return _make("_ones", [], dict(shape=shape, dtype=base.dtype_name(dtype) if dtype else "float32"), **kwargs)
 
 
+def _extremum(name, left, right, pick):
+    if isinstance(left, Symbol) and isinstance(right, Symbol):
+        return _make("_" + name, [left, right], {})
+    if isinstance(left, Symbol) or isinstance(right, Symbol):
+        sym_, scalar = (left, right) if isinstance(left, Symbol) else (right, left)
+        return _make("_%s_scalar" % name, [sym_], dict(scalar=float(scalar)))
+    return pick(left, right)
+
+
+def maximum(left, right):
+    """Elementwise maximum of symbols and/or numbers (MXNet 1.x ``sym.maximum``)."""
+    return _extremum("maximum", left, right, max)
+
+
+def minimum(left, right):
+    """Elementwise minimum of symbols and/or numbers (MXNet 1.x ``sym.minimum``)."""
+    return _extremum("minimum", left, right, min)
+
+
 def generate(namespace):
     """A function per registered op (and alias) in `namespace`, as for brass.nd."""
     for name, (h, nin, input_names, param_names) in list(_nd_internal._meta.items()):
