@@ -3,4 +3,5 @@ from .parameter import Parameter, ParameterDict, Constant, DeferredInitializatio
 from .block import Block, HybridBlock, SymbolBlock  # noqa: F401
 from .trainer import Trainer  # noqa: F401
 from . import loss  # noqa: F401
+from . import data  # noqa: F401
 from . import nn  # noqa: F401
