@@ -368,13 +368,32 @@ def test_hybridized_retain_graph_dropout_mask_and_errors():
         mx.autograd.grad(y, [x], create_graph=True)  # toward a second derivative
 
 
-def test_demo_trains_mnist_and_round_trips_the_export(capsys):
+def test_main_job_trains_lenet_to_96_percent(tmp_path, capsys):
+    """The main job with its defaults: at least 96% of the 1,000 held-out digits, a checkpoint,
+    an export in MXNet's format that loads back to the same predictions."""
     from brass import demo
-    demo.mnist_mlp()
+    held = demo.main(["--plain", "--out", str(tmp_path)])
     out = capsys.readouterr().out
-    acc = float(out.split("held-out accuracy ")[1].split()[0])
-    assert acc > 0.85, out
+    assert held >= 0.96, out
+    assert "epoch 12/12" in out and "samples/s" in out, out
+    for f in ("lenet.params", "lenet.states", "lenet-symbol.json", "lenet-0000.params"):
+        assert (tmp_path / f).stat().st_size > 0, f
     assert "max |diff| 0.0e+00" in out, out
+    sym = mx.sym.load(str(tmp_path / "lenet-symbol.json"))
+    assert "lenet_conv0_weight" in sym.list_arguments()
+
+
+def test_main_job_help_and_bad_device(capsys):
+    from brass import demo
+    with pytest.raises(SystemExit) as e:
+        demo.main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for opt in ("--epochs", "--batch-size", "--optimizer", "--device", "--out", "--mnist-dir"):
+        assert opt in out
+    with pytest.raises(SystemExit):
+        demo.main(["--device", "tpu"])
+    assert "--device must be cpu or gpu" in capsys.readouterr().err
 
 
 # ---- regressions from review ---------------------------------------------------------------

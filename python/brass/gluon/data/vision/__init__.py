@@ -1,0 +1,2 @@
+"""gluon.data.vision (MXNet 1.x): image datasets."""
+from .datasets import MNIST, FashionMNIST, read_idx  # noqa: F401
