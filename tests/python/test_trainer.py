@@ -199,3 +199,45 @@ def test_bad_input():
         gluon.Trainer(net.collect_params(), mx.optimizer.SGD(), {"learning_rate": 0.1})
     with pytest.raises(mx.BrassError, match="ParameterDict, a dict or a list"):
         gluon.Trainer(net, "sgd")
+
+
+def test_a_save_killed_midway_leaves_the_previous_file(tmp_path):
+    """A process killed (SIGKILL) while it saves parameters and trainer states over and over:
+    each file left behind loads whole, and holds one save's values (never a mix)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    prog = (
+        "import sys, brass as mx\n"
+        "from brass import gluon\n"
+        "net = gluon.nn.Dense(2000, in_units=1000, prefix='big_')\n"
+        "net.initialize(mx.init.Zero())\n"
+        "tr = gluon.Trainer(net.collect_params(), 'sgd', {'learning_rate': 0.1, 'momentum': 0.9})\n"
+        "d = sys.argv[1]\n"
+        "v = 0\n"
+        "while True:\n"
+        "    v += 1\n"
+        "    for p in net.collect_params().values(): p.set_data(mx.nd.full(p.shape, v))\n"
+        "    net.save_parameters(d + '/p.params')\n"
+        "    tr.save_states(d + '/t.states')\n"
+        "    print(v, flush=True)\n")
+    proc = subprocess.Popen([sys.executable, "-c", prog, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        for _ in range(3):  # a few saves done, then killed in the middle of some later one
+            assert proc.stdout.readline(), "the saving process stopped early"
+        time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait(timeout=60)
+    net = gluon.nn.Dense(2000, in_units=1000, prefix="big_")
+    net.load_parameters(str(tmp_path / "p.params"))
+    w, b = net.weight.data().asnumpy(), net.bias.data().asnumpy()
+    assert w.min() == w.max() == b.min() == b.max() >= 3
+    trainer = gluon.Trainer(net.collect_params(), "sgd")
+    trainer.load_states(str(tmp_path / "t.states"))
+    assert isinstance(trainer.optimizer, mx.optimizer.SGD) and trainer.optimizer.momentum == 0.9
+    leftovers = [f for f in os.listdir(tmp_path) if ".tmp" in f]
+    assert len(leftovers) <= 2  # a killed save leaves at most its own temporary file
