@@ -59,9 +59,9 @@ const bool kRegistered = [] {
   R.add("lamb_update_phase1").cuda(gpu_update<LambPhase1Step, LambPhase1Param, 2, false>);
   R.add("lamb_update_phase2").cuda(gpu_lamb_phase2);
   R.add("multi_sgd_update").cuda(gpu_update<MultiSgdStep, MultiSGDParam, 0, false>);
-  R.add("multi_sgd_mom_update").cuda(gpu_update<MultiSgdStep, MultiSGDMomParam, 1, false>);
+  R.add("multi_sgd_mom_update").cuda(gpu_update<MultiSgdMomStep, MultiSGDMomParam, 1, false>);
   R.add("multi_mp_sgd_update").cuda(gpu_update<MultiSgdStep, MultiSGDParam, 0, true>);
-  R.add("multi_mp_sgd_mom_update").cuda(gpu_update<MultiSgdStep, MultiSGDMomParam, 1, true>);
+  R.add("multi_mp_sgd_mom_update").cuda(gpu_update<MultiSgdMomStep, MultiSGDMomParam, 1, true>);
   return true;
 }();
 

@@ -381,7 +381,7 @@ const bool kRegistered = [] {
                               "    mom_k = momentum * mom_k - lrs[k] * wds[k] * weight_k - lrs[k] * "
                               "clip(rescale_grad * grad_k, clip_gradient)\n"
                               "    weight_k = weight_k + mom_k")
-      .cpu(cpu_update<MultiSgdStep, MultiSGDMomParam, 1, false>);
+      .cpu(cpu_update<MultiSgdMomStep, MultiSGDMomParam, 1, false>);
   add_multi<MultiSGDParam>("multi_mp_sgd_update", Layout{3, 1, false}, {2},
                            "Mixed-precision multi_sgd_update: inputs weight_0, grad_0, weight32_0, "
                            "weight_1, ...; float32 math on each float32 master copy weight32_k "
@@ -392,7 +392,7 @@ const bool kRegistered = [] {
                               "weight32_0, weight_1, ...; float32 math on the float32 mom_k and "
                               "weight32_k (both updated in place); output k is the new weight k in "
                               "its dtype.")
-      .cpu(cpu_update<MultiSgdStep, MultiSGDMomParam, 1, true>);
+      .cpu(cpu_update<MultiSgdMomStep, MultiSGDMomParam, 1, true>);
   return true;
 }();
 

@@ -348,19 +348,22 @@ struct SgdMomStep {  // sgd_mom_update, mp_sgd_mom_update; s: mom
 
 // multi_sgd_update / multi_sgd_mom_update (and their mp_ forms): per-weight lr and wd.
 template <class C>
-struct MultiSgdStep {
-  C lr, wd, momentum, rescale, clip;
-  bool has_mom;
+struct MultiSgdStep {  // multi_sgd_update, multi_mp_sgd_update: sgd_update's arithmetic per weight
+  C lr, wd, rescale, clip;
   MultiSgdStep(const MultiSGDParam& p, int k)
-      : lr(C(p.lrs.v[size_t(k)])), wd(C(p.wds.v[size_t(k)])), momentum(C(0)), rescale(C(p.rescale_grad)),
-        clip(C(p.clip_gradient)), has_mom(false) {}
-  MultiSgdStep(const MultiSGDMomParam& p, int k)
+      : lr(C(p.lrs.v[size_t(k)])), wd(C(p.wds.v[size_t(k)])), rescale(C(p.rescale_grad)),
+        clip(C(p.clip_gradient)) {}
+  BRASS_XINLINE C operator()(C w, C g, C rs, C*) const {
+    return (C(1) - lr * wd) * w - lr * scaled(g, rs, clip);
+  }
+};
+template <class C>
+struct MultiSgdMomStep {  // multi_sgd_mom_update, multi_mp_sgd_mom_update: sgd_mom_update's; s: mom
+  C lr, wd, momentum, rescale, clip;
+  MultiSgdMomStep(const MultiSGDMomParam& p, int k)
       : lr(C(p.lrs.v[size_t(k)])), wd(C(p.wds.v[size_t(k)])), momentum(C(p.momentum)),
-        rescale(C(p.rescale_grad)), clip(C(p.clip_gradient)), has_mom(true) {}
-  // sgd_update's and sgd_mom_update's arithmetic: a weight gets the same bits alone or in a
-  // group.
+        rescale(C(p.rescale_grad)), clip(C(p.clip_gradient)) {}
   BRASS_XINLINE C operator()(C w, C g, C rs, C* s) const {
-    if (!has_mom) return (C(1) - lr * wd) * w - lr * scaled(g, rs, clip);
     s[0] = momentum * s[0] - lr * wd * w - lr * scaled(g, rs, clip);
     return w + s[0];
   }
