@@ -23,6 +23,7 @@ from . import initializer as init  # noqa: F401
 from . import lr_scheduler  # noqa: F401
 from . import optimizer  # noqa: F401
 from . import metric  # noqa: F401
+from . import io  # noqa: F401
 from . import gluon  # noqa: F401
 from .base import lib as _lib, ffi as _ffi
 
