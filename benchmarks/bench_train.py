@@ -1,5 +1,5 @@
 """Training throughput the way users train: Gluon (hybridized, gluon.Trainer with SGD, softmax
-cross-entropy loss) against PyTorch eager, samples/s at batch 64, for the MLP 784-256-128-10 and
+cross-entropy loss) and the Module API (SoftmaxOutput, the module's SGD) against PyTorch eager, samples/s at batch 64, for the MLP 784-256-128-10 and
 LeNet (conv 20 5x5 tanh, max-pool 2, conv 50 5x5 tanh, max-pool 2, dense 500 tanh, dense 10),
 and each framework's peak resident memory.
 
@@ -70,6 +70,30 @@ def brass_rates():
             mx.nd.waitall()
             best = min(best, time.perf_counter() - t)
         out[name] = shape[0] * STEPS / best
+        # The same network through the Module API (SoftmaxOutput, the module's SGD updater).
+        data = mx.sym.var("data")
+        sym = mx.sym.SoftmaxOutput(net(data), name="softmax")
+        mod = mx.mod.Module(sym)
+        mod.bind(data_shapes=[("data", shape)], label_shapes=[("softmax_label", (shape[0],))])
+        mod.init_params(mx.init.Xavier())
+        mod.init_optimizer(optimizer="sgd", optimizer_params={"learning_rate": 0.01})
+        batch = mx.io.DataBatch([x], [y])
+
+        def mod_step():
+            mod.forward_backward(batch)
+            mod.update()
+
+        for _ in range(20):
+            mod_step()
+        mx.nd.waitall()
+        best = float("inf")
+        for _ in range(REPEATS):
+            t = time.perf_counter()
+            for _ in range(STEPS):
+                mod_step()
+            mx.nd.waitall()
+            best = min(best, time.perf_counter() - t)
+        out[name + "_module"] = shape[0] * STEPS / best
     return out
 
 
@@ -140,14 +164,17 @@ def main():
     for r in range(a.rounds):
         b, t = run("brass"), run("torch")
         rounds.append((b, t))
-        print("round %d: brass MLP %.0f LeNet %.0f samples/s (%.0f MB); torch MLP %.0f LeNet %.0f (%.0f MB)" % (
-            r + 1, b["mlp"], b["lenet"], b["rss_mb"], t["mlp"], t["lenet"], t["rss_mb"]), flush=True)
+        print("round %d: brass Gluon MLP %.0f LeNet %.0f, Module MLP %.0f LeNet %.0f samples/s (%.0f MB); "
+              "torch MLP %.0f LeNet %.0f (%.0f MB)" % (r + 1, b["mlp"], b["lenet"], b["mlp_module"],
+                                                        b["lenet_module"], b["rss_mb"], t["mlp"], t["lenet"],
+                                                        t["rss_mb"]), flush=True)
     for key, label in (("mlp", "MLP 784-256-128-10"), ("lenet", "LeNet")):
-        best_b = max(b[key] for b, _ in rounds)
         best_t = max(t[key] for _, t in rounds)
-        ratio = float(np.median([b[key] / t[key] for b, t in rounds]))
-        print("%-20s batch 64  Gluon (hybridized, Trainer) %9.0f samples/s  PyTorch %9.0f  ratio %.2f" % (
-            label, best_b, best_t, ratio))
+        for api, bkey in (("Gluon (hybridized, Trainer)", key), ("Module", key + "_module")):
+            best_b = max(b[bkey] for b, _ in rounds)
+            ratio = float(np.median([b[bkey] / t[key] for b, t in rounds]))
+            print("%-20s batch 64  %-27s %9.0f samples/s  PyTorch %9.0f  ratio %.2f" % (
+                label, api, best_b, best_t, ratio))
     print("peak RSS (MB): Brass %.0f  PyTorch %.0f" % (max(b["rss_mb"] for b, _ in rounds),
                                                        max(t["rss_mb"] for _, t in rounds)))
 
