@@ -314,6 +314,11 @@ class Module(BaseModule):
             raise BrassError("Module.forward: the batch has %d data arrays, the module %d (%s)"
                              % (len(data), len(self._data_names), self._data_names))
         shapes = {n: tuple(a.shape) for n, a in zip(self._data_names, data)}
+        for n, s in shapes.items():
+            bound = self._exec.arg_dict[n].shape
+            if len(s) != len(bound) or s[1:] != bound[1:]:
+                raise BrassError("Module.forward: data %r has shape %s; the module is bound for %s (only the "
+                                 "batch size may change)" % (n, s, bound))
         if any(self._exec.arg_dict[n].shape != s for n, s in shapes.items()):
             new_data = [DataDesc(n, shapes[n]) for n in self._data_names]
             new_label = None

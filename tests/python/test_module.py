@@ -134,9 +134,28 @@ def test_errors():
     mod.init_params()
     with pytest.raises(mx.BrassError, match="label 'softmax_label' has shape"):
         mod.forward(mx.io.DataBatch([mx.nd.array(x[:8])], [mx.nd.zeros((8, 2))]))
+    with pytest.raises(mx.BrassError, match=r"data 'data' has shape \(8, 6\); the module is bound for \(8, 5\)"):
+        mod.forward(mx.io.DataBatch([mx.nd.zeros((8, 6))], [mx.nd.zeros((8,))]))
     with pytest.raises(mx.BrassError, match="one context is supported"):
         mx.mod.Module(mlp_symbol(), context=[mx.cpu(0), mx.cpu(1)])
     with pytest.raises(mx.BrassError, match="no optimizer named"):
         mod.init_optimizer(optimizer="sgdd")
+    with pytest.raises(mx.BrassError, match=r"data 'data' has shape"):
+        mod.fit(mx.io.NDArrayIter(np.zeros((8, 6), np.float32), y[:8], batch_size=8), num_epoch=1)
     with pytest.raises(mx.BrassError, match="not an argument"):
         mx.mod.Module(mlp_symbol(), data_names=["x"])
+
+
+def test_truncated_checkpoint(tmp_path):
+    mod = mx.mod.Module(mlp_symbol())
+    mod.bind(data_shapes=[("data", (8, 5))], label_shapes=[("softmax_label", (8,))])
+    mod.init_params()
+    prefix = str(tmp_path / "m")
+    mod.save_checkpoint(prefix, 1)
+    path = tmp_path / "m-0001.params"
+    raw = path.read_bytes()
+    path.write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(mx.BrassError, match="truncated"):
+        mx.mod.Module.load(prefix, 1)
+    with pytest.raises(mx.BrassError, match="truncated"):
+        mx.model.load_checkpoint(prefix, 1)
