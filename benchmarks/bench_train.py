@@ -22,8 +22,25 @@ THREADS = 2
 STEPS, REPEATS = 50, 5
 
 
-def brass_rates():
+def rate(step, batch, sync=lambda: None):
+    """Samples/s of step(): 20 warm-up steps, then the best of REPEATS timings of STEPS steps
+    (sync waits for queued work)."""
     import time
+
+    for _ in range(20):
+        step()
+    sync()
+    best = float("inf")
+    for _ in range(REPEATS):
+        t = time.perf_counter()
+        for _ in range(STEPS):
+            step()
+        sync()
+        best = min(best, time.perf_counter() - t)
+    return batch * STEPS / best
+
+
+def brass_rates():
 
     import brass as mx
     from brass import autograd, gluon
@@ -59,17 +76,7 @@ def brass_rates():
             loss.backward()
             trainer.step(shape[0])
 
-        for _ in range(20):
-            step()
-        mx.nd.waitall()
-        best = float("inf")
-        for _ in range(REPEATS):
-            t = time.perf_counter()
-            for _ in range(STEPS):
-                step()
-            mx.nd.waitall()
-            best = min(best, time.perf_counter() - t)
-        out[name] = shape[0] * STEPS / best
+        out[name] = rate(step, shape[0], mx.nd.waitall)
         # The same network through the Module API (SoftmaxOutput, the module's SGD updater).
         data = mx.sym.var("data")
         sym = mx.sym.SoftmaxOutput(net(data), name="softmax")
@@ -83,22 +90,11 @@ def brass_rates():
             mod.forward_backward(batch)
             mod.update()
 
-        for _ in range(20):
-            mod_step()
-        mx.nd.waitall()
-        best = float("inf")
-        for _ in range(REPEATS):
-            t = time.perf_counter()
-            for _ in range(STEPS):
-                mod_step()
-            mx.nd.waitall()
-            best = min(best, time.perf_counter() - t)
-        out[name + "_module"] = shape[0] * STEPS / best
+        out[name + "_module"] = rate(mod_step, shape[0], mx.nd.waitall)
     return out
 
 
 def torch_rates():
-    import time
 
     import torch
     import torch.nn as tnn
@@ -125,15 +121,7 @@ def torch_rates():
             F.cross_entropy(net(x), y).backward()
             opt.step()
 
-        for _ in range(20):
-            step()
-        best = float("inf")
-        for _ in range(REPEATS):
-            t = time.perf_counter()
-            for _ in range(STEPS):
-                step()
-            best = min(best, time.perf_counter() - t)
-        out[name] = shape[0] * STEPS / best
+        out[name] = rate(step, shape[0])
     return out
 
 

@@ -170,7 +170,8 @@ class Module(BaseModule):
         self._aux_names = symbol.list_auxiliary_states()
         self._output_names = symbol.list_outputs()
         self._exec = None
-        self._arg_params = self._aux_params = None
+        self._preload = None          # (arg_params, aux_params) from Module.load, for init_params
+        self._preload_states = None   # the optimizer states file Module.load names, for init_optimizer
         self._optimizer = self._updater = None
         self._data_shapes = self._label_shapes = None
 
@@ -227,8 +228,6 @@ class Module(BaseModule):
         self.binded, self.for_training, self.inputs_need_grad = True, for_training, inputs_need_grad
         if old is not None and self.params_initialized:  # keep the values through a rebind
             self._exec.copy_params_from(*self._params_from(old), allow_extra_params=True)
-        elif self.params_initialized:
-            self._exec.copy_params_from(self._arg_params, self._aux_params, allow_extra_params=True)
 
     def _params_from(self, exe):
         return ({n: exe.arg_dict[n] for n in self._param_names}, {n: exe.aux_dict[n] for n in self._aux_names})
@@ -241,6 +240,9 @@ class Module(BaseModule):
             self.logger.warning("Module.init_params: parameters already initialized, ignoring")
             return
         self._need("bind")
+        if self._preload is not None:  # a loaded checkpoint fills what the caller leaves out
+            arg_params = self._preload[0] if arg_params is None else arg_params
+            aux_params = self._preload[1] if aux_params is None else aux_params
         attrs = self.symbol.attr_dict()
 
         def fill(name, arr, given, kind):
@@ -302,6 +304,8 @@ class Module(BaseModule):
         self._optimizer = optimizer
         self._updater = opt_mod.get_updater(optimizer)
         self.optimizer_initialized = True
+        if self._preload_states:
+            self.load_optimizer_states(self._preload_states)
 
     # ---- computing ----------------------------------------------------------------------
     def forward(self, data_batch, is_train=None):
@@ -403,20 +407,6 @@ class Module(BaseModule):
         """A Module from save_checkpoint's files (parameters applied at init_params / fit)."""
         sym, args, auxs = model.load_checkpoint(prefix, epoch)
         mod = Module(symbol=sym, **kwargs)
-        mod._arg_params, mod._aux_params = args, auxs
         mod._preload = (args, auxs)
         mod._preload_states = "%s-%04d.states" % (prefix, epoch) if load_optimizer_states else None
-        orig_init, orig_opt = mod.init_params, mod.init_optimizer
-
-        def init_params(initializer=init_mod.Uniform(0.01), arg_params=None, aux_params=None, allow_missing=False,
-                        force_init=False, allow_extra=False):
-            orig_init(initializer, arg_params if arg_params is not None else args,
-                      aux_params if aux_params is not None else auxs, allow_missing, force_init, allow_extra)
-
-        def init_optimizer(*a, **k):
-            orig_opt(*a, **k)
-            if mod._preload_states:
-                mod.load_optimizer_states(mod._preload_states)
-
-        mod.init_params, mod.init_optimizer = init_params, init_optimizer
         return mod
