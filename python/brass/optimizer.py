@@ -568,6 +568,8 @@ class Updater:
             elif not self.states_synced[i]:
                 self.states[i] = self.sync_state_context(self.states[i], w.context)
                 self.states_synced[i] = True
+        # Each device's copy of a weight counts its own updates (Adam's t, schedules).
+        self.optimizer._set_current_context(weight[0].context.device_id)
         for i, w, g in zip(index, weight, grad):
             if w.shape != g.shape:
                 raise BrassError("optimizer: weight %r has shape %s but its gradient %s" % (i, w.shape, g.shape))

@@ -247,7 +247,8 @@ def test_symbolblock_from_symbols():
     assert sorted(blk.collect_params().keys()) == ["fc_bias", "fc_weight"]
 
 
-@pytest.mark.parametrize("module", ["brass.gluon.block", "brass.initializer"])
+@pytest.mark.parametrize("module", ["brass.gluon.block", "brass.initializer", "brass.gluon.utils", "brass.kvstore",
+                                    "brass.gluon.trainer"])
 def test_docstring_examples(module):
     import doctest
     import importlib

@@ -153,11 +153,14 @@ class Block:
     def save_parameters(self, filename):
         """Saves the parameters by structural name ("0.weight"), atomically."""
         params = self._collect_params_with_prefix()
-        nd.save(filename, {k: v._reduce() if hasattr(v, "_reduce") else v.data() for k, v in params.items()})
+        nd.save(filename, {k: v._reduce() for k, v in params.items()})
 
-    def load_parameters(self, filename, ctx=None, allow_missing=False, ignore_extra=False, cast_dtype=False):
+    def load_parameters(self, filename, ctx=None, allow_missing=False, ignore_extra=False, cast_dtype=False,
+                        dtype_source="current"):
         """Loads what save_parameters wrote (or, by full names, what save_params /
-        export wrote)."""
+        export wrote). A saved dtype that differs from a parameter's is an error unless
+        cast_dtype: then the values are cast to the parameter's dtype (dtype_source
+        'current') or the parameter takes the saved dtype ('saved')."""
         loaded = nd.load(filename)
         if not isinstance(loaded, dict):
             raise BrassError("%s holds an unnamed list, not parameters" % filename, 8)
@@ -169,9 +172,9 @@ class Block:
             loaded = {k.split(":", 1)[-1]: v for k, v in loaded.items()}
             if not any(k in full for k in loaded):
                 loaded = {self.prefix + k: v for k, v in loaded.items()}
-            _load_into(full, loaded, filename, allow_missing, ignore_extra, ctx)
+            _load_into(full, loaded, filename, allow_missing, ignore_extra, ctx, cast_dtype, dtype_source)
             return
-        _load_into(params, loaded, filename, allow_missing, ignore_extra, ctx)
+        _load_into(params, loaded, filename, allow_missing, ignore_extra, ctx, cast_dtype, dtype_source)
 
     save_params = save_parameters
     load_params = load_parameters
@@ -277,7 +280,8 @@ class HybridBlock(Block):
         return self.forward(*args)
 
     def _hybrid_call(self, F, *args):
-        params = {k: (p.var() if F is _sym else p.data()) for k, p in self._reg_params.items()}
+        ctx = None if F is _sym else args[0].context  # each device's call reads its own copies
+        params = {k: (p.var() if F is _sym else p.data(ctx)) for k, p in self._reg_params.items()}
         return self.hybrid_forward(F, *args, **params)
 
     def _infer_param_shapes(self, args):
@@ -311,7 +315,8 @@ class HybridBlock(Block):
         if self._cached is None:
             self._build_cache(args)
         names, sym, handle, order, multi, nout = self._cached
-        arrays = [args[i] if kind == "data" else i.data() for kind, i in order]
+        ctx = args[0].context
+        arrays = [args[i] if kind == "data" else i.data(ctx) for kind, i in order]
         h = ffi.new("brass_ndarray_t[]", [a.handle for a in arrays] or 1)
         num = ffi.new("int32_t*", nout)
         out = ffi.new("brass_ndarray_t[]", nout)
@@ -362,9 +367,9 @@ class HybridBlock(Block):
         out = {}
         for name, p in params.items():
             if name in arg_names:
-                out["arg:" + name] = p.data()
+                out["arg:" + name] = p._reduce()
             elif name in aux_names:
-                out["aux:" + name] = p.data()
+                out["aux:" + name] = p._reduce()
         nd.save("%s-%04d.params" % (path, epoch), out)
         return "%s-symbol.json" % path, "%s-%04d.params" % (path, epoch)
 
@@ -417,6 +422,6 @@ class SymbolBlock(HybridBlock):
         if param_file is not None:
             loaded = {k.split(":", 1)[-1]: v for k, v in nd.load(param_file).items()}
             _load_into(dict(block.collect_params().items()), loaded, param_file, False, False,
-                       ctx or current_context())
+                       ctx or current_context(), cast_dtype=True, dtype_source="saved")
         return block
 

@@ -17,6 +17,18 @@ class DeferredInitializationError(BrassError):
     """A parameter's shape is not known yet: it is initialized at the first forward."""
 
 
+def _ctx_list(ctx, name):
+    """ctx (None: the current context; a context; a list of distinct contexts) as a list."""
+    if ctx is None:
+        return [current_context()]
+    if not isinstance(ctx, (list, tuple)):
+        return [ctx]
+    if not ctx or len(set(ctx)) != len(ctx):
+        raise BrassError("Parameter '%s': contexts must be a non-empty list of distinct contexts, got %s"
+                         % (name, list(ctx)), 4)
+    return list(ctx)
+
+
 def _shape_known(shape):
     return shape is not None and all(d > 0 for d in shape)
 
@@ -39,10 +51,10 @@ class Parameter:
         self.allow_deferred_init = allow_deferred_init
         self._differentiable = differentiable
         self._grad_req = grad_req if differentiable else "null"
-        self._data = None
+        self._data = None       # one array per context of _ctx_list
         self._grad = None
-        self._ctx = None
-        self._deferred = None   # (init, ctx, default_init) waiting for a shape
+        self._ctx_list = []
+        self._deferred = None   # (init, contexts, default_init) waiting for a shape
         self._var = None
 
     def __repr__(self):
@@ -78,33 +90,35 @@ class Parameter:
 
     # ---- initialization ----------------------------------------------------------------------
     def initialize(self, init=None, ctx=None, default_init=_init.Uniform(), force_reinit=False):
-        """Allocates and fills the array (later, at the first forward, if the shape is not
-        known yet and deferred initialization is allowed)."""
+        """Allocates and fills the array, one copy per context of ``ctx`` (a context or a
+        list; the current one by default), later, at the first forward, if the shape is not
+        known yet and deferred initialization is allowed. ``init`` (else the parameter's own
+        initializer, else ``default_init``) fills it by its weight rule, as MXNet does."""
         if self._data is not None and not force_reinit:
             return
-        ctx = ctx or current_context()
-        if isinstance(ctx, (list, tuple)):
-            if len(ctx) != 1:
-                raise BrassError("Parameter '%s': one context per parameter is supported (got %s)" % (self.name, ctx), 4)
-            ctx = ctx[0]
+        ctx = _ctx_list(ctx, self.name)
         if init is None:
-            init = self.init
+            init = default_init if self.init is None else self.init
         if not _shape_known(self._shape):
             if not self.allow_deferred_init:
                 raise BrassError("Parameter '%s': shape %s is unknown and deferred initialization is not allowed"
                                  % (self.name, self._shape), 2)
+            self._data = self._grad = None
             self._deferred = (init, ctx, default_init)
             return
         self._finish_init(init, ctx, default_init)
 
     def _finish_init(self, init, ctx, default_init):
-        self._ctx = ctx
-        data = nd.zeros(self._shape, ctx=ctx, dtype=self.dtype)
-        desc = _init.InitDesc(self.name, {"__init__": init} if isinstance(init, str) else {})
-        chosen = _init.create(init) if init is not None else _init.create(default_init)
+        data = nd.zeros(self._shape, ctx=ctx[0], dtype=self.dtype)
         with autograd.pause():
-            chosen(desc, data)
-        self._data = data
+            _init.create(default_init)(_init.InitDesc(self.name, {"__init__": init}), data)
+        self._init_impl(data, ctx)
+
+    def _init_impl(self, data, ctx):
+        """One copy of data per context (data itself on the first when it is there)."""
+        self._ctx_list = list(ctx)
+        with autograd.pause():
+            self._data = [data if data.context == c else data.copyto(c) for c in self._ctx_list]
         self._deferred = None
         self._init_grad()
 
@@ -118,10 +132,10 @@ class Parameter:
     def _init_grad(self):
         if self._grad_req == "null":  # no gradient buffer, and outside recorded graphs
             self._grad = None
-            self._data = self._data.detach()
+            self._data = [d.detach() for d in self._data]
             return
-        self._grad = nd.zeros(self._data.shape, ctx=self._data.context, dtype=self._data.dtype)
-        autograd.mark_variables([self._data], [self._grad], self._grad_req)
+        self._grad = [nd.zeros(d.shape, ctx=d.context, dtype=d.dtype) for d in self._data]
+        autograd.mark_variables(self._data, self._grad, self._grad_req)
 
     def _check_initialized(self):
         if self._data is not None:
@@ -133,57 +147,94 @@ class Parameter:
         raise BrassError("Parameter '%s' has not been initialized: call block.initialize() or "
                          "collect_params().initialize()" % self.name, 1)
 
+    def _pick(self, arrays, ctx, what):
+        """The copy of arrays on ctx (the only one, or the current context's, by default)."""
+        if ctx is None:
+            if len(arrays) == 1:
+                return arrays[0]
+            ctx = current_context()
+        for c, a in zip(self._ctx_list, arrays):
+            if c == ctx:
+                return a
+        raise BrassError("Parameter '%s': its %s is on %s, not on %s (initialize(ctx=...) or reset_ctx(...) puts "
+                         "it there)" % (self.name, what, self._ctx_list, ctx), 4)
+
     # ---- access ------------------------------------------------------------------------------
     def data(self, ctx=None):
+        """The value on ctx (the only copy, or the current context's)."""
         self._check_initialized()
-        return self._data
+        return self._pick(self._data, ctx, "data")
 
     def list_data(self):
-        return [self.data()]
+        """The copies on every context, in the order of list_ctx()."""
+        self._check_initialized()
+        return list(self._data)
 
     def grad(self, ctx=None):
         self._check_initialized()
         if self._grad is None:
             raise BrassError("Parameter '%s' has grad_req 'null': it has no gradient" % self.name, 1)
-        return self._grad
+        return self._pick(self._grad, ctx, "gradient")
 
     def list_grad(self):
-        return [self.grad()]
+        self._check_initialized()
+        if self._grad is None:
+            raise BrassError("Parameter '%s' has grad_req 'null': it has no gradient" % self.name, 1)
+        return list(self._grad)
 
     def list_ctx(self):
+        """The contexts the parameter lives on (where it will, while initialization waits)."""
+        if self._data is None and self._deferred is not None:
+            return list(self._deferred[1])
         self._check_initialized()
-        return [self._ctx]
+        return list(self._ctx_list)
 
     def set_data(self, data):
-        """Replaces the values (same shape)."""
+        """Replaces the values on every context (same shape)."""
         if self._data is None and self._deferred is not None:
             self.shape = data.shape
             self._finish_deferred_init()
         self._check_initialized()
-        if tuple(data.shape) != self._data.shape:
+        if tuple(data.shape) != self._data[0].shape:
             raise BrassError("Parameter '%s': set_data with shape %s, the parameter's is %s"
-                             % (self.name, tuple(data.shape), self._data.shape), 2)
+                             % (self.name, tuple(data.shape), self._data[0].shape), 2)
         src = data if isinstance(data, nd.NDArray) else nd.array(data, dtype=self.dtype)
         with autograd.pause():
-            src.astype(self.dtype).copyto(self._data)
+            src = src.astype(self.dtype)
+            for d in self._data:
+                src.copyto(d)
+
+    def _reduce(self):
+        """The value on the CPU: the mean of the copies (they are equal when a Trainer keeps
+        them in step)."""
+        self._check_initialized()
+        with autograd.pause():
+            if len(self._data) == 1:
+                return self._data[0].as_in_context(cpu())
+            return nd.add_n(*[d.as_in_context(cpu()) for d in self._data]) / len(self._data)
 
     def zero_grad(self):
-        if self._grad is not None:
-            self._grad[:] = 0
+        for g in self._grad or []:
+            g[:] = 0
 
     def reset_ctx(self, ctx):
-        ctx = ctx[0] if isinstance(ctx, (list, tuple)) else ctx
-        if self._data is not None and self._data.context != ctx:
-            self._data = self._data.copyto(ctx)
-            self._ctx = ctx
-            self._init_grad()
+        """Moves the parameter to ctx (a context or a list): the copies are averaged, then
+        placed on every new context."""
+        ctx = _ctx_list(ctx, self.name)
+        if self._data is not None:
+            if self._ctx_list != ctx:
+                self._init_impl(self._reduce(), ctx)
+        elif self._deferred is not None:
+            self._deferred = (self._deferred[0], ctx, self._deferred[2])
+        else:
+            raise BrassError("Parameter '%s': reset_ctx before initialize" % self.name, 1)
 
     def cast(self, dtype):
         self.dtype = np.dtype(dtype).name
         self._var = None
         if self._data is not None:
             with autograd.pause():
-                self._data = self._data.astype(dtype)
+                self._data = [d.astype(dtype) for d in self._data]
             self._init_grad()
 
     def var(self):
@@ -312,15 +363,18 @@ class ParameterDict:
         arrays = {}
         for p in self.values():
             name = p.name[len(strip_prefix):] if strip_prefix and p.name.startswith(strip_prefix) else p.name
-            arrays[name] = p.data()
+            arrays[name] = p._reduce()
         nd.save(fname, arrays)
 
-    def load(self, fname, ctx=None, allow_missing=False, ignore_extra=False, restore_prefix=""):
+    def load(self, fname, ctx=None, allow_missing=False, ignore_extra=False, restore_prefix="", cast_dtype=False,
+             dtype_source="current"):
         loaded = {restore_prefix + k.split(":", 1)[-1]: v for k, v in nd.load(fname).items()}
-        _load_into(self._params, loaded, fname, allow_missing, ignore_extra, ctx)
+        _load_into(self._params, loaded, fname, allow_missing, ignore_extra, ctx, cast_dtype, dtype_source)
 
 
-def _load_into(params, loaded, fname, allow_missing, ignore_extra, ctx):
+def _load_into(params, loaded, fname, allow_missing, ignore_extra, ctx, cast_dtype=False, dtype_source="current"):
+    if dtype_source not in ("current", "saved"):
+        raise BrassError("load_parameters: dtype_source must be 'current' or 'saved', got %r" % (dtype_source,), 1)
     if not allow_missing:
         missing = [k for k in params if k not in loaded]
         if missing:
@@ -334,8 +388,13 @@ def _load_into(params, loaded, fname, allow_missing, ignore_extra, ctx):
         p = params.get(k)
         if p is None:
             continue
+        if np.dtype(v.dtype) != np.dtype(p.dtype):
+            if not cast_dtype:
+                raise BrassError("%s holds '%s' as %s, the parameter is %s (cast_dtype=True converts)"
+                                 % (fname, k, np.dtype(v.dtype).name, p.dtype), 3)
+            if dtype_source == "saved":
+                p.cast(v.dtype)
         if p._data is None and p._deferred is None:
             p.shape = v.shape
             p.initialize(ctx=ctx or cpu())
         p.set_data(v)
-
