@@ -8,13 +8,14 @@
 """
 import json
 import math
+import re
 
 import numpy as np
 
 from . import random as _random
 
 __all__ = ["Initializer", "InitDesc", "Uniform", "Normal", "Zero", "One", "Constant", "Xavier", "MSRAPrelu",
-           "create", "register"]
+           "Orthogonal", "Bilinear", "LSTMBias", "Mixed", "Load", "create", "register"]
 
 _REGISTRY = {}
 
@@ -141,6 +142,125 @@ class Xavier(Initializer):
 class MSRAPrelu(Xavier):
     def __init__(self, factor_type="avg", slope=0.25):
         super().__init__("gaussian", factor_type, 2.0 / (1 + slope ** 2))
+
+
+@register
+class Orthogonal(Initializer):
+    """A (scaled) orthogonal matrix of shape (shape[0], prod(shape[1:])): the orthonormal
+    factor of the SVD of a random matrix (uniform in [-1, 1] or standard normal), so rows
+    (or, when there are more rows than columns, columns) are orthonormal, times scale."""
+
+    def __init__(self, scale=1.414, rand_type="uniform"):
+        if rand_type not in ("uniform", "normal"):
+            raise ValueError("Orthogonal: rand_type must be uniform or normal, got %r" % (rand_type,))
+        super().__init__(scale=scale, rand_type=rand_type)
+        self.scale, self.rand_type = scale, rand_type
+
+    def _init_weight(self, name, arr):
+        if len(arr.shape) < 2:
+            raise ValueError("Orthogonal initializer needs at least 2 dimensions, '%s' has shape %s"
+                             % (name, arr.shape))
+        rows, cols = arr.shape[0], int(np.prod(arr.shape[1:]))
+        if self.rand_type == "uniform":
+            tmp = _random.uniform(-1.0, 1.0, shape=(rows, cols)).asnumpy()
+        else:
+            tmp = _random.normal(0.0, 1.0, shape=(rows, cols)).asnumpy()
+        u, _, vt = np.linalg.svd(tmp.astype(np.float64), full_matrices=False)
+        q = u if u.shape == tmp.shape else vt
+        arr[:] = (self.scale * q).reshape(arr.shape).astype(arr.dtype)
+
+
+@register
+class Bilinear(Initializer):
+    """Bilinear up-sampling weights for a transposed convolution (..., kh, kw): each
+    kernel is the outer product of two triangles centred on the kernel."""
+
+    def _init_weight(self, name, arr):
+        shape = arr.shape
+        if len(shape) < 3:
+            raise ValueError("Bilinear initializer needs a (..., height, width) weight, '%s' has shape %s"
+                             % (name, shape))
+        f = np.ceil(shape[-1] / 2.0)
+        c = (2 * f - 1 - f % 2) / (2.0 * f)
+        tri_x = 1 - np.abs(np.arange(shape[-1]) / f - c)
+        tri_y = 1 - np.abs(np.arange(shape[-2]) / f - c)
+        arr[:] = np.broadcast_to(np.outer(tri_y, tri_x), shape).astype(arr.dtype)
+
+
+@register
+class LSTMBias(Initializer):
+    """Zeros, except forget_bias for the forget gate: the second quarter of an LSTM bias of
+    shape (4 * hidden,) in MXNet's gate order (input, forget, cell, output)."""
+
+    def __init__(self, forget_bias=1.0):
+        super().__init__(forget_bias=forget_bias)
+        self.forget_bias = forget_bias
+
+    def _init_weight(self, name, arr):
+        if len(arr.shape) != 1 or arr.shape[0] % 4:
+            raise ValueError("LSTMBias: '%s' must be a bias of shape (4 * hidden,), got %s" % (name, arr.shape))
+        h = arr.shape[0] // 4
+        arr[:] = 0
+        arr[h:2 * h] = self.forget_bias
+
+
+@register
+class Mixed(Initializer):
+    """The initializer of the first regular expression (re.match) that the name matches:
+    ``Mixed(['.*bias', '.*'], [Zero(), Uniform(0.1)])``."""
+
+    def __init__(self, patterns, initializers):
+        if len(patterns) != len(initializers):
+            raise ValueError("Mixed: %d patterns but %d initializers" % (len(patterns), len(initializers)))
+        super().__init__(patterns=list(patterns), initializers=[create(i).dumps() for i in initializers])
+        self.map = [(re.compile(p), create(i)) for p, i in zip(patterns, initializers)]
+
+    def __call__(self, desc, arr):
+        self._init_weight(desc, arr)
+
+    def _init_weight(self, name, arr):
+        for pattern, init in self.map:
+            if pattern.match(str(name)):
+                init(str(name), arr)
+                return
+        raise ValueError("Mixed: parameter '%s' matches none of the patterns %s (add '.*' last for a default)"
+                         % (name, [p.pattern for p, _ in self.map]))
+
+
+@register
+class Load(Initializer):
+    """Values from a dict of arrays or a file written by nd.save (``arg:``/``aux:`` prefixes
+    dropped); names it does not have go to default_init."""
+
+    def __init__(self, param, default_init=None, verbose=False):
+        if isinstance(param, str):
+            from . import ndarray as nd
+            param = nd.load(param)
+        if not isinstance(param, dict):
+            raise ValueError("Load: expected a dict of arrays or a file of named arrays, got %s"
+                             % type(param).__name__)
+        super().__init__()
+        self.param = {(k[4:] if k.startswith(("arg:", "aux:")) else k): v for k, v in param.items()}
+        self.default_init = None if default_init is None else create(default_init)
+        self.verbose = verbose
+
+    def __call__(self, desc, arr):
+        self._init_weight(desc, arr)
+
+    def _init_weight(self, name, arr):
+        name = str(name)
+        if name in self.param:
+            src = self.param[name]
+            if tuple(src.shape) != tuple(arr.shape):
+                raise ValueError("Load: '%s' has shape %s in the loaded values, the parameter's is %s"
+                                 % (name, tuple(src.shape), tuple(arr.shape)))
+            arr[:] = src.asnumpy() if hasattr(src, "asnumpy") else np.asarray(src)
+            if self.verbose:
+                print("Initialized %s by loading" % name)
+        elif self.default_init is not None:
+            self.default_init(name, arr)
+        else:
+            raise ValueError("Load: no value for '%s' and no default_init" % name)
 
 
 _ALIASES = {"zeros": "zero", "ones": "one"}
