@@ -18,6 +18,7 @@ import time
 import numpy as np
 
 from . import initializer as init_mod
+from . import kvstore as kvs
 from . import metric as metric_mod
 from . import model
 from . import ndarray as nd
@@ -145,18 +146,26 @@ class BaseModule:
 
 class Module(BaseModule):
     """A symbol with ``data_names`` and ``label_names`` inputs (the rest are parameters, those
-    in ``fixed_param_names`` not learned) on ``context`` (one device; a list of several is not
-    supported yet)."""
+    in ``fixed_param_names`` not learned) on ``context``: one device, or a list over which
+    each batch is split (``work_load_list`` weighs the parts; equal by default), one
+    executor per device, gradients summed through a kvstore and every copy of the
+    parameters kept equal (MXNet's data parallelism)."""
 
     def __init__(self, symbol, data_names=("data",), label_names=("softmax_label",), logger=logging,
                  context=None, work_load_list=None, fixed_param_names=None, state_names=None, group2ctxs=None,
                  compression_params=None):
         super().__init__(logger)
         ctxs = _as_list(context) if context is not None else [cpu()]
-        if len(ctxs) != 1:
-            raise BrassError("Module: one context is supported (got %s); data parallelism over several "
-                             "devices is not built yet" % (ctxs,))
-        self._context = ctxs[0] if isinstance(ctxs[0], Context) else Context(ctxs[0])
+        self._contexts = [c if isinstance(c, Context) else Context(c) for c in ctxs]
+        if not self._contexts or len(set(self._contexts)) != len(self._contexts):
+            raise BrassError("Module: context must be a device or a list of distinct devices, got %s" % (ctxs,))
+        self._work_load = list(work_load_list) if work_load_list is not None else [1] * len(self._contexts)
+        if len(self._work_load) != len(self._contexts) or any(w <= 0 for w in self._work_load):
+            raise BrassError("Module: work_load_list %s must hold one positive weight per context (%d)"
+                             % (work_load_list, len(self._contexts)))
+        if compression_params:
+            raise BrassError("Module: gradient compression is not supported (compression_params=%r)"
+                             % (compression_params,))
         self.symbol = symbol
         args = symbol.list_arguments()
         self._data_names = list(data_names or [])
@@ -169,10 +178,14 @@ class Module(BaseModule):
         self._param_names = [n for n in args if n not in inputs]
         self._aux_names = symbol.list_auxiliary_states()
         self._output_names = symbol.list_outputs()
-        self._exec = None
+        self._execs = []
+        self._slices = []             # each device's part of the batch: (begin, end)
         self._preload = None          # (arg_params, aux_params) from Module.load, for init_params
         self._preload_states = None   # the optimizer states file Module.load names, for init_optimizer
-        self._optimizer = self._updater = None
+        self._optimizer = None
+        self._updaters = []
+        self._kvstore = None
+        self._update_on_kvstore = False
         self._data_shapes = self._label_shapes = None
 
     # ---- names and shapes ---------------------------------------------------------------
@@ -183,9 +196,13 @@ class Module(BaseModule):
     label_shapes = property(lambda self: self._label_shapes)
 
     @property
+    def _exec(self):
+        return self._execs[0]
+
+    @property
     def output_shapes(self):
         self._need("bind")
-        return list(zip(self._output_names, [o.shape for o in self._exec.outputs]))
+        return list(zip(self._output_names, [o.shape for o in self.get_outputs()]))
 
     def _need(self, what):
         ok = {"bind": self.binded, "params": self.params_initialized, "optimizer": self.optimizer_initialized}[what]
@@ -194,10 +211,23 @@ class Module(BaseModule):
                               "params": "Module: call init_params() first",
                               "optimizer": "Module: call init_optimizer() first"}[what])
 
+    def _split(self, batch):
+        """(begin, end) of each device's part of a batch, by the work loads (MXNet's rule:
+        rounded shares, the last part takes what rounding leaves)."""
+        total = float(sum(self._work_load))
+        sizes = [int(round(w * batch / total)) for w in self._work_load]
+        sizes[-1] += batch - sum(sizes)
+        if any(n <= 0 for n in sizes):
+            raise BrassError("Module: a batch of %d cannot be split over %d devices with work loads %s (a part "
+                             "would be empty)" % (batch, len(self._contexts), self._work_load))
+        bounds = np.cumsum([0] + sizes)
+        return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
     # ---- binding and parameters ---------------------------------------------------------
     def bind(self, data_shapes, label_shapes=None, for_training=True, inputs_need_grad=False, force_rebind=False,
              shared_module=None, grad_req="write"):
-        """Allocates the executor for these input shapes (and the gradients when for_training)."""
+        """Allocates the executors for these input shapes (and the gradients when
+        for_training): on each device, its part of the batch."""
         if self.binded and not force_rebind:
             self.logger.warning("Module.bind: already bound, ignoring bind()")
             return
@@ -211,7 +241,6 @@ class Module(BaseModule):
         if label and sorted(lnames) != sorted(self._label_names):
             raise BrassError("Module.bind: label shapes are given for %s but the module's label names are %s"
                              % (lnames, self._label_names))
-        shapes = {d.name: tuple(d.shape) for d in data + label}
         reqs = {}
         for n in self.symbol.list_arguments():
             if n in self._data_names:
@@ -220,14 +249,20 @@ class Module(BaseModule):
                 reqs[n] = "null"
             else:
                 reqs[n] = grad_req
-        old = self._exec
-        types = {d.name: getattr(d, "dtype", np.float32) for d in data + label}
-        self._exec = self.symbol.simple_bind(self._context, grad_req=reqs,
-                                             type_dict={k: np.dtype(v).name for k, v in types.items()}, **shapes)
+        batch = tuple(data[0].shape)[0]
+        slices = self._split(batch)
+        old = self._execs
+        types = {d.name: np.dtype(getattr(d, "dtype", np.float32)).name for d in data + label}
+        execs = []
+        for ctx, (a, b) in zip(self._contexts, slices):
+            shapes = {d.name: (b - a,) + tuple(d.shape)[1:] for d in data + label}
+            execs.append(self.symbol.simple_bind(ctx, grad_req=reqs, type_dict=types, **shapes))
+        self._execs, self._slices = execs, slices
         self._data_shapes, self._label_shapes = data, label or None
         self.binded, self.for_training, self.inputs_need_grad = True, for_training, inputs_need_grad
-        if old is not None and self.params_initialized:  # keep the values through a rebind
-            self._exec.copy_params_from(*self._params_from(old), allow_extra_params=True)
+        if old and self.params_initialized:  # keep the values through a rebind
+            for e in self._execs:
+                e.copy_params_from(*self._params_from(old[0]), allow_extra_params=True)
 
     def _params_from(self, exe):
         return ({n: exe.arg_dict[n] for n in self._param_names}, {n: exe.aux_dict[n] for n in self._aux_names})
@@ -235,7 +270,7 @@ class Module(BaseModule):
     def init_params(self, initializer=init_mod.Uniform(0.01), arg_params=None, aux_params=None,
                     allow_missing=False, force_init=False, allow_extra=False):
         """Fills the parameters: from arg_params / aux_params where given, else by initializer
-        (only with allow_missing when the dicts are given)."""
+        (only with allow_missing when the dicts are given); every device gets the same values."""
         if self.params_initialized and not force_init:
             self.logger.warning("Module.init_params: parameters already initialized, ignoring")
             return
@@ -258,16 +293,19 @@ class Module(BaseModule):
             elif initializer is not None:
                 initializer(init_mod.InitDesc(name, attrs.get(name, {})), arr)
 
+        first = self._execs[0]
         for n in self._param_names:
-            fill(n, self._exec.arg_dict[n], arg_params, "argument")
+            fill(n, first.arg_dict[n], arg_params, "argument")
         for n in self._aux_names:
-            fill(n, self._exec.aux_dict[n], aux_params, "auxiliary state")
+            fill(n, first.aux_dict[n], aux_params, "auxiliary state")
         if not allow_extra:
             extra = [n for n in (arg_params or {}) if n not in self._param_names] + \
                     [n for n in (aux_params or {}) if n not in self._aux_names]
             if extra:
                 raise BrassError("Module.init_params: the given parameters %s are not in the symbol "
                                  "(allow_extra=True ignores them)" % sorted(extra))
+        for e in self._execs[1:]:
+            e.copy_params_from(*self._params_from(first))
         self.params_initialized = True
 
     def set_params(self, arg_params, aux_params, allow_missing=False, force_init=True, allow_extra=False):
@@ -276,15 +314,24 @@ class Module(BaseModule):
                          allow_missing=allow_missing, force_init=force_init, allow_extra=allow_extra)
 
     def get_params(self):
-        """(arg_params, aux_params): copies of the parameters."""
+        """(arg_params, aux_params): copies of the parameters on the CPU (the mean over the
+        devices: equal for parameters, the devices' own statistics for auxiliary states)."""
         self._need("params")
-        args, aux = self._params_from(self._exec)
-        return {k: v.copy() for k, v in args.items()}, {k: v.copy() for k, v in aux.items()}
+        per_dev = [self._params_from(e) for e in self._execs]
+
+        def mean(arrays):
+            if len(arrays) == 1:
+                return arrays[0].copyto(cpu())
+            return nd.add_n(*[a.as_in_context(cpu()) for a in arrays]) / len(arrays)
+        return tuple({k: mean([d[i][k] for d in per_dev]) for k in per_dev[0][i]} for i in (0, 1))
 
     # ---- optimizer ----------------------------------------------------------------------
     def init_optimizer(self, kvstore="local", optimizer="sgd", optimizer_params=(("learning_rate", 0.01),),
                        force_init=False):
-        """Makes the optimizer (rescale_grad 1 / batch size unless given) and its updater."""
+        """Makes the optimizer (rescale_grad 1 / batch size unless given) and its updaters;
+        over several devices also the kvstore ('local', 'device', a KVStore; None sums the
+        gradients without one), which runs the updates itself unless a 'local' store would
+        hold a parameter of more than 16M elements."""
         self._need("params")
         if self.optimizer_initialized and not force_init:
             self.logger.warning("Module.init_optimizer: optimizer already initialized, ignoring")
@@ -302,14 +349,25 @@ class Module(BaseModule):
             optimizer.idx2name = idx2name
             optimizer.set_wd_mult({})
         self._optimizer = optimizer
-        self._updater = opt_mod.get_updater(optimizer)
+        self._kvstore, self._update_on_kvstore = None, False
+        if len(self._contexts) > 1 and kvstore is not None:
+            self._kvstore = kvs.create(kvstore)
+            args = self._params_from(self._execs[0])[0]
+            self._update_on_kvstore = not (self._kvstore.type == "local" and isinstance(kvstore, str) and any(
+                a.size > 1 << 24 for a in args.values()))
+            if self._update_on_kvstore:
+                self._kvstore.set_optimizer(optimizer)
+            for i, n in enumerate(self._param_names):
+                self._kvstore.init(i, args[n])
+        self._updaters = [opt_mod.get_updater(optimizer) for _ in self._contexts]
         self.optimizer_initialized = True
         if self._preload_states:
             self.load_optimizer_states(self._preload_states)
 
     # ---- computing ----------------------------------------------------------------------
     def forward(self, data_batch, is_train=None):
-        """Runs the network on a DataBatch (a batch of another size than bound rebinds)."""
+        """Runs the network on a DataBatch, each device on its part (a batch of another size
+        than bound rebinds)."""
         self._need("bind")
         if is_train is None:
             is_train = self.for_training
@@ -318,55 +376,91 @@ class Module(BaseModule):
             raise BrassError("Module.forward: the batch has %d data arrays, the module %d (%s)"
                              % (len(data), len(self._data_names), self._data_names))
         shapes = {n: tuple(a.shape) for n, a in zip(self._data_names, data)}
-        for n, s in shapes.items():
-            bound = self._exec.arg_dict[n].shape
+        for d in self._data_shapes:
+            s, bound = shapes[d.name], tuple(d.shape)
             if len(s) != len(bound) or s[1:] != bound[1:]:
                 raise BrassError("Module.forward: data %r has shape %s; the module is bound for %s (only the "
-                                 "batch size may change)" % (n, s, bound))
-        if any(self._exec.arg_dict[n].shape != s for n, s in shapes.items()):
+                                 "batch size may change)" % (d.name, s, bound))
+        if any(tuple(d.shape) != shapes[d.name] for d in self._data_shapes):
             new_data = [DataDesc(n, shapes[n]) for n in self._data_names]
             new_label = None
             if self._label_shapes and data_batch.label:
                 new_label = [DataDesc(d.name, tuple(a.shape)) for d, a in zip(self._label_shapes, data_batch.label)]
             self.bind(new_data, new_label, self.for_training, self.inputs_need_grad, force_rebind=True)
-        for n, a in zip(self._data_names, data):
-            a.copyto(self._exec.arg_dict[n]) if a.dtype == self._exec.arg_dict[n].dtype else \
-                a.astype(self._exec.arg_dict[n].dtype).copyto(self._exec.arg_dict[n])
-        if self._label_names and data_batch.label:
-            for n, a in zip(self._label_names, data_batch.label):
-                if tuple(a.shape) != self._exec.arg_dict[n].shape:
-                    raise BrassError("Module.forward: label %r has shape %s, the module is bound for %s"
-                                     % (n, tuple(a.shape), self._exec.arg_dict[n].shape))
-                a.astype(self._exec.arg_dict[n].dtype).copyto(self._exec.arg_dict[n])
-        self._exec.forward(is_train=is_train)
+        labels = list(data_batch.label or []) if self._label_names else []
+        batch = self._slices[-1][1]
+        for n, a in zip(self._label_names, labels):
+            if tuple(a.shape)[:1] != (batch,):
+                raise BrassError("Module.forward: label %r has shape %s, the module is bound for a batch of %d"
+                                 % (n, tuple(a.shape), batch))
+        for e, (lo, hi) in zip(self._execs, self._slices):
+            for n, a in zip(self._data_names + self._label_names, data + labels):
+                part = a if len(self._execs) == 1 else a[lo:hi]
+                dst = e.arg_dict[n]
+                if tuple(part.shape) != dst.shape:
+                    raise BrassError("Module.forward: %s %r has shape %s, the module is bound for %s"
+                                     % ("data" if n in self._data_names else "label", n, tuple(a.shape),
+                                        (batch,) + dst.shape[1:]))
+                (part if part.dtype == dst.dtype else part.astype(dst.dtype)).copyto(dst)
+        for e in self._execs:
+            e.forward(is_train=is_train)
 
     def backward(self, out_grads=None):
         self._need("bind")
         if not self.for_training:
             raise BrassError("Module.backward: bound with for_training=False")
-        self._exec.backward(out_grads)
+        for e, (lo, hi) in zip(self._execs, self._slices):
+            if out_grads is None or len(self._execs) == 1:
+                e.backward(out_grads)
+            else:
+                e.backward([g[lo:hi].as_in_context(e.outputs[0].context) for g in _as_list(out_grads)])
 
     def update(self):
-        """One optimizer step on every learned parameter."""
+        """One optimizer step on every learned parameter (gradients summed over the devices)."""
         self._need("optimizer")
-        idx, grads, weights = [], [], []
+        per_dev = [([], [], []) for _ in self._execs]
         for i, n in enumerate(self._param_names):
-            g = self._exec.grad_dict.get(n)
-            if g is not None:
-                idx.append(i)
-                grads.append(g)
-                weights.append(self._exec.arg_dict[n])
-        self._updater(idx, grads, weights)
+            grads = [e.grad_dict.get(n) for e in self._execs]
+            if grads[0] is None:
+                continue
+            weights = [e.arg_dict[n] for e in self._execs]
+            if self._kvstore is not None:
+                self._kvstore.push(i, grads, priority=-i)
+                if self._update_on_kvstore:
+                    self._kvstore.pull(i, weights, priority=-i)
+                    continue
+                self._kvstore.pull(i, grads, priority=-i)
+            elif len(grads) > 1:  # no store: sum on the first device, copy back
+                total = nd.add_n(*[g.as_in_context(grads[0].context) for g in grads])
+                for g in grads:
+                    total.copyto(g)
+            for k, (g, w) in enumerate(zip(grads, weights)):
+                per_dev[k][0].append(i)
+                per_dev[k][1].append(g)
+                per_dev[k][2].append(w)
+        for updater, (idx, grads, weights) in zip(self._updaters, per_dev):
+            if idx:
+                updater(idx, grads, weights)
+
+    def _merge(self, per_dev, merge_multi_context):
+        """Outputs (or input gradients) by name: per device, or concatenated along the batch
+        on the first device."""
+        if not merge_multi_context:
+            return [list(arrays) for arrays in zip(*per_dev)]
+        if len(per_dev) == 1:
+            return list(per_dev[0])
+        first = self._contexts[0]
+        return [nd.concat(*[a.as_in_context(first) for a in arrays], dim=0) for arrays in zip(*per_dev)]
 
     def get_outputs(self, merge_multi_context=True):
         self._need("bind")
-        return list(self._exec.outputs)
+        return self._merge([e.outputs for e in self._execs], merge_multi_context)
 
     def get_input_grads(self, merge_multi_context=True):
         self._need("bind")
         if not self.inputs_need_grad:
             raise BrassError("Module.get_input_grads: bind with inputs_need_grad=True")
-        return [self._exec.grad_dict[n] for n in self._data_names]
+        return self._merge([[e.grad_dict[n] for n in self._data_names] for e in self._execs], merge_multi_context)
 
     def update_metric(self, eval_metric, labels, pre_sliced=False, pad=None):
         outs = self.get_outputs()
@@ -389,17 +483,26 @@ class Module(BaseModule):
         self._need("optimizer")
         # With the optimizer (its per-weight update counts: Adam's bias correction resumes where
         # it stopped); load_optimizer_states also takes a file of states alone.
-        atomic_write(fname, self._updater.get_states(dump_optimizer=True))
+        if self._update_on_kvstore:
+            self._kvstore.save_optimizer_states(fname, dump_optimizer=True)
+        else:  # the devices' updaters hold equal states: the first one's
+            atomic_write(fname, self._updaters[0].get_states(dump_optimizer=True))
 
     def load_optimizer_states(self, fname):
         self._need("optimizer")
         with open(fname, "rb") as f:
             blob = f.read()
+        updaters = [self._kvstore._updater] if self._update_on_kvstore else self._updaters
         try:
-            self._updater.set_states(blob)
+            for updater in updaters:
+                updater.set_states(blob)
         except Exception as e:
             raise BrassError("Module.load_optimizer_states: %s is not a states file (%s)" % (fname, e)) from None
-        self._optimizer = self._updater.optimizer
+        self._optimizer = updaters[0].optimizer
+        for updater in set(self._updaters + updaters):
+            updater.optimizer = self._optimizer
+        if self._update_on_kvstore:
+            self._kvstore._optimizer = self._optimizer
         self._optimizer.idx2name = dict(enumerate(self._param_names))
 
     @staticmethod

@@ -136,8 +136,13 @@ def test_errors():
         mod.forward(mx.io.DataBatch([mx.nd.array(x[:8])], [mx.nd.zeros((8, 2))]))
     with pytest.raises(mx.BrassError, match=r"data 'data' has shape \(8, 6\); the module is bound for \(8, 5\)"):
         mod.forward(mx.io.DataBatch([mx.nd.zeros((8, 6))], [mx.nd.zeros((8,))]))
-    with pytest.raises(mx.BrassError, match="one context is supported"):
-        mx.mod.Module(mlp_symbol(), context=[mx.cpu(0), mx.cpu(1)])
+    with pytest.raises(mx.BrassError, match="list of distinct devices"):
+        mx.mod.Module(mlp_symbol(), context=[mx.cpu(0), mx.cpu(0)])
+    with pytest.raises(mx.BrassError, match=r"work_load_list \[1\] must hold one positive weight per context \(2\)"):
+        mx.mod.Module(mlp_symbol(), context=[mx.cpu(0), mx.cpu(1)], work_load_list=[1])
+    two = mx.mod.Module(mlp_symbol(), context=[mx.cpu(0), mx.cpu(1)], work_load_list=[5, 1])
+    with pytest.raises(mx.BrassError, match="a batch of 2 cannot be split over 2 devices"):
+        two.bind(data_shapes=[("data", (2, 5))], label_shapes=[("softmax_label", (2,))])
     with pytest.raises(mx.BrassError, match="no optimizer named"):
         mod.init_optimizer(optimizer="sgdd")
     with pytest.raises(mx.BrassError, match=r"data 'data' has shape"):

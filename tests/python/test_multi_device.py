@@ -187,3 +187,69 @@ def test_kvstore_optimizer_states_roundtrip(tmp_path):
     (tmp_path / "bad").write_bytes(b"not a pickle")
     with pytest.raises(mx.BrassError, match="not a states file"):
         kv.load_optimizer_states(str(tmp_path / "bad"))
+
+
+def _module_symbol(conv):
+    data = mx.sym.var("data")
+    if conv:
+        h = mx.sym.Convolution(data, kernel=(3, 3), num_filter=4, name="conv")
+        h = mx.sym.Pooling(mx.sym.Activation(h, act_type="relu"), kernel=(2, 2), stride=(2, 2), pool_type="max")
+        h = mx.sym.Flatten(h)
+    else:
+        h = mx.sym.Activation(mx.sym.FullyConnected(data, num_hidden=16, name="fc1"), act_type="relu")
+    return mx.sym.SoftmaxOutput(mx.sym.FullyConnected(h, num_hidden=10, name="fc2"), name="softmax")
+
+
+def _fit_module(ctxs, conv, kvstore, data, work_load_list=None):
+    mod = mx.mod.Module(_module_symbol(conv), context=ctxs, work_load_list=work_load_list)
+    shape = data[0][0].shape
+    mod.bind(data_shapes=[("data", shape)], label_shapes=[("softmax_label", (shape[0],))])
+    mx.random.seed(3)
+    mod.init_params(mx.init.Xavier())
+    mod.init_optimizer(kvstore=kvstore, optimizer="sgd", optimizer_params={"learning_rate": 0.2, "momentum": 0.9})
+    history = []
+    for x, y in data:
+        mod.forward_backward(mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)]))
+        mod.update()
+        history.append(mod.get_params()[0])
+    return mod, history
+
+
+@pytest.mark.parametrize("conv", [False, True], ids=["mlp", "conv"])
+@pytest.mark.parametrize("kvstore", ["local", "device", None])
+def test_module_two_devices_match_one(conv, kvstore):
+    data = _data((1, 8, 8) if conv else (12,), n=3)
+    _, one = _fit_module([mx.cpu(0)], conv, kvstore, data)
+    mod, two = _fit_module(CTXS, conv, kvstore, data, work_load_list=[3, 1])
+    assert [e.arg_dict["data"].shape[0] for e in mod._execs] == [12, 4]
+    assert (mod._kvstore is None) == (kvstore is None)
+    for step, (a, b) in enumerate(zip(one, two)):
+        for k in a:
+            np.testing.assert_allclose(b[k].asnumpy(), a[k].asnumpy(), rtol=1e-4, atol=1e-5,
+                                       err_msg="%s at step %d" % (k, step))
+    for n in mod._param_names:
+        np.testing.assert_array_equal(mod._execs[0].arg_dict[n].asnumpy(), mod._execs[1].arg_dict[n].asnumpy())
+    # Outputs merge along the batch on the first device; per device without merging.
+    out = mod.get_outputs()[0]
+    assert out.shape == (16, 10) and out.context == mx.cpu(0)
+    parts = mod.get_outputs(merge_multi_context=False)[0]
+    assert [p.shape for p in parts] == [(12, 10), (4, 10)] and parts[1].context == mx.cpu(1)
+    np.testing.assert_array_equal(out.asnumpy()[12:], parts[1].asnumpy())
+
+
+def test_module_fit_score_checkpoint_on_two_devices(tmp_path):
+    rng = np.random.RandomState(1)
+    x = rng.randn(64, 12).astype(np.float32)
+    y = (x[:, 0] > 0).astype(np.float32)
+    mod = mx.mod.Module(_module_symbol(False), context=CTXS)
+    mod.fit(mx.io.NDArrayIter(x, y, batch_size=16, shuffle=True), num_epoch=8, initializer=mx.init.Xavier(),
+            optimizer_params={"learning_rate": 0.5})
+    (name, acc), = mod.score(mx.io.NDArrayIter(x, y, batch_size=16), "acc")
+    assert acc > 0.9
+    mod.save_checkpoint(str(tmp_path / "m"), 1, save_optimizer_states=True)
+    back = mx.mod.Module.load(str(tmp_path / "m"), 1, load_optimizer_states=True, context=CTXS)
+    back.bind(data_shapes=[("data", (16, 12))], label_shapes=[("softmax_label", (16,))])
+    back.init_params()
+    back.init_optimizer(optimizer_params={"learning_rate": 0.5})
+    np.testing.assert_allclose(back.predict(mx.io.NDArrayIter(x, y, batch_size=16)).asnumpy(),
+                               mod.predict(mx.io.NDArrayIter(x, y, batch_size=16)).asnumpy(), rtol=1e-5)
