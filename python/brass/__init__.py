@@ -28,6 +28,7 @@ from . import metric  # noqa: F401
 from . import io  # noqa: F401
 from . import model  # noqa: F401
 from . import callback  # noqa: F401
+from . import viz  # noqa: F401
 from . import module  # noqa: F401
 from . import module as mod  # noqa: F401
 from . import gluon  # noqa: F401

@@ -248,7 +248,7 @@ def test_symbolblock_from_symbols():
 
 
 @pytest.mark.parametrize("module", ["brass.gluon.block", "brass.initializer", "brass.gluon.utils", "brass.kvstore",
-                                    "brass.gluon.trainer"])
+                                    "brass.gluon.trainer", "brass.viz"])
 def test_docstring_examples(module):
     import doctest
     import importlib

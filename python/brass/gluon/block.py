@@ -80,6 +80,39 @@ class _BlockScope:
         _BlockScope._current.value = self._old
 
 
+class _HookHandle:
+    """Removes a forward hook from its block (``detach``); a context manager too."""
+
+    _next = 0
+
+    def __init__(self, hooks, hook):
+        self._hooks, self._id = hooks, _HookHandle._next
+        _HookHandle._next += 1
+        hooks[self._id] = hook
+
+    def detach(self):
+        self._hooks.pop(self._id, None)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.detach()
+
+
+def _shape_str(values):
+    """The shapes of (nested lists of) arrays, as summary prints them."""
+    if isinstance(values, (list, tuple)):
+        shapes = [_shape_str(v) for v in values]
+        return shapes[0] if len(shapes) == 1 else "[%s]" % ", ".join(shapes)
+    return str(tuple(values.shape)) if hasattr(values, "shape") else str(values)
+
+
+def _is_container(block):
+    from .nn.basic_layers import HybridSequential, Sequential
+    return isinstance(block, (Sequential, HybridSequential))
+
+
 class Block:
     """A piece of a network: children blocks and parameters, and ``forward``."""
 
@@ -192,11 +225,87 @@ class Block:
         for child in self._children.values():
             child.hybridize(active, **kwargs)
 
+    def apply(self, fn):
+        """Calls fn on every child (recursively), then on this block; returns self."""
+        for child in self._children.values():
+            child.apply(fn)
+        fn(self)
+        return self
+
+    def register_forward_pre_hook(self, hook):
+        """hook(block, inputs) runs before each forward; the handle's detach() removes it."""
+        return _HookHandle(self.__dict__.setdefault("_pre_hooks", OrderedDict()), hook)
+
+    def register_forward_hook(self, hook):
+        """hook(block, inputs, outputs) runs after each forward; the handle's detach() removes it."""
+        return _HookHandle(self.__dict__.setdefault("_hooks", OrderedDict()), hook)
+
     def __call__(self, *args):
+        pre, post = self.__dict__.get("_pre_hooks"), self.__dict__.get("_hooks")
+        for hook in list(pre.values()) if pre else ():
+            hook(self, args)
+        out = self._call_impl(*args)
+        for hook in list(post.values()) if post else ():
+            hook(self, args, out)
+        return out
+
+    def _call_impl(self, *args):
         return self.forward(*args)
 
     def forward(self, *args):
         raise NotImplementedError
+
+    def summary(self, *inputs):
+        """Prints each layer that runs in a forward on inputs (containers left out) with its
+        output shape and parameter count, then the totals: trainable or not, and parameters
+        met more than once (shared). A hybridized network is run imperatively for this."""
+        rows = [("Input", _shape_str(inputs), 0, 0, 0)]
+        seen, handles = set(), []
+
+        def record(block, _, outputs):
+            if any(isinstance(o, Symbol) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])):
+                return  # shapes being inferred through the graph (deferred initialization)
+            total = trainable = shared = 0
+            for p in block.params.values():
+                size = int(np.prod(p.shape)) if p.shape else 0
+                total += size
+                trainable += 0 if p.grad_req == "null" else size
+                shared += size if id(p) in seen else 0
+                seen.add(id(p))
+            rows.append(("%s-%d" % (type(block).__name__, len(rows)), _shape_str(outputs), total, trainable, shared))
+
+        def hook(block):
+            if not _is_container(block):
+                handles.append(block.register_forward_hook(record))
+
+        active = []
+        self.apply(lambda b: active.append((b, b._active)) if isinstance(b, HybridBlock) else None)
+        try:
+            for b, _ in active:
+                b._active = False
+            self.apply(hook)
+            with autograd.pause():
+                self(*inputs)
+        finally:
+            for h in handles:
+                h.detach()
+            for b, was in active:
+                b._active = was
+        fmt = "{:>20}  {:>42} {:>15}"
+        print("-" * 80)
+        print(fmt.format("Layer (type)", "Output Shape", "Param #"))
+        print("=" * 80)
+        for name, shape, n, _, _ in rows:
+            print(fmt.format(name, shape, n))
+        total, trainable, shared = (sum(r[i] for r in rows) for i in (2, 3, 4))
+        print("=" * 80)
+        print("Parameters in forward computation graph, duplicate included")
+        print("   Total params: %d" % total)
+        print("   Trainable params: %d" % trainable)
+        print("   Non-trainable params: %d" % (total - trainable))
+        print("Shared params in forward computation graph: %d" % shared)
+        print("Unique parameters in model: %d" % (total - shared))
+        print("-" * 80)
 
 
 class HybridBlock(Block):
@@ -261,7 +370,7 @@ class HybridBlock(Block):
     def _own_forward(self):
         return type(self).forward is not HybridBlock.forward and not isinstance(self, SymbolBlock)
 
-    def __call__(self, *args):
+    def _call_impl(self, *args):
         if self._active and self._own_forward() and args and isinstance(args[0], NDArray):
             # A block written with forward(self, x): traced by calling forward on symbols; if
             # its code needs arrays (parameter data, numpy), it keeps running imperatively.
