@@ -108,6 +108,10 @@ def _shape_str(values):
     return str(tuple(values.shape)) if hasattr(values, "shape") else str(values)
 
 
+def _known(shape):
+    return bool(shape) and all(d > 0 for d in shape)
+
+
 def _is_container(block):
     from .nn.basic_layers import HybridSequential, Sequential
     return isinstance(block, (Sequential, HybridSequential))
@@ -394,15 +398,37 @@ class HybridBlock(Block):
         return self.hybrid_forward(F, *args, **params)
 
     def _infer_param_shapes(self, args):
-        """Deferred initialization: parameter shapes from the data's, through the graph."""
-        names, sym, _ = self._trace(len(args))
-        arg_shapes, _, aux_shapes = sym.infer_shape_partial(**{n: a.shape for n, a in zip(names, args)})
-        shapes = dict(zip(sym.list_arguments(), arg_shapes))
-        shapes.update(zip(sym.list_auxiliary_states(), aux_shapes))
+        """Deferred initialization: parameter shapes from the data's, through the graph. A
+        block inside whose parameters the graph cannot determine (an RNN layer's two
+        directions' input weights) and that defines ``_shapes_from_input(shape)`` gets them
+        from the shape of its traced input."""
+        probes, handles = [], []
+        self.apply(lambda b: handles.append(b.register_forward_pre_hook(
+            lambda blk, inputs: probes.append((blk, inputs[0])))) if b is not self and hasattr(
+                b, "_shapes_from_input") else None)
+        try:
+            names, sym, _ = self._trace(len(args))
+        finally:
+            for h in handles:
+                h.detach()
+        given = {n: a.shape for n, a in zip(names, args)}
+        for _ in range(2):
+            arg_shapes, _, aux_shapes = sym.infer_shape_partial(**given)
+            shapes = dict(zip(sym.list_arguments(), arg_shapes))
+            shapes.update(zip(sym.list_auxiliary_states(), aux_shapes))
+            for p in self.collect_params().values():
+                s = shapes.get(p.name)
+                if s and all(d > 0 for d in s):
+                    p.shape = s
+            pending = [(b, x) for b, x in probes if isinstance(x, Symbol) and
+                       not all(_known(p.shape) for p in b.collect_params().values())]
+            if not pending:
+                break
+            for b, x in pending:
+                _, out, _ = x.infer_shape_partial(**{n: s for n, s in given.items() if n in x.list_arguments()})
+                if out and _known(out[0]):
+                    b._shapes_from_input(out[0])
         for p in self.collect_params().values():
-            s = shapes.get(p.name)
-            if s and all(d > 0 for d in s):
-                p.shape = s
             p._finish_deferred_init()
 
     def _build_cache(self, args):

@@ -70,6 +70,8 @@ class Parameter:
         if self._shape is not None:
             if len(self._shape) != len(new) or any(a and a != b for a, b in zip(self._shape, new)):
                 raise BrassError("Parameter '%s': shape %s does not fit the declared %s" % (self.name, new, self._shape), 2)
+        if new != self._shape:
+            self._var = None  # its variable carries the shape
         self._shape = new
 
     @property

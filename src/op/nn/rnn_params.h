@@ -70,8 +70,8 @@ struct RNNParam {
         .describe("With clipping, a NaN cell state becomes the lower bound instead of "
                   "propagating.");
     s.field("use_sequence_length", &RNNParam::use_sequence_length).set_default(false)
-        .describe("Whether a sequence_length input gives each sequence's valid length (not "
-                  "supported here: must be False).");
+        .describe("Whether a sequence_length input (batch,) gives each sequence's valid "
+                  "length: steps past it output zeros and leave the states as they were.");
   }
 };
 

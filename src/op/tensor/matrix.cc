@@ -183,6 +183,30 @@ ShapeFn fixed_shape(std::function<Shape(const NodeAttrs&, const std::vector<Shap
   };
 }
 
+// Reshape's output from its input; also, as MXNet, the input from a known output when the
+// input's rank is known and a single extent of it is not (a weight whose input size is
+// inferred from a flattened parameter vector).
+bool reshape_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
+  const auto& p = a.param<ReshapeParam>();
+  if (!in[0].known() && in[0].ndim_known() && out[0].known()) {
+    int unknown = -1;
+    int64_t rest = 1;
+    for (int i = 0; i < in[0].ndim(); ++i) {
+      if (in[0][i] >= 0) { rest *= in[0][i]; continue; }
+      if (unknown >= 0) return false;  // two unknown extents: not determined
+      unknown = i;
+    }
+    int64_t total = out[0].size();
+    if (rest == 0 || total % rest != 0)
+      fail(BRASS_ERR_SHAPE, "Reshape: the output ", out[0], " has ", total,
+           " elements, which the input ", in[0], " cannot hold");
+    in[0][unknown] = total / rest;
+  }
+  if (!in[0].known()) return false;
+  infer::assign_shape(out[0], infer_reshape(in[0], p.shape, p.reverse), "Reshape", "output");
+  return true;
+}
+
 // ---- Gradient ops ---------------------------------------------------------------------------
 // They take the output gradient first and the forward input(s) whose shape they restore;
 // the result has the output gradient's dtype.
@@ -402,10 +426,7 @@ const bool kRegistered = [] {
   R.add("Reshape").alias("reshape")
       .describe("Reshapes (copies) the input; MXNet's special values 0, -1, -2, -3, -4 apply.")
       .inputs({"data"}).params<ReshapeParam>().inplace_pairs({{0, 0}}).type_fn(infer::same_type)
-      .shape_fn(fixed_shape([](const NodeAttrs& a, const std::vector<Shape>& in) {
-        const auto& p = a.param<ReshapeParam>();
-        return infer_reshape(in[0], p.shape, p.reverse);
-      }))
+      .shape_fn(reshape_shape).partial_infer()
       .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
