@@ -357,8 +357,13 @@ def test_bind_errors_name_the_argument():
     with pytest.raises(mx.BrassError, match="head gradient 0"):
         exe.forward(is_train=True)
         exe.backward(mx.nd.ones((7,)))
-    with pytest.raises(TypeError, match="positional arguments must be Symbols"):
+    with pytest.raises(mx.BrassError, match="relu: too many positional arguments"):
         mx.sym.relu(3)
+    # Parameters by position follow the operator's order, as MXNet's functions take them.
+    clipped = mx.sym.clip(mx.sym.var("v"), 0, 6)
+    assert clipped.eval(v=mx.nd.array([-1.0, 3.0, 9.0]))[0].asnumpy().tolist() == [0.0, 3.0, 6.0]
+    with pytest.raises(mx.BrassError, match="a Symbol input after the parameters"):
+        mx.sym.broadcast_add(mx.sym.var("a"), 2, mx.sym.var("b"))
 
 
 def test_executor_runs_independent_branches_and_interleaves_with_imperative_work():

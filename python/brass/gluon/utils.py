@@ -74,10 +74,15 @@ def clip_global_norm(arrays, max_norm, check_isfinite=True):
     return total.asscalar() if check_isfinite else total
 
 
-def check_sha1(filename, sha1_hash):
-    """Whether the file's SHA-1 hex digest is sha1_hash."""
+def sha1_of(filename):
+    """The SHA-1 hex digest of a file's content."""
     h = hashlib.sha1()
     with open(filename, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest() == sha1_hash.lower()
+    return h.hexdigest()
+
+
+def check_sha1(filename, sha1_hash):
+    """Whether the file's SHA-1 hex digest is sha1_hash."""
+    return sha1_of(filename) == sha1_hash.lower()

@@ -365,12 +365,22 @@ def _canonical_name(op):
 
 def _make_function(opname, doc):
     def fn(*args, name=None, attr=None, **kwargs):
-        inputs = []
+        inputs, extra = [], []
         for a in args:
-            if not isinstance(a, Symbol):
-                raise TypeError("%s: positional arguments must be Symbols, got %s (give parameters by keyword)"
-                                % (opname, type(a).__name__))
-            inputs.append(a)
+            if isinstance(a, Symbol) and not extra:
+                inputs.append(a)
+            elif isinstance(a, (list, tuple)) and a and all(isinstance(s, Symbol) for s in a) and not extra:
+                inputs.extend(a)
+            elif isinstance(a, Symbol):
+                raise BrassError("%s: a Symbol input after the parameters given by position" % opname, 1)
+            else:
+                extra.append(a)
+        if extra:  # parameters by position, in the operator's order (as MXNet's functions)
+            free = [p for p in _nd_internal._meta[opname][3] if p not in kwargs]
+            if len(extra) > len(free):
+                raise BrassError("%s: too many positional arguments (parameters: %s)"
+                                 % (opname, _nd_internal._meta[opname][3]), 1)
+            kwargs.update(zip(free, extra))
         kw_inputs = {k: v for k, v in kwargs.items() if isinstance(v, Symbol)}
         params = {k: v for k, v in kwargs.items() if not isinstance(v, Symbol) and v is not None}
         return _make(opname, inputs, params, name=name, attr=attr, kw_inputs=kw_inputs)
