@@ -16,6 +16,8 @@
 #include <thread>
 #include <vector>
 
+#include <pthread.h>
+
 namespace brass {
 namespace thread_pool_impl {
 
@@ -115,8 +117,38 @@ class Pool {
   std::vector<std::thread> workers_;
 };
 
+// The pool, made at first use. A process forked from this one (DataLoader worker processes)
+// has none of its threads: the fork handler drops it (the old one is left behind, never
+// touched again) and the child makes a pool of its own, of one thread unless
+// BRASS_NUM_THREADS says otherwise (its parent's workers are the parallelism). Forking while
+// engine work runs is not supported: wait for it first (nd.waitall).
+std::atomic<Pool*> g_pool{nullptr};
+std::atomic<bool> g_forked{false};
+std::mutex* g_pool_mu = new std::mutex;
+
+void on_fork_child() {
+  g_pool_mu = new std::mutex;  // the parent's may have been held by a thread that is gone
+  g_pool.store(nullptr, std::memory_order_relaxed);
+  g_forked.store(true, std::memory_order_relaxed);
+}
+
 Pool& pool() {
-  static Pool* p = new Pool(configured_threads());
+  Pool* p = g_pool.load(std::memory_order_acquire);
+  if (p) return *p;
+  std::lock_guard<std::mutex> lk(*g_pool_mu);
+  p = g_pool.load(std::memory_order_relaxed);
+  if (!p) {
+    static const bool registered = [] {
+#ifndef BRASS_NO_THREADS
+      pthread_atfork(nullptr, nullptr, on_fork_child);
+#endif
+      return true;
+    }();
+    (void)registered;
+    bool child = g_forked.load(std::memory_order_relaxed) && !std::getenv("BRASS_NUM_THREADS");
+    p = new Pool(child ? 1 : configured_threads());
+    g_pool.store(p, std::memory_order_release);
+  }
   return *p;
 }
 
