@@ -6,7 +6,8 @@ LeNet, softmax cross-entropy, Adam with a cosine schedule and small random shift
 training digits, a progress bar per epoch (tqdm when installed). Then it prints the held-out
 accuracy, saves a checkpoint (parameters and trainer states) and exports the model in MXNet's
 format (``lenet-symbol.json`` + ``lenet-0000.params``), loads the export back and checks it
-gives the same predictions. ``--mnist-dir`` trains on the standard MNIST IDX files instead
+gives the same predictions, and draws the network as Graphviz DOT (``lenet.gv``; ``--summary``
+also prints its layer table). ``--mnist-dir`` trains on the standard MNIST IDX files instead
 (train-images-idx3-ubyte[.gz], ...; their test set is then the held-out set).
 """
 import argparse
@@ -120,6 +121,7 @@ def main(argv=None):
     ap.add_argument("--shift", type=int, default=2, help="random shift of training digits, in pixels (default 2)")
     ap.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the order (default 0)")
     ap.add_argument("--plain", action="store_true", help="one line per epoch instead of a progress bar")
+    ap.add_argument("--summary", action="store_true", help="print the exported network's layer table")
     a = ap.parse_args(argv)
 
     if a.device.startswith("gpu"):
@@ -181,8 +183,12 @@ def main(argv=None):
     back = gluon.SymbolBlock.imports(sym_file, ["data"], params_file, ctx=ctx)
     probe = mx.nd.array(x_ho[:200], ctx=ctx)
     same = np.abs(back(probe).asnumpy() - net(probe).asnumpy()).max()
-    print("checkpoint: %s.params, %s.states; export: %s, %s (reloaded: max |diff| %.1e)"
-          % (prefix, prefix, sym_file, params_file, same))
+    graph = mx.viz.plot_network(mx.sym.load(sym_file), title="lenet", shape={"data": (1, 1, 28, 28)})
+    dot_file = graph.save(prefix + ".gv")
+    if a.summary:
+        mx.viz.print_summary(mx.sym.load(sym_file), shape={"data": (1, 1, 28, 28)})
+    print("checkpoint: %s.params, %s.states; export: %s, %s (reloaded: max |diff| %.1e); graph: %s"
+          % (prefix, prefix, sym_file, params_file, same, dot_file))
     return held
 
 

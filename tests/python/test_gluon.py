@@ -373,12 +373,14 @@ def test_main_job_trains_lenet_to_96_percent(tmp_path, capsys):
     """The main job with its defaults: at least 96% of the 1,000 held-out digits, a checkpoint,
     an export in MXNet's format that loads back to the same predictions."""
     from brass import demo
-    held = demo.main(["--plain", "--out", str(tmp_path)])
+    held = demo.main(["--plain", "--summary", "--out", str(tmp_path)])
     out = capsys.readouterr().out
     assert held >= 0.96, out
     assert "epoch 12/12" in out and "samples/s" in out, out
-    for f in ("lenet.params", "lenet.states", "lenet-symbol.json", "lenet-0000.params"):
+    for f in ("lenet.params", "lenet.states", "lenet-symbol.json", "lenet-0000.params", "lenet.gv"):
         assert (tmp_path / f).stat().st_size > 0, f
+    assert "Total params: 431080" in out, out  # the layer table (--summary)
+    assert (tmp_path / "lenet.gv").read_text().startswith('digraph "lenet"')
     assert "max |diff| 0.0e+00" in out, out
     sym = mx.sym.load(str(tmp_path / "lenet-symbol.json"))
     assert "lenet_conv0_weight" in sym.list_arguments()
@@ -390,7 +392,7 @@ def test_main_job_help_and_bad_device(capsys):
         demo.main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for opt in ("--epochs", "--batch-size", "--optimizer", "--device", "--out", "--mnist-dir"):
+    for opt in ("--epochs", "--batch-size", "--optimizer", "--device", "--out", "--mnist-dir", "--summary"):
         assert opt in out
     with pytest.raises(SystemExit):
         demo.main(["--device", "tpu"])
