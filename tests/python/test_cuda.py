@@ -500,3 +500,54 @@ def _traced(net, x):
     net.hybridize()
     net(mx.nd.array(x))
     return net._cached[1]
+
+
+@needs_gpu
+@pytest.mark.parametrize("kvstore,update_on_kvstore", [("device", None), ("local", False)])
+def test_gpu_data_parallel_training_matches_one_device(kvstore, update_on_kvstore):
+    """Gluon on [gpu(0), cpu(0)] with split_and_load (a store on the GPU, or on the CPU with
+    updates on each device) gives the parameters of one CPU on the whole batch; the Module
+    does the same over [gpu(0), cpu(0)]."""
+    from brass import gluon
+    from brass.gluon import nn
+    rng = np.random.RandomState(1)
+    batches = [(rng.rand(8, 1, 10, 10).astype(np.float32), rng.randint(0, 4, 8)) for _ in range(3)]
+
+    def train(ctxs):
+        mx.random.seed(5)
+        net = nn.HybridSequential()
+        with net.name_scope():
+            net.add(nn.Conv2D(3, 3, activation="relu"), nn.MaxPool2D(), nn.Flatten(), nn.Dense(4))
+        net.initialize(mx.init.Xavier(), ctx=ctxs)
+        net.hybridize()
+        tr = gluon.Trainer(net.collect_params(), "sgd", {"learning_rate": 0.2, "momentum": 0.9},
+                           kvstore=kvstore, update_on_kvstore=update_on_kvstore)
+        for x, y in batches:
+            xs, ys = gluon.utils.split_and_load(x, ctxs), gluon.utils.split_and_load(y, ctxs)
+            with mx.autograd.record():
+                losses = [gluon.loss.SoftmaxCrossEntropyLoss()(net(a), b) for a, b in zip(xs, ys)]
+            for l in losses:
+                l.backward()
+            tr.step(8)
+        return {k: [d.asnumpy() for d in p.list_data()] for k, p in net._collect_params_with_prefix().items()}
+
+    one, two = train([mx.cpu(0)]), train([mx.gpu(0), mx.cpu(0)])
+    for k in one:
+        np.testing.assert_allclose(two[k][0], two[k][1], rtol=1e-5, atol=1e-6, err_msg=k)
+        np.testing.assert_allclose(two[k][0], one[k][0], rtol=1e-4, atol=1e-5, err_msg=k)
+
+    data = mx.sym.var("data")
+    out = mx.sym.SoftmaxOutput(mx.sym.FullyConnected(mx.sym.Flatten(data), num_hidden=4, name="fc"), name="softmax")
+    results = []
+    for ctxs in ([mx.cpu(0)], [mx.gpu(0), mx.cpu(0)]):
+        mod = mx.mod.Module(out, context=ctxs)
+        mod.bind([("data", (8, 1, 10, 10))], [("softmax_label", (8,))])
+        mx.random.seed(5)
+        mod.init_params(mx.init.Xavier())
+        mod.init_optimizer(kvstore=kvstore, optimizer_params={"learning_rate": 0.2})
+        for x, y in batches:
+            mod.forward_backward(mx.io.DataBatch([mx.nd.array(x)], [mx.nd.array(y)]))
+            mod.update()
+        results.append(mod.get_params()[0])
+    for k in results[0]:
+        np.testing.assert_allclose(results[1][k].asnumpy(), results[0][k].asnumpy(), rtol=1e-4, atol=1e-5, err_msg=k)
