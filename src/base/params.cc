@@ -108,6 +108,19 @@ std::string tuple_str(const Tuple& t) {
   return s + ")";
 }
 
+FloatTuple to_float_tuple(const std::string& s0) {
+  FloatTuple t;
+  for (auto& item : tuple_items(s0)) t.v.push_back(to_double(item));
+  return t;
+}
+
+std::string float_tuple_str(const FloatTuple& t) {
+  std::string s = "(";
+  for (size_t i = 0; i < t.v.size(); ++i) s += (i ? ", " : "") + double_str(t.v[i]);
+  if (t.v.size() == 1) s += ",";
+  return s + ")";
+}
+
 std::string double_str(double v) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.17g", v);

@@ -25,6 +25,11 @@ namespace brass {
 
 using Tuple = std::vector<int64_t>;  // "(2, 3)", "[2,3]", "2", "()"
 using OptTuple = std::vector<std::optional<int64_t>>;  // "(0, None, -1)": slice bounds
+// "(0.5, 0.25)", "0.5", "()": floating-point values (image normalize's mean and std, the
+// multi-weight optimizers' learning rates).
+struct FloatTuple {
+  std::vector<double> v;
+};
 
 // Text to value, MXNet's syntax; throws Error(BRASS_ERR_INVALID_ARGUMENT, plain reason).
 namespace parse {
@@ -36,6 +41,8 @@ bool is_none(const std::string& s);
 OptTuple to_opt_tuple(const std::string& s);
 std::string opt_tuple_str(const OptTuple& t);
 std::string tuple_str(const Tuple& t);
+FloatTuple to_float_tuple(const std::string& s);
+std::string float_tuple_str(const FloatTuple& t);
 std::string double_str(double v);
 }  // namespace parse
 
@@ -78,6 +85,11 @@ template <> struct ParamTraits<OptTuple> {
   static const char* type() { return "tuple of int or None"; }
   static OptTuple parse(const std::string& s) { return parse::to_opt_tuple(s); }
   static std::string str(const OptTuple& v) { return parse::opt_tuple_str(v); }
+};
+template <> struct ParamTraits<FloatTuple> {
+  static const char* type() { return "tuple of float"; }
+  static FloatTuple parse(const std::string& s) { return parse::to_float_tuple(s); }
+  static std::string str(const FloatTuple& v) { return parse::float_tuple_str(v); }
 };
 template <> struct ParamTraits<DType> {
   static const char* type() { return "dtype"; }

@@ -186,7 +186,7 @@ OP_TABLES = [os.path.join(HERE, f) for f in ("test_op_table.py", "test_ops_index
                                              "test_gradients.py", "test_autograd.py", "test_ops_conv.py",
                                              "test_ops_nn.py", "test_ops_loss.py", "test_ops_norm.py",
                                              "test_ops_spatial.py", "test_ops_optimizer.py", "test_ops_ctc.py",
-                                             "test_ops_rnn.py", "test_networks.py")]
+                                             "test_ops_rnn.py", "test_networks.py", "test_image.py")]
 
 
 def gpu_child(lib, args, device=None):
@@ -427,6 +427,48 @@ def test_gpu_random_matches_cpu(dtype):
     c = mx.random.randint(-3, 40, shape=(999,), ctx=mx.cpu(0)).asnumpy()
     mx.random.seed(11)
     np.testing.assert_array_equal(mx.random.randint(-3, 40, shape=(999,), ctx=mx.gpu(0)).asnumpy(), c)
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["uint8", "float32", "float64"])
+def test_gpu_image_ops_match_cpu(dtype):
+    """Every image operator on gpu(0) gives the CPU's bits: the same functors, products rounded
+    one by one, the random draws from the same Philox counters for one seed."""
+    rs = np.random.RandomState(0)
+    for shape in [(1, 1, 3), (5, 7, 3), (3, 4, 6, 1), (2, 9, 8, 3)]:
+        x = (rs.randint(0, 256, shape) if dtype == "uint8" else rs.uniform(-20, 280, shape)).astype(dtype)
+        a = mx.nd.image
+        calls = [(a.to_tensor, {}), (a.flip_left_right, {}), (a.flip_top_bottom, {}),
+                 (a.crop, dict(x=0, y=0, width=1, height=1)), (a.resize, dict(size=(5, 3))),
+                 (a.resize, dict(size=(11, 2), interp=0)), (a.resize, dict(size=4, keep_ratio=True)),
+                 (a.random_brightness, dict(min_factor=0.3, max_factor=2.0)),
+                 (a.random_flip_left_right, {}), (a.random_flip_top_bottom, {})]
+        if shape[-1] == 3:
+            calls.append((a.random_contrast, dict(min_factor=0.3, max_factor=2.0)))
+        if shape[-3] % 2 == 0 and shape[-2] % 2 == 0:
+            calls.append((a.resize, dict(size=(shape[-2] // 2, shape[-3] // 2))))
+        for fn, params in calls:
+            mx.random.seed(17)
+            g, c = on_both(fn, [x], **params)
+            np.testing.assert_array_equal(g, c, err_msg="%s %s %s" % (fn.__name__, shape, params))
+        if dtype != "uint8":
+            t = np.transpose(x, (2, 0, 1) if x.ndim == 3 else (0, 3, 1, 2)) / 255
+            g, c = on_both(a.normalize, [t], mean=(0.1,) * shape[-1], std=(0.3,))
+            np.testing.assert_array_equal(g, c)
+            # the gradient ops
+            for op, ins in [(a.resize, dict(size=(5, 3))), (a.crop, dict(x=0, y=0, width=1, height=1)),
+                            (a.to_tensor, {}), (a.flip_left_right, {})]:
+                grads, head = [], None
+                for ctx in (mx.cpu(0), mx.gpu(0)):
+                    v = mx.nd.array(x, dtype=dtype, ctx=ctx)
+                    v.attach_grad()
+                    with mx.autograd.record():
+                        y = op(v, **ins)
+                    if head is None:
+                        head = rs.standard_normal(y.shape)
+                    y.backward(mx.nd.array(head, dtype=y.dtype, ctx=ctx))
+                    grads.append(v.grad.asnumpy())
+                np.testing.assert_array_equal(grads[1], grads[0], err_msg="%s %s" % (op.__name__, shape))
 
 
 @needs_gpu

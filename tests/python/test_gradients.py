@@ -248,7 +248,7 @@ NO_SECOND_ORDER = {"_digamma"}
 # NOT_A_DERIVATIVE: ops whose gradient is by definition not their forward's derivative, such as
 # SoftmaxOutput, tested in their own files.)
 OWN_TABLE_MODULES = ["test_ops_conv", "test_ops_nn", "test_ops_loss", "test_ops_norm", "test_ops_spatial",
-                     "test_ops_optimizer", "test_ops_ctc", "test_ops_rnn"]
+                     "test_ops_optimizer", "test_ops_ctc", "test_ops_rnn", "test_image"]
 NOT_A_DERIVATIVE = set()
 for _m in map(__import__, OWN_TABLE_MODULES):
     for _n, _cs in _m.GRADIENTS.items():

@@ -510,6 +510,7 @@ def _registered_ops():
 
 def test_completeness():
     """Every registered op is covered by a table entry or its own test file."""
+    import test_image
     import test_ops_conv
     import test_ops_ctc
     import test_ops_indexing
@@ -524,7 +525,7 @@ def test_completeness():
                | set(test_ops_internal.OPS_COVERED) | set(test_ops_conv.OPS_COVERED) | set(test_ops_nn.OPS_COVERED)
                | set(test_ops_loss.OPS_COVERED) | set(test_ops_norm.OPS_COVERED)
                | set(test_ops_spatial.OPS_COVERED) | set(test_ops_optimizer.OPS_COVERED)
-               | set(test_ops_ctc.OPS_COVERED) | set(test_ops_rnn.OPS_COVERED))
+               | set(test_ops_ctc.OPS_COVERED) | set(test_ops_rnn.OPS_COVERED) | set(test_image.OPS_COVERED))
     missing = sorted(_registered_ops() - covered)
     assert not missing, "ops without tests: %s" % missing
 

@@ -8,3 +8,4 @@ _internal.generate(globals())
 from . import ndarray as _nd_mod  # noqa: E402
 from .. import random  # noqa: E402,F401
 from . import linalg  # noqa: E402,F401
+from . import image  # noqa: E402,F401

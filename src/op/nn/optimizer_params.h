@@ -25,55 +25,6 @@
 namespace brass {
 namespace optimizer_ops {
 
-// ---- A tuple of floats parameter ("(0.1, 0.2)"): the multi_ ops' lrs and wds ---------------
-struct FloatTuple {
-  std::vector<double> v;
-};
-
-}  // namespace optimizer_ops
-
-template <> struct ParamTraits<optimizer_ops::FloatTuple> {
-  static const char* type() { return "tuple of float"; }
-  static optimizer_ops::FloatTuple parse(const std::string& s) {
-    optimizer_ops::FloatTuple t;
-    std::string body = s;
-    auto strip = [](std::string& x) {
-      size_t b = x.find_first_not_of(" \t"), e = x.find_last_not_of(" \t");
-      x = b == std::string::npos ? std::string() : x.substr(b, e - b + 1);
-    };
-    strip(body);
-    if (!body.empty() && (body.front() == '(' || body.front() == '[')) {
-      char close = body.front() == '(' ? ')' : ']';
-      if (body.back() != close) fail(BRASS_ERR_INVALID_ARGUMENT, "bad tuple '", s, "'");
-      body = body.substr(1, body.size() - 2);
-    }
-    size_t pos = 0;
-    while (pos <= body.size()) {
-      size_t comma = body.find(',', pos);
-      std::string item = body.substr(pos, comma == std::string::npos ? std::string::npos : comma - pos);
-      strip(item);
-      bool last = comma == std::string::npos;
-      if (item.empty()) {
-        // "(0.1,)" and "()" are fine; an empty item between commas is not.
-        if (!last || (t.v.empty() && pos != 0 && pos != body.size()))
-          fail(BRASS_ERR_INVALID_ARGUMENT, "bad tuple '", s, "'");
-      } else {
-        t.v.push_back(parse::to_double(item));
-      }
-      if (last) break;
-      pos = comma + 1;
-    }
-    return t;
-  }
-  static std::string str(const optimizer_ops::FloatTuple& t) {
-    std::string r = "(";
-    for (size_t i = 0; i < t.v.size(); ++i) r += (i ? ", " : "") + parse::double_str(t.v[i]);
-    return r + (t.v.size() == 1 ? ",)" : ")");
-  }
-};
-
-namespace optimizer_ops {
-
 // ---- Parameters (names and defaults of MXNet 1.9) ------------------------------------------
 #define BRASS_OPT_LR(S) s.field("lr", &S::lr).describe("Learning rate.")
 #define BRASS_OPT_WD(S)                                                                       \

@@ -1,16 +1,17 @@
 // Spatial and sequence operators of MXNet 1.x: Embedding, UpSampling (nearest and bilinear),
 // Pad, Crop, SequenceMask, SequenceLast, SequenceReverse, GridGenerator, BilinearSampler and
 // the gradient ops they need (_backward_Embedding, _backward_UpSampling, _backward_Pad,
-// _backward_Crop, _backward_SequenceLast, _backward_GridGenerator, _backward_BilinearSampler). The kernels and the host logic live in spatial_params.h, shared
-// with the CUDA file (cuda/nn_spatial.cu); this file registers the ops with their shape and
-// type inference, the CPU executor and the gradients. Every gradient op has a gradient of its
-// own (each is linear in its head gradient), so derivatives of any order compose, except
+// _backward_Crop, _backward_SequenceLast, _backward_GridGenerator, _backward_BilinearSampler).
+// The kernels and the host logic live in spatial_params.h, shared with the CUDA file
+// (cuda/nn_spatial.cu); this file registers the ops with their shape and type inference, the CPU
+// kernels (run by op/cpu_exec.h) and the gradients. Every gradient op has a gradient of its own
+// (each is linear in its head gradient), so derivatives of any order compose, except
 // _backward_BilinearSampler's.
 #include <string>
 #include <utility>
 #include <vector>
 
-#include "engine/thread_pool.h"
+#include "op/cpu_exec.h"
 #include "op/grad.h"
 #include "op/nn/nn_dtype.h"
 #include "op/nn/spatial_params.h"
@@ -19,39 +20,7 @@
 namespace brass {
 namespace spatial_ops {
 
-using In = std::vector<TBlob>;
 using grad::Entries;
-
-// ---- The CPU executor --------------------------------------------------------------------------
-struct CpuExec {
-  std::vector<std::vector<int64_t>> tables;
-  template <class F>
-  void run(int64_t n, const F& f) {
-    thread_pool::parallel_for(n, 8192, [&](int64_t i0, int64_t i1) {
-      for (int64_t i = i0; i < i1; ++i) f(i);
-    });
-  }
-  const int64_t* upload(std::vector<int64_t> v) {
-    tables.push_back(std::move(v));  // a moved vector keeps its buffer: earlier pointers hold
-    return tables.back().data();
-  }
-  std::vector<double> host_values(const TBlob& b) {
-    std::vector<double> v(static_cast<size_t>(b.size()));
-    dispatch_dtype(b.dtype, [&](auto tag) {
-      using I = decltype(tag);
-      const I* p = b.ptr<I>();
-      for (size_t i = 0; i < v.size(); ++i) v[i] = convert<double>(p[i]);
-      return 0;
-    });
-    return v;
-  }
-};
-
-template <void (*F)(CpuExec&, const OpContext&, const In&, const In&)>
-void on_cpu(const OpContext& ctx, const In& in, const In& out) {
-  CpuExec ex;
-  F(ex, ctx, in, out);
-}
 
 // ---- Shared helpers ----------------------------------------------------------------------------
 // The node's parameters with `key` set to `value`.

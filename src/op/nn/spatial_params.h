@@ -1,11 +1,8 @@
 // Parameters, shape logic and kernels of the spatial and sequence operators (nn/spatial.cc):
 // Embedding, UpSampling, Pad, Crop, SequenceMask, SequenceLast, SequenceReverse, GridGenerator,
 // BilinearSampler and their gradient ops. Every kernel is a functor over output elements with a BRASS_XINLINE body, and
-// every op's host logic is a template over an executor `Exec`, so the CPU file (CpuExec) and
-// the CUDA file (cuda/nn_spatial.cu, GpuExec) run the same code. An executor provides
-//   ex.run(n, f)        calls f(i) for i in [0, n) (on its device);
-//   ex.upload(v)        a device copy of a host int64 table, alive until the op returns;
-//   ex.host_values(b)   the values of a (small) array of any dtype, as doubles on the host.
+// every op's host logic is a template over an executor `Exec` (op/cpu_exec.h describes it), so
+// the CPU file (CpuExec) and the CUDA file (cuda/nn_spatial.cu, GpuExec) run the same code.
 // Gradients are gathers (each output of a gradient sums its own inputs), never scatters, so
 // both devices are deterministic and need no atomics.
 #pragma once
