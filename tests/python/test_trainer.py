@@ -241,3 +241,94 @@ def test_a_save_killed_midway_leaves_the_previous_file(tmp_path):
     assert isinstance(trainer.optimizer, mx.optimizer.SGD) and trainer.optimizer.momentum == 0.9
     leftovers = [f for f in os.listdir(tmp_path) if ".tmp" in f]
     assert len(leftovers) <= 2  # a killed save leaves at most its own temporary file
+
+
+# ---- one SGD step of a LeNet against a NumPy forward and backward ----------------------------
+
+def _np_conv(x, w, b):
+    """Valid, stride-1 convolution (N, C, H, W) * (F, C, k, k) and its patches."""
+    k = w.shape[2]
+    oh, ow = x.shape[2] - k + 1, x.shape[3] - k + 1
+    patches = np.stack([x[:, :, i:i + oh, j:j + ow] for i in range(k) for j in range(k)], axis=2)  # N,C,kk,oh,ow
+    y = np.einsum("nckhw,fck->nfhw", patches, w.reshape(w.shape[0], w.shape[1], k * k)) + b[None, :, None, None]
+    return y, patches
+
+
+def _np_conv_back(dy, x, w, patches):
+    k = w.shape[2]
+    oh, ow = dy.shape[2], dy.shape[3]
+    dw = np.einsum("nfhw,nckhw->fck", dy, patches).reshape(w.shape)
+    dpatch = np.einsum("nfhw,fck->nckhw", dy, w.reshape(w.shape[0], w.shape[1], k * k))
+    dx = np.zeros_like(x)
+    for t, (i, j) in enumerate((i, j) for i in range(k) for j in range(k)):
+        dx[:, :, i:i + oh, j:j + ow] += dpatch[:, :, t]
+    return dx, dw, dy.sum(axis=(0, 2, 3))
+
+
+def _np_pool(x):
+    n, c, h, w = x.shape
+    blocks = x.reshape(n, c, h // 2, 2, w // 2, 2)
+    y = blocks.max(axis=(3, 5))
+    mask = blocks == y[:, :, :, None, :, None]
+    return y, mask
+
+
+def _np_pool_back(dy, mask):
+    n, c, h, _, w, _ = mask.shape
+    return (mask * dy[:, :, :, None, :, None]).reshape(n, c, h * 2, w * 2)
+
+
+def test_lenet_sgd_step_matches_numpy():
+    """LeNet (conv-relu-pool twice, dense-relu, dense) with softmax cross-entropy: one SGD
+    step (momentum 0, weight decay) gives the weights a NumPy forward and backward give, in
+    float64."""
+    net = nn.HybridSequential(prefix="lenet_")
+    with net.name_scope():
+        net.add(nn.Conv2D(3, 3, activation="relu"), nn.MaxPool2D(), nn.Conv2D(4, 2, activation="relu"),
+                nn.MaxPool2D(), nn.Flatten(), nn.Dense(8, activation="relu"), nn.Dense(3))
+    net.initialize(mx.init.Xavier(rnd_type="gaussian", magnitude=3))
+    net.cast("float64")
+    net.hybridize()
+    r = np.random.RandomState(4)
+    x = r.uniform(-1, 1, (4, 1, 12, 12))
+    y = np.array([0, 2, 1, 2])
+    net(mx.nd.array(x, dtype="float64"))
+    names = ["lenet_conv0_weight", "lenet_conv0_bias", "lenet_conv1_weight", "lenet_conv1_bias",
+             "lenet_dense0_weight", "lenet_dense0_bias", "lenet_dense1_weight", "lenet_dense1_bias"]
+    params = net.collect_params()
+    w = {n: params[n].data().asnumpy() for n in names}
+    trainer = gluon.Trainer(params, "sgd", {"learning_rate": 0.3, "wd": 0.001})
+    with autograd.record():
+        loss = gluon.loss.SoftmaxCrossEntropyLoss()(net(mx.nd.array(x, dtype="float64")),
+                                                    mx.nd.array(y, dtype="float64"))
+    loss.backward()
+    trainer.step(4)
+    # NumPy forward
+    c1, p1 = _np_conv(x, w["lenet_conv0_weight"], w["lenet_conv0_bias"])
+    a1 = np.maximum(c1, 0)
+    m1, mask1 = _np_pool(a1)
+    c2, p2 = _np_conv(m1, w["lenet_conv1_weight"], w["lenet_conv1_bias"])
+    a2 = np.maximum(c2, 0)
+    m2, mask2 = _np_pool(a2)
+    f = m2.reshape(4, -1)
+    h_pre = f @ w["lenet_dense0_weight"].T + w["lenet_dense0_bias"]
+    h = np.maximum(h_pre, 0)
+    z = h @ w["lenet_dense1_weight"].T + w["lenet_dense1_bias"]
+    p = np.exp(z - z.max(1, keepdims=True))
+    p /= p.sum(1, keepdims=True)
+    np.testing.assert_allclose(loss.asnumpy(), -np.log(p[np.arange(4), y]), rtol=1e-10)
+    # NumPy backward of the summed loss
+    dz = p.copy()
+    dz[np.arange(4), y] -= 1
+    g = {"lenet_dense1_weight": dz.T @ h, "lenet_dense1_bias": dz.sum(0)}
+    dh = (dz @ w["lenet_dense1_weight"]) * (h_pre > 0)
+    g["lenet_dense0_weight"], g["lenet_dense0_bias"] = dh.T @ f, dh.sum(0)
+    dm2 = (dh @ w["lenet_dense0_weight"]).reshape(m2.shape)
+    dc2 = _np_pool_back(dm2, mask2) * (c2 > 0)
+    dm1, g["lenet_conv1_weight"], g["lenet_conv1_bias"] = _np_conv_back(dc2, m1, w["lenet_conv1_weight"], p2)
+    dc1 = _np_pool_back(dm1, mask1) * (c1 > 0)
+    _, g["lenet_conv0_weight"], g["lenet_conv0_bias"] = _np_conv_back(dc1, x, w["lenet_conv0_weight"], p1)
+    for n in names:
+        want = w[n] - 0.3 * (g[n] / 4 + 0.001 * w[n])
+        np.testing.assert_allclose(params[n].data().asnumpy(), want, rtol=1e-9, atol=1e-12, err_msg=n)
+        assert np.abs(want - w[n]).max() > 1e-4, n  # the step moved every parameter
