@@ -13,7 +13,9 @@
 
 namespace brass {
 
-enum class HandleKind : uint8_t { kFree = 0, kNDArray, kParams, kNDList, kAsync, kSymbol, kExecutor, kGraph };
+enum class HandleKind : uint8_t {
+  kFree = 0, kNDArray, kParams, kNDList, kAsync, kSymbol, kExecutor, kGraph, kModel, kPredictor, kPredList, kCount
+};
 
 class HandleTable {
  public:
@@ -39,7 +41,7 @@ class HandleTable {
   std::atomic<Slot*> chunks_[kMaxChunks] = {};
   uint32_t next_ = 0;
   std::vector<uint32_t> free_;
-  std::atomic<int64_t> live_[8] = {};
+  std::atomic<int64_t> live_[size_t(HandleKind::kCount)] = {};
 };
 
 }  // namespace brass

@@ -375,6 +375,10 @@ void Executor::forward(bool is_train, bool fresh_outputs) {
     alias_sum_parts();
   }
   for (const NodePtr& n : fwd_nodes_) run(n);
+  finish_forward(is_train, fresh_outputs);
+}
+
+void Executor::finish_forward(bool is_train, bool fresh_outputs) {
   outputs_.clear();
   for (const NodeEntry& e : out_entries_) {
     outputs_.push_back(value(e));
@@ -385,6 +389,14 @@ void Executor::forward(bool is_train, bool fresh_outputs) {
   }
   forward_done_ = true;
   forward_train_ = is_train;
+}
+
+void Executor::forward_step(int step, bool is_train) {
+  if (step < 0 || step > int(fwd_nodes_.size()))
+    fail(BRASS_ERR_INDEX, "forward step ", step, " is out of range: the graph has ", fwd_nodes_.size(), " steps");
+  PassMode mode(is_train);
+  if (step < int(fwd_nodes_.size())) run(fwd_nodes_[size_t(step)]);
+  if (step + 1 >= int(fwd_nodes_.size())) finish_forward(is_train, false);
 }
 
 void Executor::backward(const std::vector<NDArray>& head_grads, int is_train) {

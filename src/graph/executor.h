@@ -46,6 +46,10 @@ class Executor {
 
   // fresh_outputs: the outputs go to new arrays (the previous ones stay the caller's).
   void forward(bool is_train, bool fresh_outputs = false);
+  // Forward one step at a time (MXNet's partial forward, for progress reports): step i runs
+  // the i-th op node (or fused group) alone; the outputs are set after the last step.
+  int num_forward_steps() const { return int(fwd_nodes_.size()); }
+  void forward_step(int step, bool is_train);
   // head_grads: one per output, or empty for ones. is_train: the training flag of the ops'
   // gradients (-1: the forward's, as MXNet's executor; autograd passes its backward's).
   void backward(const std::vector<NDArray>& head_grads, int is_train = -1);
@@ -74,6 +78,7 @@ class Executor {
   }
   void check_same(const NDArray& now, const NDArray& given, const char* what, const std::string& name) const;
   void run(const NodePtr& n);
+  void finish_forward(bool is_train, bool fresh_outputs);
   std::vector<int> plan_add_to(const std::vector<NodePtr>& order, const std::vector<bool>& persistent,
                                const std::vector<Shape>& sh, const std::vector<int>& ty,
                                const std::unordered_set<const Node*>& in_fwd);
