@@ -26,15 +26,6 @@
 namespace brass {
 namespace capi {
 
-thread_local std::string t_last_error;
-
-brass_status set_error(brass_status code, const char* msg) {
-  t_last_error = msg;
-  return code;
-}
-
-
-
 NDArray& arr(brass_ndarray_t h, const char* what) {
   return *static_cast<NDArray*>(HandleTable::get().lookup(uintptr_t(h), HandleKind::kNDArray, what));
 }

@@ -1,7 +1,22 @@
 // Live-handle table implementation: chunked slots that never move, so lookups need no lock.
 #include "capi/handles.h"
 
+#include <string>
+
+#include "brass/c_api.h"
+
 namespace brass {
+namespace capi {
+
+// The message of the last failure on this thread, shared by the full and the predict API.
+thread_local std::string t_last_error;
+
+brass_status set_error(brass_status code, const char* msg) {
+  t_last_error = msg;
+  return code;
+}
+
+}  // namespace capi
 
 HandleTable& HandleTable::get() {
   static HandleTable* t = new HandleTable;

@@ -1,10 +1,15 @@
 /* An app written against MXNet 1.x's c_predict_api.h (only its names and types): loads a
 ** checkpoint, classifies one input given as text on stdin, prints the scores. Built by
-** tests/python/test_predict_api.py against Brass's header and library. */
+** tests/python/test_predict_api.py against Brass's header and library, and against the
+** two-file predictor (brass_predict.h + brass_predict.cc). */
 #include <stdio.h>
 #include <stdlib.h>
 
+#ifdef BRASS_TEST_AMALGAMATION
+#include "brass_predict.h"
+#else
 #include "brass/c_predict_api.h"
+#endif
 
 static char *slurp(const char *path, long *size) {
   FILE *f = fopen(path, "rb");

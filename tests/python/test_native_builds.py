@@ -2,7 +2,8 @@
 - brass.cc compiled with exactly the bare command from the docs, linked --no-undefined;
 - a C99 program that includes only brass.h, run against it under both engines and thread counts;
 - the same program with the engine and pool built without threads (BRASS_NO_THREADS);
-- the C tests under AddressSanitizer and UndefinedBehaviorSanitizer.
+- the C tests under AddressSanitizer and UndefinedBehaviorSanitizer;
+- the two-file predictor (brass_predict.cc + brass_predict.h) with an app written for MXNet.
 Builds are cached in build/native-tests by the hash of the generated source."""
 import hashlib
 import os
@@ -115,3 +116,40 @@ def test_installed_library_exports_only_the_c_api():
     lib = os.path.join(os.path.dirname(brass.__file__), "libbrass.so")
     need("nm")
     assert_exports_only_brass(run(["nm", "-D", "--defined-only", os.path.realpath(lib)]))
+
+
+def test_two_file_predictor(amalgamation, tmp_path):
+    """brass_predict.cc compiled with exactly the documented command (nothing else: no -I, no
+    defines), linked with a C99 app written for MXNet's predict API that includes only
+    brass_predict.h: the app runs a model MXNet 1.9.1 wrote and prints MXNet's outputs."""
+    import json
+
+    import numpy as np
+    out, _ = amalgamation
+    src = os.path.join(out, "brass_predict.cc")
+    with open(src, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()[:16]
+    obj = os.path.join(CACHE, "brass_predict-%s.o" % digest)
+    if not os.path.exists(obj):
+        work = os.path.join(CACHE, "predict-build")
+        os.makedirs(work, exist_ok=True)
+        for name in ("brass_predict.cc", "brass_predict.h"):
+            shutil.copy(os.path.join(out, name), os.path.join(work, name))
+        p = subprocess.run(["c++", "-std=c++17", "-O2", "-c", "brass_predict.cc"], cwd=work, capture_output=True,
+                           text=True, timeout=1200)
+        assert p.returncode == 0, p.stderr[-4000:]
+        os.replace(os.path.join(work, "brass_predict.o"), obj)
+    app = str(tmp_path / "app")
+    run(["cc", "-std=c99", "-pedantic", "-Wall", "-Werror", "-DBRASS_TEST_AMALGAMATION", "-c",
+         os.path.join(ROOT, "tests", "c", "predict_mxnet_app.c"), "-I", out, "-o", app + ".o"])
+    run(["c++", app + ".o", obj, "-pthread", "-o", app])
+    fix = os.path.join(ROOT, "tests", "fixtures", "mxnet_networks")
+    with open(os.path.join(fix, "manifest.json")) as f:
+        rec = json.load(f)["lenet"]
+    x = np.array(rec["data"], np.float32)
+    p = subprocess.run([app, os.path.join(fix, "lenet-symbol.json"), os.path.join(fix, "lenet-0000.params"),
+                        *map(str, rec["data_shape"])], input=" ".join("%.9g" % v for v in x.ravel()),
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    y = np.array([float(v) for v in p.stdout.split()])
+    np.testing.assert_allclose(y, np.array(rec["output"], np.float32).ravel(), rtol=1e-4, atol=1e-5)
