@@ -453,3 +453,24 @@ def test_frozen_parameter_has_no_gradient_buffer_and_can_thaw():
     w.grad_req = "write"
     _, g = _grads(net, x)
     assert np.abs(g[w.name]).sum() > 0
+
+
+def test_a_dropped_network_is_freed_without_the_garbage_collector():
+    """Blocks hold no reference cycles (their name scope refers back weakly), so a model's
+    arrays go as soon as the last reference does, not at some later gc pass."""
+    import gc
+    import weakref
+    gc.collect()
+    gc.disable()
+    try:
+        net = mx.gluon.nn.HybridSequential()
+        with net.name_scope():
+            net.add(mx.gluon.nn.Dense(4, activation="relu"), mx.gluon.nn.Dense(2))
+        net.initialize()
+        net.hybridize()
+        net(mx.nd.ones((1, 3)))
+        refs = [weakref.ref(net), weakref.ref(net[0]), weakref.ref(net[0].weight)]
+        del net
+        assert [r() for r in refs] == [None, None, None]
+    finally:
+        gc.enable()

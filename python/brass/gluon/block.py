@@ -19,6 +19,7 @@ Names follow MXNet 1.x: a top-level block gets ``<class>N_`` (``dense0_``), chil
 """
 import re
 import threading
+import weakref
 from collections import OrderedDict
 
 import numpy as np
@@ -39,10 +40,13 @@ class _BlockScope:
     _current = threading.local()
 
     def __init__(self, block):
-        self._block = block
+        self._ref = weakref.ref(block)  # no cycle: a dropped block is freed at once, not by gc
         self._counter = {}
         self._old = None
         self._name_scope = None
+
+    def _block(self):
+        return self._ref()
 
     @staticmethod
     def create(prefix, params, hint):
@@ -57,23 +61,23 @@ class _BlockScope:
             prefix = "%s%d_" % (hint, count)
             current._counter[hint] = count + 1
         if params is None:
-            parent = current._block.params
+            parent = current._block().params
             params = ParameterDict(parent.prefix + prefix, parent._shared)
         else:
             params = ParameterDict(params.prefix, params)
-        return current._block.prefix + prefix, params
+        return current._block().prefix + prefix, params
 
     def __enter__(self):
-        if self._block._empty_prefix:
+        if self._block()._empty_prefix:
             return self
         self._old = getattr(_BlockScope._current, "value", None)
         _BlockScope._current.value = self
-        self._name_scope = _name.Prefix(self._block.prefix)
+        self._name_scope = _name.Prefix(self._block().prefix)
         self._name_scope.__enter__()
         return self
 
     def __exit__(self, *exc):
-        if self._block._empty_prefix:
+        if self._block()._empty_prefix:
             return
         self._name_scope.__exit__(*exc)
         self._name_scope = None
