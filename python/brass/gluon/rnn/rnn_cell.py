@@ -691,7 +691,43 @@ def _stack_repr(seq):
     return "%s(\n%s\n)" % (type(seq).__name__, body)
 
 
-class SequentialRNNCell(RecurrentCell):
+class _CellStack:
+    """What both stacks of cells do: add, state_info, begin_state, a step through every
+    cell, unroll, indexing."""
+
+    def __repr__(self):
+        return _stack_repr(self)
+
+    def add(self, cell):
+        """Appends a cell to the stack."""
+        self.register_child(cell)
+
+    def state_info(self, batch_size=0):
+        return _cells_state_info(self._children.values(), batch_size)
+
+    def begin_state(self, **kwargs):
+        self._check_unmodified()
+        return _cells_begin_state(self._children.values(), **kwargs)
+
+    def __call__(self, inputs, states):
+        self._counter += 1
+        return _sequential_step(self, inputs, states)
+
+    def unroll(
+        self, length, inputs, begin_state=None, layout="NTC", merge_outputs=None, valid_length=None
+    ):
+        return _sequential_unroll(
+            self, length, inputs, begin_state, layout, merge_outputs, valid_length
+        )
+
+    def __getitem__(self, i):
+        return self._children[str(i)]
+
+    def __len__(self):
+        return len(self._children)
+
+
+class SequentialRNNCell(_CellStack, RecurrentCell):
     """Cells stacked: each step's output is the next cell's input; the states are every
     cell's states, in order.
 
@@ -706,78 +742,10 @@ class SequentialRNNCell(RecurrentCell):
     ((5, 2, 3), 3)
     """
 
-    def __init__(self, prefix=None, params=None):
-        super().__init__(prefix=prefix, params=params)
 
-    def __repr__(self):
-        return _stack_repr(self)
-
-    def add(self, cell):
-        """Appends a cell to the stack."""
-        self.register_child(cell)
-
-    def state_info(self, batch_size=0):
-        return _cells_state_info(self._children.values(), batch_size)
-
-    def begin_state(self, **kwargs):
-        self._check_unmodified()
-        return _cells_begin_state(self._children.values(), **kwargs)
-
-    def __call__(self, inputs, states):
-        self._counter += 1
-        return _sequential_step(self, inputs, states)
-
-    def unroll(
-        self, length, inputs, begin_state=None, layout="NTC", merge_outputs=None, valid_length=None
-    ):
-        return _sequential_unroll(
-            self, length, inputs, begin_state, layout, merge_outputs, valid_length
-        )
-
-    def __getitem__(self, i):
-        return self._children[str(i)]
-
-    def __len__(self):
-        return len(self._children)
-
-
-class HybridSequentialRNNCell(HybridRecurrentCell):
+class HybridSequentialRNNCell(_CellStack, HybridRecurrentCell):
     """SequentialRNNCell for HybridRecurrentCells (usable inside HybridBlocks; hybridize()
     reaches every cell in it)."""
-
-    def __init__(self, prefix=None, params=None):
-        super().__init__(prefix=prefix, params=params)
-
-    def __repr__(self):
-        return _stack_repr(self)
-
-    def add(self, cell):
-        """Appends a cell to the stack."""
-        self.register_child(cell)
-
-    def state_info(self, batch_size=0):
-        return _cells_state_info(self._children.values(), batch_size)
-
-    def begin_state(self, **kwargs):
-        self._check_unmodified()
-        return _cells_begin_state(self._children.values(), **kwargs)
-
-    def __call__(self, inputs, states):
-        self._counter += 1
-        return _sequential_step(self, inputs, states)
-
-    def unroll(
-        self, length, inputs, begin_state=None, layout="NTC", merge_outputs=None, valid_length=None
-    ):
-        return _sequential_unroll(
-            self, length, inputs, begin_state, layout, merge_outputs, valid_length
-        )
-
-    def __getitem__(self, i):
-        return self._children[str(i)]
-
-    def __len__(self):
-        return len(self._children)
 
     def hybrid_forward(self, F, inputs, states):
         return _sequential_step(self, inputs, states)

@@ -211,8 +211,14 @@ class _RNNLayer(HybridBlock):
         return ret
 
     def state_info(self, batch_size=0):
-        """Shape, layout and dtype of each state (h; and c for LSTM)."""
-        raise NotImplementedError
+        """Shape, layout and dtype of each state: h (LSTM adds c)."""
+        return [
+            {
+                "shape": (self._num_layers * self._dir, batch_size, self._hidden_size),
+                "__layout__": "LNC",
+                "dtype": self._dtype,
+            }
+        ]
 
     def cast(self, dtype):
         super().cast(dtype)
@@ -447,15 +453,6 @@ class RNN(_RNNLayer):
             **kwargs,
         )
 
-    def state_info(self, batch_size=0):
-        return [
-            {
-                "shape": (self._num_layers * self._dir, batch_size, self._hidden_size),
-                "__layout__": "LNC",
-                "dtype": self._dtype,
-            }
-        ]
-
 
 class LSTM(_RNNLayer):
     """A multi-layer LSTM (gates i, f, g, o; c_t = f c_{t-1} + i g, h_t = o tanh(c_t)).
@@ -565,12 +562,3 @@ class GRU(_RNNLayer):
             dtype,
             **kwargs,
         )
-
-    def state_info(self, batch_size=0):
-        return [
-            {
-                "shape": (self._num_layers * self._dir, batch_size, self._hidden_size),
-                "__layout__": "LNC",
-                "dtype": self._dtype,
-            }
-        ]
