@@ -38,7 +38,7 @@ uintptr_t HandleTable::insert(HandleKind kind, void* obj, void (*deleter)(void*)
     free_.pop_back();
   } else {
     idx = next_;
-    if ((idx >> kChunkBits) >= kMaxChunks) {
+    if (idx >= kMaxSlots) {
       deleter(obj);
       fail(BRASS_ERR_OUT_OF_MEMORY, "too many live handles");
     }
@@ -51,15 +51,14 @@ uintptr_t HandleTable::insert(HandleKind kind, void* obj, void (*deleter)(void*)
   s->kind.store(uint8_t(kind), std::memory_order_release);
   live_[int(kind)].fetch_add(1);
   uint64_t gen = s->gen.load();
-  return uintptr_t((gen << 32) | uint64_t(idx + 1));
+  return uintptr_t((gen << kIdxBits) | uint64_t(idx + 1));
 }
 
 void* HandleTable::lookup(uintptr_t h, HandleKind kind, const char* what) const {
-  uint64_t v = uint64_t(h);
-  uint32_t idx = uint32_t(v & 0xffffffffu);
+  uint32_t idx = index_of(h);
   if (h == 0) fail(BRASS_ERR_HANDLE, what, ": NULL handle");
   Slot* s = idx ? slot(idx - 1) : nullptr;
-  if (!s || s->gen.load(std::memory_order_acquire) != uint32_t(v >> 32) ||
+  if (!s || s->gen.load(std::memory_order_acquire) != gen_of(h) ||
       s->kind.load(std::memory_order_acquire) != uint8_t(kind))
     fail(BRASS_ERR_HANDLE, what, ": invalid handle (freed, foreign, or of another type)");
   return s->obj;
@@ -70,14 +69,13 @@ bool HandleTable::release(uintptr_t h, HandleKind kind) {
   void (*del)(void*);
   {
     std::lock_guard<std::mutex> lk(mu_);
-    uint64_t v = uint64_t(h);
-    uint32_t idx = uint32_t(v & 0xffffffffu);
+    uint32_t idx = index_of(h);
     Slot* s = idx ? slot(idx - 1) : nullptr;
-    if (!s || s->gen.load() != uint32_t(v >> 32) || s->kind.load() != uint8_t(kind)) return false;
+    if (!s || s->gen.load() != gen_of(h) || s->kind.load() != uint8_t(kind)) return false;
     obj = s->obj;
     del = s->deleter;
     s->kind.store(uint8_t(HandleKind::kFree));
-    uint32_t g = s->gen.load() + 1;
+    uint32_t g = (s->gen.load() + 1) & kGenMask;
     s->gen.store(g == 0 ? 1 : g);
     s->obj = nullptr;
     free_.push_back(idx - 1);

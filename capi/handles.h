@@ -1,8 +1,10 @@
-// The table of live handles. A handle is (slot index + 1) | generation << 32, cast to the
-// opaque pointer type; a lookup checks the slot's kind and generation, so a freed, forged or
+// The table of live handles. A handle is (slot index + 1) | generation << kIdxBits, cast to
+// the opaque pointer type (32 + 32 bits on 64-bit targets; 24 + 8 on 32-bit ones such as
+// armv7 and wasm32); a lookup checks the slot's kind and generation, so a freed, forged or
 // wrongly typed handle is refused without dereferencing anything the caller passed.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -29,7 +31,14 @@ class HandleTable {
   int64_t live(HandleKind kind) const;
 
  private:
+  static constexpr unsigned kIdxBits = sizeof(uintptr_t) >= 8 ? 32 : 24;
+  static constexpr uint32_t kGenMask = sizeof(uintptr_t) >= 8 ? 0xffffffffu : 0xffu;
   static constexpr uint32_t kChunkBits = 12, kChunkSize = 1u << kChunkBits, kMaxChunks = 4096;
+  // Slots a handle can name: index + 1 must fit in kIdxBits.
+  static constexpr uint64_t kMaxSlots = std::min<uint64_t>(uint64_t(kMaxChunks) * kChunkSize,
+                                                           (uint64_t(1) << kIdxBits) - 1);
+  static uint32_t index_of(uintptr_t h) { return uint32_t(uint64_t(h) & ((uint64_t(1) << kIdxBits) - 1)); }
+  static uint32_t gen_of(uintptr_t h) { return uint32_t(uint64_t(h) >> kIdxBits) & kGenMask; }
   struct Slot {
     std::atomic<uint32_t> gen{1};
     std::atomic<uint8_t> kind{0};

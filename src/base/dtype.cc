@@ -27,6 +27,14 @@ const char* dtype_name(DType t) {
   return dtype_valid(c) ? dtype_tables::kEntries[c].name : "unknown";
 }
 
+void fail_dtype_not_built(DType t, const char* op) {
+  int c = static_cast<int>(t);
+  if (!dtype_valid(c)) fail(BRASS_ERR_DTYPE, op ? op : "", op ? ": " : "", "unknown dtype code ", c);
+  fail(BRASS_ERR_DTYPE, op ? op : "", op ? ": " : "", "dtype ", dtype_name(t),
+       " is not compiled into this build (the predictor keeps float32, int32, int64 and uint8; "
+       "compile it with -DBRASS_PREDICT_ALL_DTYPES for the others)");
+}
+
 DType dtype_from_name(const std::string& s) {
   for (int i = 0; i < kNumDTypes; ++i)
     if (s == dtype_tables::kEntries[i].name) return static_cast<DType>(i);

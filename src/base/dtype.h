@@ -124,26 +124,58 @@ BRASS_XINLINE double value_at(const void* p, DType t, int64_t i) {
   return 0.0;
 }
 
+// The element types kernels are compiled for. Every type in the library; in the predictor
+// (BRASS_PREDICT_ONLY) float32 and the integer types that carry indices, counts and image
+// bytes (int32, int64, uint8), which cuts its compile time and size by about three; define
+// BRASS_PREDICT_ALL_DTYPES to keep them all there too.
+#if defined(BRASS_PREDICT_ONLY) && !defined(BRASS_PREDICT_ALL_DTYPES)
+#define BRASS_LEAN_DTYPES 1
+#endif
+constexpr bool dtype_built(DType t) {
+#ifdef BRASS_LEAN_DTYPES
+  return t == DType::kFloat32 || t == DType::kInt32 || t == DType::kInt64 || t == DType::kUint8;
+#else
+  return int32_t(t) >= 0 && int32_t(t) < kNumDTypes;
+#endif
+}
+// Fails for a dtype that this build has no kernels for (or an unknown code), naming it.
+[[noreturn]] void fail_dtype_not_built(DType t, const char* op = nullptr);
+
 // Turns a runtime dtype into a type for a generic lambda: BRASS_TYPE_SWITCH-free style.
 // f receives a value of the C++ element type (its value is unused).
 template <class F>
 auto dispatch_dtype(DType t, F&& f) {
   switch (t) {
     case DType::kFloat32: return f(float());
+    case DType::kUint8: return f(uint8_t());
+    case DType::kInt32: return f(int32_t());
+    case DType::kInt64: return f(int64_t());
+#ifndef BRASS_LEAN_DTYPES
     case DType::kFloat64: return f(double());
     case DType::kFloat16: return f(half_t());
     case DType::kBFloat16: return f(bf16_t());
-    case DType::kUint8: return f(uint8_t());
     case DType::kInt8: return f(int8_t());
     case DType::kInt16: return f(int16_t());
     case DType::kUint16: return f(uint16_t());
-    case DType::kInt32: return f(int32_t());
     case DType::kUint32: return f(uint32_t());
-    case DType::kInt64: return f(int64_t());
     case DType::kUint64: return f(uint64_t());
     case DType::kBool: return f(bool());
+#endif
+    default: break;
   }
-  fail(BRASS_ERR_DTYPE, "unknown dtype code ", int(t));
+  fail_dtype_not_built(t);
+}
+
+// Calls f(float()) or f(double()) for t: the ops with float32 and float64 kernels only (GEMM,
+// convolution, batch norm, RNN); other types fail naming op.
+template <class F>
+auto dispatch_f32_f64(DType t, const char* op, F&& f) {
+  if (t == DType::kFloat32) return f(float());
+#ifndef BRASS_LEAN_DTYPES
+  if (t == DType::kFloat64) return f(double());
+#endif
+  if (t == DType::kFloat64) fail_dtype_not_built(t, op);
+  fail(BRASS_ERR_DTYPE, op, ": only float32 and float64 are supported, got ", dtype_name(t));
 }
 
 template <class T> struct DTypeOf;

@@ -227,8 +227,9 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
 
 void run_conv_bn(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kAdd) fail(BRASS_ERR_INTERNAL, "_ConvolutionBatchNorm: add request");
-  if (out[0].dtype == DType::kFloat32) run_conv_bn_as<float>(ctx, in, out);
-  else run_conv_bn_as<double>(ctx, in, out);
+  dispatch_f32_f64(out[0].dtype, "_ConvolutionBatchNorm", [&](auto tag) {
+    run_conv_bn_as<decltype(tag)>(ctx, in, out);
+  });
 }
 
 // Inputs: the convolution's, then BatchNorm's gamma, beta, moving mean and var; outputs and

@@ -237,14 +237,12 @@ void bn_backward(const OpContext& ctx, const std::vector<TBlob>& in,
 
 void bn_forward_cpu(const OpContext& c, const std::vector<TBlob>& in,
                     const std::vector<TBlob>& out) {
-  if (in[0].dtype == DType::kFloat32) bn_forward<float>(c, in, out);
-  else bn_forward<double>(c, in, out);
+  dispatch_f32_f64(in[0].dtype, "BatchNorm", [&](auto tag) { bn_forward<decltype(tag)>(c, in, out); });
 }
 
 void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
                          const std::vector<TBlob>& out, const Epilogue& epi) {
-  if (in[0].dtype == DType::kFloat32) bn_forward<float>(c, in, out, &epi);
-  else bn_forward<double>(c, in, out, &epi);
+  dispatch_f32_f64(in[0].dtype, "BatchNorm", [&](auto tag) { bn_forward<decltype(tag)>(c, in, out, &epi); });
 }
 template <class T>
 void bn_inference(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out, T* mean,
@@ -266,8 +264,7 @@ void bn_inference_affine(const OpContext& ctx, const std::vector<TBlob>& in, con
 
 void bn_backward_cpu(const OpContext& c, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {
-  if (in[0].dtype == DType::kFloat32) bn_backward<float>(c, in, out);
-  else bn_backward<double>(c, in, out);
+  dispatch_f32_f64(in[0].dtype, "BatchNorm", [&](auto tag) { bn_backward<decltype(tag)>(c, in, out); });
 }
 
 const bool kRegistered = [] {

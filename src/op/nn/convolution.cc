@@ -936,8 +936,7 @@ void conv_bwd_weight_impl(const ConvGeom& g, DType t, const T* dy, const T* x, T
 // Runs kernel(tag) with the storage type of t (float32 or float64; float_type checked).
 template <class F>
 void by_float(DType t, F&& kernel) {
-  if (t == DType::kFloat32) kernel(float());
-  else kernel(double());
+  dispatch_f32_f64(t, "Convolution", kernel);
 }
 
 // (a, s, b) <-> (a, b, s) copies, blocked for the cache: a channels-last operand as the

@@ -100,14 +100,6 @@ inline Packed ctc_prepare(const char* op, const CTCLossParam& p, int64_t t_max, 
   return r;
 }
 
-// Calls f(T()) for float32 or float64 storage; other dtypes fail naming op.
-template <class Fn>
-void dispatch_f32_f64(DType t, const char* op, Fn&& f) {
-  if (t == DType::kFloat32) return f(float());
-  if (t == DType::kFloat64) return f(double());
-  fail(BRASS_ERR_DTYPE, op, ": only float32 and float64 data are supported, got ", dtype_name(t));
-}
-
 // Scratch (in compute-type elements) of one sample: log-softmax (t, classes), alpha (t, s),
 // two rows of beta (s) and one per-class accumulator, s = 2 * width + 1.
 inline int64_t ctc_scratch(int64_t t_max, int64_t width, int64_t classes) {

@@ -92,8 +92,10 @@ void fc_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vecto
   dot_ops::gemm_any(in[0].dtype, false, true, d.m, h, d.k, in[0].dptr, d.k, in[1].dptr, d.k,
                     out[0].dptr, ctx.req[0]);
   if (p.no_bias) return;
-  if (in[0].dtype == DType::kFloat32) add_bias(out[0].ptr<float>(), in[2].ptr<float>(), d.m, h);
-  else add_bias(out[0].ptr<double>(), in[2].ptr<double>(), d.m, h);
+  dispatch_f32_f64(in[0].dtype, "FullyConnected", [&](auto tag) {
+    using T = decltype(tag);
+    add_bias(out[0].ptr<T>(), in[2].ptr<T>(), d.m, h);
+  });
 }
 
 // d data = g . weight (reshaped back to the data), d weight = g^T . data, d bias = g summed

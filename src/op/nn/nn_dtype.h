@@ -33,11 +33,14 @@ template <class Fn>
 auto dispatch_float(DType t, const char* op, Fn&& f) {
   switch (t) {
     case DType::kFloat32: return f(float());
+#ifndef BRASS_LEAN_DTYPES
     case DType::kFloat64: return f(double());
     case DType::kFloat16: return f(half_t());
     case DType::kBFloat16: return f(bf16_t());
+#endif
     default: break;
   }
+  if (is_float(t)) fail_dtype_not_built(t, op);
   fail(BRASS_ERR_DTYPE, op, ": only floating-point data is supported, got ", dtype_name(t));
 }
 

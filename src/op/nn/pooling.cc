@@ -9,6 +9,7 @@
 
 #include "engine/thread_pool.h"
 #include "op/grad.h"
+#include "op/nn/nn_dtype.h"
 #include "op/nn/pool_params.h"
 #include "op/operator.h"
 
@@ -45,12 +46,10 @@ bool bwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape
 // Runs kernel(T(), C()) for the float storage type T of t and its compute type C.
 template <class F>
 void by_float(DType t, F&& kernel) {
-  switch (t) {
-    case DType::kFloat32: kernel(float(), float()); break;
-    case DType::kFloat64: kernel(double(), double()); break;
-    case DType::kFloat16: kernel(half_t(), float()); break;
-    default: kernel(bf16_t(), float()); break;
-  }
+  nn_dtype::dispatch_float(t, "Pooling", [&](auto v) {
+    using T = decltype(v);
+    kernel(T(), nn_dtype::Compute<T>());
+  });
 }
 
 // Channels-first pooling by output rows. The windows along the last axis are worked out once

@@ -148,9 +148,7 @@ struct CpuBackend {
 
 template <class Fn>
 void dispatch(DType t, Fn&& f) {
-  if (t == DType::kFloat32) f(float());
-  else if (t == DType::kFloat64) f(double());
-  else fail(BRASS_ERR_DTYPE, "RNN: only float32 and float64 are supported, got ", dtype_name(t));
+  dispatch_f32_f64(t, "RNN", f);
 }
 
 template <class T> T* want(const OpContext& ctx, const std::vector<TBlob>& out, size_t k) {

@@ -63,12 +63,15 @@ void gemm_any(DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const 
               int64_t lda, const void* b, int64_t ldb, void* c, Req req) {
   if (req == Req::kNull) return;
   double beta = req == Req::kAdd ? 1.0 : 0.0;
-  if (t == DType::kFloat32)
-    kernel::sgemm(ta, tb, m, n, k, 1.0f, static_cast<const float*>(a), lda,
-                  static_cast<const float*>(b), ldb, float(beta), static_cast<float*>(c), n);
-  else
-    kernel::dgemm(ta, tb, m, n, k, 1.0, static_cast<const double*>(a), lda,
-                  static_cast<const double*>(b), ldb, beta, static_cast<double*>(c), n);
+  dispatch_f32_f64(t, "dot", [&](auto tag) {
+    using T = decltype(tag);
+    if constexpr (std::is_same<T, float>::value)
+      kernel::sgemm(ta, tb, m, n, k, 1.0f, static_cast<const float*>(a), lda, static_cast<const float*>(b), ldb,
+                    float(beta), static_cast<float*>(c), n);
+    else
+      kernel::dgemm(ta, tb, m, n, k, 1.0, static_cast<const double*>(a), lda, static_cast<const double*>(b), ldb,
+                    beta, static_cast<double*>(c), n);
+  });
 }
 
 void dot_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
