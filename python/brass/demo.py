@@ -7,7 +7,11 @@ training digits, a progress bar per epoch (tqdm when installed). Then it prints 
 accuracy, saves a checkpoint (parameters and trainer states) and exports the model in MXNet's
 format (``lenet-symbol.json`` + ``lenet-0000.params``), loads the export back and checks it
 gives the same predictions, and draws the network as Graphviz DOT (``lenet.gv``; ``--summary``
-also prints its layer table). ``--mnist-dir`` trains on the standard MNIST IDX files instead
+also prints its layer table). Last, the embeddable C predictor: its two files
+(``brass_predict.cc`` + ``brass_predict.h``) and the example app ``classify_image.c`` are
+compiled with bare ``c++``/``cc`` commands (in the background, while the network trains), and
+the program classifies the held-out digits, written as PGM images, with the exported model:
+it prints the same accuracy as Python (``--no-predictor`` skips this part). ``--mnist-dir`` trains on the standard MNIST IDX files instead
 (train-images-idx3-ubyte[.gz], ...; their test set is then the held-out set).
 """
 import argparse
@@ -19,7 +23,7 @@ import time
 import numpy as np
 
 import brass as mx
-from brass import autograd, gluon
+from brass import autograd, gluon, native_predictor
 from brass.gluon import nn
 
 
@@ -122,6 +126,8 @@ def main(argv=None):
     ap.add_argument("--seed", type=int, default=0, help="seed of the split, the weights and the order (default 0)")
     ap.add_argument("--plain", action="store_true", help="one line per epoch instead of a progress bar")
     ap.add_argument("--summary", action="store_true", help="print the exported network's layer table")
+    ap.add_argument("--no-predictor", action="store_true",
+                    help="skip compiling the C predictor and classifying the held-out digits with it")
     a = ap.parse_args(argv)
 
     if a.device.startswith("gpu"):
@@ -138,6 +144,8 @@ def main(argv=None):
         x_tr, y_tr, x_ho, y_ho = load_packaged(a.seed)
         source = "the packaged digits (MNIST subset, 400 per class to train, 100 held out)"
     print("data: %s: %d to train, %d held out" % (source, len(x_tr), len(x_ho)))
+    # The C predictor compiles on its own thread while the network trains.
+    build = None if a.no_predictor else native_predictor.Build(os.path.join(a.out, "predictor"))
 
     mx.random.seed(a.seed)
     rs = np.random.RandomState(a.seed)
@@ -189,7 +197,27 @@ def main(argv=None):
         mx.viz.print_summary(mx.sym.load(sym_file), shape={"data": (1, 1, 28, 28)})
     print("checkpoint: %s.params, %s.states; export: %s, %s (reloaded: max |diff| %.1e); graph: %s"
           % (prefix, prefix, sym_file, params_file, same, dot_file))
+    if build is not None:
+        classify_in_c(build, sym_file, params_file, net, x_ho, y_ho, ctx, a.out)
     return held
+
+
+def classify_in_c(build, sym_file, params_file, net, x_ho, y_ho, ctx, out):
+    """The held-out digits as PGM files, classified by the compiled C predictor: its accuracy,
+    and how many of its answers match Python's."""
+    program = build.wait()
+    print("C predictor: %s (%.0f s)" % ("; ".join(" ".join(c) for c in build.commands), build.seconds))
+    folder = os.path.join(out, "heldout")
+    os.makedirs(folder, exist_ok=True)
+    files = []
+    for i, (img, label) in enumerate(zip(x_ho, y_ho)):
+        files.append(os.path.join(folder, "%04d_label%d.pgm" % (i, label)))
+        native_predictor.write_pgm(files[-1], np.rint(img[0] * 255.0))
+    got = np.array([r[0] for r in native_predictor.classify(program, sym_file, params_file, files)])
+    py = np.concatenate([net(mx.nd.array(x_ho[i:i + 500], ctx=ctx)).asnumpy().argmax(1)
+                         for i in range(0, len(x_ho), 500)])
+    print("C predictor (%s) on the %d held-out digits: accuracy %.4f; same class as Python for %d"
+          % (os.path.relpath(program), len(files), float((got == y_ho).mean()), int((got == py).sum())))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <type_traits>
 #include <string>
 
+#include "base/build_options.h"
 #include "base/error.h"
 #include "base/xinline.h"
 
@@ -125,12 +126,8 @@ BRASS_XINLINE double value_at(const void* p, DType t, int64_t i) {
 }
 
 // The element types kernels are compiled for. Every type in the library; in the predictor
-// (BRASS_PREDICT_ONLY) float32 and the integer types that carry indices, counts and image
-// bytes (int32, int64, uint8), which cuts its compile time and size by about three; define
-// BRASS_PREDICT_ALL_DTYPES to keep them all there too.
-#if defined(BRASS_PREDICT_ONLY) && !defined(BRASS_PREDICT_ALL_DTYPES)
-#define BRASS_LEAN_DTYPES 1
-#endif
+// (BRASS_LEAN_DTYPES, base/build_options.h) float32 and the integer types that carry indices,
+// counts and image bytes (int32, int64, uint8), which cuts its compile time and size by a third.
 constexpr bool dtype_built(DType t) {
 #ifdef BRASS_LEAN_DTYPES
   return t == DType::kFloat32 || t == DType::kInt32 || t == DType::kInt64 || t == DType::kUint8;

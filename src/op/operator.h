@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "base/build_options.h"
 #include "base/device.h"
 #include "base/dtype.h"
 #include "base/params.h"
@@ -182,7 +183,13 @@ struct Op {
   Op& temp(TempFn f) { temp_size = std::move(f); return *this; }
   Op& random() { need_random = true; return *this; }
   Op& reads_versions() { want_versions = true; return *this; }
+#if BRASS_TRAINING
   Op& grad(GradFn f) { gradient = std::move(f); return *this; }
+#else
+  // The predictor builds no gradients: the function is dropped uncompiled.
+  template <class F>
+  Op& grad(F&&) { return *this; }
+#endif
   Op& mutates(std::vector<int> idx) { mutate_inputs = std::move(idx); return *this; }
   Op& mutates(std::function<std::vector<int>(const NodeAttrs&)> f) {
     mutate_fn = std::move(f);

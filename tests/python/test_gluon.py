@@ -384,6 +384,10 @@ def test_main_job_trains_lenet_to_96_percent(tmp_path, capsys):
     assert "max |diff| 0.0e+00" in out, out
     sym = mx.sym.load(str(tmp_path / "lenet-symbol.json"))
     assert "lenet_conv0_weight" in sym.list_arguments()
+    # The C predictor, compiled from its two files, classifies the held-out digits as Python did.
+    assert "c++ -std=c++17 -O2 -c brass_predict.cc" in out, out
+    assert "on the 1000 held-out digits: accuracy %.4f; same class as Python for 1000" % held in out, out
+    assert len(list((tmp_path / "heldout").glob("*.pgm"))) == 1000
 
 
 def test_main_job_help_and_bad_device(capsys):

@@ -118,38 +118,171 @@ def test_installed_library_exports_only_the_c_api():
     assert_exports_only_brass(run(["nm", "-D", "--defined-only", os.path.realpath(lib)]))
 
 
-def test_two_file_predictor(amalgamation, tmp_path):
-    """brass_predict.cc compiled with exactly the documented command (nothing else: no -I, no
-    defines), linked with a C99 app written for MXNet's predict API that includes only
-    brass_predict.h: the app runs a model MXNet 1.9.1 wrote and prints MXNet's outputs."""
-    import json
-
-    import numpy as np
-    out, _ = amalgamation
-    src = os.path.join(out, "brass_predict.cc")
+def compile_predictor(folder, tag):
+    """brass_predict.cc of folder compiled with exactly the documented command (nothing else:
+    no -I, no defines), cached by the source's hash: the object's path."""
+    src = os.path.join(folder, "brass_predict.cc")
     with open(src, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
-    obj = os.path.join(CACHE, "brass_predict-%s.o" % digest)
+    obj = os.path.join(CACHE, "brass_predict-%s-%s.o" % (tag, digest))
     if not os.path.exists(obj):
-        work = os.path.join(CACHE, "predict-build")
+        work = os.path.join(CACHE, "predict-build-" + tag)
         os.makedirs(work, exist_ok=True)
         for name in ("brass_predict.cc", "brass_predict.h"):
-            shutil.copy(os.path.join(out, name), os.path.join(work, name))
+            shutil.copy(os.path.join(folder, name), os.path.join(work, name))
         p = subprocess.run(["c++", "-std=c++17", "-O2", "-c", "brass_predict.cc"], cwd=work, capture_output=True,
                            text=True, timeout=1200)
         assert p.returncode == 0, p.stderr[-4000:]
         os.replace(os.path.join(work, "brass_predict.o"), obj)
-    app = str(tmp_path / "app")
+    return obj
+
+
+@pytest.fixture(scope="module")
+def predictor_object(amalgamation):
+    return compile_predictor(amalgamation[0], "full")
+
+
+def build_mxnet_app(amal_dir, obj, exe):
+    """tests/c/predict_mxnet_app.c (C99, MXNet's predict API) linked with a predictor object."""
     run(["cc", "-std=c99", "-pedantic", "-Wall", "-Werror", "-DBRASS_TEST_AMALGAMATION", "-c",
-         os.path.join(ROOT, "tests", "c", "predict_mxnet_app.c"), "-I", out, "-o", app + ".o"])
-    run(["c++", app + ".o", obj, "-pthread", "-o", app])
+         os.path.join(ROOT, "tests", "c", "predict_mxnet_app.c"), "-I", amal_dir, "-o", exe + ".o"])
+    run(["c++", exe + ".o", obj, "-pthread", "-o", exe])
+    return exe
+
+
+def run_mxnet_fixture(app, name, rtol=1e-4, atol=1e-5):
+    """Runs MXNet 1.9.1's fixture network `name` through app; compares with MXNet's output."""
+    import json
+
+    import numpy as np
     fix = os.path.join(ROOT, "tests", "fixtures", "mxnet_networks")
     with open(os.path.join(fix, "manifest.json")) as f:
-        rec = json.load(f)["lenet"]
+        rec = json.load(f)[name]
     x = np.array(rec["data"], np.float32)
-    p = subprocess.run([app, os.path.join(fix, "lenet-symbol.json"), os.path.join(fix, "lenet-0000.params"),
+    p = subprocess.run([app, os.path.join(fix, name + "-symbol.json"), os.path.join(fix, name + "-0000.params"),
                         *map(str, rec["data_shape"])], input=" ".join("%.9g" % v for v in x.ravel()),
-                       capture_output=True, text=True, timeout=120)
+                       capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     y = np.array([float(v) for v in p.stdout.split()])
-    np.testing.assert_allclose(y, np.array(rec["output"], np.float32).ravel(), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(y, np.array(rec["output"], np.float32).ravel(), rtol=rtol, atol=atol)
+
+
+def test_two_file_predictor(amalgamation, predictor_object, tmp_path):
+    """The predictor object (the documented bare compile), linked with a C99 app written for
+    MXNet's predict API that includes only brass_predict.h: the app runs models MXNet 1.9.1
+    wrote and prints MXNet's outputs."""
+    app = build_mxnet_app(amalgamation[0], predictor_object, str(tmp_path / "app"))
+    for name in ("lenet", "mlp"):
+        run_mxnet_fixture(app, name)
+
+
+def test_ops_from_rejects_bad_input(tmp_path):
+    """--ops-from names an unknown operator or a file that is not a symbol: an error, no output."""
+    bad = tmp_path / "bad-symbol.json"
+    bad.write_text('{"nodes": [{"op": "null", "name": "data"}, {"op": "NoSuchOp", "name": "x"}]}')
+    amal = os.path.join(ROOT, "amalgamation", "amalgamate.py")
+    p = subprocess.run([sys.executable, amal, "-o", str(tmp_path / "o"), "--ops-from", str(bad)],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "NoSuchOp" in p.stderr
+    bad.write_text("[1, 2")
+    p = subprocess.run([sys.executable, amal, "-o", str(tmp_path / "o"), "--ops-from", str(bad)],
+                       capture_output=True, text=True)
+    assert p.returncode != 0 and "not a symbol JSON" in p.stderr
+    assert not os.path.exists(tmp_path / "o" / "brass_predict.cc")
+
+
+def test_operator_table_is_current(tmp_path):
+    """amalgamation/operators.txt (the names and aliases --ops-from resolves) lists exactly the
+    installed library's operators."""
+    sys.path.insert(0, os.path.join(ROOT, "amalgamation"))
+    try:
+        import amalgamate
+    finally:
+        sys.path.pop(0)
+    fresh = str(tmp_path / "operators.txt")
+    amalgamate.write_op_table(fresh)
+    with open(fresh) as f, open(amalgamate.OP_TABLE) as g:
+        assert f.read() == g.read(), "run: python amalgamation/amalgamate.py --write-op-table"
+    table = amalgamate.read_op_table()
+    assert table["_Plus"] == "elemwise_add" and table["Convolution"] == "Convolution"
+
+
+
+
+def test_classify_image_app(amalgamation, predictor_object, tmp_path):
+    """examples/predict/classify_image.c (strict C99) linked with the predictor: PGM and PPM
+    images, binary and text, through MXNet's LeNet and ResNet-18 give the classes and scores
+    Brass's Python package computes; broken images are refused one by one with a message."""
+    import numpy as np
+
+    import brass as mx
+    from brass import native_predictor
+    src = os.path.join(ROOT, "examples", "predict", "classify_image.c")
+    exe = str(tmp_path / "classify_image")
+    run(["cc", "-std=c99", "-pedantic", "-Wall", "-Wextra", "-Werror", "-c", src, "-I", amalgamation[0],
+         "-o", exe + ".o"])
+    run(["c++", exe + ".o", predictor_object, "-pthread", "-o", exe])
+    fix = os.path.join(ROOT, "tests", "fixtures", "mxnet_networks")
+    rs = np.random.RandomState(0)
+
+    def python_scores(name, x):
+        net = mx.gluon.SymbolBlock.imports(os.path.join(fix, name + "-symbol.json"), ["data"],
+                                           os.path.join(fix, name + "-0000.params"))
+        return net(mx.nd.array(x)).asnumpy()
+
+    # LeNet (1, 14, 14): binary and text PGM.
+    imgs = rs.randint(0, 256, (3, 14, 14)).astype(np.uint8)
+    files = []
+    for i, img in enumerate(imgs):
+        files.append(str(tmp_path / ("g%d.pgm" % i)))
+        native_predictor.write_pgm(files[-1], img)
+    text = str(tmp_path / "t.pgm")
+    with open(text, "w") as f:
+        f.write("P2\n# a comment\n14 14\n255\n" + " ".join(map(str, imgs[0].ravel())) + "\n")
+    files.append(text)
+    want = python_scores("lenet", np.concatenate([imgs, imgs[:1]])[:, None].astype(np.float32) / 255.0)
+    got = native_predictor.classify(exe, os.path.join(fix, "lenet-symbol.json"), os.path.join(fix, "lenet-0000.params"),
+                                    files, top=5)
+    assert [g for g in got] == [list(np.argsort(-w, kind="stable")[:5]) for w in want]
+
+    # ResNet-18 (3, 48, 48): PPM with per-channel mean and std, probabilities, labels.
+    rgb = rs.randint(0, 256, (48, 48, 3)).astype(np.uint8)
+    ppm = str(tmp_path / "c.ppm")
+    with open(ppm, "wb") as f:
+        f.write(b"P6\n48 48\n255\n" + rgb.tobytes())
+    mean, std = np.array([0.485, 0.456, 0.406], np.float32), np.array([0.229, 0.224, 0.225], np.float32)
+    x = ((rgb.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1)[None]
+    logits = python_scores("resnet18_v1", x)[0]
+    prob = np.exp(logits - logits.max())
+    prob /= prob.sum()
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join("class-%d\n" % i for i in range(len(prob))))
+    p = subprocess.run([exe, "--mean", "0.485,0.456,0.406", "--std", "0.229,0.224,0.225", "--softmax", "--labels",
+                        str(labels), "-k", "3", os.path.join(fix, "resnet18_v1-symbol.json"),
+                        os.path.join(fix, "resnet18_v1-0000.params"), ppm], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    parts = [w.strip() for w in p.stdout.strip().split(":", 1)[1].split(",")]
+    top = np.argsort(-prob)[:3]
+    assert [w.split()[0] for w in parts] == ["class-%d" % i for i in top]
+    np.testing.assert_allclose([float(w.split("(")[1].rstrip(")")) for w in parts], prob[top], atol=2e-4)
+
+    # Broken images: each refused with a reason; the good one between them still classified.
+    broken = {"trunc.pgm": b"P5\n14 14\n255\n" + bytes(100), "magic.pgm": b"P7\n14 14\n255\n" + bytes(196),
+              "huge.pgm": b"P5\n99999 99999\n255\n", "maxval.pgm": b"P5\n14 14\n0\n" + bytes(196),
+              "text.pgm": b"P2\n2 2\n255\n1 2 300 4\n", "empty.pgm": b""}
+    paths = []
+    for name, data in broken.items():
+        (tmp_path / name).write_bytes(data)
+        paths.append(str(tmp_path / name))
+    paths.insert(3, files[0])
+    paths.append(str(tmp_path / "missing.pgm"))
+    p = subprocess.run([exe, os.path.join(fix, "lenet-symbol.json"), os.path.join(fix, "lenet-0000.params")] + paths,
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert p.stdout.count("\n") == 1 and p.stdout.startswith(files[0] + ":")
+    for why in ("truncated pixel data", "not a PGM or PPM", "unsupported size", "bad pixel value", "cannot open"):
+        assert why in p.stderr, p.stderr
+    # A model that does not load: one message, exit 1.
+    p = subprocess.run([exe, os.path.join(fix, "lenet-symbol.json"), os.path.join(fix, "mlp-0000.params"), files[0]],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1 and p.stderr.startswith("classify_image:") and not p.stdout

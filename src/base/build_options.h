@@ -1,0 +1,30 @@
+// Build options that trim the library for the predictor (amalgamate.py writes them into
+// brass_predict.cc; docs/PREDICT.md lists them):
+//   BRASS_PREDICT_ONLY        inference only: BRASS_TRAINING is 0, so backward operators and
+//                             gradient functions are left out, and kernels are compiled for
+//                             float32, int32, int64 and uint8 only (BRASS_LEAN_DTYPES)...
+//   BRASS_PREDICT_ALL_DTYPES  ...unless this is defined too.
+//   BRASS_ALL_OPS 0           op selection: only the operators X with BRASS_OP_X defined to 1
+//                             are compiled (X is the operator's name without its leading
+//                             underscores: BRASS_OP_Convolution, BRASS_OP_plus_scalar).
+//                             Predictor builds only.
+//   BRASS_NO_THREADS          one thread: the engine runs everything on the caller's thread.
+// Each registration in src/op sits under `#if BRASS_ALL_OPS || BRASS_OP_X ...` naming the
+// operators it registers; backward ones under `#if BRASS_TRAINING`.
+#pragma once
+
+#ifdef BRASS_PREDICT_ONLY
+#define BRASS_TRAINING 0
+#if !defined(BRASS_PREDICT_ALL_DTYPES) && !defined(BRASS_LEAN_DTYPES)
+#define BRASS_LEAN_DTYPES 1
+#endif
+#else
+#define BRASS_TRAINING 1
+#endif
+
+#ifndef BRASS_ALL_OPS
+#define BRASS_ALL_OPS 1
+#endif
+#if !BRASS_ALL_OPS && BRASS_TRAINING
+#error "op selection (BRASS_ALL_OPS 0) is for the predictor: define BRASS_PREDICT_ONLY too"
+#endif
