@@ -14,6 +14,9 @@ namespace capi {
 
 extern thread_local std::string t_last_error;
 brass_status set_error(brass_status code, const char* msg);
+// This build and machine in words ("cpu isa=avx512 threads=2 engine=threaded cuda=0", and what
+// a predictor build leaves out), for brass_build_info and brass_predict_build_info.
+const char* build_info();
 template <class T> void delete_obj(void* p) { delete static_cast<T*>(p); }
 NDArray& arr(brass_ndarray_t h, const char* what = "array");
 brass_ndarray_t new_handle(NDArray a);

@@ -133,17 +133,7 @@ const char* brass_version_string(void) { return BRASS_VERSION_STRING; }
 const char* brass_source_id(void) { return BRASS_SOURCE_ID; }
 const char* brass_last_error(void) { return t_last_error.c_str(); }
 
-const char* brass_build_info(void) {
-  static std::string info = std::string("cpu isa=") + kernel::isa_name(kernel::active_isa()) +
-                            " threads=" + std::to_string(thread_pool::num_threads()) +
-                            " engine=" + Engine::get().kind() +
-#ifdef BRASS_USE_CUDA
-                            " cuda=1";
-#else
-                            " cuda=0";
-#endif
-  return info.c_str();
-}
+const char* brass_build_info(void) { return build_info(); }
 
 brass_status brass_gpu_count(int32_t* out) {
   API_BEGIN();

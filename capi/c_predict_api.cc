@@ -8,6 +8,8 @@
 // allowed only when its shape can be inferred and it is a label of a loss head, so a label
 // never blocks a reshape; MXPredGetOutputType writes *out_dtype; MXNDListGet hands out
 // float32 data for any stored dtype.
+#include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <fstream>
 #include <map>
@@ -29,6 +31,9 @@
 
 namespace brass {
 namespace predict {
+
+// The most memory one predictor may allocate for its inputs and values (brass_predict_set_memory_limit).
+std::atomic<uint64_t> g_memory_limit{sizeof(void*) >= 8 ? uint64_t(8) << 30 : uint64_t(1) << 30};
 
 struct Model {
   graph::Symbol sym;
@@ -230,6 +235,19 @@ void bind(Predictor& p) {
          " (inputs must be given with their shapes)");
   if (!unknown.empty())
     fail(BRASS_ERR_SHAPE, "no shape for the inputs ", join(unknown), ": give them to the predictor");
+  // The inputs and the values the graph plans are checked against the limit before anything is
+  // allocated: a small file cannot make the process ask for terabytes.
+  const uint64_t limit = g_memory_limit.load();
+  uint64_t input_bytes = 0;
+  for (const auto& a : args)
+    if (!m.weights.count(a)) {
+      uint32_t e = var_entry(a);
+      int t = dts[e] < 0 ? int(DType::kFloat32) : dts[e];
+      input_bytes += uint64_t(shapes[e].size()) * dtype_size(DType(t));
+    }
+  if (limit && input_bytes > limit)
+    fail(BRASS_ERR_OUT_OF_MEMORY, "the inputs need ", input_bytes, " bytes, more than the predictor's memory limit of ",
+         limit, " bytes (brass_predict_set_memory_limit)");
   const auto& weights = m.weights_on(p.dev);
   std::vector<NDArray> arg_arrays, grads(args.size()), aux_arrays;
   std::vector<Req> reqs(args.size(), Req::kNull);
@@ -255,6 +273,7 @@ void bind(Predictor& p) {
   }
   for (const auto& a : aux) aux_arrays.push_back(weights.at(a));
   graph::Executor::Options opt = graph::Executor::Options::from_env();
+  opt.memory_limit = limit ? std::max<uint64_t>(limit - input_bytes, 1) : 0;
   p.exe = std::make_unique<graph::Executor>(p.sym, p.dev, std::move(arg_arrays), std::move(grads), std::move(reqs),
                                             std::move(aux_arrays), opt);
   p.out_names = graph::list_outputs(p.sym);
@@ -336,6 +355,9 @@ using namespace brass::predict;
 extern "C" {
 
 const char* brass_predict_last_error(void) { return capi::t_last_error.c_str(); }
+const char* brass_predict_build_info(void) { return capi::build_info(); }
+void brass_predict_set_memory_limit(uint64_t bytes) { predict::g_memory_limit.store(bytes); }
+uint64_t brass_predict_memory_limit(void) { return predict::g_memory_limit.load(); }
 
 brass_status brass_model_load(const char* symbol_json, const void* params, size_t params_size, brass_model_t* out) {
   API_BEGIN();

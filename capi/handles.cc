@@ -4,6 +4,10 @@
 #include <string>
 
 #include "brass/c_api.h"
+#include "capi/api.h"
+#include "engine/engine.h"
+#include "engine/thread_pool.h"
+#include "kernel/cpu_features.h"
 
 namespace brass {
 namespace capi {
@@ -14,6 +18,28 @@ thread_local std::string t_last_error;
 brass_status set_error(brass_status code, const char* msg) {
   t_last_error = msg;
   return code;
+}
+
+const char* build_info() {
+  static const std::string info = std::string("cpu isa=") + kernel::isa_name(kernel::active_isa()) +
+                                  " threads=" + std::to_string(thread_pool::num_threads()) +
+                                  " engine=" + Engine::get().kind() +
+#ifdef BRASS_USE_CUDA
+                                  " cuda=1"
+#else
+                                  " cuda=0"
+#endif
+#ifdef BRASS_PREDICT_ONLY
+                                  " predict-only"
+#endif
+#ifdef BRASS_LEAN_DTYPES
+                                  " dtypes=float32,int32,int64,uint8"
+#endif
+#if !BRASS_ALL_OPS
+                                  " ops=selected"
+#endif
+      ;
+  return info.c_str();
 }
 
 }  // namespace capi

@@ -93,6 +93,17 @@ typedef struct brass_pred_list_s *brass_pred_list_t; /* a loaded list of named a
 
 /* The message of the last failure on this thread ("" if none). */
 BRASS_API const char *brass_predict_last_error(void);
+/* This build and machine as a static string: the GEMM kernels' instruction set, threads,
+** engine and what the build leaves out, e.g. "cpu isa=neon threads=4 engine=threaded cuda=0
+** predict-only dtypes=float32,int32,int64,uint8". */
+BRASS_API const char *brass_predict_build_info(void);
+/* The most memory a predictor may allocate for its inputs and the values its graph plans
+** (activations, outputs; the shared weights are not counted). Creating or reshaping a
+** predictor that needs more fails before allocating anything, so a small model file cannot
+** ask for terabytes. Default: 8 GiB on 64-bit targets, 1 GiB on 32-bit ones; 0: no limit.
+** Process-wide. */
+BRASS_API void brass_predict_set_memory_limit(uint64_t bytes);
+BRASS_API uint64_t brass_predict_memory_limit(void);
 
 /* ---- Models ------------------------------------------------------------------------- */
 /* From the symbol's JSON text (NUL-terminated) and the bytes of a parameter file. */

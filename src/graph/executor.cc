@@ -232,6 +232,15 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   if (opt.add_to && opt.plan && !dev_.is_gpu()) sum_into = plan_add_to(order, persistent, sh, ty, in_fwd);
   plan_ = plan_memory(full_, order, bytes, persistent, opt.plan, held.empty() ? nullptr : &held,
                       sum_into.empty() ? nullptr : &sum_into, opt.concurrent);
+  if (opt.memory_limit) {
+    uint64_t need = plan_.planned_bytes;
+    for (uint32_t e = 0; e < ne; ++e)
+      if (plan_.storage[e] < 0 && !persistent[e]) need += bytes[e];
+    for (const NodeEntry& e : heads) need += bytes[full_.entry(e)];
+    if (need > opt.memory_limit)
+      fail(BRASS_ERR_OUT_OF_MEMORY, "bind: the graph needs ", need, " bytes for its values (activations and ",
+           "outputs), more than the limit of ", opt.memory_limit, " bytes");
+  }
   for (size_t s : plan_.sizes) buffers_.push_back(NDArray(Shape{int64_t(std::max<size_t>(s, 1))}, DType::kUint8, dev_));
   vals_.assign(ne, NDArray());
   for (size_t i = 0; i < args_.size(); ++i) value({arg_nodes[i], 0}) = args_[i];

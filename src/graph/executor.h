@@ -34,6 +34,9 @@ class Executor {
     // Forward values that backward reads keep their buffers through backward, so backward may
     // run again after one forward (a recorded graph kept with retain_graph).
     bool keep_forward = false;
+    // Bind fails, before allocating anything, when the values it plans (activations, outputs,
+    // gradients; not the arrays given) need more than this many bytes. 0: no limit.
+    uint64_t memory_limit = 0;
     // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0, BRASS_ADD_TO=0,
     // BRASS_PLAN_CONCURRENT=1
     static Options from_env();

@@ -50,6 +50,9 @@ int main(int argc, char **argv) {
     n *= shape[ndim - 1];
   }
   indptr[1] = ndim;
+#ifdef BRASS_C_PREDICT_API_H_ /* Brass's header: which kernels run (tests of cross builds read it) */
+  fprintf(stderr, "build: %s\n", brass_predict_build_info());
+#endif
   if (MXPredCreate(json, params, (int)param_size, 1, 0, 1, keys, indptr, shape, &pred) != 0) {
     printf("error: %s\n", MXGetLastError());
     return 1;

@@ -118,9 +118,10 @@ def test_installed_library_exports_only_the_c_api():
     assert_exports_only_brass(run(["nm", "-D", "--defined-only", os.path.realpath(lib)]))
 
 
-def compile_predictor(folder, tag):
+def compile_predictor(folder, tag, cxx="c++"):
     """brass_predict.cc of folder compiled with exactly the documented command (nothing else:
-    no -I, no defines), cached by the source's hash: the object's path."""
+    no -I, no defines; cxx may be a cross compiler), cached by the source's hash: the object's
+    path."""
     src = os.path.join(folder, "brass_predict.cc")
     with open(src, "rb") as f:
         digest = hashlib.sha256(f.read()).hexdigest()[:16]
@@ -130,7 +131,7 @@ def compile_predictor(folder, tag):
         os.makedirs(work, exist_ok=True)
         for name in ("brass_predict.cc", "brass_predict.h"):
             shutil.copy(os.path.join(folder, name), os.path.join(work, name))
-        p = subprocess.run(["c++", "-std=c++17", "-O2", "-c", "brass_predict.cc"], cwd=work, capture_output=True,
+        p = subprocess.run([cxx, "-std=c++17", "-O2", "-c", "brass_predict.cc"], cwd=work, capture_output=True,
                            text=True, timeout=1200)
         assert p.returncode == 0, p.stderr[-4000:]
         os.replace(os.path.join(work, "brass_predict.o"), obj)
@@ -142,16 +143,17 @@ def predictor_object(amalgamation):
     return compile_predictor(amalgamation[0], "full")
 
 
-def build_mxnet_app(amal_dir, obj, exe):
+def build_mxnet_app(amal_dir, obj, exe, cc="cc", cxx="c++", link=()):
     """tests/c/predict_mxnet_app.c (C99, MXNet's predict API) linked with a predictor object."""
-    run(["cc", "-std=c99", "-pedantic", "-Wall", "-Werror", "-DBRASS_TEST_AMALGAMATION", "-c",
+    run([cc, "-std=c99", "-pedantic", "-Wall", "-Werror", "-DBRASS_TEST_AMALGAMATION", "-c",
          os.path.join(ROOT, "tests", "c", "predict_mxnet_app.c"), "-I", amal_dir, "-o", exe + ".o"])
-    run(["c++", exe + ".o", obj, "-pthread", "-o", exe])
+    run([cxx, exe + ".o", obj, "-pthread", *link, "-o", exe])
     return exe
 
 
-def run_mxnet_fixture(app, name, rtol=1e-4, atol=1e-5):
-    """Runs MXNet 1.9.1's fixture network `name` through app; compares with MXNet's output."""
+def run_mxnet_fixture(app, name, rtol=1e-4, atol=1e-5, prefix=()):
+    """Runs MXNet 1.9.1's fixture network `name` through app (under `prefix`, an emulator);
+    compares with MXNet's output. Returns the outputs and what the app wrote to stderr."""
     import json
 
     import numpy as np
@@ -159,12 +161,13 @@ def run_mxnet_fixture(app, name, rtol=1e-4, atol=1e-5):
     with open(os.path.join(fix, "manifest.json")) as f:
         rec = json.load(f)[name]
     x = np.array(rec["data"], np.float32)
-    p = subprocess.run([app, os.path.join(fix, name + "-symbol.json"), os.path.join(fix, name + "-0000.params"),
+    p = subprocess.run([*prefix, app, os.path.join(fix, name + "-symbol.json"), os.path.join(fix, name + "-0000.params"),
                         *map(str, rec["data_shape"])], input=" ".join("%.9g" % v for v in x.ravel()),
-                       capture_output=True, text=True, timeout=300)
+                       capture_output=True, text=True, timeout=600)
     assert p.returncode == 0, p.stdout + p.stderr
     y = np.array([float(v) for v in p.stdout.split()])
     np.testing.assert_allclose(y, np.array(rec["output"], np.float32).ravel(), rtol=rtol, atol=atol)
+    return y, p.stderr
 
 
 def test_two_file_predictor(amalgamation, predictor_object, tmp_path):
@@ -174,6 +177,29 @@ def test_two_file_predictor(amalgamation, predictor_object, tmp_path):
     app = build_mxnet_app(amalgamation[0], predictor_object, str(tmp_path / "app"))
     for name in ("lenet", "mlp"):
         run_mxnet_fixture(app, name)
+
+
+def test_op_selected_predictor(predictor_object, tmp_path):
+    """amalgamate.py --ops-from resnet18's symbol: a predictor with only ResNet-18's operators
+    runs MXNet's ResNet-18 to MXNet's outputs, is smaller than the full one, and refuses a
+    model with other operators, naming the operator."""
+    need("c++")
+    fix = os.path.join(ROOT, "tests", "fixtures", "mxnet_networks")
+    out = os.path.join(CACHE, "amalgamation-resnet18")
+    subprocess.run([sys.executable, os.path.join(ROOT, "amalgamation", "amalgamate.py"), "-o", out, "--ops-from",
+                    os.path.join(fix, "resnet18_v1-symbol.json")], check=True)
+    with open(os.path.join(out, "brass_predict.cc"), encoding="utf-8") as f:
+        head = f.read(4000)
+    assert "#define BRASS_ALL_OPS 0" in head and "#define BRASS_OP_Convolution 1" in head
+    obj = compile_predictor(out, "resnet18")
+    app = build_mxnet_app(out, obj, str(tmp_path / "app"))
+    run_mxnet_fixture(app, "resnet18_v1", rtol=1e-3, atol=1e-4)
+    # MobileNetV2 needs clip, which ResNet-18 does not use.
+    p = subprocess.run([app, os.path.join(fix, "mobilenet_v2-symbol.json"), os.path.join(fix, "mobilenet_v2-0000.params"),
+                        "1", "3", "16", "16"], input=" ".join(["0.5"] * 768), capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    assert "clip" in p.stdout + p.stderr
+    assert os.path.getsize(obj) < 0.6 * os.path.getsize(predictor_object)
 
 
 def test_ops_from_rejects_bad_input(tmp_path):

@@ -142,6 +142,7 @@ Entries via_backward(const char* name, const NodePtr& n, const Entries& g) {
   return Entries{grad::apply(name, {g[0], grad::in(n, 0)}, n->attrs->dict)};
 }
 
+#if BRASS_TRAINING
 // The gradient of a gradient op (ograd, data): its adjoint, the forward op `name`, applied to
 // the head gradient (cast to ograd's dtype); data only lends its shape.
 Entries forward_of(const char* name, const NodePtr& n, const Entries& gg, bool cast) {
@@ -150,59 +151,56 @@ Entries forward_of(const char* name, const NodePtr& n, const Entries& gg, bool c
   if (cast) f = grad::apply("_cast_like", {f, grad::in(n, 0)});
   return Entries{f, NodeEntry{}};
 }
+#endif
 
 // ---- Registration -------------------------------------------------------------------------------
 // _image_flip_<dir> and _image_random_flip_<dir>; `dir` in words, an example of the flip.
 template <bool kLeftRight>
-void register_flips(OpRegistry& R, const std::string& dir, const std::string& example) {
+void register_flip(OpRegistry& R, const std::string& dir, const std::string& example) {
   using F = Flip<kLeftRight>;
-  for (bool random : {false, true}) {
-    Op& op = R.add(random ? F::random_name() : F::name())
-                 .inputs({"data"})
-                 .shape_fn(unary_shape<image_shape_of>).type_fn(same_type_of<AllDTypes>);
-    if (random) {
-      op.describe("Flips an image (H, W, C), or each image of a batch (N, H, W, C) on its own "
-                  "draw, " + dir + " with probability 1/2 (the seeded generator: "
-                  "mx.random.seed). No gradient.")
-          .random().temp(draws_temp)
-          .cpu(on_cpu<F::template random_forward<CpuExec>>);
-    } else {
-      op.describe("Flips an image (H, W, C) or every image of a batch (N, H, W, C) " + dir +
-                  ".\n\n    " + example)
-          .cpu(on_cpu<F::template forward<CpuExec>>)
-          .grad([](const NodePtr& n, const Entries& g) { return self_adjoint(F::name(), n, g); });
-    }
-  }
+  R.add(F::name())
+      .inputs({"data"})
+      .shape_fn(unary_shape<image_shape_of>).type_fn(same_type_of<AllDTypes>)
+      .describe("Flips an image (H, W, C) or every image of a batch (N, H, W, C) " + dir + ".\n\n    " +
+                example)
+      .cpu(on_cpu<F::template forward<CpuExec>>)
+      .grad([](const NodePtr& n, const Entries& g) { return self_adjoint(F::name(), n, g); });
 }
 
-// A linear op name(data) and its adjoint backward(ograd, data) -> the data's gradient, each the
-// other's gradient (the adjoint's cast to ograd's dtype when `cast`).
-struct LinearPair {
-  const char *name, *backward;
-  std::string doc, backward_doc;
-  TypeFn type, backward_type;
-  ComputeFn cpu, backward_cpu;
-  bool cast;
-};
+template <bool kLeftRight>
+void register_random_flip(OpRegistry& R, const std::string& dir) {
+  using F = Flip<kLeftRight>;
+  R.add(F::random_name())
+      .inputs({"data"})
+      .shape_fn(unary_shape<image_shape_of>).type_fn(same_type_of<AllDTypes>)
+      .describe("Flips an image (H, W, C), or each image of a batch (N, H, W, C) on its own "
+                "draw, " + dir + " with probability 1/2 (the seeded generator: "
+                "mx.random.seed). No gradient.")
+      .random().temp(draws_temp)
+      .cpu(on_cpu<F::template random_forward<CpuExec>>);
+}
 
-// P: the parameters (void: none); S: the output shape for data.
+// A linear op name(data) whose gradient is its adjoint backward(ograd, data), and the adjoint,
+// whose gradient is the op again (cast to ograd's dtype when `cast`). P: the parameters (void:
+// none); S: the output shape for data.
 template <class P, Shape (*S)(const NodeAttrs&, const Shape&, const char*)>
-void register_linear(OpRegistry& R, const LinearPair& l) {
-  Op& f = R.add(l.name).describe(l.doc).inputs({"data"})
-              .shape_fn(unary_shape<S>).type_fn(l.type).cpu(l.cpu);
-  Op& b = R.add(l.backward).describe(l.backward_doc).inputs({"ograd", "data"})
-              .shape_fn(backward_shape<S>).type_fn(l.backward_type).cpu(l.backward_cpu);
-  if constexpr (!std::is_void<P>::value) {
-    f.params<P>();
-    b.params<P>();
-  }
-  const char *fname = l.name, *bname = l.backward;
-  bool cast = l.cast;
-  f.grad([bname](const NodePtr& n, const Entries& g) { return via_backward(bname, n, g); });
-  b.grad([fname, cast](const NodePtr& n, const Entries& gg) {
-    return forward_of(fname, n, gg, cast);
-  });
+void register_linear(OpRegistry& R, const char* name, const char* backward, const std::string& doc,
+                     TypeFn type, ComputeFn cpu) {
+  Op& f = R.add(name).describe(doc).inputs({"data"}).shape_fn(unary_shape<S>).type_fn(type).cpu(cpu);
+  if constexpr (!std::is_void<P>::value) f.params<P>();
+  f.grad([backward](const NodePtr& n, const Entries& g) { return via_backward(backward, n, g); });
 }
+
+#if BRASS_TRAINING
+template <class P, Shape (*S)(const NodeAttrs&, const Shape&, const char*)>
+void register_adjoint(OpRegistry& R, const char* backward, const char* name, const std::string& doc,
+                      TypeFn type, ComputeFn cpu, bool cast) {
+  Op& b = R.add(backward).describe(doc).inputs({"ograd", "data"})
+              .shape_fn(backward_shape<S>).type_fn(type).cpu(cpu);
+  if constexpr (!std::is_void<P>::value) b.params<P>();
+  b.grad([name, cast](const NodePtr& n, const Entries& gg) { return forward_of(name, n, gg, cast); });
+}
+#endif
 
 // _image_random_brightness or _image_random_contrast.
 template <bool kContrast>
@@ -216,19 +214,26 @@ void register_enhance(OpRegistry& R, const char* doc) {
       .cpu(on_cpu<Enhance<kContrast>::template forward<CpuExec>>);
 }
 
-const bool kRegistered = [] {
-  auto& R = OpRegistry::get();
+[[maybe_unused]] const bool kRegistered = [] {
+  [[maybe_unused]] auto& R = OpRegistry::get();
 
-  register_linear<void, to_tensor_shape_of>(R, LinearPair{
-      "_image_to_tensor", "_backward_image_to_tensor",
+#if BRASS_ALL_OPS || BRASS_OP_image_to_tensor
+  register_linear<void, to_tensor_shape_of>(
+      R, "_image_to_tensor", "_backward_image_to_tensor",
       "Converts an image (H, W, C) or a batch (N, H, W, C) of any numeric dtype (uint8 images in "
       "[0, 255]) to float32 (C, H, W) or (N, C, H, W), divided by 255.\n\n"
       "    _image_to_tensor([[[0, 255]]] (uint8, 1x1x2)) = [[[0]], [[1]]]",
+      to_tensor_type, on_cpu<to_tensor_forward<CpuExec>>);
+#endif
+#if BRASS_TRAINING
+  register_adjoint<void, to_tensor_shape_of>(
+      R, "_backward_image_to_tensor", "_image_to_tensor",
       "The gradient of _image_to_tensor (inputs: ograd, data): ograd moved back to the data's "
       "layout, divided by 255, in the data's dtype.",
-      to_tensor_type, backward_type<false>,
-      on_cpu<to_tensor_forward<CpuExec>>, on_cpu<to_tensor_backward<CpuExec>>, true});
+      backward_type<false>, on_cpu<to_tensor_backward<CpuExec>>, true);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_image_normalize
   R.add("_image_normalize")
       .describe("Normalizes a tensor (C, H, W) or a batch (N, C, H, W) per channel: out = (data - "
                 "mean[c]) / std[c]; one mean or std value serves every channel. Floating-point "
@@ -248,45 +253,70 @@ const bool kRegistered = [] {
         p.emplace_back("mean", "(0,)");
         return Entries{grad::apply("_image_normalize", {g[0]}, p)};
       });
+#endif
 
-  register_linear<ResizeParam, resize_shape_of>(R, LinearPair{
-      "_image_resize", "_backward_image_resize",
+#if BRASS_ALL_OPS || BRASS_OP_image_resize
+  register_linear<ResizeParam, resize_shape_of>(
+      R, "_image_resize", "_backward_image_resize",
       "Resizes an image (H, W, C) or a batch (N, H, W, C) of uint8 or floating-point data to size "
       "(width, height), or to a square, or (keep_ratio) with its short side at size, as OpenCV's "
       "cv::resize (MXNet's CPU operator): interp 0 nearest neighbour (source pixel floor(o * in / "
       "out)), 1 bilinear with half-pixel centres, uint8 in OpenCV's 11-bit fixed point, so results "
       "match it bit for bit.\n\n"
       "    _image_resize(ones((4, 6, 3)), size=(3, 2)).shape = (2, 3, 3)",
+      same_type_of<ResizeDType>, on_cpu<resize_forward<CpuExec>>);
+#endif
+#if BRASS_TRAINING
+  register_adjoint<ResizeParam, resize_shape_of>(
+      R, "_backward_image_resize", "_image_resize",
       "The gradient of _image_resize (inputs: ograd, data; floating point): each data pixel sums "
       "the ograd of the outputs that read it, times their weights.",
-      same_type_of<ResizeDType>, float_type,
-      on_cpu<resize_forward<CpuExec>>, on_cpu<resize_backward<CpuExec>>, false});
+      float_type, on_cpu<resize_backward<CpuExec>>, false);
+#endif
 
-  register_linear<CropParam, crop_shape_of>(R, LinearPair{
-      "_image_crop", "_backward_image_crop",
+#if BRASS_ALL_OPS || BRASS_OP_image_crop
+  register_linear<CropParam, crop_shape_of>(
+      R, "_image_crop", "_backward_image_crop",
       "Crops an image (H, W, C) or every image of a batch (N, H, W, C) to the window of width x "
       "height at column x, row y; the window must lie inside the image.\n\n"
       "    _image_crop(zeros((4, 5, 3)), x=1, y=2, width=3, height=2).shape = (2, 3, 3)",
+      same_type_of<AllDTypes>, on_cpu<crop_forward<CpuExec>>);
+#endif
+#if BRASS_TRAINING
+  register_adjoint<CropParam, crop_shape_of>(
+      R, "_backward_image_crop", "_image_crop",
       "The gradient of _image_crop (inputs: ograd, data): ograd inside the window, 0 elsewhere.",
-      same_type_of<AllDTypes>, backward_type<true>,
-      on_cpu<crop_forward<CpuExec>>, on_cpu<crop_backward<CpuExec>>, false});
+      backward_type<true>, on_cpu<crop_backward<CpuExec>>, false);
+#endif
 
-  register_flips<true>(R, "left to right",
-                       "_image_flip_left_right([[[1], [2], [3]]]) = [[[3], [2], [1]]]");
-  register_flips<false>(R, "top to bottom",
-                        "_image_flip_top_bottom([[[1]], [[2]]]) = [[[2]], [[1]]]");
+#if BRASS_ALL_OPS || BRASS_OP_image_flip_left_right
+  register_flip<true>(R, "left to right", "_image_flip_left_right([[[1], [2], [3]]]) = [[[3], [2], [1]]]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_image_random_flip_left_right
+  register_random_flip<true>(R, "left to right");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_image_flip_top_bottom
+  register_flip<false>(R, "top to bottom", "_image_flip_top_bottom([[[1]], [[2]]]) = [[[2]], [[1]]]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_image_random_flip_top_bottom
+  register_random_flip<false>(R, "top to bottom");
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_image_random_brightness
   register_enhance<false>(
       R, "Scales an image (H, W, C), or each image of a batch (N, H, W, C), by a factor uniform in "
          "[min_factor, max_factor) (one draw per image, from the seeded generator): out = data * "
          "factor, computed in float; integer data is clamped to its range and truncated (uint8: "
          "MXNet's saturate_cast). No gradient.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_image_random_contrast
   register_enhance<true>(
       R, "Changes the contrast of an image (H, W, C) with 1 or 3 channels, or of each image of a "
          "batch, by a factor uniform in [min_factor, max_factor) (one draw per image): out = data "
          "* factor + (1 - factor) * gray, gray the image's mean luminance (0.299 R + 0.587 G + "
          "0.114 B; with one channel its mean); integer data clamped and truncated as in "
          "_image_random_brightness. No gradient.");
+#endif
   return true;
 }();
 

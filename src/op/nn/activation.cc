@@ -11,6 +11,7 @@
 namespace brass {
 namespace act_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_Activation
 bool act_type_fn(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
   return nn_dtype::same_float_type("Activation", in, out);
 }
@@ -46,8 +47,10 @@ std::vector<NodeEntry> act_grad(const NodePtr& n, const std::vector<NodeEntry>& 
   }
   return {d};
 }
+#endif
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_Activation
   OpRegistry::get().add("Activation")
       .describe("Applies an activation function element-wise: relu, sigmoid, tanh, softrelu "
                 "(log(1 + exp(x))), softsign (x / (1 + |x|)), log_sigmoid (log(sigmoid(x))) "
@@ -63,6 +66,7 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(act_cpu)
       .grad(act_grad);
+#endif
   return true;
 }();
 

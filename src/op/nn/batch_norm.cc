@@ -24,6 +24,7 @@
 namespace brass {
 namespace bn_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_BatchNorm
 bool bn_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   bool ok = infer::same_type(a, in, out);
   if (ok && !is_float(DType(out[0])))
@@ -43,7 +44,9 @@ bool bn_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>
   infer::assign_shape(out[2], Shape{g.c}, "BatchNorm", "var");
   return true;
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_BatchNorm(out_grad, data, gamma, mean, invstd) -> d data, d gamma, d beta.
 bool bwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_BatchNorm";
@@ -57,6 +60,7 @@ bool bwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape
   infer::assign_shape(out[2], Shape{g.c}, op, "beta gradient");
   return true;
 }
+#endif
 
 template <class T>
 void put(T* p, int64_t i, T v, Req r) {
@@ -199,6 +203,7 @@ void bn_forward(const OpContext& ctx, const std::vector<TBlob>& in,
   channel_map(g, y, ctx.req[0], [&](int64_t c, int64_t i) { return (x[i] - mp[c]) * sp[c] + beta[c]; }, epi);
 }
 
+#if BRASS_TRAINING
 // Training: dx = (dy - mean(dy) - xhat * mean(dy * xhat)) * gamma * invstd with
 // xhat = (x - mean) * invstd; inference (or use_global_stats): dx = dy * gamma * invstd.
 // dgamma = sum(dy * xhat) (0 with fix_gamma), dbeta = sum(dy).
@@ -234,11 +239,14 @@ void bn_backward(const OpContext& ctx, const std::vector<TBlob>& in,
     return dy[i] * ap[c] + ((x[i] - mean[c]) * bp[c] + dp[c]);
   });
 }
+#endif  // BRASS_TRAINING
 
+#if BRASS_ALL_OPS || BRASS_OP_BatchNorm
 void bn_forward_cpu(const OpContext& c, const std::vector<TBlob>& in,
                     const std::vector<TBlob>& out) {
   dispatch_f32_f64(in[0].dtype, "BatchNorm", [&](auto tag) { bn_forward<decltype(tag)>(c, in, out); });
 }
+#endif
 
 void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
                          const std::vector<TBlob>& out, const Epilogue& epi) {
@@ -262,12 +270,15 @@ void bn_inference_affine(const OpContext& ctx, const std::vector<TBlob>& in, con
   bn_inference(ctx, in, out, mean, scale);
 }
 
+#if BRASS_TRAINING
 void bn_backward_cpu(const OpContext& c, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {
   dispatch_f32_f64(in[0].dtype, "BatchNorm", [&](auto tag) { bn_backward<decltype(tag)>(c, in, out); });
 }
+#endif
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_BatchNorm
   OpRegistry::get().add("BatchNorm")
       .describe("Batch normalization over every axis but `axis` (the channel axis):\n\n"
                 "    out = (data - mean) / sqrt(var + eps) * gamma + beta\n\n"
@@ -298,6 +309,8 @@ const bool kRegistered = [] {
         return grad::Entries{grad::out(b, 0), grad::out(b, 1), grad::out(b, 2), NodeEntry(),
                              NodeEntry()};
       });
+#endif
+#if BRASS_TRAINING
   // No gradient of its own: BatchNorm has no second derivative.
   OpRegistry::get().add("_backward_BatchNorm")
       .describe("The gradient of BatchNorm with respect to data, gamma and beta (inputs: "
@@ -309,6 +322,7 @@ const bool kRegistered = [] {
       .params<BNParam>()
       .shape_fn(bwd_shape).type_fn(bn_type).partial_infer()
       .cpu(nn_dtype::cpu_small_floats(bn_backward_cpu));
+#endif
   return true;
 }();
 

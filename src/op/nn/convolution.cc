@@ -1001,6 +1001,7 @@ uint64_t filters_version(const OpContext& ctx, const ConvGeom& g) {
   return !ctx.is_train && ctx.versions && !g.last ? ctx.versions[1] : 0;
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_Convolution
 void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -1016,6 +1017,7 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       });
   });
 }
+#endif
 
 template <class T>
 void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
@@ -1039,6 +1041,7 @@ void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, c
   conv_forward_fused(ctx, in, out, epi);
 }
 
+#if BRASS_TRAINING
 // _backward_Convolution_data(out_grad, weight, data)
 void conv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                        const std::vector<TBlob>& out) {
@@ -1066,7 +1069,9 @@ void conv_bwd_weight_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       });
   });
 }
+#endif  // BRASS_TRAINING
 
+#if BRASS_ALL_OPS || BRASS_OP_Deconvolution
 // Deconvolution(data, weight[, bias]) = the data gradient of the convolution it transposes.
 void deconv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                         const std::vector<TBlob>& out) {
@@ -1082,7 +1087,9 @@ void deconv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       });
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_Deconvolution_data(out_grad, weight, data): the transposed convolution's forward.
 void deconv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                          const std::vector<TBlob>& out) {
@@ -1172,8 +1179,10 @@ void register_gradients() {
                    grad::apply(bdata, {g, h[0], x}, n->attrs->dict)};
   });
 }
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_Convolution
   OpRegistry::get().add("Convolution")
       .describe("Convolution of NCW (1-D), NCHW (2-D) or NCDHW (3-D) data with num_filter "
                 "filters (weight (num_filter, C/num_group, *kernel)), plus a bias unless "
@@ -1187,6 +1196,8 @@ const bool kRegistered = [] {
       .temp(col_temp<false>(0, ConvKernel::kForward))
       .reads_versions()
       .cpu(nn_dtype::cpu_small_floats(conv_forward_cpu));
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_Convolution_data")
       .describe("The gradient of Convolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<ConvParam>()
@@ -1201,6 +1212,8 @@ const bool kRegistered = [] {
       .temp(col_temp<false>(1, ConvKernel::kWeight))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(conv_bwd_weight_cpu));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_Deconvolution
   OpRegistry::get().add("Deconvolution")
       .describe("Transposed convolution (the gradient of a convolution with respect to its "
                 "data) of NCW, NCHW or NCDHW data: weight (C, num_filter/num_group, *kernel), "
@@ -1216,6 +1229,8 @@ const bool kRegistered = [] {
       .temp(col_temp<true>(0, ConvKernel::kData))
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(deconv_forward_cpu));
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_Deconvolution_data")
       .describe("The gradient of Deconvolution with respect to its data.")
       .inputs({"out_grad", "weight", "data"}).params<DeconvParam>()
@@ -1232,6 +1247,7 @@ const bool kRegistered = [] {
       .cpu(nn_dtype::cpu_small_floats(deconv_bwd_weight_cpu));
   register_gradients<false>();
   register_gradients<true>();
+#endif
   return true;
 }();
 

@@ -29,9 +29,10 @@ namespace {
 
 using grad::Entries;
 
-const char* const kOp = "CTCLoss";
-const char* const kGradOp = "_backward_CTCLoss";
+[[maybe_unused]] const char* const kOp = "CTCLoss";
+[[maybe_unused]] const char* const kGradOp = "_backward_CTCLoss";
 
+#if BRASS_ALL_OPS || BRASS_OP_CTCLoss
 // data, label, then data_lengths and label_lengths when used.
 std::vector<std::string> input_names(const NodeAttrs& a) {
   const auto& p = a.param<CTCLossParam>();
@@ -136,7 +137,9 @@ void ctc_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
     });
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_CTCLoss(out_grad (N,), grad (T, N, C)): grad[t, b, :] * out_grad[b].
 bool ctc_grad_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
   infer::assign_shape(out[0], in[1], kGradOp, "output");
@@ -175,8 +178,10 @@ void ctc_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     });
   });
 }
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_CTCLoss
   OpRegistry::get().add(kOp)
       .describe("Connectionist temporal classification loss: -log p(label | data) per sample, "
                 "shape (N,), for unnormalized activations data (T, N, C) (softmax over C "
@@ -202,6 +207,8 @@ const bool kRegistered = [] {
         if (!g[0].empty()) r[0] = grad::apply(kGradOp, {g[0], grad::out(nd, 1)});
         return r;
       });
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add(kGradOp)
       .describe("The data gradient of CTCLoss: grad (its hidden output, T x N x C) times "
                 "out_grad (N,) for each sample (inputs: out_grad, grad).")
@@ -212,6 +219,7 @@ const bool kRegistered = [] {
       .type_fn(ctc_grad_type)
       .add_req()
       .cpu(ctc_grad_cpu);
+#endif
   return true;
 }();
 

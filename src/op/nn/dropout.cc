@@ -14,6 +14,7 @@
 namespace brass {
 namespace dropout_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_Dropout
 bool dropout_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   infer::assign_shape(in[0], out[0], "Dropout", "data");
   infer::assign_shape(out[0], in[0], "Dropout", "output");
@@ -65,8 +66,10 @@ void dropout_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_Dropout
   OpRegistry::get().add("Dropout")
       .describe("Randomly zeroes elements with probability p during training, scaling the "
                 "others by 1 / (1 - p); the identity at inference (unless mode='always'). "
@@ -86,6 +89,7 @@ const bool kRegistered = [] {
         // The mask does not depend on the data: its own gradient (g[1]) goes nowhere.
         return std::vector<NodeEntry>{grad::apply("broadcast_mul", {g[0], grad::out(n, 1)})};
       });
+#endif
   return true;
 }();
 

@@ -15,6 +15,7 @@
 namespace brass {
 namespace fc_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_FullyConnected
 // The expected weight shape (num_hidden, k), or a clear error naming the shapes.
 void check_weight(const Shape& w, const Shape& data, int64_t h, int64_t k) {
   bool ok = w.ndim() == 2 && (w[0] < 0 || w[0] == h) && (w[1] < 0 || k < 0 || w[1] == k);
@@ -111,8 +112,10 @@ std::vector<NodeEntry> fc_grad(const NodePtr& n, const std::vector<NodeEntry>& g
   if (!p.no_bias) r.push_back(grad::apply("_sum_to_like", {g[0], grad::in(n, 2)}));
   return r;
 }
+#endif
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_FullyConnected
   OpRegistry::get().add("FullyConnected")
       .describe("Applies a linear transformation: out = data . weight^T + bias.\n\n"
                 "With flatten=True the data (N, ...) is viewed as (N, features); with "
@@ -131,6 +134,7 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(nn_dtype::cpu_small_floats(fc_cpu))
       .grad(fc_grad);
+#endif
   return true;
 }();
 

@@ -22,6 +22,7 @@ namespace {
 
 using grad::Entries;
 
+#if BRASS_ALL_OPS || BRASS_OP_LeakyReLU
 // Whether gamma's size suits prelu on this data: 1, or the channels (axis 1).
 void check_gamma(const char* op, const Shape& data, const Shape& gamma) {
   int64_t g = gamma.size();
@@ -141,7 +142,9 @@ Entries leaky_grad(const NodePtr& n, const Entries& g) {
   }
   return {grad::mul(g[0], d)};
 }
+#endif
 
+#if BRASS_TRAINING
 // ---- prelu's helper ops --------------------------------------------------------------------
 
 bool slope_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -199,8 +202,10 @@ void gamma_sum_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_LeakyReLU
   OpRegistry::get().add("LeakyReLU")
       .describe("Rectifiers with a negative-side slope: leaky (x > 0 ? x : slope*x), prelu "
                 "(the slope is the input gamma: one per channel on axis 1, or one for all), "
@@ -226,7 +231,9 @@ const bool kRegistered = [] {
       .random()
       .cpu(leaky_cpu)
       .grad(leaky_grad);
+#endif
 
+#if BRASS_TRAINING
   OpRegistry::get().add("_prelu_slope")
       .describe("prelu's slope for each element of data: 1 where data > 0, else the element's "
                 "gamma (one per channel on axis 1, or one for all).")
@@ -255,6 +262,7 @@ const bool kRegistered = [] {
                                  grad::scalar("_greater_scalar", x, 0)),
                        NodeEntry{}, NodeEntry{}};
       });
+#endif
   return true;
 }();
 

@@ -25,6 +25,8 @@ namespace {
 
 using grad::Entries;
 
+#if BRASS_ALL_OPS || BRASS_OP_LinearRegressionOutput || BRASS_OP_LogisticRegressionOutput || \
+    BRASS_OP_MAERegressionOutput
 const char* const kRegNames[3] = {"LinearRegressionOutput", "LogisticRegressionOutput",
                                   "MAERegressionOutput"};
 const char* const kRegGradNames[3] = {"_backward_linear_reg_out", "_backward_logistic_reg_out",
@@ -46,7 +48,9 @@ bool reg_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& o
   }
   return in[1].known();
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_*_reg_out(label, out): the data gradient (out's shape).
 bool reg_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = a.op->name.c_str();
@@ -57,16 +61,22 @@ bool reg_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shap
   infer::assign_shape(out[0], in[1], op, "output");
   return true;
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_LinearRegressionOutput || BRASS_OP_LogisticRegressionOutput || \
+    BRASS_OP_MAERegressionOutput || BRASS_OP_MakeLoss || BRASS_OP_make_loss
 bool float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   return nn_dtype::same_float_type(a.op->name.c_str(), in, out);
 }
+#endif
 
 template <class T, class C>
 void put(T* y, int64_t i, C v, bool add) {
   y[i] = convert<T>(add ? convert<C>(y[i]) + v : v);
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_LinearRegressionOutput || BRASS_OP_LogisticRegressionOutput || \
+    BRASS_OP_MAERegressionOutput
 template <int K>
 void reg_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -82,7 +92,9 @@ void reg_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // grad_scale / (elements per sample of the label).
 double reg_scale(const OpContext& ctx, const Shape& label) {
   int64_t per = label.ndim() > 0 && label[0] > 0 ? label.size() / label[0] : 1;
@@ -107,7 +119,10 @@ void reg_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_LinearRegressionOutput || BRASS_OP_LogisticRegressionOutput || \
+    BRASS_OP_MAERegressionOutput
 template <int K>
 void register_regression() {
   OpRegistry::get().add(kRegNames[K])
@@ -133,6 +148,7 @@ void register_regression() {
                                    n->attrs->dict),
                        NodeEntry{}};
       });
+#if BRASS_TRAINING
   OpRegistry::get().add(kRegGradNames[K])
       .describe("The data gradient of a regression output layer (inputs: label, out).")
       .inputs({"label", "out"})
@@ -141,10 +157,13 @@ void register_regression() {
       .type_fn(float_type)
       .add_req()
       .cpu(reg_grad_cpu<K>);
+#endif
 }
+#endif
 
 // ---- MakeLoss, make_loss -------------------------------------------------------------------
 
+#if BRASS_ALL_OPS || BRASS_OP_MakeLoss || BRASS_OP_make_loss
 void identity_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                   const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull || ctx.req[0] == Req::kInplace) return;
@@ -160,7 +179,9 @@ void identity_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_MakeLoss(data): grad_scale / the normalization, everywhere.
 void make_loss_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                         const std::vector<TBlob>& out) {
@@ -185,9 +206,11 @@ void make_loss_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
 // ---- softmax_cross_entropy -----------------------------------------------------------------
 
+#if BRASS_ALL_OPS || BRASS_OP_softmax_cross_entropy
 // Checks the data (known) and fills the label's and the loss's shapes.
 void sce_shapes(const char* op, const Shape& data, Shape& label, Shape& loss) {
   if (data.ndim() != 2)
@@ -233,7 +256,9 @@ void sce_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_softmax_cross_entropy(out_grad, data, label): the data gradient.
 void sce_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                   const std::vector<TBlob>& out) {
@@ -273,12 +298,20 @@ bool sce_grad_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out
   if (in[2] < 0 && in[1] >= 0) in[2] = in[1];
   return ok && in[2] >= 0;
 }
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_LinearRegressionOutput
   register_regression<kLinear>();
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_LogisticRegressionOutput
   register_regression<kLogistic>();
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_MAERegressionOutput
   register_regression<kMae>();
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_MakeLoss
   OpRegistry::get().add("MakeLoss")
       .describe("Makes a loss of its input: the identity forward; the gradient is grad_scale "
                 "everywhere (the output gradient is ignored), divided by the batch size "
@@ -293,6 +326,8 @@ const bool kRegistered = [] {
       .grad([](const NodePtr& n, const Entries&) {
         return Entries{grad::apply("_backward_MakeLoss", {grad::in(n, 0)}, n->attrs->dict)};
       });
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_MakeLoss")
       .describe("The data gradient of MakeLoss (input: data).")
       .inputs({"data"})
@@ -301,6 +336,8 @@ const bool kRegistered = [] {
       .type_fn(float_type)
       .add_req()
       .cpu(make_loss_grad_cpu);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_make_loss
   OpRegistry::get().add("make_loss")
       .describe("Makes a loss of its input: the identity forward; the gradient is ones (the "
                 "output gradient is ignored).")
@@ -313,7 +350,9 @@ const bool kRegistered = [] {
       .grad([](const NodePtr& n, const Entries&) {
         return Entries{grad::apply("ones_like", {grad::in(n, 0)})};
       });
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_softmax_cross_entropy
   OpRegistry::get().add("softmax_cross_entropy")
       .describe("The cross entropy of softmax(data) against integer labels, summed over the "
                 "batch: sum_i -log(softmax(data[i])[label[i]]), shape (1,). data is (batch, "
@@ -330,6 +369,8 @@ const bool kRegistered = [] {
                                    {g[0], grad::in(n, 0), grad::in(n, 1)}),
                        NodeEntry{}};
       });
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_softmax_cross_entropy")
       .describe("The data gradient of softmax_cross_entropy: (softmax(data) - one_hot(label)) "
                 "* out_grad (inputs: out_grad, data, label).")
@@ -338,6 +379,7 @@ const bool kRegistered = [] {
       .type_fn(sce_grad_type)
       .add_req()
       .cpu(sce_grad_cpu);
+#endif
   return true;
 }();
 

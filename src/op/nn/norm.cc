@@ -27,6 +27,7 @@ bool float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out)
 }
 
 // ---- shape inference -----------------------------------------------------------------------
+#if BRASS_ALL_OPS || BRASS_OP_LayerNorm || BRASS_OP_InstanceNorm || BRASS_OP_GroupNorm
 // The forward ops: data, gamma, beta -> out, mean, stat. gamma and beta are filled in from the
 // data shape.
 void affine_shapes(const char* op, std::vector<Shape>& in, std::vector<Shape>& out,
@@ -37,9 +38,11 @@ void affine_shapes(const char* op, std::vector<Shape>& in, std::vector<Shape>& o
   infer::assign_shape(out[1], stat, op, "mean");
   infer::assign_shape(out[2], stat, op, stat_name);
 }
+#endif
 
 // These need only the data's rank and the extents they use: a data shape with an unknown
 // batch extent still gives gamma and beta.
+#if BRASS_ALL_OPS || BRASS_OP_LayerNorm
 bool layer_norm_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "LayerNorm";
   const Shape& d = in[0];
@@ -51,7 +54,9 @@ bool layer_norm_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Sh
                 layer_norm_stat_shape(p, d, op));
   return d.known();
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_InstanceNorm
 bool instance_norm_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "InstanceNorm";
   const Shape& d = in[0];
@@ -60,7 +65,9 @@ bool instance_norm_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<S
   affine_shapes(op, in, out, Shape{d[1]}, Shape{d[0], d[1]}, "var");
   return d.known();
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_GroupNorm
 // GroupNorm's gamma/beta shape: (C,) when given so (and C != num_groups), else (num_groups,).
 Shape group_param_shape(const GroupNormParam& p, const Shape& data, const Shape& gamma,
                         const Shape& beta, const char* op) {
@@ -85,7 +92,9 @@ bool group_norm_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Sh
                 Shape{d[0], int64_t(p.num_groups)});
   return d.known();
 }
+#endif
 
+#if BRASS_TRAINING
 // The gradient ops: out_grad, data, gamma, mean, stat -> d data, d gamma, d beta.
 void affine_grad_shapes(const char* op, std::vector<Shape>& in, std::vector<Shape>& out,
                         const Shape& param, const Shape& stat, const char* stat_name = "std") {
@@ -124,7 +133,9 @@ bool group_norm_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vect
                      Shape{in[1][0], int64_t(p.num_groups)});
   return true;
 }
+#endif  // BRASS_TRAINING
 
+#if BRASS_ALL_OPS || BRASS_OP_L2Normalization
 bool l2_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "L2Normalization";
   if (!in[0].known()) return false;
@@ -134,7 +145,9 @@ bool l2_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& ou
   infer::assign_shape(out[1], l2_norm_shape(p, in[0]), op, "norm");
   return true;
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_L2Normalization: out_grad, output, norm -> d data.
 bool l2_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_L2Normalization";
@@ -146,7 +159,9 @@ bool l2_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape
   infer::assign_shape(out[0], in[1], op, "data gradient");
   return true;
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_LRN
 bool lrn_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "LRN";
   if (!in[0].known()) return false;
@@ -155,7 +170,9 @@ bool lrn_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& o
   infer::assign_shape(out[1], in[0], op, "tmp_norm");
   return true;
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_LRN: out_grad, data, tmp_norm -> d data.
 bool lrn_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_LRN";
@@ -166,6 +183,7 @@ bool lrn_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shap
   infer::assign_shape(out[0], in[1], op, "data gradient");
   return true;
 }
+#endif
 
 // ---- CPU kernels ---------------------------------------------------------------------------
 // Rows in parallel blocks of about 32k elements; each row's sums run in order, so the result
@@ -178,6 +196,7 @@ void for_rows(int64_t rows, int64_t len, F&& f) {
   });
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_LayerNorm || BRASS_OP_InstanceNorm || BRASS_OP_GroupNorm
 void affine_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                         const std::vector<TBlob>& out) {
   const char* op = ctx.attrs->op->name.c_str();
@@ -195,7 +214,9 @@ void affine_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 void affine_backward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                          const std::vector<TBlob>& out) {
   const char* op = ctx.attrs->op->name.c_str();
@@ -221,7 +242,9 @@ void affine_backward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_L2Normalization
 void l2_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                     const std::vector<TBlob>& out) {
   const auto& p = ctx.param<L2NormParam>();
@@ -236,7 +259,9 @@ void l2_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 void l2_backward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -252,7 +277,9 @@ void l2_backward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_LRN
 void lrn_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                      const std::vector<TBlob>& out) {
   const auto& p = ctx.param<LRNParam>();
@@ -267,7 +294,9 @@ void lrn_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 void lrn_backward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                       const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kNull) return;
@@ -283,7 +312,9 @@ void lrn_backward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_LayerNorm || BRASS_OP_InstanceNorm || BRASS_OP_GroupNorm
 // ---- gradients -----------------------------------------------------------------------------
 // The affine ops: _backward_<Op>(out_grad, data, gamma, mean, stat) -> d data, d gamma, d beta;
 // the gradients of the mean and stat outputs are ignored (as MXNet).
@@ -296,8 +327,10 @@ GradFn affine_grad(const char* bwd) {
     return grad::Entries{grad::out(b, 0), grad::out(b, 1), grad::out(b, 2)};
   };
 }
+#endif
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_LayerNorm
   OpRegistry::get().add("LayerNorm")
       .describe("Layer normalization along `axis` (default the last):\n\n"
                 "    out = (data - mean(data, axis)) / sqrt(var(data, axis) + eps) * gamma\n"
@@ -316,6 +349,8 @@ const bool kRegistered = [] {
       .shape_fn(layer_norm_shape).type_fn(float_type).partial_infer()
       .cpu(affine_forward_cpu)
       .grad(affine_grad("_backward_LayerNorm"));
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_LayerNorm")
       .describe("The gradient of LayerNorm with respect to data, gamma and beta (inputs: "
                 "out_grad, data, gamma, and LayerNorm's mean and std outputs). It has no "
@@ -325,7 +360,9 @@ const bool kRegistered = [] {
       .params<LayerNormParam>()
       .shape_fn(layer_norm_grad_shape).type_fn(float_type).partial_infer()
       .cpu(affine_backward_cpu);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_InstanceNorm
   OpRegistry::get().add("InstanceNorm")
       .describe("Instance normalization of (N, C, ...) data: each (sample, channel) over the "
                 "remaining axes:\n\n"
@@ -341,6 +378,8 @@ const bool kRegistered = [] {
       .shape_fn(instance_norm_shape).type_fn(float_type).partial_infer()
       .cpu(affine_forward_cpu)
       .grad(affine_grad("_backward_InstanceNorm"));
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_InstanceNorm")
       .describe("The gradient of InstanceNorm with respect to data, gamma and beta (inputs: "
                 "out_grad, data, gamma, and InstanceNorm's mean and var outputs). It has no "
@@ -350,7 +389,9 @@ const bool kRegistered = [] {
       .params<InstanceNormParam>()
       .shape_fn(instance_norm_grad_shape).type_fn(float_type).partial_infer()
       .cpu(affine_backward_cpu);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_GroupNorm
   OpRegistry::get().add("GroupNorm")
       .describe("Group normalization of (N, C, ...) data: the channels are split into "
                 "num_groups groups and each (sample, group) is normalized over its channels "
@@ -371,6 +412,8 @@ const bool kRegistered = [] {
       .shape_fn(group_norm_shape).type_fn(float_type).partial_infer()
       .cpu(affine_forward_cpu)
       .grad(affine_grad("_backward_GroupNorm"));
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_GroupNorm")
       .describe("The gradient of GroupNorm with respect to data, gamma and beta (inputs: "
                 "out_grad, data, gamma, and GroupNorm's mean and std outputs). It has no "
@@ -380,7 +423,9 @@ const bool kRegistered = [] {
       .params<GroupNormParam>()
       .shape_fn(group_norm_grad_shape).type_fn(float_type).partial_infer()
       .cpu(affine_backward_cpu);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_L2Normalization
   OpRegistry::get().add("L2Normalization")
       .describe("Divides the data by its L2 norm sqrt(sum(x^2) + eps): per sample (mode "
                 "instance, over all axes but 0), per sample and position across axis 1 "
@@ -400,6 +445,8 @@ const bool kRegistered = [] {
                                          {og[0], grad::out(n, 0), grad::out(n, 1)},
                                          n->attrs->dict)};
       });
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_L2Normalization")
       .describe("The gradient of L2Normalization: (out_grad - output * sum(out_grad * "
                 "output)) / norm over each normalized group (inputs: out_grad, output, norm). "
@@ -408,7 +455,9 @@ const bool kRegistered = [] {
       .params<L2NormParam>()
       .shape_fn(l2_grad_shape).type_fn(float_type).partial_infer()
       .cpu(l2_backward_cpu);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_LRN
   OpRegistry::get().add("LRN")
       .describe("Local response normalization across channels of (N, C, H, W) data:\n\n"
                 "    tmp_norm[n, c] = knorm + alpha / nsize * sum(data[n, c']^2 for c' in "
@@ -430,6 +479,8 @@ const bool kRegistered = [] {
                                          {og[0], grad::in(n, 0), grad::out(n, 1)},
                                          n->attrs->dict)};
       });
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_LRN")
       .describe("The gradient of LRN (inputs: out_grad, data, and LRN's tmp_norm output). It "
                 "has no gradient itself.")
@@ -437,6 +488,7 @@ const bool kRegistered = [] {
       .params<LRNParam>()
       .shape_fn(lrn_grad_shape).type_fn(float_type).partial_infer()
       .cpu(lrn_backward_cpu);
+#endif
   return true;
 }();
 

@@ -16,6 +16,7 @@
 namespace brass {
 namespace pool_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_Pooling
 bool pool_float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   bool ok = infer::same_type(a, in, out);
   if (ok && !is_float(DType(out[0])))
@@ -30,7 +31,9 @@ bool pool_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shap
   infer::assign_shape(out[0], pool_out_shape(g), "Pooling", "output");
   return true;
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_Pooling(out_grad, data, out): the gradient of data.
 bool bwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_Pooling";
@@ -42,6 +45,7 @@ bool bwd_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape
   infer::assign_shape(out[0], in[1], op, "output");
   return true;
 }
+#endif
 
 // Runs kernel(T(), C()) for the float storage type T of t and its compute type C.
 template <class F>
@@ -191,6 +195,7 @@ void pool_bwd_rows(const PoolGeom& g, const T* dy, const T* x, const T* y, T* dx
   });
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_Pooling
 void pool_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   Req req = ctx.req[0];
   if (req == Req::kNull) return;
@@ -214,7 +219,9 @@ void pool_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
     });
   });
 }
+#endif
 
+#if BRASS_TRAINING
 size_t bwd_temp(const NodeAttrs& attrs, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
   const auto& p = attrs.param<PoolParam>();
   return p.pool_type == "max" ? size_t(in[0].size()) * sizeof(int64_t) : 0;
@@ -251,8 +258,10 @@ void pool_bwd_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     });
   });
 }
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_Pooling
   OpRegistry::get().add("Pooling")
       .describe("Pooling of 1-D, 2-D or 3-D data (NCW, NCHW, NCDHW; or channels last with "
                 "layout NWC, NHWC, NDHWC): max, avg, sum or lp ((sum x^p)^(1/p)) over windows.\n\n"
@@ -271,6 +280,8 @@ const bool kRegistered = [] {
                                          {og[0], grad::in(n, 0), grad::out(n, 0)},
                                          n->attrs->dict)};
       });
+#endif
+#if BRASS_TRAINING
   // No gradient of its own (piecewise linear in out_grad, with kinks in data): Pooling has no
   // second derivative.
   OpRegistry::get().add("_backward_Pooling")
@@ -282,6 +293,7 @@ const bool kRegistered = [] {
       .temp(bwd_temp)
       .add_req()
       .cpu(pool_bwd_cpu);
+#endif
   return true;
 }();
 

@@ -22,6 +22,7 @@
 namespace brass {
 namespace rnn_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_RNN
 void check_supported(const RNNParam& p, const char* op) {
   if (!p.projection_size) return;
   if (p.mode != "lstm")
@@ -178,7 +179,9 @@ void rnn_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
                1.0 - p.p, ctx.rng);
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_RNN inputs: data, parameters, state, [state_cell], [sequence_length], reserve,
 // d out, d hy, [d cy]; outputs: d data, d parameters, d state, [d state_cell].
 void rnn_backward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
@@ -207,7 +210,9 @@ bool rnn_backward_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<
     if (!s.known()) return false;
   return true;
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_RNN
 std::vector<NodeEntry> rnn_grad(const NodePtr& n, const std::vector<NodeEntry>& g) {
   const auto& p = n->attrs->param<RNNParam>();
   int ns = num_states(p);
@@ -224,7 +229,9 @@ std::vector<NodeEntry> rnn_grad(const NodePtr& n, const std::vector<NodeEntry>& 
   if (p.use_sequence_length) r.push_back(NodeEntry{});
   return r;
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_rnn_param_concat
 // ---- _rnn_param_concat --------------------------------------------------------------------
 // MXNet's Concat for gluon's RNN layers (joining the per-gate weights into the flat parameter
 // vector): Concat's parameters, kernels and gradient, with a shape inference that also fills
@@ -289,8 +296,10 @@ void param_concat_run(int dev, const OpContext& ctx, const std::vector<TBlob>& i
     fail(BRASS_ERR_UNSUPPORTED, "_rnn_param_concat: Concat has no kernel for this device");
   concat->compute[dev](ctx, in, out);
 }
+#endif
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_rnn_param_concat
   OpRegistry::get().add("_rnn_param_concat")
       .describe("Joins arrays along dim (like Concat); shape inference also fills one unknown "
                 "input from the output (used for the flat parameter vector of RNN).")
@@ -305,6 +314,8 @@ const bool kRegistered = [] {
       .grad([](const NodePtr& n, const std::vector<NodeEntry>& g) {
         return OpRegistry::get().find("Concat")->gradient(n, g);  // _backward_Concat's parts
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_RNN
   OpRegistry::get().add("RNN")
       .describe("A fused recurrent layer (MXNet's RNN): rnn_relu, rnn_tanh, lstm or gru "
                 "cells, num_layers stacked, optionally bidirectional, over data (T, N, I) "
@@ -343,6 +354,8 @@ const bool kRegistered = [] {
       .random()
       .cpu(rnn_cpu)
       .grad(rnn_grad);
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_RNN")
       .describe("Gradient of RNN (backprop through time): inputs data, parameters, state, "
                 "[state_cell], the forward's reserve, and the gradients of out, hy, [cy]; "
@@ -358,6 +371,7 @@ const bool kRegistered = [] {
         return float_type_but(seq_index(a.param<RNNParam>()), in, out);
       })
       .cpu(rnn_backward_cpu);
+#endif
   return true;
 }();
 

@@ -19,6 +19,7 @@ namespace brass {
 namespace softmax_ops {
 
 // ---- softmax, log_softmax ------------------------------------------------------------------
+#if BRASS_ALL_OPS || BRASS_OP_softmax || BRASS_OP_log_softmax || BRASS_OP_softmin
 void check_params(const SoftmaxParam& p, const char* op) {
   if (p.temperature && *p.temperature == 0)
     fail(BRASS_ERR_INVALID_ARGUMENT, op, ": temperature must not be 0");
@@ -125,7 +126,9 @@ void softmax_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // The gradient ops' inputs (out_grad, output): same shapes and float dtypes.
 bool grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = a.op->name.c_str();
@@ -212,8 +215,10 @@ void register_softmax_gradients() {
     return Entries{over_t(n, dg, 1), over_t(n, dy, -1)};
   });
 }
+#endif  // BRASS_TRAINING
 
 // ---- SoftmaxActivation ---------------------------------------------------------------------
+#if BRASS_ALL_OPS || BRASS_OP_SoftmaxActivation
 bool activation_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   infer::assign_shape(in[0], out[0], "SoftmaxActivation", "data");
   infer::assign_shape(out[0], in[0], "SoftmaxActivation", "output");
@@ -224,7 +229,9 @@ bool activation_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Sh
 bool activation_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
   return nn_dtype::same_float_type("SoftmaxActivation", in, out);
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_SoftmaxActivation || BRASS_OP_SoftmaxOutput
 // Plain softmax (temperature 1) over rows r of in[0] into out[0]: SoftmaxActivation's and
 // SoftmaxOutput's forward.
 void softmax_rows_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
@@ -246,7 +253,9 @@ void softmax_rows_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_SoftmaxActivation
 void activation_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
                     const std::vector<TBlob>& out) {
   softmax_rows_cpu(ctx, in, out,
@@ -264,8 +273,10 @@ grad::Entries activation_grad(const NodePtr& n, const grad::Entries& g) {
                                                   grad::apply("Reshape", {y}, flat)});
   return {grad::apply("reshape_like", {d, grad::in(n, 0)})};
 }
+#endif
 
 // ---- SoftmaxOutput --------------------------------------------------------------------------
+#if BRASS_ALL_OPS || BRASS_OP_SoftmaxOutput
 // Fills the label shape from the data (MXNet): the data's shape without its last axis, or
 // with multi_output (n, rest) (also accepted: (n, d2, ...) and (n, 1, d2, ...)); a label of
 // the data's own shape is a distribution per row.
@@ -328,7 +339,9 @@ void output_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
   softmax_rows_cpu(ctx, in, out, output_rows(in[0].shape, ctx.param<SoftmaxOutputParam>()),
                    "SoftmaxOutput");
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_SoftmaxOutput (out_grad, output, label) -> the data's gradient.
 bool output_grad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_SoftmaxOutput";
@@ -418,55 +431,79 @@ void output_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     });
   });
 }
+#endif  // BRASS_TRAINING
 
+#if BRASS_ALL_OPS || BRASS_OP_softmax || BRASS_OP_log_softmax || BRASS_OP_softmin
 // n inputs, plus the length with use_length=True.
 CountFn with_length(int n) {
   return [n](const NodeAttrs& a) { return n + (a.param<SoftmaxParam>().use_length ? 1 : 0); };
 }
 
-const bool kRegistered = [] {
-  for (bool log : {false, true}) {
-    OpRegistry::get().add(log ? "log_softmax" : "softmax")
-        .describe(log ? "Log of the softmax along an axis: (x - max) / t - log(sum(exp((x - "
-                        "max) / t))), computed stably.\n\n"
-                        "    log_softmax([0, 0]) = [-0.693147, -0.693147]"
-                      : "Softmax along an axis: exp(x / t) / sum(exp(x / t)), computed stably "
-                        "(the maximum is subtracted first). dtype gives the output another "
-                        "floating-point type.\n\n"
-                        "    softmax([[1, 1], [0, ln(3)]]) = [[0.5, 0.5], [0.25, 0.75]]")
-        .inputs({"data", "length"})
-        .set_num_inputs(with_length(1))
-        .params<SoftmaxParam>()
-        .shape_fn(softmax_shape)
-        .partial_infer()
-        .type_fn(softmax_type)
-        .cpu(log ? softmax_cpu<true> : softmax_cpu<false>);
-    if (!log)
-      OpRegistry::get().add("softmin")
-          .describe("Softmin along an axis: exp(-x / t) / sum(exp(-x / t)), computed stably; "
-                    "softmax of -x.\n\n"
-                    "    softmin([[1, 1], [ln(3), 0]]) = [[0.5, 0.5], [0.25, 0.75]]")
-          .inputs({"data", "length"})
-          .set_num_inputs(with_length(1))
-          .params<SoftmaxParam>()
-          .shape_fn(softmax_shape)
-          .partial_infer()
-          .type_fn(softmax_type)
-          .cpu(softmax_cpu<false>);
-    OpRegistry::get().add(log ? "_backward_log_softmax" : "_backward_softmax")
-        .describe(log ? "The gradient of log_softmax: (g - exp(y) sum(g)) / t along the axis, "
-                        "for the output gradient g and the output y."
-                      : "The gradient of softmax: y (g - sum(g y)) / t along the axis, for the "
-                        "output gradient g and the output y.")
-        .inputs({"out_grad", "output", "length"})
-        .set_num_inputs(with_length(2))
-        .params<SoftmaxParam>()
-        .shape_fn(grad_shape)
-        .type_fn(grad_type)
-        .cpu(log ? softmax_grad_cpu<true> : softmax_grad_cpu<false>);
-  }
-  register_softmax_gradients();
+// softmax, log_softmax, softmin: name(data[, length]).
+void reg_softmax(const char* name, const char* doc, ComputeFn cpu) {
+  OpRegistry::get().add(name)
+      .describe(doc)
+      .inputs({"data", "length"})
+      .set_num_inputs(with_length(1))
+      .params<SoftmaxParam>()
+      .shape_fn(softmax_shape)
+      .partial_infer()
+      .type_fn(softmax_type)
+      .cpu(std::move(cpu));
+}
+#endif
 
+#if BRASS_TRAINING
+// Their gradient ops: name(out_grad, output[, length]).
+void reg_softmax_grad(const char* name, const char* doc, ComputeFn cpu) {
+  OpRegistry::get().add(name)
+      .describe(doc)
+      .inputs({"out_grad", "output", "length"})
+      .set_num_inputs(with_length(2))
+      .params<SoftmaxParam>()
+      .shape_fn(grad_shape)
+      .type_fn(grad_type)
+      .cpu(std::move(cpu));
+}
+#endif
+
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_softmax
+  reg_softmax("softmax",
+              "Softmax along an axis: exp(x / t) / sum(exp(x / t)), computed stably (the maximum "
+              "is subtracted first). dtype gives the output another floating-point type.\n\n"
+              "    softmax([[1, 1], [0, ln(3)]]) = [[0.5, 0.5], [0.25, 0.75]]",
+              softmax_cpu<false>);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_softmin
+  reg_softmax("softmin",
+              "Softmin along an axis: exp(-x / t) / sum(exp(-x / t)), computed stably; softmax of "
+              "-x.\n\n"
+              "    softmin([[1, 1], [ln(3), 0]]) = [[0.5, 0.5], [0.25, 0.75]]",
+              softmax_cpu<false>);
+#endif
+#if BRASS_TRAINING
+  reg_softmax_grad("_backward_softmax",
+                   "The gradient of softmax: y (g - sum(g y)) / t along the axis, for the output "
+                   "gradient g and the output y.",
+                   softmax_grad_cpu<false>);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_log_softmax
+  reg_softmax("log_softmax",
+              "Log of the softmax along an axis: (x - max) / t - log(sum(exp((x - max) / t))), "
+              "computed stably.\n\n"
+              "    log_softmax([0, 0]) = [-0.693147, -0.693147]",
+              softmax_cpu<true>);
+#endif
+#if BRASS_TRAINING
+  reg_softmax_grad("_backward_log_softmax",
+                   "The gradient of log_softmax: (g - exp(y) sum(g)) / t along the axis, for the "
+                   "output gradient g and the output y.",
+                   softmax_grad_cpu<true>);
+  register_softmax_gradients();
+#endif
+
+#if BRASS_ALL_OPS || BRASS_OP_SoftmaxOutput
   OpRegistry::get().add("SoftmaxOutput")
       .alias("Softmax")
       .describe("Softmax with a loss gradient (MXNet's legacy output layer). Forward: softmax "
@@ -486,6 +523,8 @@ const bool kRegistered = [] {
                         n->attrs->dict),
             NodeEntry()};
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_SoftmaxActivation
   OpRegistry::get().add("SoftmaxActivation")
       .describe("Softmax of each instance (all axes but the first, mode='instance') or along "
                 "the channels (axis 1, mode='channel'); MXNet's legacy activation layer.")
@@ -497,6 +536,8 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(activation_cpu)
       .grad(activation_grad);
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_SoftmaxOutput")
       .describe("The gradient of SoftmaxOutput (MXNet's formula, not a derivative) from the "
                 "output gradient, the output and the label. It has no gradient itself.")
@@ -505,6 +546,7 @@ const bool kRegistered = [] {
       .shape_fn(output_grad_shape)
       .type_fn(output_grad_type)
       .cpu(output_grad_cpu);
+#endif
   return true;
 }();
 

@@ -87,6 +87,7 @@ bool embed_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out)
   return in[0] >= 0;
 }
 
+#if BRASS_TRAINING
 // _backward_Embedding(ograd, data) -> the weight's gradient.
 bool embed_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const auto& p = a.param<EmbeddingParam>();
@@ -101,6 +102,7 @@ bool embed_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Sha
 bool embed_bwd_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
   return float_type_with_index("_backward_Embedding", in, out, {1});
 }
+#endif
 
 // ---- UpSampling ----------------------------------------------------------------------------
 int up_inputs(const UpSamplingParam& p) { return is_bilinear(p) ? 2 : int(p.num_args); }
@@ -120,6 +122,7 @@ bool up_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& ou
   return true;
 }
 
+#if BRASS_TRAINING
 // _backward_UpSampling(ograd, forward inputs...) -> one gradient per forward input.
 bool up_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   for (size_t k = 0; k < out.size(); ++k) {
@@ -132,6 +135,7 @@ bool up_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>
   infer::assign_shape(in[0], fout[0], "_backward_UpSampling", "ograd");
   return true;
 }
+#endif
 
 Entries up_grad(const NodePtr& n, const Entries& g) {
   size_t m = n->inputs.size();
@@ -144,6 +148,7 @@ Entries up_grad(const NodePtr& n, const Entries& g) {
   return r;
 }
 
+#if BRASS_TRAINING
 // The gradient op is linear in ograd (and, for bilinear, bilinear in (ograd, data, weight)).
 Entries up_bwd_grad(const NodePtr& n, const Entries& gg) {
   const auto& p = n->attrs->param<UpSamplingParam>();
@@ -172,6 +177,7 @@ Entries up_bwd_grad(const NodePtr& n, const Entries& gg) {
   }
   return r;
 }
+#endif
 
 // ---- Pad ---------------------------------------------------------------------------------------
 bool pad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -180,6 +186,7 @@ bool pad_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& o
   return in[0].known();
 }
 
+#if BRASS_TRAINING
 // _backward_Pad(ograd) -> the data's gradient: ograd's shape less the padding.
 bool pad_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_Pad";
@@ -198,6 +205,7 @@ bool pad_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape
   infer::assign_shape(out[0], x, op, "output");
   return out[0].known();
 }
+#endif
 
 // ---- Crop --------------------------------------------------------------------------------------
 bool crop_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -208,6 +216,7 @@ bool crop_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& 
   return true;
 }
 
+#if BRASS_TRAINING
 // _backward_Crop(ograd, data, [crop_like]) -> the data's gradient.
 bool crop_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   infer::assign_shape(out[0], in[1], "_backward_Crop", "output");
@@ -217,14 +226,17 @@ bool crop_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shap
   infer::assign_shape(in[0], fout[0], "_backward_Crop", "ograd");
   return true;
 }
+#endif
 
 bool crop_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
   return float_type_with_index("Crop", in, out, {1});
 }
 
+#if BRASS_TRAINING
 bool crop_bwd_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
   return float_type_with_index("_backward_Crop", in, out, {2});
 }
+#endif
 
 // ---- Sequence ops ------------------------------------------------------------------------------
 int seq_inputs(const NodeAttrs& a) { return a.param<SequenceParam>().use_sequence_length ? 2 : 1; }
@@ -257,6 +269,7 @@ bool seq_last_shape_fn(const NodeAttrs& a, std::vector<Shape>& in, std::vector<S
   return all_known(in);
 }
 
+#if BRASS_TRAINING
 // _backward_SequenceLast(ograd, data, [sequence_length]) -> the data's gradient.
 bool seq_last_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_SequenceLast";
@@ -269,14 +282,17 @@ bool seq_last_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<
   infer::assign_shape(in[0], seq_last_shape(in[1], p.axis), op, "ograd");
   return all_known(in);
 }
+#endif
 
 bool seq_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   return float_type_with_index(a.op->name.c_str(), in, out, {1});
 }
 
+#if BRASS_TRAINING
 bool seq_bwd_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   return float_type_with_index(a.op->name.c_str(), in, out, {2});
 }
+#endif
 
 // ograd's entries for the inputs (data, [sequence_length]) given data's gradient.
 Entries seq_entries(const NodePtr& n, NodeEntry data_grad) {
@@ -302,6 +318,7 @@ bool grid_shape_fn(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape
   return true;
 }
 
+#if BRASS_TRAINING
 // _backward_GridGenerator(ograd) -> the data's gradient: (N, 6) for affine, the flow's shape
 // for warp.
 bool grid_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -316,6 +333,7 @@ bool grid_bwd_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shap
   infer::assign_shape(out[0], x, op, "output");
   return true;
 }
+#endif
 
 bool sampler_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
   if (!in[0].known() || !in[1].known()) return false;
@@ -324,6 +342,7 @@ bool sampler_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>&
   return true;
 }
 
+#if BRASS_TRAINING
 // _backward_BilinearSampler(ograd, data, grid) -> (d data, d grid).
 bool sampler_bwd_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
   const char* op = "_backward_BilinearSampler";
@@ -334,11 +353,13 @@ bool sampler_bwd_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Sha
   infer::assign_shape(in[0], Shape{d.n, d.c, d.oh, d.ow}, op, "ograd");
   return true;
 }
+#endif
 
 // ---- Registration ------------------------------------------------------------------------------
-const bool kRegistered = [] {
-  auto& R = OpRegistry::get();
+[[maybe_unused]] const bool kRegistered = [] {
+  [[maybe_unused]] auto& R = OpRegistry::get();
 
+#if BRASS_ALL_OPS || BRASS_OP_Embedding
   R.add("Embedding")
       .describe("Maps integer indices to rows of a weight (input_dim, output_dim): out[..., :] "
                 "= weight[data[...], :]. Index values are truncated to integers and clipped "
@@ -353,6 +374,8 @@ const bool kRegistered = [] {
         return Entries{NodeEntry{}, grad::apply("_backward_Embedding", {g[0], grad::in(n, 0)},
                                                 n->attrs->dict)};
       });
+#endif
+#if BRASS_TRAINING
   R.add("_backward_Embedding")
       .describe("The gradient of Embedding's weight (inputs: ograd, data): row r sums the "
                 "ograd rows whose index is r.")
@@ -365,7 +388,9 @@ const bool kRegistered = [] {
         return Entries{grad::apply("Embedding", {grad::in(n, 1), gg[0]}, n->attrs->dict),
                        NodeEntry{}};
       });
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_UpSampling
   R.add("UpSampling")
       .describe("Up-samples NCHW data. nearest: each pixel repeated scale x scale times; with "
                 "several inputs (num_args), each is up-sampled to the size of the first times "
@@ -391,6 +416,8 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(on_cpu<upsampling_forward<CpuExec>>)
       .grad(up_grad);
+#endif
+#if BRASS_TRAINING
   R.add("_backward_UpSampling")
       .describe("The gradient of UpSampling (inputs: ograd, then the forward inputs; one "
                 "gradient per forward input). nearest: sums of scale x scale blocks.")
@@ -401,7 +428,9 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(on_cpu<upsampling_backward<CpuExec>>)
       .grad(up_bwd_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_Pad
   R.add("Pad").alias("pad")
       .describe("Pads 4-D or 5-D data along its spatial axes (the first 4 values of pad_width "
                 "are 0): mode constant (constant_value), edge (the border value) or reflect "
@@ -416,6 +445,8 @@ const bool kRegistered = [] {
         if (g[0].empty()) return Entries(1);
         return Entries{grad::apply("_backward_Pad", {g[0]}, n->attrs->dict)};
       });
+#endif
+#if BRASS_TRAINING
   R.add("_backward_Pad")
       .describe("The gradient of Pad (input: ograd): each data element sums the ograd "
                 "elements that copy it.")
@@ -427,7 +458,9 @@ const bool kRegistered = [] {
         if (gg[0].empty()) return Entries(1);
         return Entries{grad::apply("Pad", {gg[0]}, with(n, "constant_value", "0"))};
       });
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_Crop
   R.add("Crop")
       .describe("Crops NCHW data to (h, w) at offset (y, x): h_w with one input, the "
                 "height and width of the second input (crop_like) with two; center_crop "
@@ -447,6 +480,8 @@ const bool kRegistered = [] {
         r[0] = grad::apply("_backward_Crop", ins, n->attrs->dict);
         return r;
       });
+#endif
+#if BRASS_TRAINING
   R.add("_backward_Crop")
       .describe("The gradient of Crop (inputs: ograd, data, [crop_like]): ograd in the "
                 "window, zeros elsewhere.")
@@ -464,7 +499,9 @@ const bool kRegistered = [] {
         r[0] = grad::apply("Crop", ins, n->attrs->dict);
         return r;
       });
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_SequenceMask
   R.add("SequenceMask")
       .describe("Sets the elements of each sequence past its length to value: data (T, B, "
                 "...) with axis=0 or (B, T, ...) with axis=1, lengths from sequence_length "
@@ -480,6 +517,8 @@ const bool kRegistered = [] {
         if (g[0].empty()) return Entries(n->inputs.size());
         return seq_entries(n, seq_apply("SequenceMask", n, {g[0]}, 1, with(n, "value", "0")));
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_SequenceReverse
   R.add("SequenceReverse")
       .describe("Reverses the first length steps of each sequence (data (T, B, ...), axis 0); "
                 "the steps past the length stay in place.\n\n"
@@ -494,6 +533,8 @@ const bool kRegistered = [] {
         if (g[0].empty()) return Entries(n->inputs.size());
         return seq_entries(n, seq_apply("SequenceReverse", n, {g[0]}, 1, n->attrs->dict));
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_SequenceLast
   R.add("SequenceLast")
       .describe("The last step of each sequence: out[b, ...] = data[length[b] - 1, b, ...] "
                 "(axis 0; axis 1: data[b, length[b] - 1, ...]); the full length without "
@@ -510,6 +551,8 @@ const bool kRegistered = [] {
         return seq_entries(n, seq_apply("_backward_SequenceLast", n, {g[0], grad::in(n, 0)}, 1,
                                         n->attrs->dict));
       });
+#endif
+#if BRASS_TRAINING
   R.add("_backward_SequenceLast")
       .describe("The gradient of SequenceLast (inputs: ograd, data, [sequence_length]): "
                 "ograd at each sequence's last step, zeros elsewhere.")
@@ -525,6 +568,8 @@ const bool kRegistered = [] {
         r[0] = seq_apply("SequenceLast", n, {gg[0]}, 2, n->attrs->dict);
         return r;
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_GridGenerator
   R.add("GridGenerator")
       .describe("Generates a sampling grid (N, 2, H, W) of normalized (x, y) source "
                 "coordinates for BilinearSampler. affine: data (N, 6) holds 2x3 matrices "
@@ -545,6 +590,8 @@ const bool kRegistered = [] {
         if (g[0].empty()) return Entries(1);
         return Entries{grad::apply("_backward_GridGenerator", {g[0]}, n->attrs->dict)};
       });
+#endif
+#if BRASS_TRAINING
   R.add("_backward_GridGenerator")
       .describe("The gradient of GridGenerator (input: ograd): affine, the sums of ograd "
                 "times the target coordinates; warp, ograd / ((extent - 1) / 2).")
@@ -559,7 +606,9 @@ const bool kRegistered = [] {
         return Entries{grad::apply(affine ? "GridGenerator" : "_backward_GridGenerator", {gg[0]},
                                    n->attrs->dict)};
       });
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_BilinearSampler
   R.add("BilinearSampler")
       .describe("Samples data (N, C, H, W) at the normalized grid (N, 2, OH, OW) points by "
                 "bilinear interpolation: x = (grid_x + 1) (W - 1) / 2, y likewise; pixels "
@@ -574,6 +623,8 @@ const bool kRegistered = [] {
                                n->attrs->dict);
         return Entries{grad::out(b, 0), grad::out(b, 1)};
       });
+#endif
+#if BRASS_TRAINING
   // No gradient of its own (the grid gradient is piecewise in the grid): BilinearSampler has
   // no second derivative.
   R.add("_backward_BilinearSampler")
@@ -583,6 +634,7 @@ const bool kRegistered = [] {
       .shape_fn(sampler_bwd_shape).type_fn(float_type).partial_infer()
       .add_req()
       .cpu(on_cpu<sampler_backward<CpuExec>>);
+#endif
   return true;
 }();
 

@@ -11,6 +11,7 @@
 namespace brass {
 namespace dot_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_dot
 Dims dot_dims(const Shape& a, const Shape& b, const DotParam& p) {
   // MXNet: lhs (.., K) flattened to (M, K); transpose_a takes lhs as (K, M) with K = first dim.
   Dims d{};
@@ -50,6 +51,7 @@ bool dot_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape
   infer::assign_shape(out[0], s, "dot", "output");
   return true;
 }
+#endif
 
 bool float_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   bool ok = infer::same_type(a, in, out);
@@ -74,6 +76,7 @@ void gemm_any(DType t, bool ta, bool tb, int64_t m, int64_t n, int64_t k, const 
   });
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_dot
 void dot_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   const auto& p = ctx.param<DotParam>();
   Dims d = dot_dims(in[0].shape, in[1].shape, p);
@@ -81,7 +84,9 @@ void dot_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vect
   gemm_any(in[0].dtype, p.transpose_a, p.transpose_b, d.m, d.n, d.k, in[0].dptr, lda, in[1].dptr,
            ldb, out[0].dptr, ctx.req[0]);
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_batch_dot
 bool batch_dot_shape(const NodeAttrs& attrs, std::vector<Shape>& in, std::vector<Shape>& out) {
   if (!in[0].known() || !in[1].known()) return false;
   const auto& p = attrs.param<DotParam>();
@@ -112,7 +117,9 @@ void batch_dot_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
              ctx.req[0]);
   }
 }
+#endif
 
+#if BRASS_TRAINING
 // ---- Gradients ---------------------------------------------------------------------------------
 // _dot_grad_lhs(g, a, b) is the gradient of dot(a, b) with respect to a for the output
 // gradient g (shape and dtype of a); _dot_grad_rhs the one with respect to b. The batch_dot
@@ -182,17 +189,23 @@ void register_gradients() {
     });
   }
 }
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_dot
   OpRegistry::get().add("dot")
       .describe("Matrix product. N-d operands contract lhs's last axis with rhs's first axis.\n\n"
                 "    dot([[1, 2]], [[3], [4]]) = [[11]]")
       .inputs({"lhs", "rhs"}).params<DotParam>()
       .shape_fn(dot_shape).type_fn(float_type).add_req().cpu(dot_cpu);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_batch_dot
   OpRegistry::get().add("batch_dot")
       .describe("Batched matrix product of (B, M, K) and (B, K, N) arrays.")
       .inputs({"lhs", "rhs"}).params<DotParam>()
       .shape_fn(batch_dot_shape).type_fn(float_type).add_req().cpu(batch_dot_cpu);
+#endif
+#if BRASS_TRAINING
   reg_grad<1>("_dot_grad_lhs", dot_shape);
   OpRegistry::get().add("_dot_grad_lhs").cpu(dot_grad_cpu<true, false>);
   reg_grad<2>("_dot_grad_rhs", dot_shape);
@@ -202,6 +215,7 @@ const bool kRegistered = [] {
   reg_grad<2>("_batch_dot_grad_rhs", batch_dot_shape);
   OpRegistry::get().add("_batch_dot_grad_rhs").cpu(dot_grad_cpu<false, true>);
   register_gradients();
+#endif
   return true;
 }();
 

@@ -43,27 +43,37 @@ Op& binary_op(const char* name, const ComputeFn& fn, bool broadcast, const std::
   return op;
 }
 
+// One op of a family: the broadcast form, the same-shape form, or a scalar form f(x, scalar)
+// (kReverse: f(scalar, x)); `what` names the operation in the doc.
 template <class F>
-void family(const char* bname, const char* ename, const char* sname, const char* rname,
-            const char* what, std::vector<const char*> e_aliases = {},
-            std::vector<const char*> s_aliases = {}, std::vector<const char*> b_aliases = {}) {
-  std::string w(what);
-  Op& b = binary_op(bname, binary_kernel<F>, true,
-                    w + " with numpy broadcasting.\n\n    " + bname + "([[1], [2]], [10, 20]) has shape (2, 2)");
-  for (auto a : b_aliases) b.alias(a);
-  if (ename) {
-    Op& e = binary_op(ename, binary_kernel<F>, false, w + " of two arrays of the same shape.");
-    for (auto a : e_aliases) e.alias(a);
-  }
-  auto scalar_op = [&](const char* name, const ComputeFn& fn, const std::string& doc) -> Op& {
-    return OpRegistry::get().add(name).describe(doc).inputs({"data"}).params<ScalarParam>()
-        .shape_fn(infer::same_shape).type_fn(infer::same_type).inplace_pairs({{0, 0}}).set_pointwise().add_req().cpu(fn);
-  };
-  Op& s = scalar_op(sname, scalar_kernel<F, false>, w + " of an array and a scalar: f(x, scalar).");
-  for (auto a : s_aliases) s.alias(a);
-  if (rname) scalar_op(rname, scalar_kernel<F, true>, w + " of a scalar and an array: f(scalar, x).");
+Op& broadcast_op(const char* name, const std::string& what, std::vector<const char*> aliases = {}) {
+  Op& op = binary_op(name, binary_kernel<F>, true,
+                     what + " with numpy broadcasting.\n\n    " + name +
+                         "([[1], [2]], [10, 20]) has shape (2, 2)");
+  for (auto a : aliases) op.alias(a);
+  return op;
 }
 
+template <class F>
+Op& same_shape_op(const char* name, const std::string& what, std::vector<const char*> aliases = {}) {
+  Op& op = binary_op(name, binary_kernel<F>, false, what + " of two arrays of the same shape.");
+  for (auto a : aliases) op.alias(a);
+  return op;
+}
+
+template <class F, bool kReverse>
+Op& scalar_op(const char* name, const std::string& what, std::vector<const char*> aliases = {}) {
+  Op& op = OpRegistry::get().add(name)
+               .describe(what + (kReverse ? " of a scalar and an array: f(scalar, x)."
+                                          : " of an array and a scalar: f(x, scalar)."))
+               .inputs({"data"}).params<ScalarParam>()
+               .shape_fn(infer::same_shape).type_fn(infer::same_type).inplace_pairs({{0, 0}})
+               .set_pointwise().add_req().cpu(scalar_kernel<F, kReverse>);
+  for (auto a : aliases) op.alias(a);
+  return op;
+}
+
+#if BRASS_TRAINING
 // ---- Gradients -------------------------------------------------------------------------------
 // As graphs of registered ops. For the broadcast forms, a gradient is summed back to its
 // input's shape (_sum_to_like); the same-shape forms need no sum.
@@ -165,44 +175,191 @@ void register_all() {
 }
 
 }  // namespace gradients
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
-  family<Add>("broadcast_add", "elemwise_add", "_plus_scalar", nullptr, "Sum",
-              {"_plus", "_Plus", "_add"}, {"_PlusScalar"}, {"broadcast_plus"});
-  family<Sub>("broadcast_sub", "elemwise_sub", "_minus_scalar", "_rminus_scalar", "Difference",
-              {"_minus", "_Minus", "_sub"}, {"_MinusScalar"}, {"broadcast_minus"});
-  OpRegistry::get().add_alias("_RMinusScalar", const_cast<Op*>(OpRegistry::get().find("_rminus_scalar")));
-  family<Mul>("broadcast_mul", "elemwise_mul", "_mul_scalar", nullptr, "Product",
-              {"_mul", "_Mul"}, {"_MulScalar"});
-  family<Div>("broadcast_div", "elemwise_div", "_div_scalar", "_rdiv_scalar",
-              "Quotient (integers truncate; x / 0 gives 0 for integers)", {"_div", "_Div"}, {"_DivScalar"});
-  OpRegistry::get().add_alias("_RDivScalar", const_cast<Op*>(OpRegistry::get().find("_rdiv_scalar")));
-  family<Mod>("broadcast_mod", "_mod", "_mod_scalar", "_rmod_scalar",
-              "Modulo with the sign of the divisor (x mod 0 gives 0)", {"_Mod"});
-  family<Power>("broadcast_power", "_power", "_power_scalar", "_rpower_scalar", "Power",
-                {"_Power", "elemwise_pow"}, {"_PowerScalar"});
-  OpRegistry::get().add_alias("_RPowerScalar", const_cast<Op*>(OpRegistry::get().find("_rpower_scalar")));
-  family<Maximum>("broadcast_maximum", "_maximum", "_maximum_scalar", nullptr, "Element-wise maximum",
-                  {"_Maximum"}, {"_MaximumScalar"});
-  family<Minimum>("broadcast_minimum", "_minimum", "_minimum_scalar", nullptr, "Element-wise minimum",
-                  {"_Minimum"}, {"_MinimumScalar"});
-  family<Hypot>("broadcast_hypot", "_hypot", "_hypot_scalar", nullptr, "sqrt(a*a + b*b)", {"_Hypot"},
-                {"_HypotScalar"});
-  family<Equal>("broadcast_equal", "_equal", "_equal_scalar", nullptr, "1 where a == b, else 0");
-  family<NotEqual>("broadcast_not_equal", "_not_equal", "_not_equal_scalar", nullptr, "1 where a != b, else 0");
-  family<Greater>("broadcast_greater", "_greater", "_greater_scalar", nullptr, "1 where a > b, else 0");
-  family<GreaterEqual>("broadcast_greater_equal", "_greater_equal", "_greater_equal_scalar", nullptr,
-                       "1 where a >= b, else 0");
-  family<Lesser>("broadcast_lesser", "_lesser", "_lesser_scalar", nullptr, "1 where a < b, else 0");
-  family<LesserEqual>("broadcast_lesser_equal", "_lesser_equal", "_lesser_equal_scalar", nullptr,
-                      "1 where a <= b, else 0");
-  family<LogicalAnd>("broadcast_logical_and", "_logical_and", "_logical_and_scalar", nullptr,
-                     "Logical and (1 or 0)");
-  family<LogicalOr>("broadcast_logical_or", "_logical_or", "_logical_or_scalar", nullptr,
-                    "Logical or (1 or 0)");
-  family<LogicalXor>("broadcast_logical_xor", "_logical_xor", "_logical_xor_scalar", nullptr,
-                     "Logical exclusive or (1 or 0)");
+// The docs' long names of operations (each of a family of four ops).
+[[maybe_unused]] const char* const kQuotient = "Quotient (integers truncate; x / 0 gives 0 for integers)";
+[[maybe_unused]] const char* const kModulo = "Modulo with the sign of the divisor (x mod 0 gives 0)";
+
+// Each op of a family on its own, so that the predictor can select it alone (BRASS_OP_*).
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_add
+  broadcast_op<Add>("broadcast_add", "Sum", {"broadcast_plus"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_elemwise_add
+  same_shape_op<Add>("elemwise_add", "Sum", {"_plus", "_Plus", "_add"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_plus_scalar
+  scalar_op<Add, false>("_plus_scalar", "Sum", {"_PlusScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_sub
+  broadcast_op<Sub>("broadcast_sub", "Difference", {"broadcast_minus"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_elemwise_sub
+  same_shape_op<Sub>("elemwise_sub", "Difference", {"_minus", "_Minus", "_sub"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_minus_scalar
+  scalar_op<Sub, false>("_minus_scalar", "Difference", {"_MinusScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_rminus_scalar
+  OpRegistry::get().add_alias("_RMinusScalar", &scalar_op<Sub, true>("_rminus_scalar", "Difference"));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_mul
+  broadcast_op<Mul>("broadcast_mul", "Product");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_elemwise_mul
+  same_shape_op<Mul>("elemwise_mul", "Product", {"_mul", "_Mul"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_mul_scalar
+  scalar_op<Mul, false>("_mul_scalar", "Product", {"_MulScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_div
+  broadcast_op<Div>("broadcast_div", kQuotient);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_elemwise_div
+  same_shape_op<Div>("elemwise_div", kQuotient, {"_div", "_Div"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_div_scalar
+  scalar_op<Div, false>("_div_scalar", kQuotient, {"_DivScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_rdiv_scalar
+  OpRegistry::get().add_alias("_RDivScalar", &scalar_op<Div, true>("_rdiv_scalar", kQuotient));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_mod
+  broadcast_op<Mod>("broadcast_mod", kModulo);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_mod
+  same_shape_op<Mod>("_mod", kModulo, {"_Mod"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_mod_scalar
+  scalar_op<Mod, false>("_mod_scalar", kModulo);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_rmod_scalar
+  scalar_op<Mod, true>("_rmod_scalar", kModulo);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_power
+  broadcast_op<Power>("broadcast_power", "Power");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_power
+  same_shape_op<Power>("_power", "Power", {"_Power", "elemwise_pow"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_power_scalar
+  scalar_op<Power, false>("_power_scalar", "Power", {"_PowerScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_rpower_scalar
+  OpRegistry::get().add_alias("_RPowerScalar", &scalar_op<Power, true>("_rpower_scalar", "Power"));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_maximum
+  broadcast_op<Maximum>("broadcast_maximum", "Element-wise maximum");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_maximum
+  same_shape_op<Maximum>("_maximum", "Element-wise maximum", {"_Maximum"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_maximum_scalar
+  scalar_op<Maximum, false>("_maximum_scalar", "Element-wise maximum", {"_MaximumScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_minimum
+  broadcast_op<Minimum>("broadcast_minimum", "Element-wise minimum");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_minimum
+  same_shape_op<Minimum>("_minimum", "Element-wise minimum", {"_Minimum"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_minimum_scalar
+  scalar_op<Minimum, false>("_minimum_scalar", "Element-wise minimum", {"_MinimumScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_hypot
+  broadcast_op<Hypot>("broadcast_hypot", "sqrt(a*a + b*b)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_hypot
+  same_shape_op<Hypot>("_hypot", "sqrt(a*a + b*b)", {"_Hypot"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_hypot_scalar
+  scalar_op<Hypot, false>("_hypot_scalar", "sqrt(a*a + b*b)", {"_HypotScalar"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_equal
+  broadcast_op<Equal>("broadcast_equal", "1 where a == b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_equal
+  same_shape_op<Equal>("_equal", "1 where a == b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_equal_scalar
+  scalar_op<Equal, false>("_equal_scalar", "1 where a == b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_not_equal
+  broadcast_op<NotEqual>("broadcast_not_equal", "1 where a != b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_not_equal
+  same_shape_op<NotEqual>("_not_equal", "1 where a != b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_not_equal_scalar
+  scalar_op<NotEqual, false>("_not_equal_scalar", "1 where a != b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_greater
+  broadcast_op<Greater>("broadcast_greater", "1 where a > b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_greater
+  same_shape_op<Greater>("_greater", "1 where a > b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_greater_scalar
+  scalar_op<Greater, false>("_greater_scalar", "1 where a > b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_greater_equal
+  broadcast_op<GreaterEqual>("broadcast_greater_equal", "1 where a >= b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_greater_equal
+  same_shape_op<GreaterEqual>("_greater_equal", "1 where a >= b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_greater_equal_scalar
+  scalar_op<GreaterEqual, false>("_greater_equal_scalar", "1 where a >= b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_lesser
+  broadcast_op<Lesser>("broadcast_lesser", "1 where a < b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_lesser
+  same_shape_op<Lesser>("_lesser", "1 where a < b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_lesser_scalar
+  scalar_op<Lesser, false>("_lesser_scalar", "1 where a < b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_lesser_equal
+  broadcast_op<LesserEqual>("broadcast_lesser_equal", "1 where a <= b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_lesser_equal
+  same_shape_op<LesserEqual>("_lesser_equal", "1 where a <= b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_lesser_equal_scalar
+  scalar_op<LesserEqual, false>("_lesser_equal_scalar", "1 where a <= b, else 0");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_logical_and
+  broadcast_op<LogicalAnd>("broadcast_logical_and", "Logical and (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_logical_and
+  same_shape_op<LogicalAnd>("_logical_and", "Logical and (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_logical_and_scalar
+  scalar_op<LogicalAnd, false>("_logical_and_scalar", "Logical and (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_logical_or
+  broadcast_op<LogicalOr>("broadcast_logical_or", "Logical or (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_logical_or
+  same_shape_op<LogicalOr>("_logical_or", "Logical or (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_logical_or_scalar
+  scalar_op<LogicalOr, false>("_logical_or_scalar", "Logical or (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_logical_xor
+  broadcast_op<LogicalXor>("broadcast_logical_xor", "Logical exclusive or (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_logical_xor
+  same_shape_op<LogicalXor>("_logical_xor", "Logical exclusive or (1 or 0)");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_logical_xor_scalar
+  scalar_op<LogicalXor, false>("_logical_xor_scalar", "Logical exclusive or (1 or 0)");
+#endif
+#if BRASS_TRAINING
   gradients::register_all();
+#endif
   return true;
 }();
 

@@ -27,11 +27,13 @@ Op& unary(const char* name, const char* doc) {
       });
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_copy || BRASS_OP_BlockGrad || BRASS_OP_Cast
 void copy_kernel(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
   if (ctx.req[0] == Req::kAdd) return kernel::add_flat(in[0], out[0]);  // (same dtype: _copy, BlockGrad)
   if (ctx.req[0] == Req::kNull || in[0].dptr == out[0].dptr) return;
   kernel::cast(in[0], out[0]);
 }
+#endif
 
 struct CastParam {
   DType dtype;
@@ -40,6 +42,7 @@ struct CastParam {
   }
 };
 
+#if BRASS_TRAINING
 // ---- Gradients: out_grad * dy/dx, as graphs of registered ops (x the input, y the output) --
 namespace gradients {
 using grad::Entries;
@@ -138,58 +141,146 @@ void register_gradients() {
   set("gammaln", [](const NodePtr& n, E g) { return mul(g, f("_digamma", x(n))); });
   set("_digamma", [](const NodePtr& n, E g) { return mul(g, f("_trigamma", x(n))); });
 }
+#endif  // BRASS_TRAINING
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_abs
   unary<Abs>("abs", "Element-wise absolute value.\n\n    abs([-2, 0, 3]) = [2, 0, 3]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_sign
   unary<Sign>("sign", "Element-wise sign: -1, 0 or 1.\n\n    sign([-2, 0, 3]) = [-1, 0, 1]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_negative
   unary<Negative>("negative", "Element-wise negation.\n\n    negative([1, -2]) = [-1, 2]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_square
   unary<Square>("square", "Element-wise square.\n\n    square([2, 3]) = [4, 9]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_relu
   unary<Relu>("relu", "Rectified linear unit, max(x, 0).\n\n    relu([-1, 2]) = [0, 2]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_logical_not
   unary<LogicalNot>("logical_not", "Element-wise logical not: 1 where x == 0, else 0.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_floor
   unary<Floor>("floor", "Element-wise floor.\n\n    floor([-2.1, 1.9]) = [-3, 1]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_ceil
   unary<Ceil>("ceil", "Element-wise ceiling.\n\n    ceil([-2.1, 1.9]) = [-2, 2]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_round
   unary<Round>("round", "Round to the nearest integer, halves away from zero.\n\n    round([-2.5, 1.5]) = [-3, 2]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_rint
   unary<Rint>("rint", "Round to the nearest integer; halves go down (MXNet's rint).\n\n    rint([-1.5, 1.5]) = [-2, 1]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_trunc
   unary<Trunc>("trunc", "Round toward zero.\n\n    trunc([-2.7, 1.9]) = [-2, 1]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_fix
   unary<Fix>("fix", "Round toward zero (same as trunc).\n\n    fix([-2.7, 1.9]) = [-2, 1]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_exp
   unary<Exp>("exp", "Element-wise exponential.\n\n    exp([0, 1]) = [1, 2.71828]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_expm1
   unary<Expm1>("expm1", "exp(x) - 1, accurate near zero.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_log
   unary<Log>("log", "Natural logarithm.\n\n    log([1, e]) = [0, 1]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_log1p
   unary<Log1p>("log1p", "log(1 + x), accurate near zero.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_log2
   unary<Log2>("log2", "Base-2 logarithm.\n\n    log2([1, 8]) = [0, 3]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_log10
   unary<Log10>("log10", "Base-10 logarithm.\n\n    log10([1, 100]) = [0, 2]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_sqrt
   unary<Sqrt>("sqrt", "Element-wise square root.\n\n    sqrt([4, 9, 16]) = [2, 3, 4]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_rsqrt
   unary<Rsqrt>("rsqrt", "Reciprocal square root 1/sqrt(x).\n\n    rsqrt([4, 16]) = [0.5, 0.25]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_cbrt
   unary<Cbrt>("cbrt", "Cube root.\n\n    cbrt([8, -27]) = [2, -3]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_reciprocal
   unary<Reciprocal>("reciprocal", "1/x element-wise.\n\n    reciprocal([2, 4]) = [0.5, 0.25]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_sin
   unary<Sin>("sin", "Element-wise sine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_cos
   unary<Cos>("cos", "Element-wise cosine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_tan
   unary<Tan>("tan", "Element-wise tangent.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_arcsin
   unary<Arcsin>("arcsin", "Element-wise inverse sine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_arccos
   unary<Arccos>("arccos", "Element-wise inverse cosine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_arctan
   unary<Arctan>("arctan", "Element-wise inverse tangent.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_sinh
   unary<Sinh>("sinh", "Hyperbolic sine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_cosh
   unary<Cosh>("cosh", "Hyperbolic cosine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_tanh
   unary<Tanh>("tanh", "Hyperbolic tangent.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_arcsinh
   unary<Arcsinh>("arcsinh", "Inverse hyperbolic sine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_arccosh
   unary<Arccosh>("arccosh", "Inverse hyperbolic cosine.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_arctanh
   unary<Arctanh>("arctanh", "Inverse hyperbolic tangent.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_sigmoid
   unary<Sigmoid>("sigmoid", "Logistic sigmoid 1 / (1 + exp(-x)).");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_softsign
   unary<Softsign>("softsign", "x / (1 + |x|).");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_erf
   unary<Erf>("erf", "Gauss error function.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_erfinv
   unary<Erfinv>("erfinv", "Inverse of the Gauss error function.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_gamma
   unary<Gamma>("gamma", "Gamma function.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_gammaln
   unary<Gammaln>("gammaln", "Natural log of the absolute value of the gamma function.");
+#endif
+#if BRASS_TRAINING
   unary<Digamma>("_digamma", "The digamma function d/dx ln|gamma(x)| (gammaln's gradient).");
   unary<Trigamma>("_trigamma", "The trigamma function, the derivative of digamma.");
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_copy
   OpRegistry::get().add("_copy").describe("Returns a copy of the input.\n\n    _copy([1, 2]) = [1, 2]")
       .alias("identity").inputs({"data"}).shape_fn(infer::same_shape).type_fn(infer::same_type)
       .inplace_pairs({{0, 0}}).add_req().cpu(copy_kernel);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_BlockGrad
   OpRegistry::get().add("BlockGrad")
       .describe("Returns the input unchanged and stops gradients from flowing through it.")
       .alias("stop_gradient").inputs({"data"}).shape_fn(infer::same_shape).type_fn(infer::same_type)
       .inplace_pairs({{0, 0}}).add_req().cpu(copy_kernel);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_Cast
   OpRegistry::get().add("Cast")
       .describe("Casts the input to another dtype.\n\n    Cast([1.7, -2.2], dtype='int32') = [1, -2]")
       .alias("cast").inputs({"data"}).params<CastParam>().shape_fn(infer::same_shape)
@@ -198,6 +289,8 @@ const bool kRegistered = [] {
         return true;
       })
       .cpu(copy_kernel);
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_cast_like")
       .describe("Casts the first input to the dtype of the second (Cast's gradient).")
       .inputs({"data", "like"})
@@ -211,6 +304,7 @@ const bool kRegistered = [] {
       })
       .cpu(copy_kernel);
   register_gradients();
+#endif
   return true;
 }();
 

@@ -79,6 +79,7 @@ int64_t extent_product(const Shape& s, int from, int to) {
   return p;
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_take || BRASS_OP_pick || BRASS_OP_one_hot
 // Index values of any dtype as int64 (floats truncate toward zero, NaN gives 0).
 std::vector<int64_t> indices_as_int64(const TBlob& idx) {
   std::vector<int64_t> out(size_t(idx.size()));
@@ -98,6 +99,7 @@ std::vector<int64_t> indices_as_int64(const TBlob& idx) {
   });
   return out;
 }
+#endif
 
 Mode parse_mode(const std::string& m) {
   if (m == "wrap") return Mode::kWrap;
@@ -115,6 +117,7 @@ IndexPlan index_plan(const Shape& d, int axis, const std::string& mode) {
   return g;
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_take || BRASS_OP_pick
 void index_out_of_bounds(const char* op, int64_t v, int axis, int64_t n) {
   fail(BRASS_ERR_INDEX, op, ": index ", v, " is out of bounds for axis ", axis, " with size ", n);
 }
@@ -131,6 +134,7 @@ void apply_mode(std::vector<int64_t>& j, int64_t n, Mode mode, const char* op, i
     for (int64_t i = b; i < e; ++i) p[i] = map_index(p[i], n, mode);
   });
 }
+#endif
 
 bool type_out_is_in0(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
   const char* op = a.op->name.c_str();
@@ -139,6 +143,7 @@ bool type_out_is_in0(const NodeAttrs& a, std::vector<int>& in, std::vector<int>&
   return in[0] >= 0 && in[1] >= 0;
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_take
 // ---- take ----------------------------------------------------------------------------------
 
 bool take_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -192,7 +197,9 @@ void take_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
     });
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_pick
 // ---- pick ----------------------------------------------------------------------------------
 
 int pick_axis(const PickParam& p, int ndim) {
@@ -255,7 +262,9 @@ void pick_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
     });
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_one_hot
 // ---- one_hot -------------------------------------------------------------------------------
 
 bool one_hot_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -295,7 +304,9 @@ void one_hot_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_where
 // ---- where ---------------------------------------------------------------------------------
 
 bool where_shape(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -364,7 +375,9 @@ void where_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::ve
     });
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_diag
 // ---- diag ----------------------------------------------------------------------------------
 
 DiagPlan diag_plan(const DiagParam& p, const Shape& d) {
@@ -467,7 +480,9 @@ void diag_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::vec
   }
   diag_extract(d, o, p);
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_slice_assign || BRASS_OP_slice_assign_scalar
 // ---- _slice_assign, _slice_assign_scalar ---------------------------------------------------
 
 Region slice_region(const Shape& d, const SliceTuple& begin, const SliceTuple& end,
@@ -619,7 +634,9 @@ void slice_assign_scalar_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // ---- Gradient ops: _backward_take, _backward_pick, _backward_diag ---------------------------
 // Inputs: the output gradient, then the forward inputs (for their shapes and indices); the
 // result has data's shape and the gradient's dtype.
@@ -837,6 +854,7 @@ bool scatter_along_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector
   along_plan(in[2], in[1], a.param<AlongAxisParam>(), op);
   return true;
 }
+#endif
 
 // ---- Gradients (Op::grad) ------------------------------------------------------------------
 using grad::Entries;
@@ -882,7 +900,8 @@ Entries slice_assign_scalar_grad(const NodePtr& n, const Entries& g) {
 
 // ---- Registration --------------------------------------------------------------------------
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_take
   OpRegistry::get().add("take")
       .describe("Takes elements from an array along an axis by index.\n\n"
                 "The output shape is a.shape[:axis] + indices.shape + a.shape[axis+1:].\n"
@@ -893,14 +912,18 @@ const bool kRegistered = [] {
       .inputs({"a", "indices"}).params<TakeParam>()
       .shape_fn(take_shape).type_fn(type_out_is_in0).cpu(take_cpu)
       .grad(grad_op("_backward_take", {1, 0}));
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_pick
   OpRegistry::get().add("pick")
       .describe("Picks one element per position along an axis, by index.\n\n"
                 "    pick([[1, 2], [3, 4], [5, 6]], index=[0, 1, 0], axis=1) = [1, 4, 5]")
       .inputs({"data", "index"}).params<PickParam>()
       .shape_fn(pick_shape).type_fn(type_out_is_in0).cpu(pick_cpu)
       .grad(grad_op("_backward_pick", {1, 0}));
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_one_hot
   OpRegistry::get().add("one_hot")
       .describe("One-hot encoding: output[i..., j] = on_value if indices[i...] == j, else\n"
                 "off_value. Indices outside [0, depth) give an all-off row.\n\n"
@@ -913,7 +936,9 @@ const bool kRegistered = [] {
       })
       .cpu(one_hot_cpu)
       .grad(grad::none);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_where
   OpRegistry::get().add("where")
       .describe("Elements from x where condition is true (non-zero), else from y.\n\n"
                 "condition has the shape of x, or is 1-D with length x.shape[0] and picks\n"
@@ -924,7 +949,9 @@ const bool kRegistered = [] {
       .inplace_pairs({{1, 0}, {2, 0}})
       .cpu(where_cpu)
       .grad(where_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_diag
   OpRegistry::get().add("diag")
       .describe("Diagonals. A 1-D input becomes a 2-D matrix with it on diagonal k; an N-D input\n"
                 "gives the diagonals of its 2-D sub-arrays over axis1 and axis2, as a last\n"
@@ -934,7 +961,9 @@ const bool kRegistered = [] {
       .inputs({"data"}).params<DiagParam>()
       .shape_fn(diag_shape).type_fn(infer::same_type).cpu(diag_cpu)
       .grad(grad_op("_backward_diag", {0}));
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_slice_assign
   OpRegistry::get().add("_slice_assign")
       .describe("lhs with the region begin:end:step replaced by rhs (NDArray.__setitem__).\n\n"
                 "begin, end and step follow slice: None is the natural bound, negative values\n"
@@ -948,7 +977,9 @@ const bool kRegistered = [] {
       .inplace_pairs({{0, 0}})
       .cpu(slice_assign_cpu)
       .grad(slice_assign_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_slice_assign_scalar
   OpRegistry::get().add("_slice_assign_scalar")
       .describe("data with the region begin:end:step set to a scalar (NDArray.__setitem__).\n\n"
                 "    _slice_assign_scalar(zeros((3,)), scalar=2, begin=(1,), end=(None,)) =\n"
@@ -965,7 +996,9 @@ const bool kRegistered = [] {
       .inplace_pairs({{0, 0}})
       .cpu(slice_assign_scalar_cpu)
       .grad(slice_assign_scalar_grad);
+#endif
 
+#if BRASS_TRAINING
   // The gradients' own ops.
   OpRegistry::get().add("_backward_take")
       .describe("The gradient of take: zeros of a's shape, each row of ograd added at its\n"
@@ -1010,6 +1043,7 @@ const bool kRegistered = [] {
       .shape_fn(scatter_along_shape).type_fn(grad_type)
       .cpu(scatter_along_cpu)
       .grad(grad_op("_gather_along_axis", {1}));
+#endif
   return true;
 }();
 

@@ -11,6 +11,8 @@
 namespace brass {
 namespace init_ops {
 
+#if BRASS_ALL_OPS || BRASS_OP_zeros || BRASS_OP_ones || BRASS_OP_full || BRASS_OP_set_value || \
+    BRASS_OP_zeros_like || BRASS_OP_ones_like
 void fill(const TBlob& out, double v) {
   dispatch_dtype(out.dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -22,13 +24,16 @@ void fill(const TBlob& out, double v) {
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_zeros || BRASS_OP_ones || BRASS_OP_zeros_like || BRASS_OP_ones_like
 // A kernel that fills its output with v (the ops without a value parameter).
 ComputeFn constant(double v) {
   return [v](const OpContext&, const std::vector<TBlob>&, const std::vector<TBlob>& out) {
     fill(out[0], v);
   };
 }
+#endif
 
 template <class P>
 bool init_shape(const NodeAttrs& a, std::vector<Shape>&, std::vector<Shape>& out) {
@@ -45,19 +50,28 @@ bool init_type(const NodeAttrs& a, std::vector<int>&, std::vector<int>& out) {
   return true;
 }
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_zeros || BRASS_OP_ones
   auto reg_const = [](const char* name, double v, const char* doc) {
     OpRegistry::get().add(name).describe(doc).inputs({}).params<InitParam>()
         .shape_fn(init_shape<InitParam>).type_fn(init_type<InitParam>).cpu(constant(v));
   };
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_zeros
   reg_const("_zeros", 0.0, "An array of zeros.\n\n    _zeros(shape=(2,)) = [0, 0]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_ones
   reg_const("_ones", 1.0, "An array of ones.\n\n    _ones(shape=(2,)) = [1, 1]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_full
   OpRegistry::get().add("_full")
       .describe("An array filled with a value.\n\n    _full(shape=(2,), value=3) = [3, 3]")
       .inputs({}).params<FullParam>().shape_fn(init_shape<FullParam>).type_fn(init_type<FullParam>)
       .cpu([](const OpContext& c, const std::vector<TBlob>&, const std::vector<TBlob>& out) {
         fill(out[0], c.param<FullParam>().value);
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_set_value
   OpRegistry::get().add("_set_value")
       .describe("Sets every element of the given output array to a value (needs out=).")
       .inputs({}).params<SetValueParam>()
@@ -71,6 +85,8 @@ const bool kRegistered = [] {
       .cpu([](const OpContext& c, const std::vector<TBlob>&, const std::vector<TBlob>& out) {
         fill(out[0], c.param<SetValueParam>().src);
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_arange
   OpRegistry::get().add("_arange")
       .describe("Evenly spaced values in [start, stop), each repeated `repeat` times.\n\n"
                 "    _arange(start=0, stop=3) = [0, 1, 2]")
@@ -92,13 +108,21 @@ const bool kRegistered = [] {
           return 0;
         });
       });
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_zeros_like || BRASS_OP_ones_like
   auto reg_like = [](const char* name, double v, const char* doc) {
     OpRegistry::get().add(name).describe(doc).inputs({"data"}).shape_fn(infer::same_shape)
         .type_fn(infer::same_type).cpu(constant(v))
         .grad(grad::none);  // constant in the input's values
   };
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_zeros_like
   reg_like("zeros_like", 0.0, "An array of zeros with the input's shape and dtype.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_ones_like
   reg_like("ones_like", 1.0, "An array of ones with the input's shape and dtype.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_shape_array
   OpRegistry::get().add("shape_array")
       .describe("The input's shape as an int64 array.\n\n    shape_array(zeros((2, 3))) = [2, 3]")
       .inputs({"data"})
@@ -115,6 +139,8 @@ const bool kRegistered = [] {
         for (int i = 0; i < in[0].shape.ndim(); ++i) out[0].ptr<int64_t>()[i] = in[0].shape[i];
       })
       .grad(grad::none);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_size_array
   OpRegistry::get().add("size_array")
       .describe("The input's element count as a one-element int64 array.")
       .inputs({"data"})
@@ -130,6 +156,7 @@ const bool kRegistered = [] {
         out[0].ptr<int64_t>()[0] = in[0].size();
       })
       .grad(grad::none);
+#endif
   return true;
 }();
 

@@ -207,6 +207,7 @@ bool reshape_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape
   return true;
 }
 
+#if BRASS_TRAINING
 // ---- Gradient ops ---------------------------------------------------------------------------
 // They take the output gradient first and the forward input(s) whose shape they restore;
 // the result has the output gradient's dtype.
@@ -315,6 +316,7 @@ Shape tile_fwd(const NodeAttrs& a, const std::vector<Shape>& in) {
 Shape repeat_fwd(const NodeAttrs& a, const std::vector<Shape>& in) {
   return repeat_shape(in[1], a.param<RepeatParam>());
 }
+#endif  // BRASS_TRAINING
 
 // ---- Gradients (Op::grad) -----------------------------------------------------------------
 using grad::Entries;
@@ -358,12 +360,14 @@ Entries concat_grad(const NodePtr& n, const Entries& g) {
   return r;
 }
 
+#if BRASS_TRAINING
 // The gradient of _backward_Concat: its output gradients joined again.
 Entries concat_grad_grad(const NodePtr& n, const Entries& g) {
   Entries r(n->inputs.size());
   r[0] = grad::apply("Concat", g, n->attrs->dict);
   return r;
 }
+#endif
 
 // stack: the output gradient split along the new axis, each part reshaped to its input.
 Entries stack_grad(const NodePtr& n, const Entries& g) {
@@ -414,15 +418,20 @@ Entries broadcast_grad(const NodePtr& n, const Entries& g) {
   return r;
 }
 
-const bool kRegistered = [] {
-  auto& R = OpRegistry::get();
+[[maybe_unused]] const bool kRegistered = [] {
+  [[maybe_unused]] auto& R = OpRegistry::get();
+#if BRASS_ALL_OPS || BRASS_OP_transpose
   reg_permute<TransposeParam, transpose_perm>("transpose", nullptr,
       "Permutes the axes (reverses them by default).\n\n"
       "    transpose(zeros((2, 3))).shape = (3, 2)", transpose_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_SwapAxis
   reg_permute<SwapAxisParam, swap_perm>("SwapAxis", "swapaxes",
       "Swaps two axes.\n\n    SwapAxis(zeros((2, 3)), dim1=0, dim2=1).shape = (3, 2)",
       grad_with_params("SwapAxis"));
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_Reshape
   R.add("Reshape").alias("reshape")
       .describe("Reshapes (copies) the input; MXNet's special values 0, -1, -2, -3, -4 apply.")
       .inputs({"data"}).params<ReshapeParam>().inplace_pairs({{0, 0}}).type_fn(infer::same_type)
@@ -430,6 +439,8 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_Flatten
   R.add("Flatten").alias("flatten")
       .describe("Collapses all axes but the first.\n\n"
                 "    Flatten(zeros((2, 3, 4))).shape = (2, 12)")
@@ -444,6 +455,8 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_expand_dims
   R.add("expand_dims")
       .describe("Inserts an axis of size 1.\n\n"
                 "    expand_dims(zeros((2, 3)), axis=1).shape = (2, 1, 3)")
@@ -455,6 +468,8 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_squeeze
   R.add("squeeze").describe("Drops axes of size 1 (a result with no axes has shape (1,)).")
       .inputs({"data"}).params<SqueezeParam>().inplace_pairs({{0, 0}}).type_fn(infer::same_type)
       .shape_fn(fixed_shape([](const NodeAttrs& a, const std::vector<Shape>& in) {
@@ -476,7 +491,9 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_Concat
   R.add("Concat").alias("concat")
       .describe("Joins arrays along an axis (dim, default 1).\n\n"
                 "    Concat(zeros((2, 1)), zeros((2, 3))).shape = (2, 4)")
@@ -491,6 +508,8 @@ const bool kRegistered = [] {
         concat_blocks(in, out[0], ax);
       })
       .grad(concat_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_stack
   R.add("stack")
       .describe("Joins arrays along a new axis.\n\n"
                 "    stack(zeros((2,)), zeros((2,))).shape = (2, 2)")
@@ -513,6 +532,8 @@ const bool kRegistered = [] {
         concat_blocks(views, out[0], ax);
       })
       .grad(stack_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_SliceChannel
   R.add("SliceChannel").alias("split")
       .describe("Splits an array into equal parts along an axis (default 1).")
       .inputs({"data"}).params<SplitParam>()
@@ -549,6 +570,8 @@ const bool kRegistered = [] {
         }
       })
       .grad(split_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_slice
   R.add("slice").alias("crop")
       .describe("Slices with begin/end/step per axis (numpy rules; None means the edge).\n\n"
                 "    slice([[1, 2, 3], [4, 5, 6]], begin=(0, 1), end=(2, None)) = "
@@ -562,6 +585,8 @@ const bool kRegistered = [] {
           strided_copy(in[0], out[0], slice_ranges(in[0].shape, c.param<SliceParam>()));
       })
       .grad(grad_with_params("_backward_slice", {0}));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_slice_axis
   R.add("slice_axis")
       .describe("Slices one axis: [begin, end).\n\n"
                 "    slice_axis([1, 2, 3], axis=0, begin=1, end=None) = [2, 3]")
@@ -574,6 +599,8 @@ const bool kRegistered = [] {
           strided_copy(in[0], out[0], slice_axis_ranges(in[0].shape, c.param<SliceAxisParam>()));
       })
       .grad(grad_with_params("_backward_slice_axis", {0}));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_slice_like
   R.add("slice_like")
       .describe("Slices the first input to the shape of the second on the given axes.")
       .inputs({"data", "shape_like"}).params<SliceLikeParam>()
@@ -590,7 +617,9 @@ const bool kRegistered = [] {
                        slice_like_ranges(in[0].shape, in[1].shape, c.param<SliceLikeParam>()));
       })
       .grad(slice_like_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_tile
   R.add("tile")
       .describe("Repeats the whole array (numpy.tile).\n\n"
                 "    tile([1, 2], reps=(2,)) = [1, 2, 1, 2]")
@@ -605,6 +634,8 @@ const bool kRegistered = [] {
         gather_axes(src, out[0], [&](int d, int64_t i) { return i % s[d]; });
       })
       .grad(grad_with_params("_backward_tile", {0}));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_repeat
   R.add("repeat")
       .describe("Repeats each element (numpy.repeat).\n\n"
                 "    repeat([1, 2], repeats=2) = [1, 1, 2, 2]")
@@ -622,6 +653,8 @@ const bool kRegistered = [] {
         gather_axes(src, out[0], [&](int d, int64_t i) { return d == ax ? i / p.repeats : i; });
       })
       .grad(grad_with_params("_backward_repeat", {0}));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_reverse
   R.add("reverse").alias("flip")
       .describe("Reverses the order of elements along axes.\n\n"
                 "    reverse([1, 2, 3], axis=0) = [3, 2, 1]")
@@ -634,12 +667,16 @@ const bool kRegistered = [] {
                     [&](int d, int64_t i) { return rev[d] ? in[0].shape[d] - 1 - i : i; });
       })
       .grad(grad_with_params("reverse"));
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_to || BRASS_OP_broadcast_like
   auto bcast_kernel = [](const OpContext& c, const In& in, const In& out) {
     if (c.req[0] == Req::kNull) return;
     TBlob src = in[0];
     const Shape s = src.shape = align_right(in[0].shape, out[0].shape.ndim());
     gather_axes(src, out[0], [&](int d, int64_t i) { return s[d] == 1 ? 0 : i; });
   };
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_to
   R.add("broadcast_to")
       .describe("Broadcasts to a shape (0 keeps the input's extent).\n\n"
                 "    broadcast_to([[1], [2]], shape=(2, 3)).shape = (2, 3)")
@@ -662,6 +699,8 @@ const bool kRegistered = [] {
       }))
       .cpu(bcast_kernel)
       .grad(broadcast_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_broadcast_like
   R.add("broadcast_like").describe("Broadcasts the first input to the shape of the second.")
       .inputs({"lhs", "rhs"}).params<BroadcastLikeParam>()
       .type_fn([](const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
@@ -696,6 +735,8 @@ const bool kRegistered = [] {
       }))
       .cpu(bcast_kernel)
       .grad(broadcast_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_clip
   R.add("clip")
       .describe("Limits values to [a_min, a_max].\n\n"
                 "    clip([-1, 5, 10], a_min=0, a_max=6) = [0, 5, 6]")
@@ -709,7 +750,9 @@ const bool kRegistered = [] {
           using C = typename kernel::ComputeOf<T>::type;
           const T* x = in[0].ptr<T>();
           T* y = out[0].ptr<T>();
-          auto [lo, hi] = clip_bounds<C>(p);
+          // Not a structured binding: a lambda may not capture one in C++17 (clang rejects it).
+          const std::pair<C, C> bounds = clip_bounds<C>(p);
+          const C lo = bounds.first, hi = bounds.second;
           thread_pool::parallel_for(in[0].size(), kernel::kGrain, [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; ++i) y[i] = convert<T>(clip_value(convert<C>(x[i]), lo, hi));
           });
@@ -717,6 +760,8 @@ const bool kRegistered = [] {
         });
       })
       .grad(clip_grad);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_add_n
   R.add("add_n").alias("ElementWiseSum").alias("_sum")
       .describe("Sums any number of arrays of the same shape.\n\n"
                 "    add_n([1, 2], [3, 4], [5, 6]) = [9, 12]")
@@ -735,7 +780,9 @@ const bool kRegistered = [] {
           kernel::binary_broadcast<binary_ops::Add>(out[0], in[k], out[0], Req::kWrite);
       })
       .grad(add_n_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_reshape_like
   R.add("reshape_like")
       .describe("Reshapes (copies) lhs to the shape of rhs, or replaces the axes\n"
                 "lhs_begin:lhs_end of lhs by the axes rhs_begin:rhs_end of rhs.\n\n"
@@ -754,7 +801,9 @@ const bool kRegistered = [] {
       .add_req()
       .cpu(copy_out)
       .grad(reshape_grad);
+#endif
 
+#if BRASS_TRAINING
   // The gradients' own ops. Each one's gradient is its forward op again, so gradients of any
   // order compose.
   R.add("_backward_Concat")
@@ -797,6 +846,7 @@ const bool kRegistered = [] {
       .shape_fn(grad_shape<1, repeat_fwd>)
       .cpu(block_sum_cpu<repeat_plan>)
       .grad(grad_with_params("repeat"));
+#endif
   return true;
 }();
 

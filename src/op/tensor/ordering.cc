@@ -30,6 +30,7 @@ Rows rows_of(const Shape& d, const std::optional<int>& axis, const char* op) {
   return r;
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_topk
 // The shape of k results per row: the input with the axis cut to k, or (k,) when flattened.
 Shape k_shape(const Shape& d, const std::optional<int>& axis, int64_t k, const char* op) {
   if (!axis) return Shape{k};
@@ -37,7 +38,9 @@ Shape k_shape(const Shape& d, const std::optional<int>& axis, int64_t k, const c
   s[normalize_axis(*axis, d.ndim(), op)] = k;
   return s;
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_topk || BRASS_OP_sort || BRASS_OP_argsort
 // The largest n such that 0..n are all exact in dtype t.
 int64_t index_limit(DType t) {
   switch (t) {
@@ -132,6 +135,7 @@ void run_sort(const OpContext&, const TBlob& d, const Rows& g, bool asc, int64_t
   });
   if (indices) store_indices(idx, *indices);
 }
+#endif
 
 void reject_add_req(const OpContext& ctx, const char* op) {
   for (Req r : ctx.req)
@@ -139,6 +143,7 @@ void reject_add_req(const OpContext& ctx, const char* op) {
       fail(BRASS_ERR_UNSUPPORTED, op, ": accumulating into the output (kAdd) is not supported");
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_topk
 // ---- topk ----------------------------------------------------------------------------------
 
 bool topk_both(const NodeAttrs& a) { return a.param<TopKParam>().ret_typ == "both"; }
@@ -185,6 +190,7 @@ bool topk_type(const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) 
   }
   return in[0] >= 0;
 }
+#endif
 
 // ---- sort, argsort -------------------------------------------------------------------------
 
@@ -208,6 +214,7 @@ bool sorted_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>
   return true;
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_cumsum
 // ---- cumsum --------------------------------------------------------------------------------
 
 bool cumsum_shape(const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -280,7 +287,9 @@ void cumsum_cpu(const OpContext& ctx, const std::vector<TBlob>& in, const std::v
     return 0;
   });
 }
+#endif
 
+#if BRASS_TRAINING
 // _backward_cumsum(ograd, a): out[j] = sum of ograd[j:] along the axis, in a's shape and
 // dtype (ograd converted to it first, then added as cumsum adds).
 void cumsum_grad_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
@@ -314,10 +323,12 @@ bool cumsum_grad_type(const NodeAttrs&, std::vector<int>& in, std::vector<int>& 
   infer::assign_type(in[1], out[0], "_backward_cumsum", "a");
   return in[0] >= 0 && in[1] >= 0;
 }
+#endif  // BRASS_TRAINING
 
 // ---- Gradients (Op::grad) ------------------------------------------------------------------
 using grad::Entries;
 
+#if BRASS_ALL_OPS || BRASS_OP_topk || BRASS_OP_sort
 // The gradient of sorted values: each goes back to where it came from. The positions are
 // recomputed with the same stable order (int64, exact for any axis).
 Entries scatter_back(const NodePtr& n, const NodeEntry& g, const NodeEntry& positions) {
@@ -354,10 +365,12 @@ Entries topk_grad(const NodePtr& n, const Entries& g) {
                               with(n, {{"ret_typ", "indices"}, {"dtype", "int64"}}));
   return scatter_back(n, g[0], pos);
 }
+#endif
 
 // ---- Registration --------------------------------------------------------------------------
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_topk
   OpRegistry::get().add("topk")
       .describe("The top k elements along an axis: their indices (default), values, both, or a\n"
                 "mask. Largest first unless is_ascend; ties keep their input order.\n\n"
@@ -368,7 +381,9 @@ const bool kRegistered = [] {
       .set_num_outputs([](const NodeAttrs& a) { return topk_both(a) ? 2 : 1; })
       .shape_fn(topk_shape).type_fn(topk_type).cpu(topk_kernel<run_sort>)
       .grad(topk_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_sort
   OpRegistry::get().add("sort")
       .describe("Sorts along an axis (stable; NaN sorts as the largest value).\n\n"
                 "    sort([[1, 4], [3, 1]]) = [[1, 4], [1, 3]]\n"
@@ -376,7 +391,9 @@ const bool kRegistered = [] {
       .inputs({"data"}).params<SortParam>()
       .shape_fn(sorted_shape<SortParam>).type_fn(infer::same_type).cpu(sort_kernel<run_sort>)
       .grad(sort_grad);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_argsort
   OpRegistry::get().add("argsort")
       .describe("The indices that sort an array along an axis (stable: ties keep their order).\n\n"
                 "    argsort([0.3, 0.2, 0.4]) = [1, 0, 2]")
@@ -388,7 +405,9 @@ const bool kRegistered = [] {
       })
       .cpu(argsort_kernel<run_sort>)
       .grad(grad::none);
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_cumsum
   OpRegistry::get().add("cumsum")
       .describe("Cumulative sum along an axis (numpy.cumsum); None sums the flattened array.\n\n"
                 "    cumsum([[1, 2], [3, 4]]) = [1, 3, 6, 10]\n"
@@ -401,7 +420,9 @@ const bool kRegistered = [] {
       .grad([](const NodePtr& n, const Entries& g) {
         return Entries{grad::apply("_backward_cumsum", {g[0], grad::in(n, 0)}, n->attrs->dict)};
       });
+#endif
 
+#if BRASS_TRAINING
   OpRegistry::get().add("_backward_cumsum")
       .describe("The gradient of cumsum: the reverse cumulative sum of ograd along the axis,\n"
                 "in a's shape and dtype. Inputs: ograd, a. Parameters: cumsum's (dtype, the\n"
@@ -412,6 +433,7 @@ const bool kRegistered = [] {
       .grad([](const NodePtr& n, const Entries& g) {
         return Entries{grad::apply("cumsum", {g[0]}, n->attrs->dict), NodeEntry()};
       });
+#endif
   return true;
 }();
 

@@ -39,6 +39,7 @@ void for_blocks(const RandomStream& rs, int64_t n, F f) {
   });
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_random_uniform
 void uniform(const OpContext& c, const std::vector<TBlob>&, const std::vector<TBlob>& out) {
   const auto& p = c.param<UniformParam>();
   check_uniform(p);
@@ -53,7 +54,9 @@ void uniform(const OpContext& c, const std::vector<TBlob>&, const std::vector<TB
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_random_normal
 void normal(const OpContext& c, const std::vector<TBlob>&, const std::vector<TBlob>& out) {
   const auto& p = c.param<NormalParam>();
   int64_t n = out[0].size();
@@ -72,7 +75,9 @@ void normal(const OpContext& c, const std::vector<TBlob>&, const std::vector<TBl
     return 0;
   });
 }
+#endif
 
+#if BRASS_ALL_OPS || BRASS_OP_random_randint
 void randint(const OpContext& c, const std::vector<TBlob>&, const std::vector<TBlob>& out) {
   const auto& p = c.param<RandintParam>();
   uint64_t range = randint_range(p);
@@ -87,20 +92,27 @@ void randint(const OpContext& c, const std::vector<TBlob>&, const std::vector<TB
     return 0;
   });
 }
+#endif
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_random_uniform
   OpRegistry::get().add("_random_uniform")
       .describe("Samples from a uniform distribution on [low, high).")
       .alias("random_uniform").alias("uniform").inputs({}).params<UniformParam>().random()
       .shape_fn(shape_fn<UniformParam>).type_fn(type_fn<UniformParam>).cpu(uniform);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_random_normal
   OpRegistry::get().add("_random_normal")
       .describe("Samples from a normal distribution N(loc, scale^2).")
       .alias("random_normal").alias("normal").inputs({}).params<NormalParam>().random()
       .shape_fn(shape_fn<NormalParam>).type_fn(type_fn<NormalParam>).cpu(normal);
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_random_randint
   OpRegistry::get().add("_random_randint")
       .describe("Samples integers uniformly from [low, high).")
       .alias("random_randint").alias("randint").inputs({}).params<RandintParam>().random()
       .shape_fn(shape_fn<RandintParam>).type_fn(type_fn<RandintParam>).cpu(randint);
+#endif
   return true;
 }();
 

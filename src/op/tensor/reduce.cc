@@ -46,6 +46,7 @@ Shape reduced_shape(const Shape& in, const std::vector<char>& r, bool keepdims) 
   return out;
 }
 
+#if BRASS_TRAINING
 std::vector<char> sum_to_like_axes(const Shape& data, const Shape& like) {
   int off = data.ndim() - like.ndim();
   bool ok = off >= 0;
@@ -59,6 +60,7 @@ std::vector<char> sum_to_like_axes(const Shape& data, const Shape& like) {
   if (!ok) fail(BRASS_ERR_SHAPE, "_sum_to_like: ", like, " does not broadcast to ", data);
   return r;
 }
+#endif
 
 Plan make_plan(const Shape& s, const std::vector<char>& red) {
   Plan p;
@@ -208,10 +210,13 @@ size_t reduce_temp(const NodeAttrs& a, const std::vector<TBlob>& in, const std::
   return temp_if_transposed(in, reduced_axes(op, in[0].shape.ndim(), a.param<ReduceParam>()));
 }
 
+#if BRASS_ALL_OPS || BRASS_OP_norm
 size_t norm_temp(const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>&) {
   return temp_if_transposed(in, reduced_axes(in[0].shape.ndim(), a.param<NormParam>()));
 }
+#endif
 
+#if BRASS_TRAINING
 // ---- Gradients ---------------------------------------------------------------------------------
 // The gradients of the reductions, as graphs of registered ops: the output gradient goes back
 // over the reduced axes with _reduce_grad (which takes the reduction's axis/keepdims/exclude
@@ -278,6 +283,7 @@ void register_gradients() {
     return Entries{grad::apply("sum", {g[0]}, axes(n)), E()};
   });
 }
+#endif  // BRASS_TRAINING
 
 template <Kind K>
 void reg(const char* name, const char* doc, std::vector<const char*> aliases = {}) {
@@ -351,15 +357,30 @@ void reg_arg(const char* name, const char* doc) {
       .cpu(arg_kernel<kMax>);
 }
 
-const bool kRegistered = [] {
+[[maybe_unused]] const bool kRegistered = [] {
+#if BRASS_ALL_OPS || BRASS_OP_sum
   reg<Kind::kSum>("sum", "Sum over axes.\n\n    sum([[1, 2], [3, 4]], axis=1) = [3, 7]",
                   {"sum_axis"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_mean
   reg<Kind::kMean>("mean", "Mean over axes.\n\n    mean([[1, 2], [3, 4]], axis=0) = [2, 3]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_prod
   reg<Kind::kProd>("prod", "Product over axes.\n\n    prod([[1, 2], [3, 4]], axis=1) = [2, 12]");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_max
   reg<Kind::kMax>("max", "Maximum over axes (NaN propagates).", {"max_axis"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_min
   reg<Kind::kMin>("min", "Minimum over axes (NaN propagates).", {"min_axis"});
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_nansum
   reg<Kind::kNanSum>("nansum", "Sum over axes, treating NaN as zero.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_nanprod
   reg<Kind::kNanProd>("nanprod", "Product over axes, treating NaN as one.");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_norm
   OpRegistry::get().add("norm").describe("L1 or L2 norm over axes.\n\n    norm([3, 4]) = [5]")
       .inputs({"data"}).params<NormParam>()
       .shape_fn([](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
@@ -382,6 +403,8 @@ const bool kRegistered = [] {
         if (p.ord == 1) run<Kind::kNorm1>(c, in[0], out[0], red);
         else run<Kind::kNorm2>(c, in[0], out[0], red);
       });
+#endif
+#if BRASS_TRAINING
   OpRegistry::get().add("_sum_to_like")
       .describe("Sums the first input down to the shape of the second, over the axes where "
                 "numpy broadcasting would have stretched the second to the first (the "
@@ -425,8 +448,13 @@ const bool kRegistered = [] {
         kernel::binary_broadcast<binary_ops::Second>(out[0], g, out[0], c.req[0]);
       });
   register_gradients();
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_argmax
   reg_arg<true>("argmax", "Index of the maximum along an axis (first one on ties; NaN wins).");
+#endif
+#if BRASS_ALL_OPS || BRASS_OP_argmin
   reg_arg<false>("argmin", "Index of the minimum along an axis (first one on ties; NaN wins).");
+#endif
   return true;
 }();
 
