@@ -25,6 +25,8 @@ public final class Predictor implements AutoCloseable {
 
   /** A predictor's failure: the message names the op, the argument and the shapes. */
   public static final class BrassException extends RuntimeException {
+    private static final long serialVersionUID = 1L;
+
     public BrassException(String message) {
       super(message);
     }
