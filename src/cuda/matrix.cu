@@ -297,7 +297,8 @@ void clip(const OpContext& c, const Blobs& in, const Blobs& out) {
   cudaStream_t s = cuda::stream(c.dev.id);
   dispatch_dtype(in[0].dtype, [&](auto tag) {
     using C = typename kernel::ComputeOf<decltype(tag)>::type;
-    auto [lo, hi] = clip_bounds<C>(c.param<ClipParam>());
+    const auto bounds = clip_bounds<C>(c.param<ClipParam>());
+    const C lo = bounds.lo, hi = bounds.hi;
     cuda::for_each(s, n, Clip<C>{in[0].dptr, out[0].dptr, in[0].dtype, lo, hi});
     return 0;
   });

@@ -217,7 +217,9 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
   if (f.act) {
     if (f.act->op->name == "clip") {
       e.act = conv_ops::ConvAct::kClip;
-      std::tie(e.lo, e.hi) = matrix_ops::clip_bounds<T>(f.act->param<matrix_ops::ClipParam>());
+      const auto bounds = matrix_ops::clip_bounds<T>(f.act->param<matrix_ops::ClipParam>());
+      e.lo = bounds.lo;
+      e.hi = bounds.hi;
     } else {
       e.act = conv_ops::ConvAct::kRelu;
     }

@@ -751,8 +751,8 @@ Entries broadcast_grad(const NodePtr& n, const Entries& g) {
           const T* x = in[0].ptr<T>();
           T* y = out[0].ptr<T>();
           // Not a structured binding: a lambda may not capture one in C++17 (clang rejects it).
-          const std::pair<C, C> bounds = clip_bounds<C>(p);
-          const C lo = bounds.first, hi = bounds.second;
+          const ClipBounds<C> bounds = clip_bounds<C>(p);
+          const C lo = bounds.lo, hi = bounds.hi;
           thread_pool::parallel_for(in[0].size(), kernel::kGrain, [&](int64_t b, int64_t e) {
             for (int64_t i = b; i < e; ++i) y[i] = convert<T>(clip_value(convert<C>(x[i]), lo, hi));
           });

@@ -522,9 +522,14 @@ inline std::vector<char> reversed_axes(const ReverseParam& p, int nd) {
 }
 
 // clip's bounds in compute type C: integer types take them converted (with the clamping rules
-// of convert), floating types keep them in full.
+// of convert), floating types keep them in full. A struct, not std::pair: aarch64 g++ notes
+// an ABI change for pairs of floats passed by value.
 template <class C>
-inline std::pair<C, C> clip_bounds(const ClipParam& p) {
+struct ClipBounds {
+  C lo, hi;
+};
+template <class C>
+inline ClipBounds<C> clip_bounds(const ClipParam& p) {
   if constexpr (std::is_floating_point<C>::value) return {C(p.a_min), C(p.a_max)};
   else return {convert<C>(p.a_min), convert<C>(p.a_max)};
 }
