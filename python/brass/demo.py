@@ -106,11 +106,14 @@ class Progress:
 
 
 def evaluate(net, x, y, ctx, batch=500):
+    """Accuracy on (x, y), and the predicted classes."""
     metric = mx.metric.Accuracy()
+    classes = []
     for i in range(0, len(x), batch):
         out = net(mx.nd.array(x[i:i + batch], ctx=ctx))
         metric.update([mx.nd.array(y[i:i + batch])], [out])
-    return metric.get()[1]
+        classes.append(out.asnumpy().argmax(1))
+    return metric.get()[1], np.concatenate(classes)
 
 
 def main(argv=None):
@@ -181,7 +184,7 @@ def main(argv=None):
         bar.close(len(x_tr) / (time.perf_counter() - t0), loss=tot.get()[1], accuracy=acc.get()[1])
     took = time.perf_counter() - start
 
-    held = evaluate(net, x_ho, y_ho, ctx)
+    held, held_classes = evaluate(net, x_ho, y_ho, ctx)
     print("trained in %.1f s; held-out accuracy %.4f (%d digits)" % (took, held, len(x_ho)))
     os.makedirs(a.out, exist_ok=True)
     prefix = os.path.join(a.out, "lenet")
@@ -198,13 +201,13 @@ def main(argv=None):
     print("checkpoint: %s.params, %s.states; export: %s, %s (reloaded: max |diff| %.1e); graph: %s"
           % (prefix, prefix, sym_file, params_file, same, dot_file))
     if build is not None:
-        classify_in_c(build, sym_file, params_file, net, x_ho, y_ho, ctx, a.out)
+        classify_in_c(build, sym_file, params_file, held_classes, x_ho, y_ho, a.out)
     return held
 
 
-def classify_in_c(build, sym_file, params_file, net, x_ho, y_ho, ctx, out):
+def classify_in_c(build, sym_file, params_file, py, x_ho, y_ho, out):
     """The held-out digits as PGM files, classified by the compiled C predictor: its accuracy,
-    and how many of its answers match Python's."""
+    and how many of its answers match Python's classes `py`."""
     program = build.wait()
     print("C predictor: %s (%.0f s)" % ("; ".join(" ".join(c) for c in build.commands), build.seconds))
     folder = os.path.join(out, "heldout")
@@ -214,8 +217,6 @@ def classify_in_c(build, sym_file, params_file, net, x_ho, y_ho, ctx, out):
         files.append(os.path.join(folder, "%04d_label%d.pgm" % (i, label)))
         native_predictor.write_pgm(files[-1], np.rint(img[0] * 255.0))
     got = np.array([r[0] for r in native_predictor.classify(program, sym_file, params_file, files)])
-    py = np.concatenate([net(mx.nd.array(x_ho[i:i + 500], ctx=ctx)).asnumpy().argmax(1)
-                         for i in range(0, len(x_ho), 500)])
     print("C predictor (%s) on the %d held-out digits: accuracy %.4f; same class as Python for %d"
           % (os.path.relpath(program), len(files), float((got == y_ho).mean()), int((got == py).sum())))
 
