@@ -111,13 +111,40 @@ void need(const void* p, const char* what) {
 
 // ---- loading -------------------------------------------------------------------------------
 
-std::string read_file(const char* path, const char* what) {
+// Loading is bounded by the memory limit too. Parsing JSON holds at most about 100 bytes per
+// byte of text (a value per two bytes of "0,0,...", vectors at twice their size), so the text
+// is capped at 1/128 of the limit. A parameter file may make the loader allocate 8 times its
+// size plus 1 MiB: dense arrays never exceed the file; sparse ones are expanded to dense.
+constexpr uint64_t kJsonPerLimit = 128;
+constexpr uint64_t kLoadPerByte = 8, kLoadExtra = uint64_t(1) << 20;
+
+void check_json_size(uint64_t size) {
+  const uint64_t limit = g_memory_limit.load();
+  if (limit && size > limit / kJsonPerLimit)
+    fail(BRASS_ERR_OUT_OF_MEMORY, "the symbol JSON is ", size, " bytes; at most ", limit / kJsonPerLimit,
+         " (1/", kJsonPerLimit, " of the memory limit of ", limit, " bytes, brass_predict_set_memory_limit) is read");
+}
+
+LoadBudget load_budget() {
+  LoadBudget b;
+  if (g_memory_limit.load()) {
+    b.per_byte = kLoadPerByte;
+    b.extra = kLoadExtra;
+    b.rule = "a predictor's load may allocate 8 times the parameter file's size plus 1 MiB; "
+             "brass_predict_set_memory_limit(0) lifts this";
+  }
+  return b;
+}
+
+std::string read_symbol_file(const char* path) {
+  const char* what = "symbol file";
   need(path, what);
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) fail(BRASS_ERR_IO, "cannot open the ", what, " '", path, "'");
   // One read of the whole file into its final buffer (a stream copy was 5x slower).
   std::streamoff size = f.tellg();
   if (size < 0) fail(BRASS_ERR_IO, "cannot read the ", what, " '", path, "' (not a regular file)");
+  check_json_size(uint64_t(size));
   std::string data(size_t(size), '\0');
   f.seekg(0);
   if (size && !f.read(&data[0], size)) fail(BRASS_ERR_IO, "cannot read the ", what, " '", path, "'");
@@ -127,6 +154,7 @@ std::string read_file(const char* path, const char* what) {
 // A model from the symbol's JSON and the parameter file's arrays.
 std::shared_ptr<Model> load_model(const char* json, NamedArrays na) {
   need(json, "the symbol JSON");
+  check_json_size(std::strlen(json));
   auto m = std::make_shared<Model>();
   m->sym = graph::from_json(json);
   if (!na.arrays.empty() && na.names.empty())
@@ -158,7 +186,8 @@ std::shared_ptr<Model> load_model(const char* json, NamedArrays na) {
 
 std::shared_ptr<Model> load_model(const char* json, const void* params, size_t size) {
   if (size && !params) fail(BRASS_ERR_INVALID_ARGUMENT, "the parameter bytes are NULL (size ", size, ")");
-  return load_model(json, size ? load_ndarrays_bytes(static_cast<const uint8_t*>(params), size) : NamedArrays());
+  return load_model(json, size ? load_ndarrays_bytes(static_cast<const uint8_t*>(params), size, load_budget())
+                               : NamedArrays());
 }
 
 // ---- binding -------------------------------------------------------------------------------
@@ -374,9 +403,10 @@ brass_status brass_model_load(const char* symbol_json, const void* params, size_
 brass_status brass_model_load_files(const char* symbol_path, const char* params_path, brass_model_t* out) {
   API_BEGIN();
   need(out, "out");
-  std::string json = read_file(symbol_path, "symbol file");
+  std::string json = read_symbol_file(symbol_path);
   need(params_path, "parameter file");
-  *out = reinterpret_cast<brass_model_t>(insert(HandleKind::kModel, load_model(json.c_str(), load_ndarrays(params_path))));
+  auto m = load_model(json.c_str(), load_ndarrays(params_path, load_budget()));
+  *out = reinterpret_cast<brass_model_t>(insert(HandleKind::kModel, std::move(m)));
   API_END();
 }
 
@@ -499,7 +529,7 @@ brass_status brass_pred_list_load(const void* bytes, size_t size, brass_pred_lis
   need(out, "out");
   if (size) need(bytes, "bytes");
   auto l = std::make_shared<PredList>();
-  l->arrays = load_ndarrays_bytes(static_cast<const uint8_t*>(bytes), size);
+  l->arrays = load_ndarrays_bytes(static_cast<const uint8_t*>(bytes), size, load_budget());
   for (const auto& a : l->arrays.arrays) {
     l->dims.push_back(a.shape().vec());
     l->dims32.emplace_back(l->dims.back().begin(), l->dims.back().end());

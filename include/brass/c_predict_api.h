@@ -100,8 +100,10 @@ BRASS_API const char *brass_predict_build_info(void);
 /* The most memory a predictor may allocate for its inputs and the values its graph plans
 ** (activations, outputs; the shared weights are not counted). Creating or reshaping a
 ** predictor that needs more fails before allocating anything, so a small model file cannot
-** ask for terabytes. Default: 8 GiB on 64-bit targets, 1 GiB on 32-bit ones; 0: no limit.
-** Process-wide. */
+** ask for terabytes. Loading a model is bounded by it too: the symbol JSON may be at most
+** 1/128 of it, and reading a parameter file may allocate at most 8 times the file's size
+** plus 1 MiB (only sparse arrays, expanded to dense, can need more than the file holds).
+** Default: 8 GiB on 64-bit targets, 1 GiB on 32-bit ones; 0: no limit. Process-wide. */
 BRASS_API void brass_predict_set_memory_limit(uint64_t bytes);
 BRASS_API uint64_t brass_predict_memory_limit(void);
 

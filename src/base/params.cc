@@ -135,9 +135,49 @@ std::string double_str(double v) {
 
 }  // namespace parse
 
+void FieldInfo::set_doc(const char* d) { doc = d; }
+
+void FieldInfo::set_default_str(std::string s) {
+  has_default = true;
+  default_str = std::move(s);
+}
+
+void FieldInfo::set_choices(std::vector<std::string> words) {
+  std::string t = "{";
+  for (size_t i = 0; i < words.size(); ++i) t += (i ? ", '" : "'") + words[i] + "'";
+  t += "}";
+  type = t;
+  choices = std::move(words);
+}
+
+FieldInfo& ParamSchema::add(const char* name, std::string type, size_t offset,
+                            void (*from_text)(void*, const std::string&)) {
+  fields.emplace_back();
+  FieldInfo& f = fields.back();
+  f.name = name;
+  f.type = std::move(type);
+  f.offset = offset;
+  f.from_text = from_text;
+  return f;
+}
+
+void FieldInfo::set(void* obj, const std::string& s) const {
+  if (!choices.empty()) {
+    bool ok = false;
+    for (const auto& w : choices) ok = ok || w == s;
+    if (!ok) fail(BRASS_ERR_INVALID_ARGUMENT, "'", s, "' is not one of ", type);
+  }
+  void* member = static_cast<char*>(obj) + offset;
+  from_text(member, s);
+  double x;
+  if (number && number(member, &x) && (x < lo || x > hi))
+    fail(BRASS_ERR_INVALID_ARGUMENT, "value ", s, " is out of range [", parse::double_str(lo), ", ",
+         parse::double_str(hi), "]");
+}
+
 std::shared_ptr<const void> ParamSchema::parse(
     const char* op, const std::vector<std::pair<std::string, std::string>>& kv) const {
-  std::shared_ptr<void> obj = make ? make() : nullptr;  // ops without parameters have no struct
+  std::shared_ptr<void> obj = copy ? copy(proto.get()) : nullptr;  // ops without parameters have no struct
   std::vector<char> seen(fields.size(), 0);
   for (auto& [k, v] : kv) {
     if (k.size() > 4 && k.compare(0, 2, "__") == 0 && k.compare(k.size() - 2, 2, "__") == 0)
@@ -161,7 +201,6 @@ std::shared_ptr<const void> ParamSchema::parse(
     if (seen[i]) continue;
     if (!fields[i].has_default)
       fail(BRASS_ERR_INVALID_ARGUMENT, op, ": required parameter '", fields[i].name, "' is missing");
-    fields[i].set_default(obj.get());
   }
   return obj;
 }

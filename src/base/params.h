@@ -11,7 +11,6 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,6 +19,7 @@
 
 #include "base/dtype.h"
 #include "base/error.h"
+#include "base/xinline.h"
 
 namespace brass {
 
@@ -105,70 +105,83 @@ template <class T> struct ParamTraits<std::optional<T>> {
   static std::string str(const std::optional<T>& v) { return v ? ParamTraits<T>::str(*v) : "None"; }
 };
 
-// One field, type-erased over the parameter struct.
+// One field, type-erased: where the member lives in its struct and how its type parses. What
+// is generated per field type is two plain functions, not a closure per struct and field:
+// the library declares hundreds of fields.
 struct FieldInfo {
   std::string name, type, default_str, doc;
   bool has_default = false;
-  std::function<void(void*, const std::string&)> set;      // parse + range check
-  std::function<void(void*)> set_default;
+  size_t offset = 0;                                   // of the member in the struct
+  void (*from_text)(void* member, const std::string&) = nullptr;
+  // The member as a number for the range check (false: an unset optional).
+  bool (*number)(const void* member, double* out) = nullptr;
+  double lo = 0, hi = 0;                               // inclusive bounds, when `number` is set
+  std::vector<std::string> choices;                    // MXNet's enum parameters; empty: any
+  // Checks and parses `s` into the member of the struct at `obj`.
+  void set(void* obj, const std::string& s) const;
+  // For FieldBuilder (out of line: they run once per field, at registration).
+  BRASS_NOINLINE void set_doc(const char* d);
+  BRASS_NOINLINE void set_default_str(std::string s);
+  BRASS_NOINLINE void set_choices(std::vector<std::string> words);
+};
+
+template <class T>
+void parse_member(void* member, const std::string& s) {
+  *static_cast<T*>(member) = ParamTraits<T>::parse(s);
+}
+
+template <class T> struct NumberOf {
+  static bool get(const void* m, double* out) { *out = double(*static_cast<const T*>(m)); return true; }
+};
+template <class T> struct NumberOf<std::optional<T>> {
+  static bool get(const void* m, double* out) {
+    const auto& v = *static_cast<const std::optional<T>*>(m);
+    if (v) *out = double(*v);
+    return bool(v);
+  }
 };
 
 template <class P, class T>
 class FieldBuilder {
  public:
-  FieldBuilder(FieldInfo* f, T P::*m) : f_(f), m_(m) {}
+  FieldBuilder(FieldInfo* f, P* proto, T P::*m) : f_(f), proto_(proto), m_(m) {}
+  // The default lives in the schema's prototype struct, which every parse starts from.
   FieldBuilder& set_default(T v) {
-    f_->has_default = true;
-    f_->default_str = ParamTraits<T>::str(v);
-    auto m = m_;
-    f_->set_default = [m, v](void* o) { static_cast<P*>(o)->*m = v; };
+    f_->set_default_str(ParamTraits<T>::str(v));
+    proto_->*m_ = std::move(v);
     return *this;
   }
-  FieldBuilder& describe(const char* d) { f_->doc = d; return *this; }
+  FieldBuilder& describe(const char* d) { f_->set_doc(d); return *this; }
   // Inclusive bounds for numbers (optional numbers when set).
   FieldBuilder& set_range(double lo, double hi) {
-    auto prev = f_->set;
-    auto name = f_->name;
-    auto m = m_;
-    f_->set = [prev, m, lo, hi, name](void* o, const std::string& s) {
-      prev(o, s);
-      const T& v = static_cast<P*>(o)->*m;
-      double x;
-      if constexpr (is_opt<T>::value) { if (!v) return; x = double(*v); } else { x = double(v); }
-      if (x < lo || x > hi)
-        fail(BRASS_ERR_INVALID_ARGUMENT, "value ", s, " is out of range [", parse::double_str(lo),
-             ", ", parse::double_str(hi), "]");
-    };
+    f_->number = &NumberOf<T>::get;
+    f_->lo = lo;
+    f_->hi = hi;
     return *this;
   }
   FieldBuilder& set_lower_bound(double lo) { return set_range(lo, 1e308); }
   // Restricts a string field to a set of words (MXNet's enum parameters).
   FieldBuilder& set_choices(std::vector<std::string> words) {
-    std::string t = "{";
-    for (size_t i = 0; i < words.size(); ++i) t += (i ? ", '" : "'") + words[i] + "'";
-    t += "}";
-    f_->type = t;
-    auto prev = f_->set;
-    f_->set = [prev, words, t](void* o, const std::string& s) {
-      for (auto& w : words)
-        if (w == s) return prev(o, s);
-      fail(BRASS_ERR_INVALID_ARGUMENT, "'", s, "' is not one of ", t);
-    };
+    f_->set_choices(std::move(words));
     return *this;
   }
 
  private:
-  template <class U> struct is_opt : std::false_type {};
-  template <class U> struct is_opt<std::optional<U>> : std::true_type {};
   FieldInfo* f_;
+  P* proto_;
   T P::*m_;
 };
 
-// The fields of one parameter struct, with a factory. Built once per struct type.
+// The fields of one parameter struct, with a prototype holding the defaults. Built once per
+// struct type.
 class ParamSchema {
  public:
+  // A new field (out of line: it runs once per field, at registration).
+  BRASS_NOINLINE FieldInfo& add(const char* name, std::string type, size_t offset,
+                                void (*from_text)(void*, const std::string&));
   std::vector<FieldInfo> fields;
-  std::function<std::shared_ptr<void>()> make;
+  std::shared_ptr<void> proto;                                  // null: no parameters
+  std::shared_ptr<void> (*copy)(const void* proto) = nullptr;  // a new struct from proto
   // Parses key/value strings into a new struct; `op` names the operator in errors.
   std::shared_ptr<const void> parse(const char* op, const std::vector<std::pair<std::string, std::string>>& kv) const;
 };
@@ -176,27 +189,27 @@ class ParamSchema {
 template <class P>
 class ParamSpec {
  public:
-  explicit ParamSpec(ParamSchema* s) : s_(s) {}
+  ParamSpec(ParamSchema* s, P* proto) : s_(s), proto_(proto) {}
   template <class T>
   FieldBuilder<P, T> field(const char* name, T P::*m) {
-    s_->fields.emplace_back();
-    FieldInfo& f = s_->fields.back();
-    f.name = name;
-    f.type = ParamTraits<T>::type();
-    f.set = [m](void* o, const std::string& s) { static_cast<P*>(o)->*m = ParamTraits<T>::parse(s); };
-    return FieldBuilder<P, T>(&f, m);
+    size_t offset = size_t(reinterpret_cast<const char*>(&(proto_->*m)) - reinterpret_cast<const char*>(proto_));
+    FieldInfo& f = s_->add(name, ParamTraits<T>::type(), offset, &parse_member<T>);
+    return FieldBuilder<P, T>(&f, proto_, m);
   }
 
  private:
   ParamSchema* s_;
+  P* proto_;
 };
 
 template <class P>
 std::shared_ptr<ParamSchema> make_schema() {
   auto s = std::make_shared<ParamSchema>();
-  ParamSpec<P> spec(s.get());
+  auto proto = std::make_shared<P>();
+  ParamSpec<P> spec(s.get(), proto.get());
   P::declare(spec);
-  s->make = [] { return std::static_pointer_cast<void>(std::make_shared<P>()); };
+  s->proto = proto;
+  s->copy = [](const void* p) -> std::shared_ptr<void> { return std::make_shared<P>(*static_cast<const P*>(p)); };
   return s;
 }
 

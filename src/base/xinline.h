@@ -16,3 +16,13 @@
 #else
 #define BRASS_ALWAYS_INLINE
 #endif
+
+// Keeps a function out of line: registration code calls it hundreds of times, and inlining
+// its body at each call only makes the library bigger and slower to compile.
+#if defined(__GNUC__) || defined(__clang__)
+#define BRASS_NOINLINE __attribute__((noinline))
+#elif defined(_MSC_VER)
+#define BRASS_NOINLINE __declspec(noinline)
+#else
+#define BRASS_NOINLINE
+#endif

@@ -153,7 +153,8 @@ Pool& pool() {
 }
 
 struct Job {
-  std::function<void(int64_t, int64_t)> fn;
+  explicit Job(thread_pool::RangeBody f) : fn(f) {}
+  thread_pool::RangeBody fn;  // the caller's, alive until every chunk is done
   int64_t n = 0, chunk = 0, nchunks = 0;
   std::atomic<int64_t> next{0};
   std::atomic<int64_t> done{0};
@@ -195,7 +196,7 @@ void submit(std::function<void()> task, bool urgent) {
 bool in_worker() { return thread_pool_impl::t_in_worker; }
 bool in_parallel() { return thread_pool_impl::t_parallel_depth > 0; }
 
-void parallel_for_impl(int64_t n, int64_t grain, const std::function<void(int64_t, int64_t)>& fn) {
+void parallel_for_impl(int64_t n, int64_t grain, RangeBody fn) {
   using namespace thread_pool_impl;
   if (n <= 0) return;
   grain = std::max<int64_t>(grain, 1);
@@ -204,8 +205,7 @@ void parallel_for_impl(int64_t n, int64_t grain, const std::function<void(int64_
     fn(0, n);
     return;
   }
-  auto job = std::make_shared<Job>();
-  job->fn = fn;
+  auto job = std::make_shared<Job>(fn);
   job->n = n;
   int64_t max_chunks = int64_t(nt) * 4;
   job->nchunks = std::min<int64_t>((n + grain - 1) / grain, max_chunks);

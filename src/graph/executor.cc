@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "base/build_options.h"
 #include "graph/gradient.h"
 #include "imperative/autograd.h"
 #include "op/grad.h"
@@ -34,6 +35,7 @@ void check_array(const NDArray& a, const std::string& what, const std::string& n
          dev.str());
 }
 
+#if BRASS_TRAINING  // the predictor binds no gradients
 // Sublinear memory (MXNet's mirror): forward values are kept only at checkpoints, about every
 // sqrt(n)-th op; the gradient nodes read the others from copies of the forward nodes that
 // recompute them from the nearest checkpoint during backward. Ops that draw random numbers or
@@ -71,6 +73,8 @@ void mirror(const std::vector<NodePtr>& forward_ops, std::vector<NodeEntry>& gra
       if (fwd.count(e.node.get()) && !keep.count(e.node.get())) e.node = copy_of(e.node);
   }
 }
+
+#endif  // BRASS_TRAINING
 
 }  // namespace
 
@@ -162,8 +166,12 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
       shapes[v->name] = fsh[fwd.entry(sym_.outputs[i])];
       types[v->name] = fty[fwd.entry(sym_.outputs[i])];
     }
+#if BRASS_TRAINING
     grad_entries_ = gradient(sym_.outputs, hgs, xs);
     if (opt.mirror) mirror(fwd_nodes_, grad_entries_);
+#else
+    fail(BRASS_ERR_UNSUPPORTED, "bind: this build has no gradients (BRASS_TRAINING is 0); bind with grad_req null");
+#endif
   }
   // Gradients in reverse argument order: arguments come roughly in forward order, so the
   // backward nodes then run layer by layer from the top, and each layer's gradient dies soon.
@@ -413,6 +421,7 @@ void Executor::backward(const std::vector<NDArray>& head_grads, int is_train) {
     fail(BRASS_ERR_INVALID_ARGUMENT, "backward: call forward(is_train=True) first (once per backward: backward "
          "reuses the memory of the forward values it has read)");
   if (grad_args_.empty()) return;  // every grad_req is null
+#if BRASS_TRAINING
   if (!head_grads.empty() && head_grads.size() != outputs_.size())
     fail(BRASS_ERR_INVALID_ARGUMENT, "backward: ", head_grads.size(), " head gradients for ", outputs_.size(),
          " outputs");
@@ -460,6 +469,9 @@ void Executor::backward(const std::vector<NDArray>& head_grads, int is_train) {
       copy_array(g, grads_[i]);
     }
   }
+#else
+  (void)head_grads, (void)is_train;
+#endif
 }
 
 }  // namespace graph

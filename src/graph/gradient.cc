@@ -3,6 +3,7 @@
 
 #include <utility>
 
+#include "base/build_options.h"
 #include "base/ptr_map.h"
 #include "op/grad.h"
 
@@ -39,6 +40,7 @@ std::vector<NodePtr> topo_order(const std::vector<NodeEntry>& heads, const std::
   return order;
 }
 
+#if BRASS_TRAINING  // the predictor builds no gradients
 namespace {
 
 // The sum of the gradient entries that reached one value (empty when none did).
@@ -127,6 +129,8 @@ std::vector<NodeEntry> gradient(const std::vector<NodeEntry>& heads,
   }
   return out;
 }
+
+#endif  // BRASS_TRAINING
 
 }  // namespace graph
 }  // namespace brass

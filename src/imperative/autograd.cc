@@ -4,6 +4,7 @@
 #include <atomic>
 #include <string>
 
+#include "base/build_options.h"
 #include "base/ptr_map.h"
 #include "graph/gradient.h"
 #include "op/grad.h"
@@ -34,6 +35,7 @@ struct OpInfo {
 VarInfo* var_info(const Node& n) {
   return n.is_variable() ? static_cast<VarInfo*>(n.info.get()) : nullptr;
 }
+#if BRASS_TRAINING
 OpInfo* op_info(const Node& n) {
   return n.is_variable() ? nullptr : static_cast<OpInfo*>(n.info.get());
 }
@@ -68,6 +70,8 @@ struct Switches {
   }
 };
 
+#endif  // BRASS_TRAINING
+
 }  // namespace
 
 bool is_recording() { return t_recording; }
@@ -75,6 +79,7 @@ bool set_recording(bool on) { bool o = t_recording; t_recording = on; return o; 
 bool is_training() { return t_training; }
 bool set_training(bool on) { bool o = t_training; t_training = on; return o; }
 
+#if BRASS_TRAINING  // the predictor records nothing
 void mark_variables(const std::vector<NDArray*>& vars, const std::vector<Req>& reqs,
                     const std::vector<NDArray>& grads) {
   if (vars.size() != reqs.size() || vars.size() != grads.size())
@@ -97,6 +102,8 @@ void mark_variables(const std::vector<NDArray*>& vars, const std::vector<Req>& r
   }
 }
 
+#endif  // BRASS_TRAINING
+
 bool is_variable(const NDArray& x) { return !grad_of(x).is_none(); }
 
 NDArray grad_of(const NDArray& x) {
@@ -115,6 +122,7 @@ void set_grad_fresh(const NDArray& x, bool fresh) {
   v->fresh = fresh;
 }
 
+#if BRASS_TRAINING
 void record(const Op* op, const std::shared_ptr<const NodeAttrs>& attrs,
             const std::vector<NDArray>& inputs, std::vector<NDArray>& outputs) {
   bool tracked = false;
@@ -370,6 +378,8 @@ std::vector<NDArray> backward(const std::vector<NDArray>& heads,
   }
   return result;
 }
+
+#endif  // BRASS_TRAINING
 
 }  // namespace autograd
 }  // namespace brass

@@ -156,8 +156,18 @@ void write_list(Sink& s, const std::vector<NDArray>& arrays,
 // Bounds-checked reads over the input plus the context that error messages name.
 class Reader {
  public:
-  Reader(const uint8_t* p, size_t n, std::string where) : p_(p), n_(n), where_(std::move(where)) {
-    budget_ = g_load_limit.load();
+  Reader(const uint8_t* p, size_t n, std::string where, const LoadBudget& b)
+      : p_(p), n_(n), where_(std::move(where)), rule_(b.rule) {
+    budget_ = total_ = g_load_limit.load();
+    if (b.per_byte) {
+      // per_byte * n + extra, saturating.
+      uint64_t own = uint64_t(n) > (UINT64_MAX - b.extra) / b.per_byte ? UINT64_MAX : b.per_byte * n + b.extra;
+      if (own < budget_) {
+        budget_ = total_ = own;
+      } else {
+        rule_ = nullptr;
+      }
+    }
   }
   size_t pos() const { return pos_; }
   size_t left() const { return n_ - pos_; }
@@ -195,8 +205,8 @@ class Reader {
   void charge(uint64_t nbytes, const char* what) {
     if (nbytes > budget_)
       fail(BRASS_ERR_OUT_OF_MEMORY, where_, ": ", ctx_, ": ", what, " needs ", nbytes,
-           " bytes, more than the load limit allows (", budget_, " bytes left of ",
-           g_load_limit.load(), "; see set_load_limit)");
+           " bytes, more than the load limit allows (", budget_, " bytes left of ", total_, "; ",
+           rule_ ? rule_ : "see set_load_limit", ")");
     budget_ -= nbytes;
   }
 
@@ -204,8 +214,9 @@ class Reader {
   const uint8_t* p_;
   size_t n_;
   size_t pos_ = 0;
-  uint64_t budget_;
+  uint64_t budget_, total_;
   std::string where_, ctx_;
+  const char* rule_;
 };
 
 enum class ShapeKind { kI32Ndim, kI32NdimV3, kU32Ndim, kLegacy };
@@ -477,8 +488,8 @@ bool valid_utf8(const uint8_t* s, size_t n) {
   return true;
 }
 
-NamedArrays parse_list(const uint8_t* data, size_t n, const std::string& where) {
-  Reader r(data, n, where);
+NamedArrays parse_list(const uint8_t* data, size_t n, const std::string& where, const LoadBudget& budget) {
+  Reader r(data, n, where, budget);
   r.set_context("header");
   uint64_t magic = r.u64("list magic");
   if (magic != kListMagic) {
@@ -591,11 +602,11 @@ void save_ndarrays(const std::string& fname, const std::vector<NDArray>& arrays,
   }
 }
 
-NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n) {
-  return ndarray_io_impl::parse_list(data, n, "load");
+NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n, const LoadBudget& budget) {
+  return ndarray_io_impl::parse_list(data, n, "load", budget);
 }
 
-NamedArrays load_ndarrays(const std::string& fname) {
+NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
   ndarray_io_impl::FdCloser fc{::open(fname.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (fc.fd < 0) {
@@ -628,7 +639,7 @@ NamedArrays load_ndarrays(const std::string& fname) {
            " bytes)");
     got += size_t(k);
   }
-  return ndarray_io_impl::parse_list(buf.data(), buf.size(), "load '" + fname + "'");
+  return ndarray_io_impl::parse_list(buf.data(), buf.size(), "load '" + fname + "'", budget);
 }
 
 void set_load_limit(uint64_t bytes) { ndarray_io_impl::g_load_limit.store(bytes); }

@@ -22,8 +22,16 @@ std::vector<uint8_t> save_ndarrays_bytes(const std::vector<NDArray>& arrays,
 // Writes atomically: a temporary file beside fname, then rename.
 void save_ndarrays(const std::string& fname, const std::vector<NDArray>& arrays,
                    const std::vector<std::string>& names);
-NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n);
-NamedArrays load_ndarrays(const std::string& fname);
+// What one load may allocate beyond the global load limit: `per_byte` bytes for each byte of
+// input plus `extra` (per_byte 0: no such bound). Only sparse records, which are expanded to
+// dense arrays, can ask for more than their input holds. `rule` is named in the error.
+struct LoadBudget {
+  uint64_t per_byte = 0;
+  uint64_t extra = 0;
+  const char* rule = nullptr;
+};
+NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n, const LoadBudget& budget = {});
+NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget = {});
 // Upper bound on bytes one load may allocate.
 void set_load_limit(uint64_t bytes);
 

@@ -373,7 +373,9 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   for (int o = 0; o < ngiven; ++o)
     if (outputs[o].is_none()) outputs[o] = results[o];
   for (int o = ngiven; o < nout; ++o) outputs.push_back(results[o]);
+#if BRASS_TRAINING
   if (recording) autograd::record(op, held, inputs, outputs);
+#endif
   // Drop the scratch's references so memory returns to the pool when callers let go.
   results.clear();
   copy_back.clear();

@@ -21,6 +21,7 @@ def _sources():
     return [TEST_SOURCE] + rel + [
         os.path.join("src", "kernel", "cpu_features.cc"),
         os.path.join("src", "engine", "thread_pool.cc"),
+        os.path.join("src", "base", "error.cc"),
     ]
 
 

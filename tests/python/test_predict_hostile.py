@@ -24,6 +24,7 @@ def lib():
     for name, res, args in [
         ("brass_predict_last_error", C.c_char_p, []),
         ("brass_model_load", C.c_int32, [C.c_char_p, C.c_void_p, C.c_size_t, C.POINTER(P)]),
+        ("brass_model_load_files", C.c_int32, [C.c_char_p, C.c_char_p, C.POINTER(P)]),
         ("brass_model_free", None, [P]),
         ("brass_predictor_create", C.c_int32, [P, C.c_int32, C.c_int32, C.c_int32, C.POINTER(C.c_char_p), I64P,
                                                I64P, C.c_int32, C.POINTER(C.c_char_p), C.POINTER(P)]),
@@ -241,6 +242,54 @@ def test_memory_limit_refuses_terabytes():
         assert st != 0 and "limit" in msg, msg  # inputs of 3 MB: over a 1 MB limit
         L.brass_predict_set_memory_limit(0)
         assert run_model(L, json.dumps(lenet_json()).encode(), lenet_params(), LENET_SHAPE)[0] == 0
+    finally:
+        L.brass_predict_set_memory_limit(before)
+
+
+def test_loading_is_bounded_by_the_file_size(tmp_path):
+    """Reading a parameter file allocates at most 8 times its size plus 1 MiB (a sparse array
+    expanded to dense is the only way past the file's size); the symbol JSON may be 1/128 of
+    the memory limit at most. brass_predict_set_memory_limit(0) lifts both."""
+    import struct
+
+    from test_params_io import csr_record, header
+    L = lib()
+    # A 2^11 x 2^11 float32 csr array with no entries: 16 MiB dense from a 16 KB file.
+    blob = header(1) + csr_record(2 ** 11, 2 ** 11) + struct.pack("<Q", 0)
+    assert len(blob) < 17000
+    h, n = C.c_void_p(), C.c_int32()
+
+    def list_load():
+        st = L.brass_pred_list_load(blob, len(blob), C.byref(h), C.byref(n))
+        if st == 0:
+            L.brass_pred_list_free(h)
+        return st, L.brass_predict_last_error().decode() if st else ""
+
+    st, msg = list_load()
+    assert st != 0 and "8 times" in msg and str(16 << 20) in msg, msg
+    sym = json.dumps(lenet_json()).encode()
+    sym_path, params_path = tmp_path / "lenet-symbol.json", tmp_path / "lenet-0000.params"
+    sym_path.write_bytes(sym)
+    params_path.write_bytes(lenet_params())
+
+    def load_files():
+        model = C.c_void_p()
+        st = L.brass_model_load_files(str(sym_path).encode(), str(params_path).encode(), C.byref(model))
+        if st == 0:
+            L.brass_model_free(model)
+        return st, L.brass_predict_last_error().decode() if st else ""
+
+    before = L.brass_predict_memory_limit()
+    try:
+        L.brass_predict_set_memory_limit(0)
+        assert list_load()[0] == 0
+        # The JSON cap: one byte short, then exactly the text's size.
+        L.brass_predict_set_memory_limit((len(sym) - 1) * 128)
+        for st, msg in (run_model(L, sym, lenet_params(), LENET_SHAPE), load_files()):
+            assert st != 0 and "symbol JSON is %d bytes" % len(sym) in msg, msg
+        L.brass_predict_set_memory_limit(len(sym) * 128)
+        assert run_model(L, sym, lenet_params(), LENET_SHAPE) == (0, None)
+        assert load_files() == (0, "")
     finally:
         L.brass_predict_set_memory_limit(before)
 

@@ -5,6 +5,7 @@
 // geometry are in conv_params.h, shared with the CUDA kernels (cuda/nn_conv.cu).
 #include <algorithm>
 #include <cstring>
+#include <limits>
 #include <memory>
 #include <string>
 #include <type_traits>
@@ -263,22 +264,42 @@ struct ChannelPost {
   }
 };
 
-// fn(ChannelPost<T, kBn, kAct>{}) for e's work after the bias (the identity for no e).
-template <class T, class F>
-void with_post(const ConvEpilogue<T>* e, F&& fn) {
-  const bool bn = e && e->scale;
-  const ConvAct act = e ? e->act : ConvAct::kNone;
-  auto pick = [&](auto bn_tag) {
-    constexpr bool kBn = decltype(bn_tag)::value;
-    switch (act) {
-      case ConvAct::kRelu: fn(ChannelPost<T, kBn, ConvAct::kRelu>{}); break;
-      case ConvAct::kClip: fn(ChannelPost<T, kBn, ConvAct::kClip>{}); break;
-      default: fn(ChannelPost<T, kBn, ConvAct::kNone>{}); break;
+// The epilogue's work after the bias for one filter as one branch-free map for every kind
+// (identity, BN, ReLU, clip), for the depthwise planes: a depthwise output costs k*k
+// multiply-adds, so the few operations of the general map cost little, and the planes'
+// kernels (per ISA) are compiled once instead of once per kind. The same bits as ChannelPost:
+// the identity is (v - +0) * 1 + -0, which keeps -0; ReLU maps -0 to +0 (v equal to lo gives
+// lo) while clip keeps it (clip_value); NaN passes through both.
+template <class T>
+struct AnyPost {
+  T m = T(0), s = T(1), h = -T(0);
+  T lo = -std::numeric_limits<T>::infinity(), hi = std::numeric_limits<T>::infinity();
+  bool lo_on_equal = false;
+
+  static AnyPost of(const ConvEpilogue<T>* e, int64_t f) {
+    AnyPost p;
+    if (!e) return p;
+    if (e->scale) {
+      p.m = e->mean[f];
+      p.s = e->scale[f];
+      p.h = e->shift[f];
     }
-  };
-  if (bn) pick(std::true_type{});
-  else pick(std::false_type{});
-}
+    if (e->act == ConvAct::kRelu) {
+      p.lo = T(0);
+      p.lo_on_equal = true;
+    }
+    if (e->act == ConvAct::kClip) {
+      p.lo = e->lo;
+      p.hi = e->hi;
+    }
+    return p;
+  }
+  BRASS_ALWAYS_INLINE T operator()(T v) const {
+    v = (v - m) * s + h;
+    const T t = lo > v || (lo_on_equal && v == lo) ? lo : v;
+    return v > hi ? hi : t;
+  }
+};
 
 template <class T, bool kBias, bool kBn, ConvAct kAct>
 BRASS_ALWAYS_INLINE inline void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
@@ -651,17 +672,14 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
     const int64_t run = dw_run(g, g.sh * q.row_at);
     std::vector<T> buf(static_cast<size_t>(std::max(flat_n, plane + kDwVec + std::max(g.ow, run))), T(0));
     T* acc = buf.data() + plane + kDwVec;
-    with_post(epi, [&](auto kind) {
-      using P = decltype(kind);
-      for (int64_t pl = p0; pl < p1; ++pl) {
-        const P post = P::of(epi, pl % g.f);
-        // The float plane is built for the ISA's vectors too (the others as compiled).
-        if constexpr (std::is_same<T, float>::value)
-          kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { dw_plane(q, pl, buf.data(), acc, post); });
-        else
-          dw_plane(q, pl, buf.data(), acc, post);
-      }
-    });
+    for (int64_t pl = p0; pl < p1; ++pl) {
+      const AnyPost<T> post = AnyPost<T>::of(epi, pl % g.f);
+      // The float plane is built for the ISA's vectors too (the others as compiled).
+      if constexpr (std::is_same<T, float>::value)
+        kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { dw_plane(q, pl, buf.data(), acc, post); });
+      else
+        dw_plane(q, pl, buf.data(), acc, post);
+    }
   });
 }
 
@@ -791,7 +809,7 @@ void add_channel_bias(T* y, const T* bias, int64_t n, int64_t c, int64_t plane) 
 // The convolution of geometry g: y = conv(x, w) (+ bias when given), with the request.
 // w_version: the filters' contents version (OpContext::versions), 0 when unknown.
 template <class T>
-void conv_fwd_impl(const ConvGeom& g, DType t, const T* x, const T* w, const T* bias, T* y,
+void conv_fwd_impl(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y,
                    Req req, T* temp, const ConvEpilogue<T>* fused = nullptr, uint64_t w_version = 0) {
   // The bias and any fused work go in as the output's epilogue (one pass over memory less),
   // except when adding.
@@ -1012,7 +1030,7 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
     channels_first<T>(g, ConvKernel::kForward, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* x, const T* w, T* y, Req req, T* temp) {
-                        conv_fwd_impl<T>(gf, in[0].dtype, x, w, bias, y, req, temp, nullptr,
+                        conv_fwd_impl<T>(gf, x, w, bias, y, req, temp, nullptr,
                                          filters_version(ctx, g));
                       });
   });
@@ -1028,7 +1046,7 @@ void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, cons
     fail(BRASS_ERR_INTERNAL,
          "Convolution: a fused epilogue needs channels-first data of its type and a write request");
   if (ctx.req[0] == Req::kNull) return;
-  conv_fwd_impl<T>(g, in[0].dtype, in[0].ptr<T>(), in[1].ptr<T>(), prm.no_bias ? nullptr : in[2].ptr<T>(),
+  conv_fwd_impl<T>(g, in[0].ptr<T>(), in[1].ptr<T>(), prm.no_bias ? nullptr : in[2].ptr<T>(),
                    out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp), &epi, filters_version(ctx, g));
 }
 
@@ -1038,7 +1056,12 @@ void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, c
 }
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
                            const ConvEpilogue<double>& epi) {
+#ifdef BRASS_LEAN_DTYPES
+  (void)ctx, (void)in, (void)out, (void)epi;
+  fail_dtype_not_built(DType::kFloat64, "Convolution");
+#else
   conv_forward_fused(ctx, in, out, epi);
+#endif
 }
 
 #if BRASS_TRAINING
@@ -1099,7 +1122,7 @@ void deconv_bwd_data_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
     using T = decltype(tag);
     channels_first<T>(g, ConvKernel::kForward, in[0], in[1], out[0], ctx.req[0], static_cast<T*>(ctx.temp),
                       [&](const ConvGeom& gf, const T* dy, const T* w, T* dx, Req req, T* temp) {
-                        conv_fwd_impl<T>(gf, in[0].dtype, dy, w, nullptr, dx, req, temp);
+                        conv_fwd_impl<T>(gf, dy, w, nullptr, dx, req, temp);
                       });
   });
 }

@@ -604,7 +604,7 @@ Entries broadcast_grad(const NodePtr& n, const Entries& g) {
   R.add("slice_like")
       .describe("Slices the first input to the shape of the second on the given axes.")
       .inputs({"data", "shape_like"}).params<SliceLikeParam>()
-      .type_fn([](const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
+      .type_fn([](const NodeAttrs&, std::vector<int>& in, std::vector<int>& out) {
         infer::assign_type(out[0], in[0], "slice_like", "output");
         return in[0] >= 0 && in[1] >= 0;
       })
