@@ -161,6 +161,15 @@ FieldInfo& ParamSchema::add(const char* name, std::string type, size_t offset,
   return f;
 }
 
+std::shared_ptr<ParamSchema> ParamSchema::create(void* proto, void* (*copy)(const void*), void (*destroy)(void*)) {
+  std::shared_ptr<void> owned(proto, Deleter{destroy});  // deletes proto if this throws
+  auto s = std::make_shared<ParamSchema>();
+  s->proto = std::move(owned);
+  s->copy = copy;
+  s->destroy = destroy;
+  return s;
+}
+
 void FieldInfo::set(void* obj, const std::string& s) const {
   if (!choices.empty()) {
     bool ok = false;
@@ -177,7 +186,8 @@ void FieldInfo::set(void* obj, const std::string& s) const {
 
 std::shared_ptr<const void> ParamSchema::parse(
     const char* op, const std::vector<std::pair<std::string, std::string>>& kv) const {
-  std::shared_ptr<void> obj = copy ? copy(proto.get()) : nullptr;  // ops without parameters have no struct
+  // Ops without parameters have no struct.
+  std::shared_ptr<void> obj = copy ? std::shared_ptr<void>(copy(proto.get()), Deleter{destroy}) : nullptr;
   std::vector<char> seen(fields.size(), 0);
   for (auto& [k, v] : kv) {
     if (k.size() > 4 && k.compare(0, 2, "__") == 0 && k.compare(k.size() - 2, 2, "__") == 0)

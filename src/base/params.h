@@ -119,9 +119,12 @@ struct FieldInfo {
   std::vector<std::string> choices;                    // MXNet's enum parameters; empty: any
   // Checks and parses `s` into the member of the struct at `obj`.
   void set(void* obj, const std::string& s) const;
-  // For FieldBuilder (out of line: they run once per field, at registration).
+  // For FieldBuilder (out of line: they run once per field, at registration, and a call is
+  // smaller than a string built in place; per type, not per field).
   BRASS_NOINLINE void set_doc(const char* d);
   BRASS_NOINLINE void set_default_str(std::string s);
+  template <class T>
+  BRASS_NOINLINE void set_default_of(const T& v) { set_default_str(ParamTraits<T>::str(v)); }
   BRASS_NOINLINE void set_choices(std::vector<std::string> words);
 };
 
@@ -147,7 +150,7 @@ class FieldBuilder {
   FieldBuilder(FieldInfo* f, P* proto, T P::*m) : f_(f), proto_(proto), m_(m) {}
   // The default lives in the schema's prototype struct, which every parse starts from.
   FieldBuilder& set_default(T v) {
-    f_->set_default_str(ParamTraits<T>::str(v));
+    f_->set_default_of(v);
     proto_->*m_ = std::move(v);
     return *this;
   }
@@ -176,12 +179,26 @@ class FieldBuilder {
 // struct type.
 class ParamSchema {
  public:
-  // A new field (out of line: it runs once per field, at registration).
+  // A new field of type T (out of line: it runs once per field, at registration).
+  template <class T>
+  BRASS_NOINLINE FieldInfo& add(const char* name, size_t offset) {
+    return add(name, ParamTraits<T>::type(), offset, &parse_member<T>);
+  }
   BRASS_NOINLINE FieldInfo& add(const char* name, std::string type, size_t offset,
                                 void (*from_text)(void*, const std::string&));
   std::vector<FieldInfo> fields;
-  std::shared_ptr<void> proto;                                  // null: no parameters
-  std::shared_ptr<void> (*copy)(const void* proto) = nullptr;  // a new struct from proto
+  // Structs are held as shared_ptr<void> with one deleter type for every struct (a
+  // make_shared per struct type would add a control block class, its vtable and typeinfo).
+  struct Deleter {
+    void (*destroy)(void*);
+    void operator()(void* p) const { destroy(p); }
+  };
+  std::shared_ptr<void> proto;              // null: no parameters
+  void* (*copy)(const void*) = nullptr;     // a new struct from proto (owned by the caller)
+  void (*destroy)(void*) = nullptr;         // deletes one
+  // A schema owning `proto` (the same for every struct type: out of line).
+  BRASS_NOINLINE static std::shared_ptr<ParamSchema> create(void* proto, void* (*copy)(const void*),
+                                                            void (*destroy)(void*));
   // Parses key/value strings into a new struct; `op` names the operator in errors.
   std::shared_ptr<const void> parse(const char* op, const std::vector<std::pair<std::string, std::string>>& kv) const;
 };
@@ -193,7 +210,7 @@ class ParamSpec {
   template <class T>
   FieldBuilder<P, T> field(const char* name, T P::*m) {
     size_t offset = size_t(reinterpret_cast<const char*>(&(proto_->*m)) - reinterpret_cast<const char*>(proto_));
-    FieldInfo& f = s_->add(name, ParamTraits<T>::type(), offset, &parse_member<T>);
+    FieldInfo& f = s_->template add<T>(name, offset);
     return FieldBuilder<P, T>(&f, proto_, m);
   }
 
@@ -204,12 +221,12 @@ class ParamSpec {
 
 template <class P>
 std::shared_ptr<ParamSchema> make_schema() {
-  auto s = std::make_shared<ParamSchema>();
-  auto proto = std::make_shared<P>();
-  ParamSpec<P> spec(s.get(), proto.get());
+  P* proto = new P();
+  auto s = ParamSchema::create(
+      proto, [](const void* p) -> void* { return new P(*static_cast<const P*>(p)); },
+      [](void* p) { delete static_cast<P*>(p); });
+  ParamSpec<P> spec(s.get(), proto);
   P::declare(spec);
-  s->proto = proto;
-  s->copy = [](const void* p) -> std::shared_ptr<void> { return std::make_shared<P>(*static_cast<const P*>(p)); };
   return s;
 }
 

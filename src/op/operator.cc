@@ -10,6 +10,22 @@
 
 namespace brass {
 
+Op& Op::describe(const char* d) {
+  doc = d;
+  return *this;
+}
+
+Op& Op::inputs(std::initializer_list<const char*> names) {
+  input_names.assign(names.begin(), names.end());
+  num_inputs = int(input_names.size());
+  return *this;
+}
+
+Op& Op::outputs_named(std::initializer_list<const char*> names) {
+  output_names.assign(names.begin(), names.end());
+  return *this;
+}
+
 Op& Op::alias(const char* a) {
   aliases.emplace_back(a);
   OpRegistry::get().add_alias(a, this);
@@ -39,16 +55,16 @@ const Op* OpRegistry::find(const std::string& name) const {
 }
 
 Op& Op::shape_fn(ShapeFn f) {
-  using Fn = bool (*)(const NodeAttrs&, std::vector<Shape>&, std::vector<Shape>&);
-  const Fn* p = f.target<Fn>();
+  using Ptr = bool (*)(const NodeAttrs&, std::vector<Shape>&, std::vector<Shape>&);
+  const Ptr* p = f.target<Ptr>();
   if (p && *p == &infer::same_shape) partial_shape = true;
   infer_shape = std::move(f);
   return *this;
 }
 
 Op& Op::type_fn(TypeFn f) {
-  using Fn = bool (*)(const NodeAttrs&, std::vector<int>&, std::vector<int>&);
-  const Fn* p = f.target<Fn>();
+  using Ptr = bool (*)(const NodeAttrs&, std::vector<int>&, std::vector<int>&);
+  const Ptr* p = f.target<Ptr>();
   if (p && *p == &infer::same_type) partial_type = true;
   infer_type = std::move(f);
   return *this;

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -14,8 +15,10 @@
 #include "base/build_options.h"
 #include "base/device.h"
 #include "base/dtype.h"
+#include "base/fn.h"
 #include "base/params.h"
 #include "base/shape.h"
+#include "base/xinline.h"
 #include "ndarray/ndarray.h"
 
 namespace brass {
@@ -85,22 +88,18 @@ struct Node {
 // output (the gradient of the loss with respect to that output; empty when it is zero), the
 // gradient entries of its inputs, one per input (empty where no gradient flows, e.g. to an
 // index). Written once; autograd, the symbolic gradient pass and hybridized blocks all use it.
-using GradFn = std::function<std::vector<NodeEntry>(const NodePtr& node,
-                                                    const std::vector<NodeEntry>& out_grads)>;
+using GradFn = Fn<std::vector<NodeEntry>(const NodePtr& node, const std::vector<NodeEntry>& out_grads)>;
 
-using ComputeFn = std::function<void(const OpContext&, const std::vector<TBlob>& in,
-                                     const std::vector<TBlob>& out)>;
+using ComputeFn = Fn<void(const OpContext&, const std::vector<TBlob>& in, const std::vector<TBlob>& out)>;
 // A computation on arrays, run by invoke on the calling thread instead of a kernel pushed to
 // the engine (it pushes work of its own: custom Python functions).
-using NDComputeFn = std::function<void(const NodeAttrs&, const std::vector<NDArray>& in,
-                                       const std::vector<NDArray>& out)>;
+using NDComputeFn = Fn<void(const NodeAttrs&, const std::vector<NDArray>& in, const std::vector<NDArray>& out)>;
 // Shape/type inference: fill what can be known (unknown: ndim -1 or extents -1; dtype -1),
 // throw on contradiction; return true when every shape/type is known.
-using ShapeFn = std::function<bool(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out)>;
-using TypeFn = std::function<bool(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out)>;
-using CountFn = std::function<int(const NodeAttrs&)>;
-using TempFn = std::function<size_t(const NodeAttrs&, const std::vector<TBlob>& in,
-                                    const std::vector<TBlob>& out)>;
+using ShapeFn = Fn<bool(const NodeAttrs&, std::vector<Shape>& in, std::vector<Shape>& out)>;
+using TypeFn = Fn<bool(const NodeAttrs&, std::vector<int>& in, std::vector<int>& out)>;
+using CountFn = Fn<int(const NodeAttrs&)>;
+using TempFn = Fn<size_t(const NodeAttrs&, const std::vector<TBlob>& in, const std::vector<TBlob>& out)>;
 
 struct Op {
   std::string name;
@@ -114,11 +113,11 @@ struct Op {
   // The names of a call's inputs when they depend on its parameters (a subsequence of
   // input_names, e.g. CTCLoss's label_lengths without data_lengths); empty: the first
   // inputs_for(attrs) of input_names.
-  std::function<std::vector<std::string>(const NodeAttrs&)> input_names_fn;
+  Fn<std::vector<std::string>(const NodeAttrs&)> input_names_fn;
   std::vector<int> mutate_inputs;     // aux states: inputs the op writes
   // Instead of mutate_inputs, when which inputs the op writes depends on its parameters
   // (multi_sgd_mom_update: one momentum per weight).
-  std::function<std::vector<int>(const NodeAttrs&)> mutate_fn;
+  Fn<std::vector<int>(const NodeAttrs&)> mutate_fn;
   std::shared_ptr<ParamSchema> schema = std::make_shared<ParamSchema>();
   ShapeFn infer_shape;
   TypeFn infer_type;
@@ -146,8 +145,12 @@ struct Op {
   std::shared_ptr<const NodeAttrs> default_attrs;  // parsed defaults, for the hot path
 
   // Builder interface used at registration.
-  Op& describe(const std::string& d) { doc = d; return *this; }
+  // The builders that take text are out of line: hundreds of registrations call them, and a
+  // string or a list of strings built at each call would make the library bigger.
+  BRASS_NOINLINE Op& describe(const char* d);
+  Op& describe(const std::string& d) { return describe(d.c_str()); }
   Op& alias(const char* a);
+  BRASS_NOINLINE Op& inputs(std::initializer_list<const char*> names);
   Op& inputs(std::vector<std::string> names) {
     input_names = std::move(names);
     num_inputs = int(input_names.size());
@@ -155,7 +158,7 @@ struct Op {
   }
   Op& set_num_inputs(CountFn f) { num_inputs = -1; num_inputs_fn = std::move(f); return *this; }
   // Inputs named per call (input_names_fn); their count follows.
-  Op& inputs_named(std::function<std::vector<std::string>(const NodeAttrs&)> f) {
+  Op& inputs_named(Fn<std::vector<std::string>(const NodeAttrs&)> f) {
     input_names_fn = f;
     num_inputs = -1;
     num_inputs_fn = [f](const NodeAttrs& a) { return int(f(a).size()); };
@@ -172,7 +175,7 @@ struct Op {
   Op& partial_infer() { partial_shape = partial_type = true; return *this; }
   Op& set_pointwise() { pointwise = true; return *this; }
   Op& add_req() { add_to = true; return *this; }
-  Op& outputs_named(std::vector<std::string> names) { output_names = std::move(names); return *this; }
+  BRASS_NOINLINE Op& outputs_named(std::initializer_list<const char*> names);
   // Variables that a symbol creates for these inputs get this __init__ (BatchNorm's moving
   // stats: zeros and ones).
   Op& init_inputs(std::vector<std::pair<int, std::string>> inits) { input_init = std::move(inits); return *this; }
@@ -191,7 +194,7 @@ struct Op {
   Op& grad(F&&) { return *this; }
 #endif
   Op& mutates(std::vector<int> idx) { mutate_inputs = std::move(idx); return *this; }
-  Op& mutates(std::function<std::vector<int>(const NodeAttrs&)> f) {
+  Op& mutates(Fn<std::vector<int>(const NodeAttrs&)> f) {
     mutate_fn = std::move(f);
     return *this;
   }
