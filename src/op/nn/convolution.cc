@@ -296,7 +296,9 @@ struct AnyPost {
   }
   BRASS_ALWAYS_INLINE T operator()(T v) const {
     v = (v - m) * s + h;
-    const T t = lo > v || (lo_on_equal && v == lo) ? lo : v;
+    // Bitwise, not short-circuit, so that the loops this is inlined into stay vectorized.
+    const bool low = (lo > v) | (lo_on_equal & (v == lo));
+    const T t = low ? lo : v;
     return v > hi ? hi : t;
   }
 };
