@@ -678,7 +678,7 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
       const AnyPost<T> post = AnyPost<T>::of(epi, pl % g.f);
       // The float plane is built for the ISA's vectors too (the others as compiled).
       if constexpr (std::is_same<T, float>::value)
-        kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { dw_plane(q, pl, buf.data(), acc, post); });
+        kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE { dw_plane(q, pl, buf.data(), acc, post); });
       else
         dw_plane(q, pl, buf.data(), acc, post);
     }
