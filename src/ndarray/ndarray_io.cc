@@ -508,6 +508,10 @@ NamedArrays parse_list(const uint8_t* data, size_t n, const std::string& where, 
   for (uint64_t i = 0; i < count; ++i) {
     r.set_context("record " + std::to_string(i));
     out.arrays.push_back(read_record(r));
+    // Written here on the host: a version names the contents from now on, so what is derived
+    // from them (a convolution's packed filters) is made once and kept.
+    const VarPtr v = out.arrays.back().var();
+    mark_written(&v, 1);
   }
   r.set_context("names");
   uint64_t k = r.u64("name count");
