@@ -13,6 +13,7 @@
 #include "engine/thread_pool.h"
 #include "imperative/autograd.h"
 #include "kernel/cpu_features.h"
+#include "kernel/gemm.h"
 #include "ndarray/ndarray.h"
 #include "ndarray/ndarray_io.h"
 #include "op/operator.h"
@@ -484,6 +485,15 @@ brass_status brass_storage_info(brass_device_type dev_type, int32_t dev_id, uint
 brass_status brass_storage_release(brass_device_type dev_type, int32_t dev_id) {
   API_BEGIN();
   storage::release(Device{dev_type, dev_id});
+  API_END();
+}
+
+brass_status brass_kept_info(uint64_t* entries, uint64_t* bytes, uint64_t* made) {
+  API_BEGIN();
+  const kernel::KeptInfo k = kernel::kept_info();
+  if (entries) *entries = k.entries;
+  if (bytes) *bytes = k.bytes;
+  if (made) *made = k.made;
   API_END();
 }
 

@@ -277,6 +277,10 @@ BRASS_API brass_status brass_storage_info(brass_device_type dev_type, int32_t de
                                           uint64_t *in_use, uint64_t *pooled);
 /* Return the pool's free blocks of a device to the system. */
 BRASS_API brass_status brass_storage_release(brass_device_type dev_type, int32_t dev_id);
+/* What inference keeps prepared on the CPU (convolution filters packed for the GEMM or taken to
+** Winograd's domain, kept while the weights are unchanged; BRASS_PACK_CACHE_MB caps it): values
+** kept, their bytes, and how many values have been prepared since the process started. */
+BRASS_API brass_status brass_kept_info(uint64_t *entries, uint64_t *bytes, uint64_t *made);
 
 /* ---- Files (MXNet's NDArray list format, .params) -------------------------------------- */
 

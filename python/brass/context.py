@@ -3,7 +3,7 @@ import threading
 
 from .base import check, ffi, lib
 
-__all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context", "num_gpus", "memory_info"]
+__all__ = ["Context", "cpu", "gpu", "cpu_pinned", "current_context", "num_gpus", "memory_info", "kept_info"]
 
 
 class Context:
@@ -95,3 +95,12 @@ def memory_info(ctx=None):
     b = ffi.new("uint64_t*")
     check(lib.brass_storage_info(ctx.device_typeid, ctx.device_id, a, b))
     return {"in_use": a[0], "pooled": b[0]}
+
+
+def kept_info():
+    """What inference keeps prepared on the CPU (convolution filters packed, or in Winograd's
+    domain, while their weights are unchanged): ``{'entries': values kept, 'bytes': their size,
+    'made': values prepared since the process started}``."""
+    e, b, m = ffi.new("uint64_t*"), ffi.new("uint64_t*"), ffi.new("uint64_t*")
+    check(lib.brass_kept_info(e, b, m))
+    return {"entries": e[0], "bytes": b[0], "made": m[0]}

@@ -481,6 +481,11 @@ class PackCache {
     lru_.splice(lru_.begin(), lru_, it->second.lru);
     return it->second.packed;
   }
+  KeptInfo info() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return {uint64_t(map_.size()), uint64_t(bytes_), made_.load()};
+  }
+  void count_made() { made_.fetch_add(1, std::memory_order_relaxed); }
   void put(const CacheKey& key, uint64_t version, std::shared_ptr<const void> packed, size_t bytes) {
     if (bytes > cap_) return;
     std::lock_guard<std::mutex> lk(mu_);
@@ -518,6 +523,7 @@ class PackCache {
   std::unordered_map<CacheKey, Entry, CacheKeyHash> map_;
   std::list<CacheKey> lru_;  // most recently used first
   size_t bytes_ = 0, cap_ = 0;
+  std::atomic<uint64_t> made_{0};
 };
 
 }  // namespace gemm_impl
@@ -531,10 +537,13 @@ std::shared_ptr<const void> kept_or_made(
     if (auto kept = cache.find(key, version)) return kept;
   }
   auto made = make();
+  cache.count_made();
   if (version) cache.put(key, version, made.first, made.second);
   return made.first;
 }
 }  // namespace gemm_impl
+
+KeptInfo kept_info() { return gemm_impl::PackCache::get().info(); }
 
 std::shared_ptr<const void> derived_cached(
     const void* a, int kind, int64_t m, int64_t k, uint64_t version,

@@ -85,6 +85,13 @@ std::shared_ptr<const void> derived_cached(
     const void* a, int kind, int64_t m, int64_t k, uint64_t version,
     const std::function<std::pair<std::shared_ptr<const void>, size_t>()>& make);
 
+// What the cache of pack_a_cached and derived_cached holds: values kept, their bytes, and how
+// many values have been made since the process started (kept or not, version 0 included).
+struct KeptInfo {
+  uint64_t entries = 0, bytes = 0, made = 0;
+};
+KeptInfo kept_info();
+
 // C (m x n) = alpha * A * op(B) + beta * C with A packed by pack_a; B is (trans_b, b, ldb) or,
 // when packer is given, whatever it packs. The same bits as sgemm/dgemm of the same operands.
 template <class T>

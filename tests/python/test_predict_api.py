@@ -171,6 +171,39 @@ def test_brass_api_runs_an_exported_model(exported):
     err(LIB.brass_predictor_forward(pred), 6, "predictor")  # freed: refused, not dereferenced
 
 
+def test_prepared_filters_are_made_once_and_shared(tmp_path):
+    """A predictor prepares each convolution's filters (Winograd's transform for the 3x3, the
+    GEMM packing for the 1x1) on its first forward and keeps them: later forwards, and other
+    predictors of the same model, prepare nothing and give the same outputs."""
+    rng = np.random.RandomState(3)
+    data = mx.sym.var("data")
+    h = mx.sym.Convolution(data, num_filter=16, kernel=(3, 3), pad=(1, 1), name="c3")
+    h = mx.sym.Convolution(mx.sym.relu(h), num_filter=8, kernel=(1, 1), name="c1")
+    shapes = {"c3_weight": (16, 16, 3, 3), "c3_bias": (16,), "c1_weight": (8, 16, 1, 1), "c1_bias": (8,)}
+    params = {k: rng.uniform(-1, 1, s).astype(np.float32) for k, s in shapes.items()}
+    h.save(str(tmp_path / "m-symbol.json"))
+    mx.nd.save(str(tmp_path / "m-0000.params"), {"arg:" + k: mx.nd.array(v) for k, v in params.items()})
+    x = rng.uniform(-1, 1, (1, 16, 16, 16)).astype(np.float32)
+    want = h.eval(ctx=mx.cpu(), data=mx.nd.array(x), **{k: mx.nd.array(v) for k, v in params.items()})[0].asnumpy()
+
+    model = load(str(tmp_path / "m-symbol.json"), str(tmp_path / "m-0000.params"))
+    preds = []
+    for _ in range(2):
+        status, pred = create(model, {"data": x.shape})
+        ok(status)
+        preds.append(pred)
+    made = mx.context.kept_info()["made"]
+    np.testing.assert_allclose(run(preds[0], "data", x), want, rtol=1e-4, atol=1e-4)
+    first = mx.context.kept_info()["made"] - made
+    assert first == 2, first  # one per convolution
+    for pred in preds + preds:
+        np.testing.assert_allclose(run(pred, "data", x), want, rtol=1e-4, atol=1e-4)
+    assert mx.context.kept_info()["made"] - made == first
+    for pred in preds:
+        LIB.brass_predictor_free(pred)
+    LIB.brass_model_free(model)
+
+
 def test_internal_outputs_and_unprefixed_names(exported, tmp_path):
     net = exported["net"]
     # Parameters saved with bare names (no arg:/aux:) load too.
