@@ -1,7 +1,7 @@
 // SGEMM/DGEMM throughput of brass::kernel::sgemm called directly, for tuning the kernels
 // without the Python package. Build (from the repository root):
 //   g++ -std=c++17 -O2 -I src -I include -I . benchmarks/gemm_bench.cc src/kernel/gemm*.cc
-//   (continued) src/kernel/cpu_features.cc src/engine/thread_pool.cc -pthread -o /tmp/gemm_bench
+//   (continued) src/kernel/cpu_features.cc src/engine/thread_pool.cc src/base/error.cc src/base/host_memory.cc -pthread -o /tmp/gemm_bench
 //   BRASS_NUM_THREADS=1 /tmp/gemm_bench [sizes...]   (BRASS_ISA=avx2 forces a kernel family)
 // Options: -d (float64), -t (A and B transposed), -r SECONDS (time per size), -c (time by the
 // calling thread's CPU clock: steadier on a busy machine, meaningful with one thread only),

@@ -405,7 +405,7 @@ brass_status brass_model_load_files(const char* symbol_path, const char* params_
   need(out, "out");
   std::string json = read_symbol_file(symbol_path);
   need(params_path, "parameter file");
-  auto m = load_model(json.c_str(), load_ndarrays(params_path, load_budget()));
+  auto m = load_model(json.c_str(), load_ndarrays(params_path, load_budget(), /*share_file=*/true));
   *out = reinterpret_cast<brass_model_t>(insert(HandleKind::kModel, std::move(m)));
   API_END();
 }

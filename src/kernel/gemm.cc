@@ -13,6 +13,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/host_memory.h"
 #include "base/xinline.h"
 #include "engine/thread_pool.h"
 #include "kernel/cpu_features.h"
@@ -112,7 +113,7 @@ struct Scratch {
       p = nullptr;
       bytes = 0;
       size_t rounded = (n + 63) / 64 * 64;
-      p = std::aligned_alloc(64, rounded);
+      p = host_alloc(rounded);
       if (!p) throw std::bad_alloc();
       bytes = rounded;
     }
@@ -425,7 +426,7 @@ PackedA<T> pack_a(bool ta, int64_t m, int64_t k, const T* a, int64_t lda) {
   p.kc = gemm_impl::ceil_div(k, gemm_impl::ceil_div(k, kd.kc));
   p.mp = gemm_impl::round_up(m, kd.mr);
   const size_t bytes = gemm_impl::round_up(int64_t(sizeof(T)) * p.mp * k + gemm_internal::kPackSlack, 64);
-  p.data.reset(static_cast<T*>(std::aligned_alloc(64, bytes)));
+  p.data.reset(static_cast<T*>(host_alloc(bytes)));
   if (!p.data) throw std::bad_alloc();
   // Blocks of depth kc, each holding every row's panels (the layout run_tile reads).
   const int64_t panels = p.mp / kd.mr, blocks = gemm_impl::ceil_div(k, p.kc);

@@ -29,11 +29,11 @@ NDArray::NDArray(const Shape& shape, DType dtype, Device dev)
 }
 
 NDArray NDArray::from_external(void* data, const Shape& shape, DType dtype, Device dev,
-                               std::function<void()> release) {
+                               std::function<void()> release, bool owner_writes) {
   NDArray a;
   a.chunk_ = std::make_shared<Chunk>();
   a.chunk_->external = data;
-  a.chunk_->var.untracked.store(true);  // its owner writes it as it likes
+  a.chunk_->var.untracked.store(owner_writes);
   a.chunk_->release = std::move(release);
   a.chunk_->dev = dev;
   a.chunk_->nbytes = size_t(checked_product(shape.data(), shape.ndim(), "array")) * dtype_size(dtype);

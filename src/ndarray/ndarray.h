@@ -43,8 +43,10 @@ class NDArray {
  public:
   NDArray() = default;
   NDArray(const Shape& shape, DType dtype, Device dev);  // allocates, uninitialized
+  // Memory owned elsewhere, released by `release` when the last user is gone. owner_writes:
+  // its owner may write it behind the engine's back, so versions do not name its contents.
   static NDArray from_external(void* data, const Shape& shape, DType dtype, Device dev,
-                               std::function<void()> release);
+                               std::function<void()> release, bool owner_writes = true);
 
   bool is_none() const { return !chunk_; }
   const Shape& shape() const { return shape_; }

@@ -7,12 +7,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
+
+#include "base/host_memory.h"
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 // Array data is copied verbatim between memory and the file.
@@ -171,6 +177,9 @@ class Reader {
   }
   size_t pos() const { return pos_; }
   size_t left() const { return n_ - pos_; }
+  // The buffer being read, when arrays may use it in place.
+  const std::shared_ptr<uint8_t>& shared() const { return shared_; }
+  void set_shared(std::shared_ptr<uint8_t> buf) { shared_ = std::move(buf); }
   void set_context(std::string ctx) { ctx_ = std::move(ctx); }
 
   template <class... A>
@@ -217,6 +226,7 @@ class Reader {
   uint64_t budget_, total_;
   std::string where_, ctx_;
   const char* rule_;
+  std::shared_ptr<uint8_t> shared_;
 };
 
 enum class ShapeKind { kI32Ndim, kI32NdimV3, kU32Ndim, kLegacy };
@@ -288,6 +298,10 @@ NDArray read_dense(Reader& r, const Shape& shape, DType t) {
   uint64_t nbytes = byte_size(r, shape, t, "shape");
   // Checked against the input before allocating: dense data never exceeds the file.
   const uint8_t* src = r.take(nbytes, "data");
+  // In place in a shared buffer when aligned for the type (bool data is normalized: a copy).
+  if (r.shared() && nbytes && t != DType::kBool && reinterpret_cast<uintptr_t>(src) % dtype_size(t) == 0)
+    return NDArray::from_external(const_cast<uint8_t*>(src), shape, t, Device::cpu(),
+                                  [keep = r.shared()]() mutable { keep.reset(); }, false);
   r.charge(nbytes, "data");
   NDArray a(shape, t, Device::cpu());
   if (nbytes) std::memcpy(a.data(), src, size_t(nbytes));
@@ -488,8 +502,10 @@ bool valid_utf8(const uint8_t* s, size_t n) {
   return true;
 }
 
-NamedArrays parse_list(const uint8_t* data, size_t n, const std::string& where, const LoadBudget& budget) {
+NamedArrays parse_list(const uint8_t* data, size_t n, const std::string& where, const LoadBudget& budget,
+                       std::shared_ptr<uint8_t> shared = nullptr) {
   Reader r(data, n, where, budget);
+  r.set_shared(std::move(shared));
   r.set_context("header");
   uint64_t magic = r.u64("list magic");
   if (magic != kListMagic) {
@@ -610,7 +626,7 @@ NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n, const LoadBudget&
   return ndarray_io_impl::parse_list(data, n, "load", budget);
 }
 
-NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget) {
+NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget, bool share_file) {
   // O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
   ndarray_io_impl::FdCloser fc{::open(fname.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK)};
   if (fc.fd < 0) {
@@ -629,10 +645,12 @@ NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget) {
   if (size > limit || size > uint64_t(SIZE_MAX / 2))
     fail(BRASS_ERR_OUT_OF_MEMORY, "load '", fname, "': file of ", size,
          " bytes is larger than the load limit (", limit, " bytes; see set_load_limit)");
-  std::vector<uint8_t> buf(static_cast<size_t>(size));
+  // Not zeroed first: read() fills every byte that parsing reads.
+  std::shared_ptr<uint8_t> buf(static_cast<uint8_t*>(host_alloc(std::max<size_t>(size_t(size), 1))), std::free);
+  if (!buf) fail(BRASS_ERR_OUT_OF_MEMORY, "load '", fname, "': out of memory for ", size, " bytes");
   size_t got = 0;
-  while (got < buf.size()) {
-    ssize_t k = ::read(fc.fd, buf.data() + got, buf.size() - got);
+  while (got < size_t(size)) {
+    ssize_t k = ::read(fc.fd, buf.get() + got, size_t(size) - got);
     if (k < 0 && errno == EINTR) continue;
     if (k < 0) {
       int e = errno;
@@ -643,7 +661,8 @@ NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget) {
            " bytes)");
     got += size_t(k);
   }
-  return ndarray_io_impl::parse_list(buf.data(), buf.size(), "load '" + fname + "'", budget);
+  return ndarray_io_impl::parse_list(buf.get(), size_t(size), "load '" + fname + "'", budget,
+                                     share_file ? buf : nullptr);
 }
 
 void set_load_limit(uint64_t bytes) { ndarray_io_impl::g_load_limit.store(bytes); }

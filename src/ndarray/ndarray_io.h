@@ -31,7 +31,10 @@ struct LoadBudget {
   const char* rule = nullptr;
 };
 NamedArrays load_ndarrays_bytes(const uint8_t* data, size_t n, const LoadBudget& budget = {});
-NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget = {});
+// share_file: the file is read once into memory that its dense arrays then use in place (when
+// aligned for their type) instead of copies; it is kept while any of them lives. Loading a
+// model's weights then touches their memory once.
+NamedArrays load_ndarrays(const std::string& fname, const LoadBudget& budget = {}, bool share_file = false);
 // Upper bound on bytes one load may allocate.
 void set_load_limit(uint64_t bytes);
 

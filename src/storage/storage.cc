@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/error.h"
+#include "base/host_memory.h"
 
 namespace brass {
 
@@ -49,7 +50,7 @@ void* sys_alloc(size_t n, Device dev) {
     if (!cuda_hooks::device_malloc) fail(BRASS_ERR_DEVICE, "no CUDA support in this build");
     return cuda_hooks::device_malloc(n, dev.id);
   }
-  return std::aligned_alloc(kAlign, n);
+  return host_alloc(n);
 }
 
 void sys_free(void* p, Device dev) {

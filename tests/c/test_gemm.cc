@@ -3,7 +3,7 @@
 // alpha/beta variants, padded leading dimensions, and the same bits however C is split.
 // Built and run by tests/python/test_gemm_native.py (natively and for aarch64 under qemu):
 //   g++ -std=c++17 -O2 -I src -I include -I . tests/c/test_gemm.cc src/kernel/gemm*.cc
-//       src/kernel/cpu_features.cc src/engine/thread_pool.cc -pthread
+//       src/kernel/cpu_features.cc src/engine/thread_pool.cc src/base/error.cc src/base/host_memory.cc -pthread
 #include <atomic>
 #include <cmath>
 #include <cstdarg>

@@ -22,6 +22,7 @@ def _sources():
         os.path.join("src", "kernel", "cpu_features.cc"),
         os.path.join("src", "engine", "thread_pool.cc"),
         os.path.join("src", "base", "error.cc"),
+        os.path.join("src", "base", "host_memory.cc"),
     ]
 
 

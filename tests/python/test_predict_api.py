@@ -204,6 +204,41 @@ def test_prepared_filters_are_made_once_and_shared(tmp_path):
     LIB.brass_model_free(model)
 
 
+@pytest.mark.parametrize("lead", [0, 1, 2, 3])
+def test_weights_at_any_offset_in_the_file(tmp_path, lead):
+    """Loading from a file uses the weights where the file holds them when they are aligned for
+    their type, and copies them when not: an unused float16 array of `lead` elements ahead of
+    them shifts every later record by 2 * lead bytes. Outputs match those of the same bytes
+    loaded from memory (always copied) and of Python."""
+    rng = np.random.RandomState(lead)
+    data = mx.sym.var("data")
+    h = mx.sym.FullyConnected(data, num_hidden=5, name="fc1")
+    h = mx.sym.FullyConnected(mx.sym.relu(h), num_hidden=3, name="fc2")
+    params = {"arg:fc1_weight": rng.uniform(-1, 1, (5, 7)).astype(np.float32),
+              "arg:fc1_bias": rng.uniform(-1, 1, (5,)).astype(np.float32),
+              "arg:fc2_weight": rng.uniform(-1, 1, (3, 5)).astype(np.float32),
+              "arg:fc2_bias": rng.uniform(-1, 1, (3,)).astype(np.float32)}
+    arrays = {"arg:unused": mx.nd.array(np.arange(lead), dtype="float16")} if lead else {}
+    arrays.update({k: mx.nd.array(v) for k, v in params.items()})
+    h.save(str(tmp_path / "m-symbol.json"))
+    mx.nd.save(str(tmp_path / "m-0000.params"), arrays)
+    x = rng.uniform(-1, 1, (2, 7)).astype(np.float32)
+    want = h.eval(ctx=mx.cpu(), data=mx.nd.array(x), **{k[4:]: mx.nd.array(v) for k, v in params.items()})[0]
+    from_file = load(str(tmp_path / "m-symbol.json"), str(tmp_path / "m-0000.params"))
+    raw = (tmp_path / "m-0000.params").read_bytes()
+    from_bytes = P()
+    ok(LIB.brass_model_load((tmp_path / "m-symbol.json").read_bytes(), raw, len(raw), C.byref(from_bytes)))
+    outs = []
+    for model in (from_file, from_bytes):
+        status, pred = create(model, {"data": x.shape})
+        ok(status)
+        LIB.brass_model_free(model)  # the predictor keeps the weights (and the file's buffer) alive
+        outs.append(run(pred, "data", x))
+        LIB.brass_predictor_free(pred)
+    assert outs[0].tobytes() == outs[1].tobytes()
+    np.testing.assert_allclose(outs[0], want.asnumpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_internal_outputs_and_unprefixed_names(exported, tmp_path):
     net = exported["net"]
     # Parameters saved with bare names (no arg:/aux:) load too.
