@@ -201,11 +201,17 @@ CONV_CASES = [
     ((2, 2, 7, 70), 2, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=2)),
     ((1, 2, 9, 41), 4, dict(kernel=(3, 3), stride=(1, 2), pad=(2, 2), dilate=(2, 2), num_group=2)),
     ((1, 2, 9, 13), 2, dict(kernel=(3, 3), stride=(2, 1), dilate=(2, 1), num_group=2, no_bias=True)),
-    # 3x3 depthwise, stride 1, padding 1 on short rows (the plane as one run), single rows and
-    # columns
+    # 3x3 depthwise, stride 1, padding 1: short rows (the plane as one run, from copies), single
+    # rows and columns; rows of 32 and more (the rows between the first and last as one run,
+    # read in place): one, two, three and more rows, a multiplier
     ((2, 3, 7, 9), 3, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
     ((1, 2, 1, 5), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
     ((1, 2, 4, 1), 4, dict(kernel=(3, 3), pad=(1, 1), num_group=2, no_bias=True)),
+    ((1, 2, 2, 40), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
+    ((1, 3, 5, 2), 3, dict(kernel=(3, 3), pad=(1, 1), num_group=3)),
+    ((2, 2, 12, 67), 4, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
+    ((1, 2, 1, 33), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2, no_bias=True)),
+    ((1, 2, 3, 32), 2, dict(kernel=(3, 3), pad=(1, 1), num_group=2)),
     # 3x3 depthwise, stride 2, padding 1 on even extents (the four phases as one run): square,
     # wide, a single output, with a multiplier
     ((2, 3, 8, 8), 3, dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1), num_group=3)),

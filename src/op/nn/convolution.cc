@@ -375,8 +375,9 @@ struct DwPlan {
   Req req;
   int64_t s, len, stride, row_at, dp, hp;
   const int64_t *tap_at, *lo, *hi;  // per kx: offset in a row's phases; per phase: data span
-  // 3x3, stride 1, padding 1 (MobileNet's): the plane is read as one run (see dw_plane_flat).
-  bool flat;
+  // 3x3, stride 1, padding 1 (MobileNet's): short rows (under 32) are read as one run from
+  // copies (see dw_plane_flat); longer ones, when written, in place (see dw_plane_s1).
+  bool flat, wide;
   // 3x3, stride 2, padding 1 on even h and w (MobileNet's downsampling): the plane is split
   // into phases read as one run (see dw_plane_flat2); per output, whether it has a left
   // neighbour in its row (o % ow != 0).
@@ -488,6 +489,35 @@ BRASS_ALWAYS_INLINE inline void dw_row3x3(const T* __restrict p, int64_t ry, con
   }
 }
 
+// A 3x3 plane (h x w) at stride 1 with padding 1, written to out, read in place. The rows
+// between the first and the last go as one run (full vectors however short the rows): output
+// i sums x[i - w - 1 .. i + w + 1] as if the plane had no row ends, which is right except in
+// its first and last columns, where the run wraps to the row before or after; those outputs
+// are then computed again one by one, and the first and last rows from zero-padded copies of
+// their rows in buf (3 * (w + 2) elements). The taps in the same order as by rows.
+template <class T, class P>
+BRASS_ALWAYS_INLINE inline void dw_plane_s1(const T* x, int64_t h, int64_t w, const T* wk, T b, T* out, T* buf,
+                                            const P& post) {
+  if (h > 2) dw_row3x3<true>(x, w, nullptr, wk, b, out + w + 1, (h - 2) * w - 2, false, post);
+  auto at = [&](int64_t iy, int64_t ix) { return iy >= 0 && iy < h && ix >= 0 && ix < w ? x[iy * w + ix] : T(0); };
+  for (int64_t oy = 1; oy + 1 < h; ++oy)
+    for (int64_t ox : {int64_t(0), w - 1}) {
+      T a = T(0);
+      for (int k = 0; k < 9; ++k) a = a + wk[k] * at(oy + k / 3 - 1, ox + k % 3 - 1);
+      out[oy * w + ox] = post(a + b);
+    }
+  for (int64_t oy : {int64_t(0), h - 1}) {
+    for (int64_t k = 0; k < 3; ++k) {
+      T* row = buf + k * (w + 2);
+      const int64_t iy = oy + k - 1;
+      row[0] = row[w + 1] = T(0);
+      for (int64_t j = 0; j < w; ++j) row[j + 1] = iy >= 0 && iy < h ? x[iy * w + j] : T(0);
+    }
+    dw_row3x3<true>(buf, w + 2, nullptr, wk, b, out + oy * w, w, false, post);
+    if (h == 1) break;
+  }
+}
+
 template <class T>
 BRASS_ALWAYS_INLINE inline void dw_tap(T* __restrict acc, const T* __restrict src, T w, int64_t n) {
   for (int64_t j = 0; j < n; ++j) acc[j] += w * src[j];
@@ -517,6 +547,10 @@ BRASS_ALWAYS_INLINE inline void dw_plane(const DwPlan<T>& q, int64_t pl, T* buf,
   const ConvGeom& g = *q.g;
   const int64_t f = pl % g.f, n = pl / g.f, s = q.s;
   const T* xp = q.x + (n * g.c + f / g.fg) * g.d * g.h * g.w;
+  if (q.wide) {
+    dw_plane_s1(xp, g.h, g.w, q.w + f * 9, q.bias ? q.bias[f] : T(0), q.y + pl * g.p, buf, post);
+    return;
+  }
   if (q.flat) {
     // The plane and its two neighbours, each with w zeros around it (written once, when buf
     // was made).
@@ -635,8 +669,8 @@ template <class T>
 void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T* y, Req req,
                      const ConvEpilogue<T>* epi) {
   DwPlan<T> q{&g, x, w, bias, y, req, g.sw, 0, 0, 0, g.d + 2 * g.pd, g.h + 2 * g.ph,
-              nullptr, nullptr, nullptr, false, nullptr, false, 0};
-  // The flat 3x3 paths for short rows, where the padded rows cost more than the sums.
+              nullptr, nullptr, nullptr, false, false, nullptr, false, 0};
+  // The flat 3x3 paths (MobileNet's): no padded rows to build.
   const kernel::Isa isa = kernel::active_isa();
   const bool flat3 = g.d == 1 && g.kd == 1 && g.kh == 3 && g.kw == 3 && g.dh == 1 && g.dw == 1 && g.ph == 1 &&
                      g.pw == 1 && g.pd == 0;
@@ -646,6 +680,9 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
     q.flat = true;
     q.flat_at = (g.h * g.w + 2 * g.w + kDwVec - 1) / kDwVec * kDwVec;
     flat_n = 3 * q.flat_at;
+  } else if (flat3 && g.sh == 1 && g.sw == 1 && req == Req::kWrite) {
+    q.wide = true;
+    flat_n = 3 * (g.w + 2);
   } else if (flat3 && g.sh == 2 && g.sw == 2 && g.h % 2 == 0 && g.w % 2 == 0) {
     for (int64_t o = 0; o <= g.oh * g.ow; ++o) out_left.push_back(o % g.ow != 0 ? T(1) : T(0));
     q.out_left = out_left.data();
