@@ -808,31 +808,38 @@ const T* prepared_sample(const ConvGeom& g, const T* xn, std::unique_ptr<T[]>& b
   const int64_t row = sw * *wq, chan = *dp * *hp * row;
   buf.reset(new T[size_t(g.c * chan)]);
   T* const out = buf.get();
-  // By channels in parallel (inline inside a loop over samples), each zeroed, then filled.
-  thread_pool::parallel_for(g.c, std::max<int64_t>(1, 4096 / chan), [&](int64_t c0, int64_t c1) {
-    for (int64_t ci = c0; ci < c1; ++ci) {
-      std::fill(out + ci * chan, out + (ci + 1) * chan, T(0));
-      for (int64_t z = 0; z < g.d; ++z)
-        for (int64_t y = 0; y < g.h; ++y) {
-          const T* src = xn + ((ci * g.d + z) * g.h + y) * g.w;
-          T* dst = out + ((ci * *dp + z + g.pd) * *hp + y + g.ph) * row;
-          if (sw == 1) {
-            std::copy(src, src + g.w, dst + g.pw);
-            continue;
-          }
-          // Phase r holds padded columns sw*j + r: input columns sw*j + r - pw for j in [lo, hi).
-          for (int64_t r = 0; r < sw; ++r) {
-            const int64_t lo = std::max<int64_t>(0, (g.pw - r + sw - 1) / sw);
-            const int64_t hi = std::max(lo, (g.w + g.pw - r + sw - 1) / sw);
-            T* d = dst + r * *wq;
-            const T* sr = src + sw * lo + r - g.pw;
-            if (sw == 2) {  // a constant stride the compiler vectorizes (the usual downsampling)
-              for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[2 * j];
-            } else {
-              for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[sw * j];
-            }
-          }
+  // By padded rows in parallel (inline inside a loop over samples): padding rows zeroed, data
+  // rows copied with only their padding zeroed around them.
+  const int64_t planes = *dp * *hp;
+  thread_pool::parallel_for(g.c * planes, std::max<int64_t>(1, 4096 / row), [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t ci = r / planes, z = r % planes / *hp - g.pd, y = r % *hp - g.ph;
+      T* dst = out + r * row;
+      if (z < 0 || z >= g.d || y < 0 || y >= g.h) {
+        std::fill(dst, dst + row, T(0));
+        continue;
+      }
+      const T* src = xn + ((ci * g.d + z) * g.h + y) * g.w;
+      if (sw == 1) {
+        std::fill(dst, dst + g.pw, T(0));
+        std::copy(src, src + g.w, dst + g.pw);
+        std::fill(dst + g.pw + g.w, dst + row, T(0));
+        continue;
+      }
+      // Phase k holds padded columns sw*j + k: input columns sw*j + k - pw for j in [lo, hi).
+      for (int64_t k = 0; k < sw; ++k) {
+        const int64_t lo = std::min(*wq, std::max<int64_t>(0, (g.pw - k + sw - 1) / sw));
+        const int64_t hi = std::min(*wq, std::max(lo, (g.w + g.pw - k + sw - 1) / sw));
+        T* d = dst + k * *wq;
+        const T* sr = src + sw * lo + k - g.pw;
+        std::fill(d, d + lo, T(0));
+        if (sw == 2) {  // a constant stride the compiler vectorizes (the usual downsampling)
+          for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[2 * j];
+        } else {
+          for (int64_t j = 0; j < hi - lo; ++j) d[lo + j] = sr[sw * j];
         }
+        std::fill(d + hi, d + *wq, T(0));
+      }
     }
   });
   return out;
