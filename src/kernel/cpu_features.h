@@ -45,10 +45,10 @@ inline void run_for(Isa, const F& f) {
 #else
 #define BRASS_VECTORIZE
 #endif
+template <class F> BRASS_VECTORIZE void run_base_vec(const F& f) { f(); }
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 template <class F> __attribute__((target("avx2"))) BRASS_VECTORIZE void run_avx2_vec(const F& f) { f(); }
 template <class F> __attribute__((target("avx512f"))) BRASS_VECTORIZE void run_avx512_vec(const F& f) { f(); }
-template <class F> BRASS_VECTORIZE void run_base_vec(const F& f) { f(); }
 template <class F>
 inline void run_vectorized(Isa isa, const F& f) {
   if (isa == Isa::kAvx512) run_avx512_vec(f);
@@ -56,7 +56,6 @@ inline void run_vectorized(Isa isa, const F& f) {
   else run_base_vec(f);
 }
 #else
-template <class F> BRASS_VECTORIZE void run_base_vec(const F& f) { f(); }
 template <class F>
 inline void run_vectorized(Isa, const F& f) {
   run_base_vec(f);

@@ -492,3 +492,24 @@ def test_a_c_app_written_for_mxnet_builds_and_runs(exported, tmp_path):
     bad = subprocess.run([exe, exported["sym"], exported["params"], "2", "3", "8", "8"], input="0 " * 384,
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and bad.stdout.startswith("error: ") and "weight" in bad.stdout, bad.stdout
+
+
+def test_both_headers_declare_the_same_common_types():
+    """brass/c_api.h and brass/c_predict_api.h each carry the shared status, dtype and device
+    types (either may be included first, and brass_predict.h must stand alone): the two copies
+    must give every name the same value."""
+    import re
+    inc = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "include", "brass")
+
+    def common(name):
+        with open(os.path.join(inc, name), encoding="utf-8") as f:
+            text = f.read()
+        block = text.split("#define BRASS_COMMON_TYPES_DEFINED", 1)[1].split("#endif /* BRASS_COMMON_TYPES_DEFINED */")[0]
+        block = re.sub(r"/\*.*?\*/", "", block, flags=re.S)
+        values = dict(re.findall(r"\b(BRASS_[A-Z0-9_]+)\s*=\s*(\d+)", block))
+        typedefs = sorted(re.findall(r"typedef\s+[^;]+;", block))
+        return values, typedefs
+
+    full, predict = common("c_api.h"), common("c_predict_api.h")
+    assert len(full[0]) >= 29 and full[1]
+    assert full == predict
