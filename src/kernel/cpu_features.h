@@ -37,7 +37,8 @@ inline void run_for(Isa, const F& f) {
 
 // run_for for loops that GCC vectorizes only with its -O3 cost model: at -O2 it vectorizes
 // just the loops that need no remainder or runtime check (its "very cheap" model), which
-// left the depthwise planes scalar in a plain `c++ -O2` build (MobileNetV2 twice as slow).
+// left the depthwise planes (MobileNetV2 twice as slow), the Winograd transforms and the
+// convolution epilogues scalar in a plain `c++ -O2` build.
 // Used where the loops' results do not depend on how they are split (not in the GEMM, whose
 // bits must not change with the thread count).
 #if defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)

@@ -274,7 +274,7 @@ void conv_winograd(const ConvGeom& g, const float* x, const float* w, float* y, 
     thread_pool::parallel_for(g.c * nr, std::max<int64_t>(1, 256 / tw), [&](int64_t i0, int64_t i1) {
       thread_local std::vector<float> buf;
       buf.resize(size_t(kXi * (tw + 1)));
-      kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE {
+      kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE {
         for (int64_t i = i0; i < i1; ++i) {
           const int64_t c = i / nr, r = r0 + i % nr, n = r / th;
           input_row(g, tw, x + (n * g.c + c) * plane_in, r % th, buf.data(), vbuf + c * ld + (r - r0) * tw,
@@ -291,7 +291,7 @@ void conv_winograd(const ConvGeom& g, const float* x, const float* w, float* y, 
       thread_local std::vector<float> tmp;
       tmp.resize(size_t(4 * tw));
       for (int64_t f = f0; f < f1; ++f) {
-        kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE {
+        kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE {
           for (int64_t r = r0; r < r0 + nr; ++r) {
             const int64_t ty = r % th;
             float* y0 = y + (r / th * g.f + f) * plane_out + 2 * ty * g.ow;

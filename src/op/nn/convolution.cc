@@ -340,7 +340,7 @@ BRASS_ALWAYS_INLINE inline void epi_rows_any(const ConvEpilogue<T>& e, T* c, int
 template <class T>
 void epi_rows(kernel::Isa isa, const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0, int64_t rows,
               int64_t cols) {
-  kernel::run_for(isa, [&]() BRASS_ALWAYS_INLINE { epi_rows_any(e, c, ldc, f0, rows, cols); });
+  kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE { epi_rows_any(e, c, ldc, f0, rows, cols); });
 }
 
 template <class T>
