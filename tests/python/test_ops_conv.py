@@ -494,6 +494,11 @@ POOL_CASES = [
     ((2, 3, 10), dict(kernel=(3,), stride=(2,), pad=(1,))),  # 1-D
     ((2, 3, 10), dict(kernel=(4,), stride=(3,), pooling_convention="full")),
     ((1, 1, 6, 6), dict(kernel=(2, 2), stride=(3, 3), pad=(1, 1), pooling_convention="full")),
+    # rows long enough for the whole windows' vector loops: ResNet's 3x3/2 with padding, 2x2/1,
+    # and stride 3
+    ((1, 2, 9, 70), dict(kernel=(3, 3), stride=(2, 2), pad=(1, 1))),
+    ((1, 2, 5, 67), dict(kernel=(2, 2), stride=(1, 1))),
+    ((1, 2, 4, 100), dict(kernel=(1, 4), stride=(1, 3), pad=(0, 2))),
 ]
 
 

@@ -5,9 +5,13 @@
 // agree and are deterministic.
 #include <algorithm>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "base/xinline.h"
+
 #include "engine/thread_pool.h"
+#include "kernel/cpu_features.h"
 #include "op/grad.h"
 #include "op/nn/nn_dtype.h"
 #include "op/nn/pool_params.h"
@@ -60,17 +64,26 @@ void by_float(DType t, F&& kernel) {
 // per call; a row's windows along the first two axes once per row.
 struct RowWindows {
   std::vector<int64_t> lo, hi, cnt;  // per output column: data columns [lo, hi), count factor
+  // The longest run of output columns [full_lo, full_hi) whose windows are whole and evenly
+  // spaced: column ox reads data columns ox * s[2] - p[2] + kx for kx < k[2].
+  int64_t full_lo = 0, full_hi = 0;
   explicit RowWindows(const PoolGeom& g) {
     const size_t nw = static_cast<size_t>(g.o[2]);
     lo.resize(nw);
     hi.resize(nw);
     cnt.resize(nw);
-    for (int64_t ox = 0; ox < g.o[2]; ++ox) {
+    for (int64_t ox = 0, run = 0; ox < g.o[2]; ++ox) {
       int64_t oz[3] = {0, 0, ox};
       PoolWindow w = pool_window(g, oz);
       lo[size_t(ox)] = w.lo[2];
       hi[size_t(ox)] = w.hi[2];
       cnt[size_t(ox)] = w.axis[2];
+      const bool full = w.lo[2] == ox * g.s[2] - g.p[2] && w.hi[2] == w.lo[2] + g.k[2];
+      run = full ? run + 1 : 0;
+      if (run > full_hi - full_lo) {
+        full_lo = ox + 1 - run;
+        full_hi = ox + 1;
+      }
     }
   }
 };
@@ -89,6 +102,38 @@ struct RowAt {
   }
 };
 
+// Max and sums over output columns [f0, f1), whose windows are whole: column ox takes
+// row[ox * s - p + kx] for kx in order. Built for the active ISA's vectors (float).
+template <class T, class C>
+BRASS_ALWAYS_INLINE inline void pool_taps_at(const T* __restrict row, C* __restrict acc, int64_t s, int64_t k,
+                                             int64_t p, bool max, int64_t f0, int64_t f1) {
+  for (int64_t kx = 0; kx < k; ++kx) {
+    const int64_t at = kx - p;
+    if (max) {
+      for (int64_t ox = f0; ox < f1; ++ox) {
+        const C u = C(row[ox * s + at]);
+        acc[ox] = u > acc[ox] ? u : acc[ox];
+      }
+    } else {
+      for (int64_t ox = f0; ox < f1; ++ox) acc[ox] += C(row[ox * s + at]);
+    }
+  }
+}
+
+template <class T, class C>
+void pool_taps(const PoolGeom& g, const T* row, C* acc, int64_t f0, int64_t f1) {
+  const int64_t s = g.s[2], k = g.k[2], p = g.p[2];
+  const bool max = g.type == kPoolMax;
+  auto body = [&]() BRASS_ALWAYS_INLINE {
+    // Strides 1 and 2 as constants, which the loops vectorize with.
+    if (s == 1) pool_taps_at<T, C>(row, acc, 1, k, p, max, f0, f1);
+    else if (s == 2) pool_taps_at<T, C>(row, acc, 2, k, p, max, f0, f1);
+    else pool_taps_at<T, C>(row, acc, s, k, p, max, f0, f1);
+  };
+  if constexpr (std::is_same<T, float>::value) kernel::run_vectorized(kernel::active_isa(), body);
+  else body();
+}
+
 // Forward: each output row accumulates the data rows of its window in order (per output the
 // same elements in the same order as pool_forward_at, so the same bits); rows in parallel.
 template <class T, class C>
@@ -106,7 +151,11 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
       for (int64_t a = at.w.lo[0]; a < at.w.hi[0]; ++a)
         for (int64_t b = at.w.lo[1]; b < at.w.hi[1]; ++b) {
           const T* row = xp + a * g.xst[0] + b * g.xst[1];
-          for (int64_t ox = 0; ox < ow; ++ox) {
+          // The whole, evenly spaced windows tap by tap, a loop over the columns that
+          // vectorizes (each output takes its elements in the same order: the same bits).
+          const bool taps = g.type != kPoolLp && rw.full_hi > rw.full_lo;
+          const int64_t f0 = taps ? rw.full_lo : ow, f1 = taps ? rw.full_hi : ow;
+          auto window = [&](int64_t ox) {
             C v = acc[size_t(ox)];
             for (int64_t e = rw.lo[size_t(ox)]; e < rw.hi[size_t(ox)]; ++e) {
               C u = C(row[e]);
@@ -117,7 +166,10 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
               }
             }
             acc[size_t(ox)] = v;
-          }
+          };
+          for (int64_t ox = 0; ox < f0; ++ox) window(ox);
+          if (taps) pool_taps(g, row, acc.data(), f0, f1);
+          for (int64_t ox = f1; ox < ow; ++ox) window(ox);
         }
       T* out = y + at.pl * g.oc + at.oz * g.ost[0] + at.oy * g.ost[1];
       for (int64_t ox = 0; ox < ow; ++ox) {
