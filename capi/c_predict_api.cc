@@ -567,6 +567,16 @@ const char* MXGetLastError(void) { return capi::t_last_error.c_str(); }
 
 static int mx_status(brass_status s) { return s == BRASS_OK ? 0 : -1; }
 
+// Runs an MXNet entry point's body: 0, or -1 with the message for MXGetLastError.
+extern "C++" template <class F>
+int mx_call(F&& body) {
+  return mx_status([&]() -> brass_status {
+    API_BEGIN();
+    body();
+    API_END();
+  }());
+}
+
 static std::map<std::string, Shape> mx_shapes(mx_uint n, const char** keys, const mx_uint* indptr,
                                               const mx_uint* data) {
   std::vector<int64_t> ip, d;
@@ -582,8 +592,7 @@ static std::map<std::string, Shape> mx_shapes(mx_uint n, const char** keys, cons
 static int mx_create(const char* json, const void* params, int size, int dev_type, int dev_id, mx_uint n,
                      const char** keys, const mx_uint* indptr, const mx_uint* data, mx_uint num_out,
                      const char** out_keys, std::map<std::string, int> dtypes, int num_threads, PredictorHandle* out) {
-  brass_status s = [&]() -> brass_status {
-    API_BEGIN();
+  return mx_call([&] {
     need(out, "out");
     if (size < 0) fail(BRASS_ERR_INVALID_ARGUMENT, "param_size ", size, " is negative");
     if (num_threads < 1) fail(BRASS_ERR_INVALID_ARGUMENT, "num_threads ", num_threads, " must be at least 1");
@@ -599,9 +608,7 @@ static int mx_create(const char* json, const void* params, int size, int dev_typ
     for (int t = 0; t < num_threads; ++t)
       made.push_back(insert(HandleKind::kPredictor, make_predictor(m, dev_type, dev_id, given, outs, dtypes)));
     for (int t = 0; t < num_threads; ++t) out[t] = reinterpret_cast<PredictorHandle>(made[size_t(t)]);
-    API_END();
-  }();
-  return mx_status(s);
+  });
 }
 
 int MXPredCreate(const char* symbol_json_str, const void* param_bytes, int param_size, int dev_type, int dev_id,
@@ -645,8 +652,7 @@ int MXPredCreateMultiThread(const char* symbol_json_str, const void* param_bytes
 
 int MXPredReshape(mx_uint num_input_nodes, const char** input_keys, const mx_uint* input_shape_indptr,
                   const mx_uint* input_shape_data, PredictorHandle handle, PredictorHandle* out) {
-  brass_status s = [&]() -> brass_status {
-    API_BEGIN();
+  return mx_call([&] {
     need(out, "out");
     Predictor& old = pred_of(handle);
     std::map<std::string, Shape> given = old.given;
@@ -654,14 +660,11 @@ int MXPredReshape(mx_uint num_input_nodes, const char** input_keys, const mx_uin
       given[kv.first] = kv.second;
     auto p = make_predictor(old.model, old.dev.type, old.dev.id, given, old.output_names, old.dtypes);
     *out = reinterpret_cast<PredictorHandle>(insert(HandleKind::kPredictor, p));
-    API_END();
-  }();
-  return mx_status(s);
+  });
 }
 
 int MXPredGetOutputShape(PredictorHandle handle, mx_uint index, mx_uint** shape_data, mx_uint* shape_ndim) {
-  brass_status s = [&]() -> brass_status {
-    API_BEGIN();
+  return mx_call([&] {
     need(shape_data, "shape_data");
     need(shape_ndim, "shape_ndim");
     Predictor& p = pred_of(handle);
@@ -669,35 +672,27 @@ int MXPredGetOutputShape(PredictorHandle handle, mx_uint index, mx_uint** shape_
       fail(BRASS_ERR_INDEX, "output index ", index, " is out of range (", p.out_names.size(), " outputs)");
     *shape_data = p.out_dims32[index].data();
     *shape_ndim = mx_uint(p.out_dims32[index].size());
-    API_END();
-  }();
-  return mx_status(s);
+  });
 }
 
 int MXPredGetOutputType(PredictorHandle handle, mx_uint out_index, int* out_dtype) {
-  brass_status s = [&]() -> brass_status {
-    API_BEGIN();
+  return mx_call([&] {
     need(out_dtype, "out_dtype");
     Predictor& p = pred_of(handle);
     if (out_index >= p.out_names.size())
       fail(BRASS_ERR_INDEX, "output index ", out_index, " is out of range (", p.out_names.size(), " outputs)");
     *out_dtype = p.out_dtypes[out_index];
-    API_END();
-  }();
-  return mx_status(s);
+  });
 }
 
 int MXPredSetInput(PredictorHandle handle, const char* key, const mx_float* data, mx_uint size) {
-  brass_status s = [&]() -> brass_status {
-    API_BEGIN();
+  return mx_call([&] {
     NDArray& in = input_of(pred_of(handle), key);
     if (int64_t(size) != in.size())
       fail(BRASS_ERR_SHAPE, "input '", key, "' ", in.shape(), " has ", in.size(), " elements, ", size, " given");
     if (size) need(data, "data");
     in.copy_from_host(data, in.nbytes());  // in the input's own dtype, as MXNet
-    API_END();
-  }();
-  return mx_status(s);
+  });
 }
 
 int MXPredForward(PredictorHandle handle) { return mx_status(brass_predictor_forward(brass_predictor_t(handle))); }
@@ -710,16 +705,13 @@ int MXPredPartialForward(PredictorHandle handle, int step, int* step_left) {
 }
 
 int MXPredGetOutput(PredictorHandle handle, mx_uint index, mx_float* data, mx_uint size) {
-  brass_status s = [&]() -> brass_status {
-    API_BEGIN();
+  return mx_call([&] {
     const NDArray& o = output_of(pred_of(handle), index);
     if (int64_t(size) != o.size())
       fail(BRASS_ERR_SHAPE, "output ", index, " ", o.shape(), " has ", o.size(), " elements, ", size, " asked for");
     if (size) need(data, "data");
     o.copy_to_host(data, o.nbytes());
-    API_END();
-  }();
-  return mx_status(s);
+  });
 }
 
 int MXPredFree(PredictorHandle handle) {
@@ -744,8 +736,7 @@ int MXNDListCreate(const char* nd_file_bytes, int nd_file_size, NDListHandle* ou
 
 int MXNDListGet(NDListHandle handle, mx_uint index, const char** out_key, const mx_float** out_data,
                 const mx_uint** out_shape, mx_uint* out_ndim) {
-  brass_status s = [&]() -> brass_status {
-    API_BEGIN();
+  return mx_call([&] {
     PredList& l = list_of(handle);
     if (index >= l.arrays.arrays.size())
       fail(BRASS_ERR_INDEX, "index ", index, " is out of range (", l.arrays.arrays.size(), " arrays)");
@@ -762,9 +753,7 @@ int MXNDListGet(NDListHandle handle, mx_uint index, const char** out_key, const 
     if (out_data) *out_data = f.data();
     if (out_shape) *out_shape = l.dims32[index].data();
     if (out_ndim) *out_ndim = mx_uint(l.dims32[index].size());
-    API_END();
-  }();
-  return mx_status(s);
+  });
 }
 
 int MXNDListFree(NDListHandle handle) {
