@@ -114,11 +114,16 @@ class KVStore:
             for a in arrays:
                 if a.shape != stored.shape:
                     raise BrassError("KVStore.push: key %r holds shape %s, pushed %s" % (k, stored.shape, a.shape), 2)
-            merged = arrays[0].copyto(stored.context)
-            for a in arrays[1:]:
-                merged += a.as_in_context(stored.context)
+            if len(arrays) == 1 and arrays[0].context == stored.context:
+                merged = arrays[0]  # nothing to sum: used as it is, as MXNet's local store does
+            else:
+                merged = arrays[0].copyto(stored.context)
+                for a in arrays[1:]:
+                    merged += a.as_in_context(stored.context)
             if self._updater is not None:
                 self._updater(k, merged, stored)
+            elif merged.dtype == stored.dtype:
+                merged.copyto(stored)
             else:
                 merged.astype(stored.dtype).copyto(stored)
 

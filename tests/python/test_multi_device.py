@@ -174,6 +174,29 @@ def test_kvstore_local_and_device():
         mx.kv.create("dist_sync")
 
 
+def test_kvstore_push_of_one_array_is_taken_as_it_is():
+    """One array on the store's device is stored (or given to the optimizer) without a copy of
+    its own; writes to it after the push do not reach the store, and a float16 push into a
+    float32 key is converted."""
+    kv = mx.kv.create("local")
+    kv.init(["w", "h"], [mx.nd.zeros((2, 3)), mx.nd.zeros((2,))])
+    g = mx.nd.ones((2, 3))
+    kv.push("w", g)
+    g[:] = 5  # after the push: ordered after the store's read of g
+    out = mx.nd.zeros((2, 3))
+    kv.pull("w", out=out)
+    assert out.asnumpy().tolist() == [[1, 1, 1]] * 2
+    kv.push("h", mx.nd.array([1.5, 2.5], dtype="float16"))
+    outh = mx.nd.zeros((2,))
+    kv.pull("h", out=outh)
+    assert outh.dtype == np.float32 and outh.asnumpy().tolist() == [1.5, 2.5]
+    kv.set_optimizer(mx.optimizer.SGD(learning_rate=0.5))
+    kv.push("w", g)  # w -= 0.5 * 5
+    kv.pull("w", out=out)
+    assert out.asnumpy().tolist() == [[-1.5, -1.5, -1.5]] * 2
+    assert g.asnumpy().tolist() == [[5, 5, 5]] * 2  # the gradient is left as it was
+
+
 def test_kvstore_optimizer_states_roundtrip(tmp_path):
     kv = mx.kv.create("local")
     kv.set_optimizer(mx.optimizer.Adam(learning_rate=0.1))
