@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "base/xinline.h"
-
 #include "engine/thread_pool.h"
 #include "kernel/cpu_features.h"
 #include "op/grad.h"
@@ -121,7 +120,7 @@ BRASS_ALWAYS_INLINE inline void pool_taps_at(const T* __restrict row, C* __restr
 }
 
 template <class T, class C>
-void pool_taps(const PoolGeom& g, const T* row, C* acc, int64_t f0, int64_t f1) {
+void pool_taps(kernel::Isa isa, const PoolGeom& g, const T* row, C* acc, int64_t f0, int64_t f1) {
   const int64_t s = g.s[2], k = g.k[2], p = g.p[2];
   const bool max = g.type == kPoolMax;
   auto body = [&]() BRASS_ALWAYS_INLINE {
@@ -130,7 +129,7 @@ void pool_taps(const PoolGeom& g, const T* row, C* acc, int64_t f0, int64_t f1) 
     else if (s == 2) pool_taps_at<T, C>(row, acc, 2, k, p, max, f0, f1);
     else pool_taps_at<T, C>(row, acc, s, k, p, max, f0, f1);
   };
-  if constexpr (std::is_same<T, float>::value) kernel::run_vectorized(kernel::active_isa(), body);
+  if constexpr (std::is_same<T, float>::value) kernel::run_vectorized(isa, body);
   else body();
 }
 
@@ -142,6 +141,11 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
   const RowWindows rw(g);
   const int64_t rows = g.n * g.c * g.o[0] * g.o[1];
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * g.k[0] * g.k[1] * g.k[2]));
+  // The whole, evenly spaced windows go tap by tap, in loops over the columns that vectorize
+  // (each output takes its elements in the same order: the same bits); the others one by one.
+  const bool taps = g.type != kPoolLp && rw.full_hi > rw.full_lo;
+  const int64_t f0 = taps ? rw.full_lo : ow, f1 = taps ? rw.full_hi : ow;
+  const kernel::Isa isa = kernel::active_isa();
   thread_pool::parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     std::vector<C> acc(static_cast<size_t>(ow));
     for (int64_t r = r0; r < r1; ++r) {
@@ -151,10 +155,6 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
       for (int64_t a = at.w.lo[0]; a < at.w.hi[0]; ++a)
         for (int64_t b = at.w.lo[1]; b < at.w.hi[1]; ++b) {
           const T* row = xp + a * g.xst[0] + b * g.xst[1];
-          // The whole, evenly spaced windows tap by tap, a loop over the columns that
-          // vectorizes (each output takes its elements in the same order: the same bits).
-          const bool taps = g.type != kPoolLp && rw.full_hi > rw.full_lo;
-          const int64_t f0 = taps ? rw.full_lo : ow, f1 = taps ? rw.full_hi : ow;
           auto window = [&](int64_t ox) {
             C v = acc[size_t(ox)];
             for (int64_t e = rw.lo[size_t(ox)]; e < rw.hi[size_t(ox)]; ++e) {
@@ -168,7 +168,7 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
             acc[size_t(ox)] = v;
           };
           for (int64_t ox = 0; ox < f0; ++ox) window(ox);
-          if (taps) pool_taps(g, row, acc.data(), f0, f1);
+          if (taps) pool_taps(isa, g, row, acc.data(), f0, f1);
           for (int64_t ox = f1; ox < ow; ++ox) window(ox);
         }
       T* out = y + at.pl * g.oc + at.oz * g.ost[0] + at.oy * g.ost[1];
