@@ -658,6 +658,27 @@ def test_pooling_nd_layouts_lp_same(dtype, pool_type, pi):
         close(out, _nd_ref(x, prm, count_include_pad=False, **kw).astype(dtype), dtype)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16"])
+@pytest.mark.parametrize("pool_type", ["max", "avg", "sum", "lp2"])
+@pytest.mark.parametrize("channels", [1, 15, 16, 17, 37])
+def test_pooling_one_output_per_plane_matches_channels_last(dtype, pool_type, channels):
+    """One output per plane (global pooling; a window that covers the padded plane) runs
+    planes side by side: the same bits as channels-last pooling, which goes output by output,
+    and close to numpy."""
+    kw = dict(pool_type="lp", p_value=2) if pool_type == "lp2" else dict(pool_type=pool_type)
+    x = rand((2, channels, 5, 3), dtype, channels, 0.1 if pool_type == "lp2" else -1.0)
+    for prm in (dict(global_pool=True, kernel=(1, 1)), dict(kernel=(7, 5), pad=(1, 1)),
+                dict(kernel=(7, 5), pad=(1, 1), count_include_pad=False)):
+        if "count_include_pad" in prm and pool_type != "avg":
+            continue
+        first = mx.nd.Pooling(nd(x), **prm, **kw).asnumpy()
+        assert first.shape == (2, channels, 1, 1)
+        last = mx.nd.Pooling(nd(x.transpose(0, 2, 3, 1)), layout="NHWC", **prm, **kw).asnumpy()
+        np.testing.assert_array_equal(first, last.transpose(0, 3, 1, 2))
+    close(mx.nd.Pooling(nd(x), global_pool=True, kernel=(1, 1), **kw),
+          _nd_ref(x, dict(global_pool=True), **kw).astype(dtype), dtype)
+
+
 @pytest.mark.parametrize("pool_type", ["max", "avg", "lp2", "lp3"])
 @pytest.mark.parametrize("pi", [1, 5, 7, 10, 12])
 def test_pooling_nd_backward(pool_type, pi):

@@ -133,12 +133,58 @@ void pool_taps(kernel::Isa isa, const PoolGeom& g, const T* row, C* acc, int64_t
   else body();
 }
 
+// One output per plane (global pooling): every plane has the same window, so planes go kPlanes
+// side by side, each summing (or taking the max of) its window's elements in the order
+// pool_rows takes them (the same bits), as independent chains instead of one long one.
+template <class T, class C>
+void pool_planes(const PoolGeom& g, const RowWindows& rw, const T* x, T* y, Req req, C neg_inf) {
+  constexpr int64_t kPlanes = 16;
+  const RowAt at(g, 0);
+  const int64_t lo = rw.lo[0], hi = rw.hi[0], n = at.outer * rw.cnt[0];
+  const int64_t planes = g.n * g.c;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, kPlanes * g.xc));
+  thread_pool::parallel_for((planes + kPlanes - 1) / kPlanes, grain, [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t p0 = blk * kPlanes, np = std::min(kPlanes, planes - p0);
+      C acc[kPlanes];
+      for (int64_t j = 0; j < kPlanes; ++j) acc[j] = g.type == kPoolMax ? neg_inf : C(0);
+      const T* xp = x + p0 * g.xc;
+      // A whole block's planes as a constant count, which the compiler keeps in registers.
+      auto block = [&](auto count) {
+        for (int64_t a = at.w.lo[0]; a < at.w.hi[0]; ++a)
+          for (int64_t b = at.w.lo[1]; b < at.w.hi[1]; ++b)
+            for (int64_t e = lo; e < hi; ++e) {
+              const T* src = xp + a * g.xst[0] + b * g.xst[1] + e;
+              for (int64_t j = 0; j < int64_t(count); ++j) {
+                const C u = C(src[j * g.xc]);
+                if (g.type == kPoolMax) acc[j] = u > acc[j] ? u : acc[j];
+                else acc[j] += g.type == kPoolLp ? lp_pow(u, g.p_value) : u;
+              }
+            }
+      };
+      if (np == kPlanes) block(std::integral_constant<int64_t, kPlanes>());
+      else block(np);
+      for (int64_t j = 0; j < np; ++j) {
+        C v = acc[j];
+        if (g.type == kPoolAvg) v = n > 0 ? v / C(n) : C(0);
+        else if (g.type == kPoolLp) v = lp_root(v, g.p_value);
+        T* out = y + (p0 + j) * g.oc;
+        *out = req == Req::kAdd ? T(C(*out) + v) : T(v);
+      }
+    }
+  });
+}
+
 // Forward: each output row accumulates the data rows of its window in order (per output the
 // same elements in the same order as pool_forward_at, so the same bits); rows in parallel.
 template <class T, class C>
 void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
   const int64_t ow = g.o[2];
   const RowWindows rw(g);
+  if (g.o[0] * g.o[1] * ow == 1) {
+    pool_planes<T, C>(g, rw, x, y, req, neg_inf);
+    return;
+  }
   const int64_t rows = g.n * g.c * g.o[0] * g.o[1];
   const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, ow * g.k[0] * g.k[1] * g.k[2]));
   // The whole, evenly spaced windows go tap by tap, in loops over the columns that vectorize
