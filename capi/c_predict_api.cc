@@ -307,6 +307,7 @@ void bind(Predictor& p) {
   }
   for (const auto& a : aux) aux_arrays.push_back(weights.at(a));
   graph::Executor::Options opt = graph::Executor::Options::from_env();
+  opt.channels_last = graph::Executor::Options::env_flag("BRASS_CHANNELS_LAST", true);
   opt.memory_limit = limit ? std::max<uint64_t>(limit - input_bytes, 1) : 0;
   p.exe = std::make_unique<graph::Executor>(p.sym, p.dev, std::move(arg_arrays), std::move(grads), std::move(reqs),
                                             std::move(aux_arrays), opt);

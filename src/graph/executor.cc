@@ -91,6 +91,7 @@ Executor::Options Executor::Options::from_env() {
   o.fuse = env_flag("BRASS_FUSE", true);
   o.add_to = env_flag("BRASS_ADD_TO", true);
   o.concurrent = env_flag("BRASS_PLAN_CONCURRENT", false);
+  o.channels_last = env_flag("BRASS_CHANNELS_LAST", false);
   return o;
 }
 
@@ -204,14 +205,18 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
       sh = infer_shapes(full_, shapes);
       ty = infer_types(full_, types);
     };
-    int convs = 0, pairs = 0, groups = 0;
+    int convs = 0, pairs = 0, groups = 0, blocks = 0;
     heads = fuse_conv_bn(full_, heads, ty, &convs);
     if (convs) rebuild();
+    if (convs && opt.channels_last && grad_entries_.empty()) {
+      heads = store_channels_last(full_, heads, sh, &blocks);
+      if (blocks) rebuild();
+    }
     heads = fuse_bn_activation(full_, heads, ty, &pairs);
     if (pairs) rebuild();
     heads = fuse_pointwise(full_, heads, ty, in_fwd, &groups);
     if (groups) rebuild();
-    fused_ = convs + pairs + groups;
+    fused_ = convs + pairs + groups + blocks;
   }
   for (uint32_t nid = 0; nid < full_.nodes.size(); ++nid)
     for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e)

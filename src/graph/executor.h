@@ -37,8 +37,13 @@ class Executor {
     // Bind fails, before allocating anything, when the values it plans (activations, outputs,
     // gradients; not the arrays given) need more than this many bytes. 0: no limit.
     uint64_t memory_limit = 0;
+    // For binds without gradients that run inference: MobileNet's blocks keep their inner
+    // values channels-last (graph::store_channels_last; counted with the fused groups), and
+    // forward fails on BatchNorm's batch statistics (is_train).
+    bool channels_last = false;
     // BRASS_MEMORY_PLAN=0, BRASS_BACKWARD_DO_MIRROR=1, BRASS_FUSE=0, BRASS_ADD_TO=0,
-    // BRASS_PLAN_CONCURRENT=1
+    // BRASS_PLAN_CONCURRENT=1, BRASS_CHANNELS_LAST=1 (the predictor's default; 0 turns it off
+    // there)
     static Options from_env();
     // An environment switch: unset gives dflt; "0" turns a default-on switch off, "1" a
     // default-off one on.

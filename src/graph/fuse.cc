@@ -183,6 +183,7 @@ const Op& bn_act_op() {
 struct ConvBn {
   std::shared_ptr<const NodeAttrs> conv, bn, act;  // act: null, relu or clip
   int nconv;  // the convolution's inputs (data, weight[, bias]); BatchNorm's four follow
+  conv_ops::ConvStorage storage;  // store_channels_last
 };
 
 const ConvBn& conv_bn(const NodeAttrs& a) { return *static_cast<const ConvBn*>(a.parsed.get()); }
@@ -201,6 +202,9 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
   bc.attrs = f.bn.get();
   const auto& bp = f.bn->param<bn_ops::BNParam>();
   if (ctx.is_train && !bp.use_global_stats) {
+    if (f.storage.in_last || f.storage.out_last)
+      fail(BRASS_ERR_UNSUPPORTED, "_ConvolutionBatchNorm: a value stored channels-last (an inference bind) ",
+           "cannot run BatchNorm on batch statistics (is_train)");
     // Batch statistics: the convolution's output first, then BatchNorm in place on it.
     f.conv->op->compute[0](cc, conv_in, {out[0]});
     if (f.act) bn_then(ctx, f.bn.get(), f.act.get(), bn_in, out);
@@ -224,7 +228,7 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
       e.act = conv_ops::ConvAct::kRelu;
     }
   }
-  conv_ops::conv_forward_epilogue(cc, conv_in, out[0], e);
+  conv_ops::conv_forward_epilogue(cc, conv_in, out[0], e, f.storage);
 }
 
 void run_conv_bn(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
@@ -416,6 +420,61 @@ std::vector<NodeEntry> fuse_conv_bn(const IndexedGraph& g, const std::vector<Nod
     for (size_t i = 1; i < bn.inputs.size(); ++i) f->inputs.push_back(rb.map(bn.inputs[i]));
     rb.repl[n.get()] = f;  // output 0 of the root is the fused node's output 0
     ++*fused;
+  }
+  return rb.heads(heads);
+}
+
+std::vector<NodeEntry> store_channels_last(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                           const std::vector<Shape>& shapes, int* blocks) {
+  *blocks = 0;
+  const std::vector<int> readers = count_readers(g, heads);
+  // A fused convolution's geometry (its data's shape known).
+  auto geom = [&](const Node* n, conv_ops::ConvGeom* out) {
+    if (!n || n->is_variable() || n->op != &conv_bn_op()) return false;
+    const Shape& ds = shapes[g.entry(n->inputs[0])];
+    if (!ds.known()) return false;
+    *out = conv_ops::conv_geom(conv_bn(*n->attrs).conv->param<conv_ops::ConvParam>(), ds, "Convolution");
+    return true;
+  };
+  // Each node whose output 0 has one reader, which reads it as its data (input 0): that reader.
+  std::unordered_map<const Node*, const Node*> sole_reader;
+  for (const NodePtr& n : g.nodes) {
+    if (n->is_variable() || n->inputs.empty()) continue;
+    const NodeEntry& e = n->inputs[0];
+    if (e.index == 0 && readers[g.entry(e)] == 1) sole_reader[e.node.get()] = n.get();
+  }
+  auto pointwise = [](const conv_ops::ConvGeom& q, conv_ops::ConvStorage s) {
+    return !conv_ops::conv_is_depthwise(q) && conv_ops::conv_storage_fits(q, s);
+  };
+  std::unordered_map<const Node*, conv_ops::ConvStorage> st;
+  for (const NodePtr& n : g.nodes) {
+    conv_ops::ConvGeom dg, pg, qg;
+    if (!geom(n.get(), &dg) || !conv_ops::conv_is_depthwise(dg) || !conv_ops::conv_storage_fits(dg, {true, true}))
+      continue;
+    const Node* p = n->inputs[0].index == 0 && readers[g.entry(n->inputs[0])] == 1 ? n->inputs[0].node.get() : nullptr;
+    auto r = sole_reader.find(n.get());
+    const Node* q = r == sole_reader.end() ? nullptr : r->second;
+    if (!geom(p, &pg) || !pointwise(pg, {false, true}) || !geom(q, &qg) || !pointwise(qg, {true, false})) continue;
+    st[p].out_last = true;
+    st[n.get()] = {true, true};
+    st[q].in_last = true;
+    ++*blocks;
+  }
+  Rebuild rb;
+  for (const NodePtr& n : g.nodes) {
+    auto it = st.find(n.get());
+    if (it == st.end()) {
+      if (!n->is_variable()) rb.copy_if_changed(n);
+      continue;
+    }
+    auto prog = std::make_shared<ConvBn>(conv_bn(*n->attrs));
+    prog->storage = it->second;
+    auto attrs = std::make_shared<NodeAttrs>(*n->attrs);
+    attrs->parsed = prog;
+    auto c = std::make_shared<Node>(*n);
+    c->attrs = attrs;
+    for (NodeEntry& e : c->inputs) e = rb.map(e);
+    rb.repl[n.get()] = c;
   }
   return rb.heads(heads);
 }

@@ -39,5 +39,14 @@ std::vector<NodeEntry> fuse_bn_activation(const IndexedGraph& g, const std::vect
 std::vector<NodeEntry> fuse_conv_bn(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
                                     const std::vector<int>& types, int* fused);
 
+// New heads of the graph of g (made from fuse_conv_bn's) where each fused pointwise ->
+// depthwise -> pointwise chain (MobileNet's block: each link the only reader of its input)
+// keeps its two inner values channels-last (conv_ops::ConvStorage): the depthwise convolution
+// runs vectors over channels, whatever its plane size and stride. Inference only: such nodes
+// fail on BatchNorm's batch statistics. The same bits. shapes: per entry of g; *blocks counts
+// the chains.
+std::vector<NodeEntry> store_channels_last(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                           const std::vector<Shape>& shapes, int* blocks);
+
 }  // namespace graph
 }  // namespace brass

@@ -22,6 +22,10 @@ struct RowEpilogue {
   const T *mean = nullptr, *scale = nullptr, *shift = nullptr;
   EpiAct act = EpiAct::kNone;
   T lo = T(0), hi = T(0);
+  // The filters are the columns of C (a channels-last output) rather than its rows: column j
+  // takes bias[j], mean[j]... (the GEMM then passes the micro-kernels the tile's first column
+  // where it passes the first row).
+  bool columns = false;
 
   // The same work for rows from f0 on.
   RowEpilogue from_row(int64_t f0) const {

@@ -204,6 +204,11 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t rn = std::min<int64_t>(nr, nc - jr);
           const T* bp = pb + jr * kc;
+          // Filters as columns: the kernels take the first column where they take the first
+          // row, and read whole vectors of terms, so a cut strip without column kernels goes
+          // through the epilogue's function.
+          const RowEpilogue<T>* rs = re && re->columns && rn < nr && !kd.cmax ? nullptr : re;
+          const int64_t at = rs && rs->columns ? jc + jr : -1;
           for (int64_t ir = 0; ir < mc; ir += mr) {
             const int64_t rm = std::min<int64_t>(mr, mc - ir);
             const T* ap = ablk + ir * kc;
@@ -212,7 +217,7 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
             if (rn < nr && kd.cmax) {
               for (int64_t j = 0; j < rn; j += kd.cmax) {
                 const int64_t r = std::min<int64_t>(kd.cmax, rn - j);
-                kd.cols[r](kc, ap, bp + j, cp + j, pr.ldc, pr.alpha, beta, re, ic + ir, rm);
+                kd.cols[r](kc, ap, bp + j, cp + j, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at + j : ic + ir, rm);
               }
               continue;
             }
@@ -224,9 +229,9 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
               if (rn == nr && (rm == mr || fn != whole)) run(cp, pr.ldc);
               else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
             };
-            if (re)
+            if (rs)
               place(kd.rows_epi, kd.fn_epi, [&](MicroKernelEpi<T> fn, T* cc, int64_t ld) {
-                fn(kc, ap, bp, cc, ld, pr.alpha, beta, re, ic + ir);
+                fn(kc, ap, bp, cc, ld, pr.alpha, beta, rs, at >= 0 ? at : ic + ir);
               });
             else
               place(kd.rows, kd.fn, [&](MicroKernel<T> fn, T* cc, int64_t ld) {
@@ -234,7 +239,7 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
               });
           }
           // The strip (mc rows x nr columns) is final after the last depth block, and in L1.
-          if (pr.epi && last && !re)
+          if (pr.epi && last && !rs)
             pr.epi->fn(pr.epi->ctx, pr.c + ic * pr.ldc + jc + jr, pr.ldc, ic, mc, rn);
         }
       }

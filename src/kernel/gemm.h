@@ -37,8 +37,9 @@ struct PackB {
 // bias, BatchNorm and activation (per-row work) run this way.
 //
 // When rows is set and the ISA's micro-kernel can, that per-row work (kernel/epilogue.h, rows
-// of C from 0) is done instead in its registers before C's tile is stored (fn is then not
-// called for those blocks); fn must compute the same, operation for operation.
+// of C from 0; or per-column work, columns from 0, when rows->columns) is done instead in its
+// registers before C's tile is stored (fn is then not called for those blocks); fn must
+// compute the same, operation for operation.
 template <class T>
 struct Epilogue {
   void (*fn)(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols);

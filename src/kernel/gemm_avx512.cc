@@ -78,6 +78,66 @@ BRASS_GEMM_AVX512_INLINE __m512d vclip(__m512d v, __m512d lo, __m512d hi) {
 #undef BRASS_GEMM_INLINE
 #undef BRASS_GEMM_TARGET
 
+// r[i] (row i, 16 floats) becomes column i: the usual three rounds of shuffles (pairs of
+// elements, pairs of pairs, then 128-bit lanes), element for element a copy.
+BRASS_GEMM_AVX512_INLINE void transpose16(__m512* r) {
+  __m512 t[16];
+#pragma GCC unroll 16
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  // r[4i + j], 128-bit lane l: rows 4i .. 4i+3 of column 4l + j.
+#pragma GCC unroll 16
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // Column 4l + j: lane l of r[j], r[4 + j], r[8 + j], r[12 + j].
+#pragma GCC unroll 16
+  for (int j = 0; j < 4; ++j) {
+    const __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x44), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xEE);
+    const __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x44);
+    const __m512 u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xEE);
+    t[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
+    t[4 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
+    t[8 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
+    t[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+  }
+#pragma GCC unroll 16
+  for (int i = 0; i < 16; ++i) r[i] = t[i];
+}
+
+// pack<float, R> for R a multiple of 16, transposing (B^T given: a channels-last operand):
+// each 16 x 16 block of whole panels by transpose16, the rest as pack_block does it.
+template <int R>
+BRASS_GEMM_AVX512 void pack_f32(bool contiguous, const float* src, int64_t ld, int64_t rows, int64_t kc,
+                                float* dst) {
+  static_assert(R % 16 == 0, "whole 16 x 16 blocks");
+  const int64_t full = contiguous ? 0 : rows / R;
+  const int64_t deep = kc / 16 * 16;
+  for (int64_t q = 0; q < full; ++q) {
+    const float* sq = src + q * R * ld;
+    float* dq = dst + q * R * kc;
+    for (int64_t p0 = 0; p0 < deep; p0 += 16)
+      for (int h = 0; h < R / 16; ++h) {
+        __m512 r[16];
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; ++i) r[i] = _mm512_loadu_ps(sq + (h * 16 + i) * ld + p0);
+        transpose16(r);
+#pragma GCC unroll 16
+        for (int p = 0; p < 16; ++p) _mm512_storeu_ps(dq + (p0 + p) * R + h * 16, r[p]);
+      }
+    for (int64_t p = deep; p < kc; ++p)
+      for (int i = 0; i < R; ++i) dq[p * R + i] = sq[i * ld + p];
+  }
+  gemm_internal::pack_block<float, R>(contiguous, src + full * R * ld, ld, rows - full * R, kc, dst + full * R * kc);
+}
+
 #undef BRASS_GEMM_AVX512_INLINE
 #undef BRASS_GEMM_AVX512
 #endif  // __x86_64__
@@ -97,7 +157,7 @@ KernelDesc<float> avx512_f32() {
   gemm_avx512_impl::fill_rows<float, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());
   gemm_avx512_impl::fill_cols<float, 14, 2>(d.cols, &d.cmax, std::make_index_sequence<16>());
   d.pack_a = gemm_avx512_impl::pack<float, 14>;
-  d.pack_b = gemm_avx512_impl::pack<float, 32>;
+  d.pack_b = gemm_avx512_impl::pack_f32<32>;
   d.mr = 14;
   d.nr = 32;
   d.kc = 1024;

@@ -414,13 +414,33 @@ using ConvAct = kernel::EpiAct;
 template <class T>
 using ConvEpilogue = kernel::RowEpilogue<T>;
 
-// Convolution's CPU forward (float32 or float64, channels-first, a write request) with the
-// epilogue: ctx and in are the Convolution's (data, weight[, bias]; the bias goes into the
-// epilogue here), out its output.
+// How a fused convolution's data and output are stored: channels-first, as their shapes say,
+// or channels-last (n, h, w, c) under the same channels-first shapes. graph/fuse.cc stores the
+// values inside MobileNet's blocks (pointwise -> depthwise -> pointwise) channels-last in
+// inference, where the depthwise convolution runs vectors over channels (any plane size, any
+// stride) and the pointwise ones read or write that order straight from their GEMMs.
+struct ConvStorage {
+  bool in_last = false, out_last = false;
+};
+
+// Whether a convolution of geometry g (the op's layout channels-first) runs with that storage:
+// 2-D pointwise convolutions (1x1, stride 1, no padding, one group) with any; 2-D depthwise
+// 3x3 ones (one filter per channel, padding 1, stride 1 or 2, no dilation) with both
+// channels-last.
+inline bool conv_storage_fits(const ConvGeom& g, ConvStorage s) {
+  if (g.last || g.nd != 2) return false;
+  if (g.g == 1 && conv_col_is_data(g)) return true;
+  return g.g > 1 && g.cg == 1 && g.fg == 1 && g.kh == 3 && g.kw == 3 && g.ph == 1 && g.pw == 1 && g.dh == 1 &&
+         g.dw == 1 && g.sh == g.sw && (g.sh == 1 || g.sh == 2) && s.in_last && s.out_last;
+}
+
+// Convolution's CPU forward (float32 or float64, a write request) with the epilogue: ctx and
+// in are the Convolution's (data, weight[, bias]; the bias goes into the epilogue here), out
+// its output; storage: conv_storage_fits, or both channels-first.
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
-                           const ConvEpilogue<float>& epi);
+                           const ConvEpilogue<float>& epi, ConvStorage storage = {});
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
-                           const ConvEpilogue<double>& epi);
+                           const ConvEpilogue<double>& epi, ConvStorage storage = {});
 
 }  // namespace conv_ops
 }  // namespace brass

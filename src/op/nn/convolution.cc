@@ -722,6 +722,256 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   });
 }
 
+// ---- Channels-last storage (ConvStorage) ---------------------------------------------------
+
+// The epilogue on columns [j0, j0+cols) of rows of C, filters as columns (a channels-last
+// output): per element the same operations as epi_row on a filter's row.
+template <class T, bool kBias, bool kBn, ConvAct kAct>
+BRASS_ALWAYS_INLINE inline void epi_cols_as(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t j0, int64_t rows,
+                                            int64_t cols) {
+  for (int64_t r = 0; r < rows; ++r) {
+    T* __restrict y = c + r * ldc;
+    for (int64_t j = 0; j < cols; ++j) {
+      T v = y[j];
+      if (kBias) v = v + e.bias[j0 + j];
+      y[j] = ChannelPost<T, kBn, kAct>::of(&e, j0 + j)(v);
+    }
+  }
+}
+
+template <class T, bool kBias, bool kBn>
+BRASS_ALWAYS_INLINE inline void epi_cols_act(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t j0, int64_t rows,
+                                             int64_t cols) {
+  switch (e.act) {
+    case ConvAct::kRelu: epi_cols_as<T, kBias, kBn, ConvAct::kRelu>(e, c, ldc, j0, rows, cols); break;
+    case ConvAct::kClip: epi_cols_as<T, kBias, kBn, ConvAct::kClip>(e, c, ldc, j0, rows, cols); break;
+    default: epi_cols_as<T, kBias, kBn, ConvAct::kNone>(e, c, ldc, j0, rows, cols); break;
+  }
+}
+
+// The GEMM's epilogue for a product whose columns are filters: c0 is C, so a block's first
+// column is its offset from c0 less its rows'.
+template <class T>
+struct ColumnEpi {
+  const ConvEpilogue<T>* e;
+  const T* c0;
+  kernel::Isa isa;
+  static void run(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols) {
+    const ColumnEpi& q = *static_cast<const ColumnEpi*>(ctx);
+    const ConvEpilogue<T>& e = *q.e;
+    const int64_t j0 = (c - q.c0) - i0 * ldc;
+    kernel::run_vectorized(q.isa, [&]() BRASS_ALWAYS_INLINE {
+      if (e.bias && e.scale) epi_cols_act<T, true, true>(e, c, ldc, j0, rows, cols);
+      else if (e.bias) epi_cols_act<T, true, false>(e, c, ldc, j0, rows, cols);
+      else if (e.scale) epi_cols_act<T, false, true>(e, c, ldc, j0, rows, cols);
+      else epi_cols_act<T, false, false>(e, c, ldc, j0, rows, cols);
+    });
+  }
+};
+
+// Per channel, what a depthwise plane does after its taps (the bias, then AnyPost), as arrays
+// over the channels, for the channels-last kernel's vectors.
+template <class T>
+struct DwChannels {
+  std::vector<T> taps, bias, m, s, h;  // taps: tap-major (9 x c)
+  T lo = AnyPost<T>().lo, hi = AnyPost<T>().hi;
+  bool lo_on_equal = false;
+  DwChannels(const T* w, int64_t c, const ConvEpilogue<T>& epi)
+      : taps(size_t(9 * c)), bias(size_t(c)), m(size_t(c)), s(size_t(c)), h(size_t(c)) {
+    ConvEpilogue<T> rest = epi;
+    rest.bias = nullptr;
+    const bool any = epi_any(rest);
+    for (int64_t f = 0; f < c; ++f) {
+      for (int64_t t = 0; t < 9; ++t) taps[size_t(t * c + f)] = w[f * 9 + t];
+      bias[size_t(f)] = epi.bias ? epi.bias[f] : T(0);
+      const AnyPost<T> p = AnyPost<T>::of(any ? &rest : nullptr, f);
+      m[size_t(f)] = p.m;
+      s[size_t(f)] = p.s;
+      h[size_t(f)] = p.h;
+      lo = p.lo;
+      hi = p.hi;
+      lo_on_equal = p.lo_on_equal;
+    }
+  }
+};
+
+// One output pixel of a channels-last depthwise 3x3, channels [c0, c1): p[t] is tap t's input
+// pixel (a row of zeros where the tap reads padding). Per channel the taps summed in order
+// from zero, then the bias and AnyPost: the operations of the channels-first planes
+// (dw_plane_flat, dw_row3x3), so the same bits.
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_pixel_last(const T* const* p, const DwChannels<T>& q, int64_t c, int64_t c0,
+                                              int64_t c1, T* __restrict out) {
+  const T* k = q.taps.data();
+  for (int64_t i = c0; i < c1; ++i) {
+    T a = T(0) + k[i] * p[0][i] + k[c + i] * p[1][i] + k[2 * c + i] * p[2][i];
+    a = a + k[3 * c + i] * p[3][i] + k[4 * c + i] * p[4][i] + k[5 * c + i] * p[5][i];
+    a = a + k[6 * c + i] * p[6][i] + k[7 * c + i] * p[7][i] + k[8 * c + i] * p[8][i];
+    T v = a + q.bias[size_t(i)];
+    v = (v - q.m[size_t(i)]) * q.s[size_t(i)] + q.h[size_t(i)];
+    const bool low = (q.lo > v) | (q.lo_on_equal & (v == q.lo));
+    const T t = low ? q.lo : v;
+    out[i] = v > q.hi ? q.hi : t;
+  }
+}
+
+// Tap t's input pixel for output column ox (zeros where it is padding).
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_taps_at(const T* const* row, int64_t w, int64_t s, int64_t c, int64_t ox,
+                                           const T* zeros, const T** p) {
+  for (int t = 0; t < 9; ++t) {
+    const int64_t ix = ox * s - 1 + t % 3;
+    p[t] = ix >= 0 && ix < w ? row[t / 3] + ix * c : zeros;
+  }
+}
+
+#if defined(__GNUC__)
+// The same pixel in vectors of one 64-byte block of channels (GCC's and Clang's vector
+// extensions, lowered to the ISA of the function they are inlined into: one AVX-512 register,
+// two AVX2 ones, four NEON ones), the channels' taps and epilogue terms loaded once for a row
+// and its pixels whose window is inside the row [first, last) going four at a time, as
+// independent chains. Element-wise, the operations of dw_pixel_last in its order.
+template <class T>
+struct DwLanes {
+  typedef T V __attribute__((vector_size(64)));
+  static constexpr int64_t kLanes = 64 / sizeof(T);
+};
+
+template <class T>
+BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int64_t s, int64_t ow, int64_t first,
+                                             int64_t last, const T* zeros, const DwChannels<T>& q, int64_t c,
+                                             int64_t cb, T* out) {
+  using V = typename DwLanes<T>::V;
+  using M = decltype(V{} > V{});
+  auto ld = [](const T* p) BRASS_ALWAYS_INLINE {
+    V v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+  };
+  auto splat = [](T x) BRASS_ALWAYS_INLINE {
+    V v;
+    for (int64_t i = 0; i < DwLanes<T>::kLanes; ++i) v[i] = x;
+    return v;
+  };
+  auto pick = [](M m, V a, V b) BRASS_ALWAYS_INLINE { return (V)(((M)a & m) | ((M)b & ~m)); };
+  V k[9];
+  for (int t = 0; t < 9; ++t) k[t] = ld(q.taps.data() + t * c + cb);
+  const V b = ld(q.bias.data() + cb), m = ld(q.m.data() + cb), sc = ld(q.s.data() + cb), h = ld(q.h.data() + cb);
+  const V lo = splat(q.lo), hi = splat(q.hi);
+  const M loe = q.lo_on_equal ? ~M{} : M{};
+  auto put = [&](T* o, V a) BRASS_ALWAYS_INLINE {
+    V v = a + b;
+    v = (v - m) * sc + h;
+    const V t = pick((lo > v) | (loe & (v == lo)), lo, v);
+    const V r = pick(v > hi, hi, t);
+    std::memcpy(o, &r, sizeof r);
+  };
+  // The window whose top-left tap is at u (rows v and z below it, taps c apart).
+  auto sum = [&](const T* u, const T* v, const T* z) BRASS_ALWAYS_INLINE {
+    V a = V{} + k[0] * ld(u) + k[1] * ld(u + c) + k[2] * ld(u + 2 * c);
+    a = a + k[3] * ld(v) + k[4] * ld(v + c) + k[5] * ld(v + 2 * c);
+    return a + k[6] * ld(z) + k[7] * ld(z + c) + k[8] * ld(z + 2 * c);
+  };
+  auto edge = [&](int64_t ox) BRASS_ALWAYS_INLINE {
+    const T* p[9];
+    dw_taps_at(row, w, s, c, ox, zeros, p);
+    V a = V{} + k[0] * ld(p[0] + cb) + k[1] * ld(p[1] + cb) + k[2] * ld(p[2] + cb);
+    a = a + k[3] * ld(p[3] + cb) + k[4] * ld(p[4] + cb) + k[5] * ld(p[5] + cb);
+    a = a + k[6] * ld(p[6] + cb) + k[7] * ld(p[7] + cb) + k[8] * ld(p[8] + cb);
+    put(out + ox * c + cb, a);
+  };
+  for (int64_t ox = 0; ox < first; ++ox) edge(ox);
+  const int64_t step = s * c;
+  int64_t ox = first;
+  for (; ox + 4 <= last; ox += 4) {
+    const int64_t d = (ox * s - 1) * c + cb;
+    const T *u = row[0] + d, *v = row[1] + d, *z = row[2] + d;
+    const V a0 = sum(u, v, z), a1 = sum(u + step, v + step, z + step);
+    const V a2 = sum(u + 2 * step, v + 2 * step, z + 2 * step), a3 = sum(u + 3 * step, v + 3 * step, z + 3 * step);
+    T* o = out + ox * c + cb;
+    put(o, a0);
+    put(o + c, a1);
+    put(o + 2 * c, a2);
+    put(o + 3 * c, a3);
+  }
+  for (; ox < last; ++ox) {
+    const int64_t d = (ox * s - 1) * c + cb;
+    put(out + ox * c + cb, sum(row[0] + d, row[1] + d, row[2] + d));
+  }
+  for (; ox < ow; ++ox) edge(ox);
+}
+#endif
+
+// Depthwise 3x3 (conv_storage_fits) from channels-last data to a channels-last output, output
+// rows in parallel; epi: the bias and the fused work.
+template <class T>
+void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epi) {
+  const int64_t c = g.c, s = g.sh;
+  const DwChannels<T> q(w, c, epi);
+  const std::vector<T> zeros(size_t(g.w * c), T(0));
+  const kernel::Isa isa = kernel::active_isa();
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, 9 * c * g.ow));
+  thread_pool::parallel_for(g.n * g.oh, grain, [&](int64_t r0, int64_t r1) {
+    auto rows = [&]() BRASS_ALWAYS_INLINE {
+      for (int64_t r = r0; r < r1; ++r) {
+        const int64_t n = r / g.oh, oy = r % g.oh;
+        const T* row[3];
+        for (int64_t ky = 0; ky < 3; ++ky) {
+          const int64_t iy = oy * s - 1 + ky;
+          row[ky] = iy >= 0 && iy < g.h ? x + ((n * g.h + iy) * g.w) * c : zeros.data();
+        }
+        T* out = y + r * g.ow * c;
+        int64_t cb = 0;
+#if defined(__GNUC__)
+        // Pixels [first, last) read no padding along the row: ox * s - 1 >= 0, ox * s + 1 < w.
+        const int64_t first = std::min<int64_t>(g.ow, 1);
+        const int64_t last = g.w >= 2 ? std::max(first, std::min(g.ow, (g.w - 2) / s + 1)) : first;
+        for (; cb + DwLanes<T>::kLanes <= c; cb += DwLanes<T>::kLanes)
+          dw_row_lanes(row, g.w, s, g.ow, first, last, zeros.data(), q, c, cb, out);
+#endif
+        if (cb < c)
+          for (int64_t ox = 0; ox < g.ow; ++ox) {
+            const T* p[9];
+            dw_taps_at(row, g.w, s, c, ox, zeros.data(), p);
+            dw_pixel_last(p, q, c, cb, c, out + ox * c);
+          }
+      }
+    };
+    if constexpr (std::is_same<T, float>::value) kernel::run_vectorized(isa, rows);
+    else rows();
+  });
+}
+
+// A pointwise convolution (conv_storage_fits) with channels-last data or output: C = W X per
+// sample as channels-first computes it, with X or C transposed in the GEMM's operands
+// (channels-last data: B = X^T read as the transposed (p x c) matrix; a channels-last output:
+// C^T (p x f) = X^T W^T), each element the same sum in the same order, and the epilogue on
+// filters as rows or columns: the same bits as channels-first.
+template <class T>
+void pointwise_last(const ConvGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epi, ConvStorage st,
+                    uint64_t w_version) {
+  const kernel::Isa isa = kernel::active_isa();
+  const bool has_epi = epi_any(epi);
+  std::shared_ptr<const kernel::PackedA<T>> wp;
+  if (!st.out_last) wp = kernel::pack_a_cached(false, g.f, g.c, w, g.c, w_version);
+  for (int64_t n = 0; n < g.n; ++n) {
+    const T* xn = x + n * g.c * g.p;
+    T* yn = y + n * g.f * g.p;
+    if (!st.out_last) {
+      const GroupEpi<T> ge{&epi, 0, isa};
+      const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge, &epi};
+      kernel::gemm_packed<T>(*wp, g.p, T(1), true, xn, g.c, nullptr, T(0), yn, g.p, has_epi ? &ke : nullptr);
+      continue;
+    }
+    const ColumnEpi<T> ce{&epi, yn, isa};
+    ConvEpilogue<T> cols = epi;  // for the micro-kernel's registers
+    cols.columns = true;
+    const kernel::Epilogue<T> ke{&ColumnEpi<T>::run, &ce, &cols};
+    kernel::gemm_epilogue<T>(!st.in_last, true, g.p, g.f, g.c, T(1), xn, st.in_last ? g.c : g.p, w, g.c, T(0), yn,
+                             g.f, has_epi ? &ke : nullptr);
+  }
+}
+
 // One sample's im2col matrix (rows from row0 on: a group's) packed straight into the GEMM's
 // B panels (kernel::PackB), so the matrix never exists whole. x is the sample as
 // prepared_sample lays it out (zero-padded to extents (dp, hp, wp), each padded row split into
@@ -1085,28 +1335,39 @@ void conv_forward_cpu(const OpContext& ctx, const std::vector<TBlob>& in,
 
 template <class T>
 void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
-                        const ConvEpilogue<T>& epi) {
+                        const ConvEpilogue<T>& epi, ConvStorage st) {
   const auto& prm = ctx.param<ConvParam>();
   ConvGeom g = conv_geom(prm, in[0].shape, "Convolution");
   if (g.last || ctx.req[0] == Req::kAdd || in[0].dtype != DTypeOf<T>::value)
     fail(BRASS_ERR_INTERNAL,
          "Convolution: a fused epilogue needs channels-first data of its type and a write request");
   if (ctx.req[0] == Req::kNull) return;
-  conv_fwd_impl<T>(g, in[0].ptr<T>(), in[1].ptr<T>(), prm.no_bias ? nullptr : in[2].ptr<T>(),
-                   out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp), &epi, filters_version(ctx, g));
+  const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
+  // One pixel per plane: both storages are the same.
+  if ((st.in_last || st.out_last) && g.h * g.w * g.p > 1) {
+    if (!conv_storage_fits(g, st))
+      fail(BRASS_ERR_INTERNAL, "Convolution: channels-last storage for geometry it does not fit");
+    ConvEpilogue<T> e = epi;
+    e.bias = bias;
+    if (conv_is_depthwise(g)) dw_forward_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e);
+    else pointwise_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e, st, filters_version(ctx, g));
+    return;
+  }
+  conv_fwd_impl<T>(g, in[0].ptr<T>(), in[1].ptr<T>(), bias, out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp),
+                   &epi, filters_version(ctx, g));
 }
 
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
-                           const ConvEpilogue<float>& epi) {
-  conv_forward_fused(ctx, in, out, epi);
+                           const ConvEpilogue<float>& epi, ConvStorage storage) {
+  conv_forward_fused(ctx, in, out, epi, storage);
 }
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
-                           const ConvEpilogue<double>& epi) {
+                           const ConvEpilogue<double>& epi, ConvStorage storage) {
 #ifdef BRASS_LEAN_DTYPES
-  (void)ctx, (void)in, (void)out, (void)epi;
+  (void)ctx, (void)in, (void)out, (void)epi, (void)storage;
   fail_dtype_not_built(DType::kFloat64, "Convolution");
 #else
-  conv_forward_fused(ctx, in, out, epi);
+  conv_forward_fused(ctx, in, out, epi, storage);
 #endif
 }
 
