@@ -78,35 +78,42 @@ BRASS_GEMM_AVX512_INLINE __m512d vclip(__m512d v, __m512d lo, __m512d hi) {
 #undef BRASS_GEMM_INLINE
 #undef BRASS_GEMM_TARGET
 
+// 128-bit lanes of a and b picked by kImm (_mm512_shuffle_f32x4), in the masked form with
+// every lane taken: the plain one passes an undefined value that GCC's -Wall flags.
+template <int kImm>
+BRASS_GEMM_AVX512_INLINE __m512 lanes(__m512 a, __m512 b) {
+  return _mm512_mask_shuffle_f32x4(a, 0xFFFF, a, b, kImm);
+}
+
 // r[i] (row i, 16 floats) becomes column i: the usual three rounds of shuffles (pairs of
-// elements, pairs of pairs, then 128-bit lanes), element for element a copy.
+// elements, pairs of pairs, then 128-bit lanes), element for element a copy. (Masked forms
+// taking every lane throughout, as in lanes.)
 BRASS_GEMM_AVX512_INLINE void transpose16(__m512* r) {
   __m512 t[16];
 #pragma GCC unroll 16
   for (int i = 0; i < 8; ++i) {
-    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i] = _mm512_mask_unpacklo_ps(r[2 * i], 0xFFFF, r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_mask_unpackhi_ps(r[2 * i], 0xFFFF, r[2 * i], r[2 * i + 1]);
   }
   // r[4i + j], 128-bit lane l: rows 4i .. 4i+3 of column 4l + j.
 #pragma GCC unroll 16
   for (int i = 0; i < 4; ++i) {
     const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
     const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
-    r[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
-    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
-    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
-    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+    r[4 * i] = _mm512_castpd_ps(_mm512_mask_unpacklo_pd(a, 0xFF, a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_mask_unpackhi_pd(a, 0xFF, a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_mask_unpacklo_pd(b, 0xFF, b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_mask_unpackhi_pd(b, 0xFF, b, d));
   }
   // Column 4l + j: lane l of r[j], r[4 + j], r[8 + j], r[12 + j].
 #pragma GCC unroll 16
   for (int j = 0; j < 4; ++j) {
-    const __m512 u0 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0x44), u1 = _mm512_shuffle_f32x4(r[j], r[4 + j], 0xEE);
-    const __m512 u2 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0x44);
-    const __m512 u3 = _mm512_shuffle_f32x4(r[8 + j], r[12 + j], 0xEE);
-    t[j] = _mm512_shuffle_f32x4(u0, u2, 0x88);
-    t[4 + j] = _mm512_shuffle_f32x4(u0, u2, 0xDD);
-    t[8 + j] = _mm512_shuffle_f32x4(u1, u3, 0x88);
-    t[12 + j] = _mm512_shuffle_f32x4(u1, u3, 0xDD);
+    const __m512 u0 = lanes<0x44>(r[j], r[4 + j]), u1 = lanes<0xEE>(r[j], r[4 + j]);
+    const __m512 u2 = lanes<0x44>(r[8 + j], r[12 + j]), u3 = lanes<0xEE>(r[8 + j], r[12 + j]);
+    t[j] = lanes<0x88>(u0, u2);
+    t[4 + j] = lanes<0xDD>(u0, u2);
+    t[8 + j] = lanes<0x88>(u1, u3);
+    t[12 + j] = lanes<0xDD>(u1, u3);
   }
 #pragma GCC unroll 16
   for (int i = 0; i < 16; ++i) r[i] = t[i];

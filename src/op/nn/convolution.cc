@@ -826,6 +826,12 @@ BRASS_ALWAYS_INLINE inline void dw_taps_at(const T* const* row, int64_t w, int64
 }
 
 #if defined(__GNUC__)
+#if !defined(__clang__)
+// Everything below is inlined into its caller (no vector crosses a call), so GCC's note that
+// passing 64-byte vectors without AVX-512 changes the ABI does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
 // The same pixel in vectors of one 64-byte block of channels (GCC's and Clang's vector
 // extensions, lowered to the ISA of the function they are inlined into: one AVX-512 register,
 // two AVX2 ones, four NEON ones), the channels' taps and epilogue terms loaded once for a row
@@ -843,41 +849,52 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
                                              int64_t cb, T* out) {
   using V = typename DwLanes<T>::V;
   using M = decltype(V{} > V{});
-  auto ld = [](const T* p) BRASS_ALWAYS_INLINE {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
-  auto splat = [](T x) BRASS_ALWAYS_INLINE {
-    V v;
-    for (int64_t i = 0; i < DwLanes<T>::kLanes; ++i) v[i] = x;
-    return v;
-  };
-  auto pick = [](M m, V a, V b) BRASS_ALWAYS_INLINE { return (V)(((M)a & m) | ((M)b & ~m)); };
-  V k[9];
-  for (int t = 0; t < 9; ++t) k[t] = ld(q.taps.data() + t * c + cb);
-  const V b = ld(q.bias.data() + cb), m = ld(q.m.data() + cb), sc = ld(q.s.data() + cb), h = ld(q.h.data() + cb);
-  const V lo = splat(q.lo), hi = splat(q.hi);
+  // Vectors go by reference between these (inlined) helpers.
+  auto ld = [](V& v, const T* p) BRASS_ALWAYS_INLINE { std::memcpy(&v, p, sizeof v); };
+  V k[9], b, m, sc, h, lo, hi;
+  for (int t = 0; t < 9; ++t) ld(k[t], q.taps.data() + t * c + cb);
+  ld(b, q.bias.data() + cb);
+  ld(m, q.m.data() + cb);
+  ld(sc, q.s.data() + cb);
+  ld(h, q.h.data() + cb);
+  for (int64_t i = 0; i < DwLanes<T>::kLanes; ++i) {
+    lo[i] = q.lo;
+    hi[i] = q.hi;
+  }
   const M loe = q.lo_on_equal ? ~M{} : M{};
-  auto put = [&](T* o, V a) BRASS_ALWAYS_INLINE {
+  auto put = [&](T* o, const V& a) BRASS_ALWAYS_INLINE {
     V v = a + b;
     v = (v - m) * sc + h;
-    const V t = pick((lo > v) | (loe & (v == lo)), lo, v);
-    const V r = pick(v > hi, hi, t);
+    const M low = (lo > v) | (loe & (v == lo)), high = v > hi;
+    const V t = (V)(((M)lo & low) | ((M)v & ~low));
+    const V r = (V)(((M)hi & high) | ((M)t & ~high));
     std::memcpy(o, &r, sizeof r);
   };
-  // The window whose top-left tap is at u (rows v and z below it, taps c apart).
-  auto sum = [&](const T* u, const T* v, const T* z) BRASS_ALWAYS_INLINE {
-    V a = V{} + k[0] * ld(u) + k[1] * ld(u + c) + k[2] * ld(u + 2 * c);
-    a = a + k[3] * ld(v) + k[4] * ld(v + c) + k[5] * ld(v + 2 * c);
-    return a + k[6] * ld(z) + k[7] * ld(z + c) + k[8] * ld(z + 2 * c);
+  // a += the taps of row u (the window's left column at u, columns c apart), from k[t0].
+  auto taps = [&](V& a, const T* u, int t0) BRASS_ALWAYS_INLINE {
+    V x0, x1, x2;
+    ld(x0, u);
+    ld(x1, u + c);
+    ld(x2, u + 2 * c);
+    a = a + k[t0] * x0;
+    a = a + k[t0 + 1] * x1;
+    a = a + k[t0 + 2] * x2;
+  };
+  // The window whose rows start at u, v and z.
+  auto sum = [&](V& a, const T* u, const T* v, const T* z) BRASS_ALWAYS_INLINE {
+    a = V{};
+    taps(a, u, 0);
+    taps(a, v, 3);
+    taps(a, z, 6);
   };
   auto edge = [&](int64_t ox) BRASS_ALWAYS_INLINE {
     const T* p[9];
     dw_taps_at(row, w, s, c, ox, zeros, p);
-    V a = V{} + k[0] * ld(p[0] + cb) + k[1] * ld(p[1] + cb) + k[2] * ld(p[2] + cb);
-    a = a + k[3] * ld(p[3] + cb) + k[4] * ld(p[4] + cb) + k[5] * ld(p[5] + cb);
-    a = a + k[6] * ld(p[6] + cb) + k[7] * ld(p[7] + cb) + k[8] * ld(p[8] + cb);
+    V a = V{}, x;
+    for (int t = 0; t < 9; ++t) {
+      ld(x, p[t] + cb);
+      a = a + k[t] * x;
+    }
     put(out + ox * c + cb, a);
   };
   for (int64_t ox = 0; ox < first; ++ox) edge(ox);
@@ -886,8 +903,11 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
   for (; ox + 4 <= last; ox += 4) {
     const int64_t d = (ox * s - 1) * c + cb;
     const T *u = row[0] + d, *v = row[1] + d, *z = row[2] + d;
-    const V a0 = sum(u, v, z), a1 = sum(u + step, v + step, z + step);
-    const V a2 = sum(u + 2 * step, v + 2 * step, z + 2 * step), a3 = sum(u + 3 * step, v + 3 * step, z + 3 * step);
+    V a0, a1, a2, a3;
+    sum(a0, u, v, z);
+    sum(a1, u + step, v + step, z + step);
+    sum(a2, u + 2 * step, v + 2 * step, z + 2 * step);
+    sum(a3, u + 3 * step, v + 3 * step, z + 3 * step);
     T* o = out + ox * c + cb;
     put(o, a0);
     put(o + c, a1);
@@ -896,10 +916,15 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
   }
   for (; ox < last; ++ox) {
     const int64_t d = (ox * s - 1) * c + cb;
-    put(out + ox * c + cb, sum(row[0] + d, row[1] + d, row[2] + d));
+    V a;
+    sum(a, row[0] + d, row[1] + d, row[2] + d);
+    put(out + ox * c + cb, a);
   }
   for (; ox < ow; ++ox) edge(ox);
 }
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
 #endif
 
 // Depthwise 3x3 (conv_storage_fits) from channels-last data to a channels-last output, output
