@@ -2,6 +2,8 @@
 // (avx512, avx2, neon, scalar); a forced ISA the machine lacks falls back to the best one.
 #pragma once
 
+#include <type_traits>
+
 #include "base/xinline.h"
 
 namespace brass {
@@ -62,6 +64,26 @@ inline void run_vectorized(Isa, const F& f) {
   run_base_vec(f);
 }
 #endif
+
+// run_vectorized for a body written over explicit vectors: f(width) gets the bytes of the
+// ISA's vector registers as a std::integral_constant (64 AVX-512, 32 AVX2, else 16: SSE2,
+// NEON), so each copy is built for vectors that fit its registers.
+template <class F>
+inline void run_vectorized_width(Isa isa, const F& f) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+  if (isa == Isa::kAvx512) {
+    run_avx512_vec([&]() BRASS_ALWAYS_INLINE { f(std::integral_constant<int, 64>()); });
+    return;
+  }
+  if (isa == Isa::kAvx2) {
+    run_avx2_vec([&]() BRASS_ALWAYS_INLINE { f(std::integral_constant<int, 32>()); });
+    return;
+  }
+#else
+  (void)isa;
+#endif
+  run_base_vec([&]() BRASS_ALWAYS_INLINE { f(std::integral_constant<int, 16>()); });
+}
 
 }  // namespace kernel
 }  // namespace brass

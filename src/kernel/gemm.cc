@@ -158,6 +158,8 @@ struct Problem {
   const T* packed_a;       // A packed whole (PackedA::data), or null to pack a
   int64_t mp;              // its rows rounded up to mr
   const Epilogue<T>* epi;  // run on each finished column strip of C, or null
+  const T* packed_b;       // B packed whole (pack_b_cached), or null to pack b
+  int64_t np;              // its columns rounded up to nr
 };
 
 // A tile cut by C's right edge: run(tmp, ld) runs the kernel on a copy, so the arithmetic (and
@@ -185,12 +187,14 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
   const int64_t mcs = round_up(ceil_div(mrows, ceil_div(mrows, kd.mc)), mr);
   T* pa = pr.packed_a ? nullptr
                       : static_cast<T*>(t_pack_a.get(sizeof(T) * size_t(mcs * kcs) + size_t(kPackSlack)));
-  T* pb = static_cast<T*>(t_pack_b.get(sizeof(T) * size_t(ncs * kcs)));
+  T* pb = pr.packed_b ? nullptr : static_cast<T*>(t_pack_b.get(sizeof(T) * size_t(ncs * kcs)));
   for (int64_t jc = n0; jc < n1; jc += ncs) {
     const int64_t nc = std::min(ncs, n1 - jc);
     for (int64_t pc = 0; pc < pr.k; pc += kcs) {
       const int64_t kc = std::min(kcs, pr.k - pc);
-      if (pr.packer) pr.packer->fn(pr.packer->ctx, jc, nc, pc, kc, nr, pb);
+      const T* bblk = pb;
+      if (pr.packed_b) bblk = pr.packed_b + pr.np * pc + jc * kc;
+      else if (pr.packer) pr.packer->fn(pr.packer->ctx, jc, nc, pc, kc, nr, pb);
       else pack_b(kd, pr.tb, pr.b, pr.ldb, jc, nc, pc, kc, pb);
       const T beta = pc == 0 ? pr.beta : T(1);
       // The epilogue after the last depth block: in the micro-kernel's registers where it can.
@@ -203,7 +207,7 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
         else pack_a(kd, pr.ta, pr.a, pr.lda, ic, mc, pc, kc, pa);
         for (int64_t jr = 0; jr < nc; jr += nr) {
           const int64_t rn = std::min<int64_t>(nr, nc - jr);
-          const T* bp = pb + jr * kc;
+          const T* bp = bblk + jr * kc;
           // Filters as columns: the kernels take the first column where they take the first
           // row, and read whole vectors of terms, so a cut strip without column kernels goes
           // through the epilogue's function.
@@ -213,9 +217,16 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
             const int64_t rm = std::min<int64_t>(mr, mc - ir);
             const T* ap = ablk + ir * kc;
             T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
-            // At C's right edge, the column kernels, straight on C.
+            // At C's right edge, the half kernel where the left half is whole, then the column
+            // kernels, straight on C.
             if (rn < nr && kd.cmax) {
-              for (int64_t j = 0; j < rn; j += kd.cmax) {
+              int64_t j = 0;
+              if (kd.half && rm == mr && rn >= nr / 2) {  // the tile's left half whole
+                if (rs) kd.half_epi(kc, ap, bp, cp, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at : ic + ir);
+                else kd.half(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
+                j = nr / 2;
+              }
+              for (; j < rn; j += kd.cmax) {
                 const int64_t r = std::min<int64_t>(kd.cmax, rn - j);
                 kd.cols[r](kc, ap, bp + j, cp + j, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at + j : ic + ir, rm);
               }
@@ -329,21 +340,24 @@ void gemv(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t l
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const PackB<T>* packer = nullptr,
-          const PackedA<T>* packed = nullptr, const Epilogue<T>* epi = nullptr) {
+          const PackedA<T>* packed = nullptr, const Epilogue<T>* epi = nullptr,
+          const PackedA<T>* packed_b = nullptr) {
   if (m <= 0 || n <= 0) return;
   if (k <= 0 || alpha == T(0)) {
     scale_c(m, n, beta, c, ldc);
     if (epi) epi->fn(epi->ctx, c, ldc, 0, m, n);
     return;
   }
-  if (m == 1 && !packer && !packed) {
+  if (m == 1 && !packer && !packed && !packed_b) {
     gemv(ta, tb, n, k, alpha, a, lda, b, ldb, beta, c);
     if (epi) epi->fn(epi->ctx, c, ldc, 0, m, n);
     return;
   }
-  const KernelDesc<T>& kd = kernel_for<T>(packed ? Isa(packed->isa) : active_isa());
+  const KernelDesc<T>& kd =
+      kernel_for<T>(packed ? Isa(packed->isa) : packed_b ? Isa(packed_b->isa) : active_isa());
   Problem<T> pr{ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, packer,
-                packed ? packed->data.get() : nullptr, packed ? packed->mp : 0, epi};
+                packed ? packed->data.get() : nullptr, packed ? packed->mp : 0, epi,
+                packed_b ? packed_b->data.get() : nullptr, packed_b ? packed_b->mp : 0};
   pr.kc = ceil_div(k, ceil_div(k, kd.kc));
 
   // Split C into a gm x gn grid of tasks, one per thread. Each task packs its own rows of A
@@ -419,32 +433,42 @@ void dgemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, double alpha, cons
            int64_t lda, const double* b, int64_t ldb, double beta, double* c, int64_t ldc) {
   gemm_impl::gemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
 }
-template <class T>
-PackedA<T> pack_a(bool ta, int64_t m, int64_t k, const T* a, int64_t lda) {
+namespace gemm_impl {
+// rows x k of an operand in panels of r rows (A's rows, or B's columns), in blocks of depth kc
+// each holding every panel (the layout run_tile reads): pack(i0, rows, pc, kc, dst) packs one.
+template <class T, class F>
+PackedA<T> pack_panels(Isa isa, int64_t rows, int64_t k, int64_t r, int64_t kcmax, const F& pack) {
   PackedA<T> p;
-  const Isa isa = active_isa();
-  const gemm_internal::KernelDesc<T>& kd = gemm_impl::kernel_for<T>(isa);
-  p.m = m;
+  p.m = rows;
   p.k = k;
   p.isa = int(isa);
-  if (m <= 0 || k <= 0) return p;
-  p.kc = gemm_impl::ceil_div(k, gemm_impl::ceil_div(k, kd.kc));
-  p.mp = gemm_impl::round_up(m, kd.mr);
-  const size_t bytes = gemm_impl::round_up(int64_t(sizeof(T)) * p.mp * k + gemm_internal::kPackSlack, 64);
+  if (rows <= 0 || k <= 0) return p;
+  p.kc = ceil_div(k, ceil_div(k, kcmax));
+  p.mp = round_up(rows, r);
+  const size_t bytes = round_up(int64_t(sizeof(T)) * p.mp * k + gemm_internal::kPackSlack, 64);
   p.data.reset(static_cast<T*>(host_alloc(bytes)));
   if (!p.data) throw std::bad_alloc();
-  // Blocks of depth kc, each holding every row's panels (the layout run_tile reads).
-  const int64_t panels = p.mp / kd.mr, blocks = gemm_impl::ceil_div(k, p.kc);
+  const int64_t panels = p.mp / r, blocks = ceil_div(k, p.kc), kcs = p.kc;
   T* dst = p.data.get();
-  const int64_t mr = kd.mr, kcs = p.kc;
   thread_pool::parallel_for(blocks * panels, 8, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t pc = (t / panels) * kcs, i0 = (t % panels) * mr;
-      const int64_t kc = std::min(kcs, k - pc), rows = std::min(mr, m - i0);
-      gemm_impl::pack_a(kd, ta, a, lda, i0, rows, pc, kc, dst + p.mp * pc + i0 * kc);
+      const int64_t pc = (t / panels) * kcs, i0 = (t % panels) * r;
+      const int64_t kc = std::min(kcs, k - pc);
+      pack(i0, std::min(r, rows - i0), pc, kc, dst + p.mp * pc + i0 * kc);
     }
   });
   return p;
+}
+}  // namespace gemm_impl
+
+template <class T>
+PackedA<T> pack_a(bool ta, int64_t m, int64_t k, const T* a, int64_t lda) {
+  const Isa isa = active_isa();
+  const gemm_internal::KernelDesc<T>& kd = gemm_impl::kernel_for<T>(isa);
+  return gemm_impl::pack_panels<T>(isa, m, k, kd.mr, kd.kc, [&](int64_t i0, int64_t rows, int64_t pc, int64_t kc,
+                                                                 T* d) {
+    gemm_impl::pack_a(kd, ta, a, lda, i0, rows, pc, kc, d);
+  });
 }
 template PackedA<float> pack_a(bool, int64_t, int64_t, const float*, int64_t);
 template PackedA<double> pack_a(bool, int64_t, int64_t, const double*, int64_t);
@@ -557,14 +581,22 @@ std::shared_ptr<const void> derived_cached(
   return gemm_impl::kept_or_made({a, m, k, 0, int(active_isa()), 0, kind, false}, version, make);
 }
 
+namespace gemm_impl {
+// A packing kept under key while version holds, pack() making it when none is.
+template <class T, class F>
+std::shared_ptr<const PackedA<T>> kept_packing(const CacheKey& key, uint64_t version, const F& pack) {
+  return std::static_pointer_cast<const PackedA<T>>(kept_or_made(key, version, [&]() {
+    auto p = std::make_shared<PackedA<T>>(pack());
+    return std::make_pair(std::shared_ptr<const void>(p), size_t(p->mp * p->k) * sizeof(T));
+  }));
+}
+}  // namespace gemm_impl
+
 template <class T>
 std::shared_ptr<const PackedA<T>> pack_a_cached(bool ta, int64_t m, int64_t k, const T* a, int64_t lda,
                                                 uint64_t version) {
   const gemm_impl::CacheKey key{a, m, k, lda, int(active_isa()), int(sizeof(T)), 0, ta};
-  return std::static_pointer_cast<const PackedA<T>>(gemm_impl::kept_or_made(key, version, [&]() {
-    auto p = std::make_shared<PackedA<T>>(pack_a(ta, m, k, a, lda));
-    return std::make_pair(std::shared_ptr<const void>(p), size_t(p->mp * p->k) * sizeof(T));
-  }));
+  return gemm_impl::kept_packing<T>(key, version, [&]() { return pack_a(ta, m, k, a, lda); });
 }
 template std::shared_ptr<const PackedA<float>> pack_a_cached(bool, int64_t, int64_t, const float*, int64_t,
                                                              uint64_t);
@@ -590,6 +622,35 @@ template void gemm_pack_b(bool, int64_t, int64_t, int64_t, float, const float*, 
                           const PackB<float>&, float, float*, int64_t, const Epilogue<float>*);
 template void gemm_pack_b(bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
                           const PackB<double>&, double, double*, int64_t, const Epilogue<double>*);
+
+template <class T>
+std::shared_ptr<const PackedA<T>> pack_b_cached(bool tb, int64_t k, int64_t n, const T* b, int64_t ldb,
+                                                uint64_t version) {
+  constexpr int kPackedB = -1;  // the cache's kind for B's packings (A's: 0)
+  const gemm_impl::CacheKey key{b, n, k, ldb, int(active_isa()), int(sizeof(T)), kPackedB, tb};
+  return gemm_impl::kept_packing<T>(key, version, [&]() {
+    const Isa isa = active_isa();
+    const gemm_internal::KernelDesc<T>& kd = gemm_impl::kernel_for<T>(isa);
+    return gemm_impl::pack_panels<T>(isa, n, k, kd.nr, kd.kc, [&](int64_t j0, int64_t cols, int64_t pc, int64_t kc,
+                                                                  T* d) {
+      gemm_impl::pack_b(kd, tb, b, ldb, j0, cols, pc, kc, d);
+    });
+  });
+}
+template std::shared_ptr<const PackedA<float>> pack_b_cached(bool, int64_t, int64_t, const float*, int64_t,
+                                                             uint64_t);
+template std::shared_ptr<const PackedA<double>> pack_b_cached(bool, int64_t, int64_t, const double*, int64_t,
+                                                              uint64_t);
+
+template <class T>
+void gemm_packed_b(bool ta, int64_t m, T alpha, const T* a, int64_t lda, const PackedA<T>& b, T beta, T* c,
+                   int64_t ldc, const Epilogue<T>* epi) {
+  gemm_impl::gemm<T>(ta, false, m, b.m, b.k, alpha, a, lda, nullptr, 0, beta, c, ldc, nullptr, nullptr, epi, &b);
+}
+template void gemm_packed_b(bool, int64_t, float, const float*, int64_t, const PackedA<float>&, float, float*,
+                            int64_t, const Epilogue<float>*);
+template void gemm_packed_b(bool, int64_t, double, const double*, int64_t, const PackedA<double>&, double,
+                            double*, int64_t, const Epilogue<double>*);
 
 template <class T>
 void gemm_packed(const PackedA<T>& a, int64_t n, T alpha, bool tb, const T* b, int64_t ldb,

@@ -99,5 +99,18 @@ template <class T>
 void gemm_packed(const PackedA<T>& a, int64_t n, T alpha, bool trans_b, const T* b, int64_t ldb,
                  const PackB<T>* packer, T beta, T* c, int64_t ldc, const Epilogue<T>* epi = nullptr);
 
+// op(B) (k x n) packed once for several products that share it, as pack_a_cached keeps A's
+// packing (the same cache, versions and limit): its columns in the panels the active kernel
+// reads (PackedA's fields with m = n, mp = n rounded up to the panel width).
+template <class T>
+std::shared_ptr<const PackedA<T>> pack_b_cached(bool trans_b, int64_t k, int64_t n, const T* b, int64_t ldb,
+                                                uint64_t version);
+
+// C (m x n) = alpha * op(A) * B + beta * C with B packed by pack_b_cached. The same bits as
+// sgemm/dgemm of the same operands.
+template <class T>
+void gemm_packed_b(bool trans_a, int64_t m, T alpha, const T* a, int64_t lda, const PackedA<T>& b, T beta, T* c,
+                   int64_t ldc, const Epilogue<T>* epi = nullptr);
+
 }  // namespace kernel
 }  // namespace brass

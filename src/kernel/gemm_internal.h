@@ -124,6 +124,10 @@ struct KernelDesc {
   // columns runs as kernels of cmax columns and one of the rest).
   MicroKernelCols<T> cols[32] = {};
   int cmax = 0;
+  // Where set: fn (and fn_epi) for the left half of the tile's columns (B's panel keeps its
+  // width nr), which a right edge of at least nr / 2 columns runs first on full-height tiles.
+  MicroKernel<T> half = nullptr;
+  MicroKernelEpi<T> half_epi = nullptr;
 };
 
 // Per-ISA kernels; each returns fn == nullptr when its file was built for another target.

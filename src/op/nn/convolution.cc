@@ -755,12 +755,13 @@ template <class T>
 struct ColumnEpi {
   const ConvEpilogue<T>* e;
   const T* c0;
-  kernel::Isa isa;
   static void run(const void* ctx, T* c, int64_t ldc, int64_t i0, int64_t rows, int64_t cols) {
     const ColumnEpi& q = *static_cast<const ColumnEpi*>(ctx);
     const ConvEpilogue<T>& e = *q.e;
     const int64_t j0 = (c - q.c0) - i0 * ldc;
-    kernel::run_vectorized(q.isa, [&]() BRASS_ALWAYS_INLINE {
+    // The ISAs whose micro-kernels take the terms in their registers never call this (but for
+    // degenerate products): built once, at the baseline.
+    kernel::run_base_vec([&]() BRASS_ALWAYS_INLINE {
       if (e.bias && e.scale) epi_cols_act<T, true, true>(e, c, ldc, j0, rows, cols);
       else if (e.bias) epi_cols_act<T, true, false>(e, c, ldc, j0, rows, cols);
       else if (e.scale) epi_cols_act<T, false, true>(e, c, ldc, j0, rows, cols);
@@ -837,17 +838,17 @@ BRASS_ALWAYS_INLINE inline void dw_taps_at(const T* const* row, int64_t w, int64
 // two AVX2 ones, four NEON ones), the channels' taps and epilogue terms loaded once for a row
 // and its pixels whose window is inside the row [first, last) going four at a time, as
 // independent chains. Element-wise, the operations of dw_pixel_last in its order.
-template <class T>
+template <class T, int kBytes>
 struct DwLanes {
-  typedef T V __attribute__((vector_size(64)));
-  static constexpr int64_t kLanes = 64 / sizeof(T);
+  typedef T V __attribute__((vector_size(kBytes)));
+  static constexpr int64_t kLanes = kBytes / sizeof(T);
 };
 
-template <class T>
+template <class T, int kBytes>
 BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int64_t s, int64_t ow, int64_t first,
                                              int64_t last, const T* zeros, const DwChannels<T>& q, int64_t c,
                                              int64_t cb, T* out) {
-  using V = typename DwLanes<T>::V;
+  using V = typename DwLanes<T, kBytes>::V;
   using M = decltype(V{} > V{});
   // Vectors go by reference between these (inlined) helpers.
   auto ld = [](V& v, const T* p) BRASS_ALWAYS_INLINE { std::memcpy(&v, p, sizeof v); };
@@ -857,7 +858,7 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
   ld(m, q.m.data() + cb);
   ld(sc, q.s.data() + cb);
   ld(h, q.h.data() + cb);
-  for (int64_t i = 0; i < DwLanes<T>::kLanes; ++i) {
+  for (int64_t i = 0; i < DwLanes<T, kBytes>::kLanes; ++i) {
     lo[i] = q.lo;
     hi[i] = q.hi;
   }
@@ -937,7 +938,9 @@ void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const Conv
   const kernel::Isa isa = kernel::active_isa();
   const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, 9 * c * g.ow));
   thread_pool::parallel_for(g.n * g.oh, grain, [&](int64_t r0, int64_t r1) {
-    auto rows = [&]() BRASS_ALWAYS_INLINE {
+    // kBytes: the vectors' width (the ISA's registers).
+    auto rows = [&](auto kBytes) BRASS_ALWAYS_INLINE {
+      (void)kBytes;
       for (int64_t r = r0; r < r1; ++r) {
         const int64_t n = r / g.oh, oy = r % g.oh;
         const T* row[3];
@@ -951,8 +954,9 @@ void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const Conv
         // Pixels [first, last) read no padding along the row: ox * s - 1 >= 0, ox * s + 1 < w.
         const int64_t first = std::min<int64_t>(g.ow, 1);
         const int64_t last = g.w >= 2 ? std::max(first, std::min(g.ow, (g.w - 2) / s + 1)) : first;
-        for (; cb + DwLanes<T>::kLanes <= c; cb += DwLanes<T>::kLanes)
-          dw_row_lanes(row, g.w, s, g.ow, first, last, zeros.data(), q, c, cb, out);
+        constexpr int64_t kLanes = DwLanes<T, decltype(kBytes)::value>::kLanes;
+        for (; cb + kLanes <= c; cb += kLanes)
+          dw_row_lanes<T, decltype(kBytes)::value>(row, g.w, s, g.ow, first, last, zeros.data(), q, c, cb, out);
 #endif
         if (cb < c)
           for (int64_t ox = 0; ox < g.ow; ++ox) {
@@ -962,23 +966,27 @@ void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const Conv
           }
       }
     };
-    if constexpr (std::is_same<T, float>::value) kernel::run_vectorized(isa, rows);
-    else rows();
+    if constexpr (std::is_same<T, float>::value) kernel::run_vectorized_width(isa, rows);
+    else rows(std::integral_constant<int, 16>());
   });
 }
 
 // A pointwise convolution (conv_storage_fits) with channels-last data or output: C = W X per
 // sample as channels-first computes it, with X or C transposed in the GEMM's operands
 // (channels-last data: B = X^T read as the transposed (p x c) matrix; a channels-last output:
-// C^T (p x f) = X^T W^T), each element the same sum in the same order, and the epilogue on
-// filters as rows or columns: the same bits as channels-first.
+// C^T (p x f) = X^T W^T, W^T packed once and kept like A's packings), each element the same
+// sum in the same order, and the epilogue on filters as rows or columns: the same bits as
+// channels-first.
 template <class T>
 void pointwise_last(const ConvGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epi, ConvStorage st,
                     uint64_t w_version) {
   const kernel::Isa isa = kernel::active_isa();
   const bool has_epi = epi_any(epi);
-  std::shared_ptr<const kernel::PackedA<T>> wp;
-  if (!st.out_last) wp = kernel::pack_a_cached(false, g.f, g.c, w, g.c, w_version);
+  // The filters packed once while they are unchanged: as A (rows), or for a channels-last
+  // output as B = W^T (columns).
+  std::shared_ptr<const kernel::PackedA<T>> wp =
+      st.out_last ? kernel::pack_b_cached(true, g.c, g.f, w, g.c, w_version)
+                  : kernel::pack_a_cached(false, g.f, g.c, w, g.c, w_version);
   for (int64_t n = 0; n < g.n; ++n) {
     const T* xn = x + n * g.c * g.p;
     T* yn = y + n * g.f * g.p;
@@ -988,12 +996,12 @@ void pointwise_last(const ConvGeom& g, const T* x, const T* w, T* y, const ConvE
       kernel::gemm_packed<T>(*wp, g.p, T(1), true, xn, g.c, nullptr, T(0), yn, g.p, has_epi ? &ke : nullptr);
       continue;
     }
-    const ColumnEpi<T> ce{&epi, yn, isa};
+    const ColumnEpi<T> ce{&epi, yn};
     ConvEpilogue<T> cols = epi;  // for the micro-kernel's registers
     cols.columns = true;
     const kernel::Epilogue<T> ke{&ColumnEpi<T>::run, &ce, &cols};
-    kernel::gemm_epilogue<T>(!st.in_last, true, g.p, g.f, g.c, T(1), xn, st.in_last ? g.c : g.p, w, g.c, T(0), yn,
-                             g.f, has_epi ? &ke : nullptr);
+    kernel::gemm_packed_b<T>(!st.in_last, g.p, T(1), xn, st.in_last ? g.c : g.p, *wp, T(0), yn, g.f,
+                             has_epi ? &ke : nullptr);
   }
 }
 
