@@ -39,7 +39,7 @@ def net():
     x = mx.sym.Variable("data")
     y = block(x, 3, 8, 3, 1, "b0")                 # 9 channels inside: a tail only
     y = block(y, 8, 8, 5, 1, "b1", act="relu")      # 40: two whole blocks and a tail, residual
-    y = block(y, 8, 16, 4, 2, "b2", bias=True)      # 32: whole blocks, stride 2, biases
+    y = block(y, 8, 16, 9, 2, "b2", bias=True)      # 72: two groups of channels, stride 2, biases
     y = block(y, 16, 16, 3, 2, "b3")                # 48, stride 2 down to the last planes
     y = block(y, 16, 16, 2, 1, "b4")
     return mx.sym.Pooling(y, global_pool=True, kernel=(1, 1), pool_type="avg")
@@ -157,4 +157,4 @@ def test_the_predictor_stores_blocks_channels_last(monkeypatch, tmp_path):
         LIB.brass_model_free(model)
     np.testing.assert_array_equal(outs[None], outs["0"])
     np.testing.assert_array_equal(outs[(None, "inner")], outs[("0", "inner")])
-    assert outs[(None, "inner")].shape == (2, 32, 8, 6)
+    assert outs[(None, "inner")].shape == (2, 72, 8, 6)

@@ -929,19 +929,24 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
 #endif
 
 // Depthwise 3x3 (conv_storage_fits) from channels-last data to a channels-last output, output
-// rows in parallel; epi: the bias and the fused work.
+// rows and groups of channels in parallel; epi: the bias and the fused work.
 template <class T>
 void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epi) {
   const int64_t c = g.c, s = g.sh;
   const DwChannels<T> q(w, c, epi);
   const std::vector<T> zeros(size_t(g.w * c), T(0));
   const kernel::Isa isa = kernel::active_isa();
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, 9 * c * g.ow));
-  thread_pool::parallel_for(g.n * g.oh, grain, [&](int64_t r0, int64_t r1) {
+  // Work units: an output row's channels in groups of kDwGroup (whole vectors on every ISA; the
+  // last group takes the rest), so that small planes (7 rows) still split evenly.
+  constexpr int64_t kDwGroup = 64;
+  const int64_t groups = (c + kDwGroup - 1) / kDwGroup;
+  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, 9 * std::min(c, kDwGroup) * g.ow));
+  thread_pool::parallel_for(g.n * g.oh * groups, grain, [&](int64_t u0, int64_t u1) {
     // kBytes: the vectors' width (the ISA's registers).
-    auto rows = [&](auto kBytes) BRASS_ALWAYS_INLINE {
+    auto units = [&](auto kBytes) BRASS_ALWAYS_INLINE {
       (void)kBytes;
-      for (int64_t r = r0; r < r1; ++r) {
+      for (int64_t u = u0; u < u1; ++u) {
+        const int64_t r = u / groups, c0 = u % groups * kDwGroup, c1 = std::min(c, c0 + kDwGroup);
         const int64_t n = r / g.oh, oy = r % g.oh;
         const T* row[3];
         for (int64_t ky = 0; ky < 3; ++ky) {
@@ -949,25 +954,26 @@ void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const Conv
           row[ky] = iy >= 0 && iy < g.h ? x + ((n * g.h + iy) * g.w) * c : zeros.data();
         }
         T* out = y + r * g.ow * c;
-        int64_t cb = 0;
+        int64_t cb = c0;
 #if defined(__GNUC__)
         // Pixels [first, last) read no padding along the row: ox * s - 1 >= 0, ox * s + 1 < w.
         const int64_t first = std::min<int64_t>(g.ow, 1);
         const int64_t last = g.w >= 2 ? std::max(first, std::min(g.ow, (g.w - 2) / s + 1)) : first;
         constexpr int64_t kLanes = DwLanes<T, decltype(kBytes)::value>::kLanes;
-        for (; cb + kLanes <= c; cb += kLanes)
+        static_assert(kDwGroup % kLanes == 0, "whole vectors per group");
+        for (; cb + kLanes <= c1; cb += kLanes)
           dw_row_lanes<T, decltype(kBytes)::value>(row, g.w, s, g.ow, first, last, zeros.data(), q, c, cb, out);
 #endif
-        if (cb < c)
+        if (cb < c1)
           for (int64_t ox = 0; ox < g.ow; ++ox) {
             const T* p[9];
             dw_taps_at(row, g.w, s, c, ox, zeros.data(), p);
-            dw_pixel_last(p, q, c, cb, c, out + ox * c);
+            dw_pixel_last(p, q, c, cb, c1, out + ox * c);
           }
       }
     };
-    if constexpr (std::is_same<T, float>::value) kernel::run_vectorized_width(isa, rows);
-    else rows(std::integral_constant<int, 16>());
+    if constexpr (std::is_same<T, float>::value) kernel::run_vectorized_width(isa, units);
+    else units(std::integral_constant<int, 16>());
   });
 }
 
