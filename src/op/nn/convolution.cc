@@ -833,61 +833,25 @@ BRASS_ALWAYS_INLINE inline void dw_taps_at(const T* const* row, int64_t w, int64
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
-// The same pixel in vectors of one 64-byte block of channels (GCC's and Clang's vector
-// extensions, lowered to the ISA of the function they are inlined into: one AVX-512 register,
-// two AVX2 ones, four NEON ones), the channels' taps and epilogue terms loaded once for a row
-// and its pixels whose window is inside the row [first, last) going four at a time, as
-// independent chains. Element-wise, the operations of dw_pixel_last in its order.
+// The same pixel in vectors of kBytes of channels (GCC's and Clang's vector extensions, as
+// wide as the registers of the ISA they are built for), the channels' taps and epilogue terms
+// loaded once for a row. Element-wise, the operations of dw_pixel_last in its order.
 template <class T, int kBytes>
 struct DwLanes {
   typedef T V __attribute__((vector_size(kBytes)));
   static constexpr int64_t kLanes = kBytes / sizeof(T);
 };
 
-template <class T, int kBytes>
-BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int64_t s, int64_t ow, int64_t first,
-                                             int64_t last, const T* zeros, const DwChannels<T>& q, int64_t c,
-                                             int64_t cb, T* out) {
+// A row's pixels for the channels from cb: k[t] the taps, put(o, a) stores the window sum a at
+// o with the epilogue. The pixels whose window is inside the row [first, last) read the input
+// straight; the others (padding) through dw_taps_at. Vectors go by reference between these
+// (inlined) helpers.
+template <class T, int kBytes, class Put>
+BRASS_ALWAYS_INLINE inline void dw_row_pixels(const T* const* row, int64_t w, int64_t s, int64_t ow, int64_t first,
+                                              int64_t last, const T* zeros, const typename DwLanes<T, kBytes>::V* k,
+                                              int64_t c, int64_t cb, T* out, const Put& put) {
   using V = typename DwLanes<T, kBytes>::V;
-  using M = decltype(V{} > V{});
-  // Vectors go by reference between these (inlined) helpers.
   auto ld = [](V& v, const T* p) BRASS_ALWAYS_INLINE { std::memcpy(&v, p, sizeof v); };
-  V k[9], b, m, sc, h, lo, hi;
-  for (int t = 0; t < 9; ++t) ld(k[t], q.taps.data() + t * c + cb);
-  ld(b, q.bias.data() + cb);
-  ld(m, q.m.data() + cb);
-  ld(sc, q.s.data() + cb);
-  ld(h, q.h.data() + cb);
-  for (int64_t i = 0; i < DwLanes<T, kBytes>::kLanes; ++i) {
-    lo[i] = q.lo;
-    hi[i] = q.hi;
-  }
-  const M loe = q.lo_on_equal ? ~M{} : M{};
-  auto put = [&](T* o, const V& a) BRASS_ALWAYS_INLINE {
-    V v = a + b;
-    v = (v - m) * sc + h;
-    const M low = (lo > v) | (loe & (v == lo)), high = v > hi;
-    const V t = (V)(((M)lo & low) | ((M)v & ~low));
-    const V r = (V)(((M)hi & high) | ((M)t & ~high));
-    std::memcpy(o, &r, sizeof r);
-  };
-  // a += the taps of row u (the window's left column at u, columns c apart), from k[t0].
-  auto taps = [&](V& a, const T* u, int t0) BRASS_ALWAYS_INLINE {
-    V x0, x1, x2;
-    ld(x0, u);
-    ld(x1, u + c);
-    ld(x2, u + 2 * c);
-    a = a + k[t0] * x0;
-    a = a + k[t0 + 1] * x1;
-    a = a + k[t0 + 2] * x2;
-  };
-  // The window whose rows start at u, v and z.
-  auto sum = [&](V& a, const T* u, const T* v, const T* z) BRASS_ALWAYS_INLINE {
-    a = V{};
-    taps(a, u, 0);
-    taps(a, v, 3);
-    taps(a, z, 6);
-  };
   auto edge = [&](int64_t ox) BRASS_ALWAYS_INLINE {
     const T* p[9];
     dw_taps_at(row, w, s, c, ox, zeros, p);
@@ -899,29 +863,57 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
     put(out + ox * c + cb, a);
   };
   for (int64_t ox = 0; ox < first; ++ox) edge(ox);
-  const int64_t step = s * c;
-  int64_t ox = first;
-  for (; ox + 4 <= last; ox += 4) {
+  for (int64_t ox = first; ox < last; ++ox) {
     const int64_t d = (ox * s - 1) * c + cb;
-    const T *u = row[0] + d, *v = row[1] + d, *z = row[2] + d;
-    V a0, a1, a2, a3;
-    sum(a0, u, v, z);
-    sum(a1, u + step, v + step, z + step);
-    sum(a2, u + 2 * step, v + 2 * step, z + 2 * step);
-    sum(a3, u + 3 * step, v + 3 * step, z + 3 * step);
-    T* o = out + ox * c + cb;
-    put(o, a0);
-    put(o + c, a1);
-    put(o + 2 * c, a2);
-    put(o + 3 * c, a3);
-  }
-  for (; ox < last; ++ox) {
-    const int64_t d = (ox * s - 1) * c + cb;
-    V a;
-    sum(a, row[0] + d, row[1] + d, row[2] + d);
+    V a = V{}, x;
+    for (int t = 0; t < 9; ++t) {
+      ld(x, row[t / 3] + d + (t % 3) * c);
+      a = a + k[t] * x;
+    }
     put(out + ox * c + cb, a);
   }
-  for (; ox < ow; ++ox) edge(ox);
+  for (int64_t ox = std::max(first, last); ox < ow; ++ox) edge(ox);
+}
+
+template <class T, int kBytes>
+BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int64_t s, int64_t ow, int64_t first,
+                                             int64_t last, const T* zeros, const DwChannels<T>& q, int64_t c,
+                                             int64_t cb, T* out) {
+  using V = typename DwLanes<T, kBytes>::V;
+  using M = decltype(V{} > V{});
+  auto ld = [](V& v, const T* p) BRASS_ALWAYS_INLINE { std::memcpy(&v, p, sizeof v); };
+  V k[9], b, m, sc, h, lo, hi;
+  for (int t = 0; t < 9; ++t) ld(k[t], q.taps.data() + t * c + cb);
+  ld(b, q.bias.data() + cb);
+  ld(m, q.m.data() + cb);
+  ld(sc, q.s.data() + cb);
+  ld(h, q.h.data() + cb);
+  for (int64_t i = 0; i < DwLanes<T, kBytes>::kLanes; ++i) {
+    lo[i] = q.lo;
+    hi[i] = q.hi;
+  }
+  // AnyPost's low test (lo > v, or v == lo too when lo_on_equal) is lo >= v in the second case
+  // (both false on NaN), fixed for the row as kGe.
+  auto put_as = [&](T* o, const V& a, auto kGe) BRASS_ALWAYS_INLINE {
+    V v = a + b;
+    v = (v - m) * sc + h;
+    const M low = decltype(kGe)::value ? lo >= v : lo > v;
+#if defined(__clang__)
+    const M high = v > hi;
+    const V t = (V)(((M)lo & low) | ((M)v & ~low));
+    const V r = (V)(((M)hi & high) | ((M)t & ~high));
+#else  // GCC's vector conditionals: blends (Clang's C++ lacks them for these vectors)
+    const V t = low ? lo : v;
+    const V r = v > hi ? hi : t;
+#endif
+    std::memcpy(o, &r, sizeof r);
+  };
+  if (q.lo_on_equal)
+    dw_row_pixels<T, kBytes>(row, w, s, ow, first, last, zeros, k, c, cb, out,
+                             [&](T* o, const V& a) BRASS_ALWAYS_INLINE { put_as(o, a, std::true_type()); });
+  else
+    dw_row_pixels<T, kBytes>(row, w, s, ow, first, last, zeros, k, c, cb, out,
+                             [&](T* o, const V& a) BRASS_ALWAYS_INLINE { put_as(o, a, std::false_type()); });
 }
 #if !defined(__clang__)
 #pragma GCC diagnostic pop
