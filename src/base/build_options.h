@@ -8,6 +8,10 @@
 //                             are compiled (X is the operator's name without its leading
 //                             underscores: BRASS_OP_Convolution, BRASS_OP_plus_scalar).
 //                             Predictor builds only.
+//   BRASS_CONV_DEPTHWISE 0    no depthwise convolution kernels (the planes, the channels-last
+//                             blocks): amalgamate.py --ops-from writes it for models without
+//                             grouped convolutions. A depthwise convolution then still runs,
+//                             as a grouped GEMM (slower, other rounding).
 //   BRASS_NO_THREADS          one thread: the engine runs everything on the caller's thread.
 // Each registration in src/op sits under `#if BRASS_ALL_OPS || BRASS_OP_X ...` naming the
 // operators it registers; backward ones under `#if BRASS_TRAINING`.
@@ -24,6 +28,9 @@
 
 #ifndef BRASS_ALL_OPS
 #define BRASS_ALL_OPS 1
+#endif
+#ifndef BRASS_CONV_DEPTHWISE
+#define BRASS_CONV_DEPTHWISE 1
 #endif
 #if !BRASS_ALL_OPS && BRASS_TRAINING
 #error "op selection (BRASS_ALL_OPS 0) is for the predictor: define BRASS_PREDICT_ONLY too"

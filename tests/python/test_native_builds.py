@@ -191,15 +191,53 @@ def test_op_selected_predictor(predictor_object, tmp_path):
     with open(os.path.join(out, "brass_predict.cc"), encoding="utf-8") as f:
         head = f.read(4000)
     assert "#define BRASS_ALL_OPS 0" in head and "#define BRASS_OP_Convolution 1" in head
+    # ResNet-18 has no grouped convolutions: the depthwise kernels are left out.
+    assert "#define BRASS_CONV_DEPTHWISE 0" in head
     obj = compile_predictor(out, "resnet18")
     app = build_mxnet_app(out, obj, str(tmp_path / "app"))
     run_mxnet_fixture(app, "resnet18_v1", rtol=1e-3, atol=1e-4)
+    _depthwise_runs_as_grouped_gemm(app, tmp_path)
     # MobileNetV2 needs clip, which ResNet-18 does not use.
     p = subprocess.run([app, os.path.join(fix, "mobilenet_v2-symbol.json"), os.path.join(fix, "mobilenet_v2-0000.params"),
                         "1", "3", "16", "16"], input=" ".join(["0.5"] * 768), capture_output=True, text=True, timeout=60)
     assert p.returncode != 0
     assert "clip" in p.stdout + p.stderr
     assert os.path.getsize(obj) < 0.6 * os.path.getsize(predictor_object)
+
+
+def _depthwise_runs_as_grouped_gemm(app, tmp_path):
+    """A model of ResNet-18's operators with depthwise convolutions (stride 1 and 2) runs in a
+    build without the depthwise kernels (as grouped GEMMs) to the outputs Python gives."""
+    import numpy as np
+
+    import brass as mx
+    x = mx.sym.var("data")
+    y = mx.sym.Activation(mx.sym.BatchNorm(mx.sym.Convolution(x, num_filter=8, kernel=(3, 3), pad=(1, 1), name="c0"),
+                                           fix_gamma=False, name="b0"), act_type="relu")
+    for i, stride in ((1, 1), (2, 2)):
+        y = mx.sym.Convolution(y, num_filter=8, num_group=8, kernel=(3, 3), stride=(stride, stride), pad=(1, 1),
+                               name="dw%d" % i)
+        y = mx.sym.Activation(mx.sym.BatchNorm(y, fix_gamma=False, name="bd%d" % i), act_type="relu")
+    y = mx.sym.Convolution(y, num_filter=6, kernel=(1, 1), name="pw")
+    y = mx.sym.FullyConnected(mx.sym.Flatten(mx.sym.Pooling(y, global_pool=True, kernel=(1, 1), pool_type="avg")),
+                              num_hidden=4, name="fc")
+    shape = (1, 3, 16, 16)
+    rs = np.random.RandomState(0)
+    arg_shapes, _, aux_shapes = y.infer_shape(data=shape)
+    args = {n: mx.nd.array(rs.uniform(-0.5, 0.5, s)) for n, s in zip(y.list_arguments(), arg_shapes) if n != "data"}
+    aux = {n: mx.nd.array(rs.uniform(0.5, 1.5, s)) for n, s in zip(y.list_auxiliary_states(), aux_shapes)}
+    prefix = str(tmp_path / "dw")
+    mx.model.save_checkpoint(prefix, 0, y, args, aux)
+    data = rs.uniform(-1, 1, shape).astype(np.float32)
+    exe = y.simple_bind(mx.cpu(), grad_req="null", data=shape)
+    for n, v in list(args.items()) + list(aux.items()):
+        (exe.arg_dict if n in exe.arg_dict else exe.aux_dict)[n][:] = v
+    exe.arg_dict["data"][:] = data
+    want = exe.forward(is_train=False)[0].asnumpy().ravel()
+    p = subprocess.run([app, prefix + "-symbol.json", prefix + "-0000.params", *map(str, shape)],
+                       input=" ".join("%.9g" % v for v in data.ravel()), capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    np.testing.assert_allclose(np.array([float(v) for v in p.stdout.split()]), want, rtol=1e-4, atol=1e-5)
 
 
 def test_ops_from_rejects_bad_input(tmp_path):

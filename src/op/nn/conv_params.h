@@ -426,11 +426,11 @@ struct ConvStorage {
 // Whether a convolution of geometry g (the op's layout channels-first) runs with that storage:
 // 2-D pointwise convolutions (1x1, stride 1, no padding, one group) with any; 2-D depthwise
 // 3x3 ones (one filter per channel, padding 1, stride 1 or 2, no dilation) with both
-// channels-last.
+// channels-last, in builds with the depthwise kernels (BRASS_CONV_DEPTHWISE).
 inline bool conv_storage_fits(const ConvGeom& g, ConvStorage s) {
   if (g.last || g.nd != 2) return false;
   if (g.g == 1 && conv_col_is_data(g)) return true;
-  return g.g > 1 && g.cg == 1 && g.fg == 1 && g.kh == 3 && g.kw == 3 && g.ph == 1 && g.pw == 1 && g.dh == 1 &&
+  return BRASS_CONV_DEPTHWISE && g.g > 1 && g.cg == 1 && g.fg == 1 && g.kh == 3 && g.kw == 3 && g.ph == 1 && g.pw == 1 && g.dh == 1 &&
          g.dw == 1 && g.sh == g.sw && (g.sh == 1 || g.sh == 2) && s.in_last && s.out_last;
 }
 

@@ -360,6 +360,7 @@ struct GroupEpi {
   }
 };
 
+#if BRASS_CONV_DEPTHWISE
 // Depthwise forward by planes. Each plane is copied once, zero-padded, with every padded row
 // split into s phase rows (s the stride): phase r holds padded column s*j + r, so tap kx of
 // output ox reads phase (kx*dw) % s at j = ox + (kx*dw) / s, contiguous at every stride.
@@ -722,6 +723,8 @@ void dw_forward_rows(const ConvGeom& g, const T* x, const T* w, const T* bias, T
   });
 }
 
+#endif  // BRASS_CONV_DEPTHWISE
+
 // ---- Channels-last storage (ConvStorage) ---------------------------------------------------
 
 // The epilogue on columns [j0, j0+cols) of rows of C, filters as columns (a channels-last
@@ -770,6 +773,7 @@ struct ColumnEpi {
   }
 };
 
+#if BRASS_CONV_DEPTHWISE
 // Per channel, what a depthwise plane does after its taps (the bias, then AnyPost), as arrays
 // over the channels, for the channels-last kernel's vectors.
 template <class T>
@@ -969,6 +973,8 @@ void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const Conv
   });
 }
 
+#endif  // BRASS_CONV_DEPTHWISE
+
 // A pointwise convolution (conv_storage_fits) with channels-last data or output: C = W X per
 // sample as channels-first computes it, with X or C transposed in the GEMM's operands
 // (channels-last data: B = X^T read as the transposed (p x c) matrix; a channels-last output:
@@ -1144,12 +1150,14 @@ void conv_fwd_impl(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
   ConvEpilogue<T> epi = fused ? *fused : ConvEpilogue<T>();
   epi.bias = req == Req::kAdd ? nullptr : bias;
   const bool has_epi = epi_any(epi);
+#if BRASS_CONV_DEPTHWISE
   if (conv_is_depthwise(g)) {
     ConvEpilogue<T> rest = epi;
     rest.bias = nullptr;
     dw_forward_rows(g, x, w, bias, y, req, epi_any(rest) ? &rest : nullptr);
     return;
   }
+#endif
   (void)temp;
   if (req == Req::kNull) return;
   const kernel::Isa isa = kernel::active_isa();
@@ -1380,8 +1388,13 @@ void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, cons
       fail(BRASS_ERR_INTERNAL, "Convolution: channels-last storage for geometry it does not fit");
     ConvEpilogue<T> e = epi;
     e.bias = bias;
-    if (conv_is_depthwise(g)) dw_forward_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e);
-    else pointwise_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e, st, filters_version(ctx, g));
+#if BRASS_CONV_DEPTHWISE
+    if (conv_is_depthwise(g)) {
+      dw_forward_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e);
+      return;
+    }
+#endif
+    pointwise_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e, st, filters_version(ctx, g));
     return;
   }
   conv_fwd_impl<T>(g, in[0].ptr<T>(), in[1].ptr<T>(), bias, out.ptr<T>(), ctx.req[0], static_cast<T*>(ctx.temp),
