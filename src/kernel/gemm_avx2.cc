@@ -110,7 +110,7 @@ KernelDesc<float> avx2_f32() {
 
 KernelDesc<double> avx2_f64() {
   KernelDesc<double> d;
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(BRASS_LEAN_DTYPES)  // the predictor's lean builds have no float64 kernels
   d.fn = gemm_avx2_impl::micro_kernel<double, 6, 2>;
   d.fn_epi = gemm_avx2_impl::micro_kernel_epi<double, 6, 2>;
   gemm_avx2_impl::fill_rows<double, 6, 2>(d.rows, d.rows_epi, std::make_index_sequence<5>());

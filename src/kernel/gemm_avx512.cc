@@ -178,7 +178,7 @@ KernelDesc<float> avx512_f32() {
 
 KernelDesc<double> avx512_f64() {
   KernelDesc<double> d;
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(BRASS_LEAN_DTYPES)  // the predictor's lean builds have no float64 kernels
   d.fn = gemm_avx512_impl::micro_kernel<double, 14, 2>;
   d.fn_epi = gemm_avx512_impl::micro_kernel_epi<double, 14, 2>;
   gemm_avx512_impl::fill_rows<double, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());

@@ -133,7 +133,7 @@ KernelDesc<float> neon_f32() {
 
 KernelDesc<double> neon_f64() {
   KernelDesc<double> d;
-#if defined(__aarch64__)
+#if defined(__aarch64__) && !defined(BRASS_LEAN_DTYPES)  // the predictor's lean builds have no float64 kernels
   d.fn = gemm_neon_impl::micro_kernel<double, 8, 3>;
   d.pack_a = gemm_internal::pack_block<double, 8>;
   d.pack_b = gemm_internal::pack_block<double, 6>;
