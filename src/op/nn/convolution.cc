@@ -812,11 +812,8 @@ BRASS_ALWAYS_INLINE inline void dw_pixel_last(const T* const* p, const DwChannel
     T a = T(0) + k[i] * p[0][i] + k[c + i] * p[1][i] + k[2 * c + i] * p[2][i];
     a = a + k[3 * c + i] * p[3][i] + k[4 * c + i] * p[4][i] + k[5 * c + i] * p[5][i];
     a = a + k[6 * c + i] * p[6][i] + k[7 * c + i] * p[7][i] + k[8 * c + i] * p[8][i];
-    T v = a + q.bias[size_t(i)];
-    v = (v - q.m[size_t(i)]) * q.s[size_t(i)] + q.h[size_t(i)];
-    const bool low = (q.lo > v) | (q.lo_on_equal & (v == q.lo));
-    const T t = low ? q.lo : v;
-    out[i] = v > q.hi ? q.hi : t;
+    const AnyPost<T> post{q.m[size_t(i)], q.s[size_t(i)], q.h[size_t(i)], q.lo, q.hi, q.lo_on_equal};
+    out[i] = post(a + q.bias[size_t(i)]);
   }
 }
 

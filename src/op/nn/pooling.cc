@@ -133,6 +133,15 @@ void pool_taps(kernel::Isa isa, const PoolGeom& g, const T* row, C* acc, int64_t
   else body();
 }
 
+// An output's accumulated value finished (avg: divided by its window's count n; lp: the
+// root) and stored with the request.
+template <class T, class C>
+BRASS_ALWAYS_INLINE inline void pool_put(const PoolGeom& g, C v, int64_t n, Req req, T* out) {
+  if (g.type == kPoolAvg) v = n > 0 ? v / C(n) : C(0);
+  else if (g.type == kPoolLp) v = lp_root(v, g.p_value);
+  *out = req == Req::kAdd ? T(C(*out) + v) : T(v);
+}
+
 // One output per plane (global pooling): every plane has the same window, so planes go kPlanes
 // side by side, each summing (or taking the max of) its window's elements in the order
 // pool_rows takes them (the same bits), as independent chains instead of one long one.
@@ -164,13 +173,7 @@ void pool_planes(const PoolGeom& g, const RowWindows& rw, const T* x, T* y, Req 
       };
       if (np == kPlanes) block(std::integral_constant<int64_t, kPlanes>());
       else block(np);
-      for (int64_t j = 0; j < np; ++j) {
-        C v = acc[j];
-        if (g.type == kPoolAvg) v = n > 0 ? v / C(n) : C(0);
-        else if (g.type == kPoolLp) v = lp_root(v, g.p_value);
-        T* out = y + (p0 + j) * g.oc;
-        *out = req == Req::kAdd ? T(C(*out) + v) : T(v);
-      }
+      for (int64_t j = 0; j < np; ++j) pool_put(g, acc[j], n, req, y + (p0 + j) * g.oc);
     }
   });
 }
@@ -219,14 +222,7 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
         }
       T* out = y + at.pl * g.oc + at.oz * g.ost[0] + at.oy * g.ost[1];
       for (int64_t ox = 0; ox < ow; ++ox) {
-        C v = acc[size_t(ox)];
-        if (g.type == kPoolAvg) {
-          int64_t n = at.outer * rw.cnt[size_t(ox)];
-          v = n > 0 ? v / C(n) : C(0);
-        } else if (g.type == kPoolLp) {
-          v = lp_root(v, g.p_value);
-        }
-        out[ox] = req == Req::kAdd ? T(C(out[ox]) + v) : T(v);
+        pool_put(g, acc[size_t(ox)], at.outer * rw.cnt[size_t(ox)], req, out + ox);
       }
     }
   });
