@@ -32,6 +32,9 @@ using gemm_internal::kPackSlack;
 constexpr int kMaxTile = 16 * 64;
 // Below this many multiply-adds per task, splitting costs more than it saves.
 constexpr int64_t kMinMacsPerTask = int64_t(1) << 20;
+// An operand element read from memory (or packed) costs about this many multiply-adds: where a
+// product has few multiply-adds per element (a matrix times a vector) the reads are its work.
+constexpr int64_t kReadCost = 8;
 
 // Portable kernel, always present; plain loops the compiler may vectorize for the baseline.
 template <class T, int MR, int NR>
@@ -325,8 +328,9 @@ void gemv(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t l
   }
   const Isa isa = active_isa();
   const int64_t forced = g_forced_tasks.load(std::memory_order_relaxed);
+  // Each column's k multiply-adds read k elements of B: its work is (1 + kReadCost) k.
   const int64_t grain = forced > 0 ? std::max<int64_t>(1, ceil_div(n, forced))
-                                   : std::max<int64_t>(16, ceil_div(kMinMacsPerTask, k));
+                                   : std::max<int64_t>(16, ceil_div(kMinMacsPerTask, (1 + kReadCost) * k));
   auto body = [&](int64_t j0, int64_t j1) {
     run_for(isa, [&]() BRASS_ALWAYS_INLINE { gemv_cols(tb, k, alpha, a, b, ldb, beta, c, j0, j1); });
   };
@@ -362,7 +366,7 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
 
   // Split C into a gm x gn grid of tasks, one per thread. Each task packs its own rows of A
   // once per nc block and its own columns of B once, so the grid is chosen for the shortest
-  // task: its multiply-adds plus its packing, a packed element costing about 8 of them.
+  // task: its multiply-adds plus its packing, a packed element costing kReadCost of them.
   const int64_t mtiles = ceil_div(m, kd.mr), ntiles = ceil_div(n, kd.nr);
   int64_t tasks = g_forced_tasks.load(std::memory_order_relaxed);
   if (tasks <= 0 && (thread_pool::in_parallel() || thread_pool::num_threads() == 1)) {
@@ -375,9 +379,9 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     // so a core that is busy with something else delays the result less, for one more pass
     // of packing.
     const int64_t threads = thread_pool::num_threads();
-    const double macs = double(m) * double(n) * double(k);
-    tasks = threads * (macs >= double(kMinMacsPerTask) * 64.0 * double(threads) ? 2 : 1);
-    tasks = int64_t(std::min(double(tasks), macs / double(kMinMacsPerTask)));
+    const double work = double(m) * double(n) * double(k) + double(kReadCost) * (double(m) + double(n)) * double(k);
+    tasks = threads * (work >= double(kMinMacsPerTask) * 64.0 * double(threads) ? 2 : 1);
+    tasks = int64_t(std::min(double(tasks), work / double(kMinMacsPerTask)));
   }
   tasks = std::max<int64_t>(1, std::min(tasks, mtiles * ntiles));
   // With column kernels a task's columns need not be whole panels (its last ones run on them):
@@ -391,7 +395,7 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
       const int64_t tm = std::min(m, round_up(ceil_div(m, g), kd.mr));
       const int64_t tn = std::min(n, round_up(ceil_div(n, tasks / g), nstep));
       const double cost =
-          double(tm) * double(tn) + 8.0 * (double(tm) * double(ceil_div(tn, kd.nc)) + double(tn));
+          double(tm) * double(tn) + double(kReadCost) * (double(tm) * double(ceil_div(tn, kd.nc)) + double(tn));
       if (best < 0 || cost < best) {
         best = cost;
         gm = g;
