@@ -11,6 +11,7 @@
 #include "graph/gradient.h"
 #include "imperative/autograd.h"
 #include "op/grad.h"
+#include "random/random.h"
 
 namespace brass {
 namespace graph {
@@ -283,6 +284,9 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   alias_sum_parts();
   keep_forward_ = opt.keep_forward;
   opt_ = opt;
+  bulk_ = !dev_.is_gpu() && Options::env_flag("BRASS_EXEC_BULK", true);
+  for (const NodePtr& n : fwd_nodes_)
+    if (!n->op->compute[0] || n->op->compute_nd) bulk_ = false;
 }
 
 void Executor::set_monitor(std::function<void(const std::string&, const NDArray&)> cb) {
@@ -396,8 +400,110 @@ void Executor::forward(bool is_train, bool fresh_outputs) {
       }
     alias_sum_parts();
   }
-  for (const NodePtr& n : fwd_nodes_) run(n);
+  if (!is_train && bulk_ && !monitor_) forward_bulk();
+  else
+    for (const NodePtr& n : fwd_nodes_) run(n);
   finish_forward(is_train, fresh_outputs);
+}
+
+// A forward node's kernel call: its entries in full_ and write requests.
+struct Executor::BulkStep {
+  const Op* op;
+  std::shared_ptr<const NodeAttrs> attrs;
+  std::string name;
+  std::vector<uint32_t> in, out;
+  std::vector<int> mutated;  // inputs the op may write (BatchNorm's moving statistics)
+  std::vector<Req> reqs;
+};
+
+// Inference forward as one piece of engine work (MXNet's bulk execution): the nodes run in
+// order on one thread, their kernels called straight, with the shapes, dtypes and memory
+// settled at bind, so a forward costs one push instead of one per op (shape inference, checks,
+// a closure and a thread hop each) and the next kernel starts right after the last. The work
+// reads the variables and writes every value, the inputs ops may write and the shared scratch; kernels see the same
+// requests, random streams (drawn here, in node order) and versions as op by op, except that a
+// value computed in this forward has no version (0: nothing derived from it is kept).
+void Executor::forward_bulk() {
+  if (!bulk_steps_) {
+    auto steps = std::make_shared<std::vector<BulkStep>>();
+    size_t temp = 0;
+    std::vector<TBlob> in, out;
+    for (const NodePtr& n : fwd_nodes_) {
+      if (summed_.count(n.get())) continue;  // its parts summed in its buffer
+      BulkStep st{n->op, n->attrs, n->name, {}, {}, n->op->mutated_inputs(*n->attrs), {}};
+      for (const NodeEntry& e : n->inputs) st.in.push_back(full_.entry(e));
+      uint32_t nid = full_.id.at(n.get());
+      for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e) st.out.push_back(e);
+      auto r = node_reqs_.find(n.get());
+      st.reqs = r != node_reqs_.end() ? r->second : std::vector<Req>(st.out.size(), Req::kWrite);
+      if (st.op->temp_size) {
+        in.clear();
+        out.clear();
+        for (uint32_t e : st.in) in.push_back(vals_[e].blob());
+        for (uint32_t e : st.out) out.push_back(vals_[e].blob());
+        temp = std::max(temp, st.op->temp_size(*st.attrs, in, out));
+      }
+      steps->push_back(std::move(st));
+    }
+    if (temp) bulk_temp_ = NDArray(Shape{int64_t(temp)}, DType::kUint8, dev_);
+    bulk_steps_ = std::move(steps);
+  }
+  struct Job {
+    std::shared_ptr<const std::vector<BulkStep>> steps;
+    std::vector<NDArray> vals;           // the arrays, alive until the work has run
+    NDArray temp;
+    std::vector<RandomStream> rng;       // per step
+    std::vector<uint64_t> versions;      // per input of the steps that ask, in order
+  };
+  auto job = std::make_shared<Job>();
+  job->steps = bulk_steps_;
+  job->vals = vals_;
+  job->temp = bulk_temp_;
+  std::vector<VarPtr> reads, writes;
+  std::vector<bool> computed(vals_.size(), false);
+  for (const BulkStep& st : *bulk_steps_)
+    for (uint32_t e : st.out) computed[e] = true;
+  job->rng.resize(bulk_steps_->size());
+  for (size_t s = 0; s < bulk_steps_->size(); ++s) {
+    const BulkStep& st = (*bulk_steps_)[s];
+    for (uint32_t e : st.in) {
+      if (!computed[e]) reads.push_back(vals_[e].var());
+      if (st.op->want_versions) job->versions.push_back(computed[e] ? 0 : contents_version(*vals_[e].var()));
+    }
+    for (uint32_t e : st.out) writes.push_back(vals_[e].var());
+    for (int i : st.mutated) writes.push_back(vals_[st.in[size_t(i)]].var());
+    if (st.op->need_random) job->rng[s] = random::next_stream(dev_);
+  }
+  if (!bulk_temp_.is_none()) writes.push_back(bulk_temp_.var());
+  const Device dev = dev_;
+  Engine::get().push(
+      [job, dev] {
+        std::vector<TBlob> in, out;
+        OpContext ctx;
+        ctx.dev = dev;
+        ctx.is_train = false;
+        void* temp = job->temp.is_none() ? nullptr : job->temp.data();
+        const uint64_t* versions = job->versions.data();
+        for (size_t s = 0; s < job->steps->size(); ++s) {
+          const BulkStep& st = (*job->steps)[s];
+          in.resize(st.in.size());
+          out.resize(st.out.size());
+          for (size_t i = 0; i < st.in.size(); ++i) in[i] = job->vals[st.in[i]].blob();
+          for (size_t i = 0; i < st.out.size(); ++i) out[i] = job->vals[st.out[i]].blob();
+          ctx.attrs = st.attrs.get();
+          ctx.req = st.reqs;
+          ctx.rng = job->rng[s];
+          ctx.temp = st.op->temp_size ? temp : nullptr;
+          ctx.versions = st.op->want_versions ? versions : nullptr;
+          if (st.op->want_versions) versions += st.in.size();
+          try {
+            st.op->compute[0](ctx, in, out);
+          } catch (const Error& e) {
+            fail(e.code(), "node '", st.name, "' (", st.op->name, "): ", e.what());
+          }
+        }
+      },
+      std::move(reads), std::move(writes), dev_, "forward");
 }
 
 void Executor::finish_forward(bool is_train, bool fresh_outputs) {

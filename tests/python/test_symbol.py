@@ -379,6 +379,51 @@ def test_executor_runs_independent_branches_and_interleaves_with_imperative_work
     np.testing.assert_allclose(side.asnumpy(), xv * 2)
 
 
+def _bulk_net():
+    x = mx.sym.var("data")
+    h = mx.sym.Convolution(x, num_filter=8, kernel=(3, 3), pad=(1, 1), name="conv")
+    h = mx.sym.relu(mx.sym.BatchNorm(h, fix_gamma=False, name="bn"))
+    h = mx.sym.Pooling(h, kernel=(2, 2), stride=(2, 2), pool_type="max")
+    h = mx.sym.Dropout(h, p=0.5) + mx.sym.random_uniform(shape=(2, 8, 4, 4))
+    h = mx.sym.FullyConnected(h, num_hidden=5, name="fc")
+    return mx.sym.Group([mx.sym.softmax(h), h * 2])
+
+
+@pytest.mark.parametrize("grads", [False, True])
+def test_inference_forward_in_one_push_matches_op_by_op(monkeypatch, grads):
+    """An inference forward runs as one piece of engine work (BRASS_EXEC_BULK, on by default):
+    the same bits as op by op, random draws included, the moving statistics untouched, on a
+    bind with or without gradients."""
+    rs = np.random.RandomState(0)
+    init = {}
+    runs = []
+    for bulk in ("0", "1"):
+        monkeypatch.setenv("BRASS_EXEC_BULK", bulk)
+        exe = _bulk_net().simple_bind(mx.cpu(), grad_req="write" if grads else "null", data=(2, 3, 8, 8))
+        for k, a in list(exe.arg_dict.items()) + list(exe.aux_dict.items()):
+            if k not in init:
+                init[k] = rs.uniform(0.5 if "var" in k else -1, 1, a.shape).astype(np.float32)
+            a[:] = init[k]
+        mx.random.seed(7)
+        outs = [[o.asnumpy() for o in exe.forward(is_train=False)] for _ in range(2)]
+        assert not np.array_equal(outs[0][1], outs[1][1])  # a fresh draw each forward
+        for k, a in exe.aux_dict.items():
+            np.testing.assert_array_equal(a.asnumpy(), init[k])
+        runs.append(outs)
+    for a, b in zip(runs[0], runs[1]):
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_inference_forward_in_one_push_names_the_failing_node():
+    d, i = mx.sym.var("data"), mx.sym.var("idx")
+    y = mx.sym.take(mx.sym.relu(d), i, mode="raise", name="pick_rows") * 2
+    exe = y.simple_bind(mx.cpu(), grad_req="null", data=(3, 2), idx=(1,))
+    exe.arg_dict["idx"][:] = [7]
+    with pytest.raises(mx.BrassError, match=r"node 'pick_rows' \(take\).*index 7 is out of bounds"):
+        exe.forward(is_train=False)[0].asnumpy()
+
+
 @pytest.mark.parametrize("module", ["brass.symbol.symbol", "brass.executor", "brass.name", "brass.attribute"])
 def test_docstring_examples(module):
     import doctest
