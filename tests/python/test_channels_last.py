@@ -85,6 +85,15 @@ def same_bits(dtype, shape):
     want = first.forward(is_train=False)[0].asnumpy()
     got = last.forward(is_train=False)[0].asnumpy()
     np.testing.assert_array_equal(got, want)
+    # New weights: what the depthwise kernel keeps of its filters (their taps) follows them.
+    new_args, _ = params(sym, shape, dtype, seed=2)
+    for exe in (first, last):
+        for n, v in new_args.items():
+            if n != "data":
+                exe.arg_dict[n][:] = v
+    want2 = first.forward(is_train=False)[0].asnumpy()
+    assert not np.array_equal(want2, want)
+    np.testing.assert_array_equal(last.forward(is_train=False)[0].asnumpy(), want2)
     with pytest.raises(mx.base.BrassError, match="channels-last.*batch statistics"):
         last.forward(is_train=True)[0].asnumpy()
 

@@ -774,29 +774,44 @@ struct ColumnEpi {
 };
 
 #if BRASS_CONV_DEPTHWISE
+// kernel::derived_cached's kind for a depthwise convolution's taps, tap-major
+// (conv_winograd.cc's are 1 and 2).
+constexpr int kDwTapsKind = 3;
+
 // Per channel, what a depthwise plane does after its taps (the bias, then AnyPost), as arrays
-// over the channels, for the channels-last kernel's vectors.
+// over the channels, for the channels-last kernel's vectors: the taps tap-major (9 x c), kept
+// between calls while `version` names the filters (0: made afresh); the bias and BatchNorm's
+// terms read where the epilogue has them, defaults (0, 1, -0) where it has none.
 template <class T>
 struct DwChannels {
-  std::vector<T> taps, bias, m, s, h;  // taps: tap-major (9 x c)
-  T lo = AnyPost<T>().lo, hi = AnyPost<T>().hi;
-  bool lo_on_equal = false;
-  DwChannels(const T* w, int64_t c, const ConvEpilogue<T>& epi)
-      : taps(size_t(9 * c)), bias(size_t(c)), m(size_t(c)), s(size_t(c)), h(size_t(c)) {
+  std::shared_ptr<const void> kept;  // the taps
+  std::vector<T> defaults;           // c zeros, c ones, c negative zeros, when needed
+  const T *taps, *bias, *m, *s, *h;
+  T lo, hi;
+  bool lo_on_equal;
+  DwChannels(const T* w, int64_t c, const ConvEpilogue<T>& epi, uint64_t version) {
+    kept = kernel::derived_cached(w, kDwTapsKind, c, 9, version, [&] {
+      auto t = std::make_shared<std::vector<T>>(size_t(9 * c));
+      for (int64_t f = 0; f < c; ++f)
+        for (int64_t k = 0; k < 9; ++k) (*t)[size_t(k * c + f)] = w[f * 9 + k];
+      return std::make_pair(std::shared_ptr<const void>(t), t->size() * sizeof(T));
+    });
+    taps = static_cast<const std::vector<T>*>(kept.get())->data();
     ConvEpilogue<T> rest = epi;
     rest.bias = nullptr;
-    const bool any = epi_any(rest);
-    for (int64_t f = 0; f < c; ++f) {
-      for (int64_t t = 0; t < 9; ++t) taps[size_t(t * c + f)] = w[f * 9 + t];
-      bias[size_t(f)] = epi.bias ? epi.bias[f] : T(0);
-      const AnyPost<T> p = AnyPost<T>::of(any ? &rest : nullptr, f);
-      m[size_t(f)] = p.m;
-      s[size_t(f)] = p.s;
-      h[size_t(f)] = p.h;
-      lo = p.lo;
-      hi = p.hi;
-      lo_on_equal = p.lo_on_equal;
+    const AnyPost<T> p = AnyPost<T>::of(epi_any(rest) ? &rest : nullptr, 0);  // bounds: the same for all
+    lo = p.lo;
+    hi = p.hi;
+    lo_on_equal = p.lo_on_equal;
+    if (!epi.bias || !epi.scale) {
+      defaults.assign(size_t(3 * c), T(0));
+      std::fill(defaults.begin() + c, defaults.begin() + 2 * c, T(1));
+      std::fill(defaults.begin() + 2 * c, defaults.end(), -T(0));
     }
+    bias = epi.bias ? epi.bias : defaults.data();
+    m = epi.scale ? epi.mean : defaults.data();
+    s = epi.scale ? epi.scale : defaults.data() + c;
+    h = epi.scale ? epi.shift : defaults.data() + 2 * c;
   }
 };
 
@@ -807,13 +822,13 @@ struct DwChannels {
 template <class T>
 BRASS_ALWAYS_INLINE inline void dw_pixel_last(const T* const* p, const DwChannels<T>& q, int64_t c, int64_t c0,
                                               int64_t c1, T* __restrict out) {
-  const T* k = q.taps.data();
+  const T* k = q.taps;
   for (int64_t i = c0; i < c1; ++i) {
     T a = T(0) + k[i] * p[0][i] + k[c + i] * p[1][i] + k[2 * c + i] * p[2][i];
     a = a + k[3 * c + i] * p[3][i] + k[4 * c + i] * p[4][i] + k[5 * c + i] * p[5][i];
     a = a + k[6 * c + i] * p[6][i] + k[7 * c + i] * p[7][i] + k[8 * c + i] * p[8][i];
-    const AnyPost<T> post{q.m[size_t(i)], q.s[size_t(i)], q.h[size_t(i)], q.lo, q.hi, q.lo_on_equal};
-    out[i] = post(a + q.bias[size_t(i)]);
+    const AnyPost<T> post{q.m[i], q.s[i], q.h[i], q.lo, q.hi, q.lo_on_equal};
+    out[i] = post(a + q.bias[i]);
   }
 }
 
@@ -884,11 +899,11 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
   using M = decltype(V{} > V{});
   auto ld = [](V& v, const T* p) BRASS_ALWAYS_INLINE { std::memcpy(&v, p, sizeof v); };
   V k[9], b, m, sc, h, lo, hi;
-  for (int t = 0; t < 9; ++t) ld(k[t], q.taps.data() + t * c + cb);
-  ld(b, q.bias.data() + cb);
-  ld(m, q.m.data() + cb);
-  ld(sc, q.s.data() + cb);
-  ld(h, q.h.data() + cb);
+  for (int t = 0; t < 9; ++t) ld(k[t], q.taps + t * c + cb);
+  ld(b, q.bias + cb);
+  ld(m, q.m + cb);
+  ld(sc, q.s + cb);
+  ld(h, q.h + cb);
   for (int64_t i = 0; i < DwLanes<T, kBytes>::kLanes; ++i) {
     lo[i] = q.lo;
     hi[i] = q.hi;
@@ -922,11 +937,13 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
 #endif
 
 // Depthwise 3x3 (conv_storage_fits) from channels-last data to a channels-last output, output
-// rows and groups of channels in parallel; epi: the bias and the fused work.
+// rows and groups of channels in parallel; epi: the bias and the fused work; w_version: names the
+// filters for their kept taps (DwChannels).
 template <class T>
-void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epi) {
+void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const ConvEpilogue<T>& epi,
+                     uint64_t w_version) {
   const int64_t c = g.c, s = g.sh;
-  const DwChannels<T> q(w, c, epi);
+  const DwChannels<T> q(w, c, epi, w_version);
   const std::vector<T> zeros(size_t(g.w * c), T(0));
   const kernel::Isa isa = kernel::active_isa();
   // Work units: an output row's channels in groups of kDwGroup (whole vectors on every ISA; the
@@ -1387,7 +1404,7 @@ void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, cons
     e.bias = bias;
 #if BRASS_CONV_DEPTHWISE
     if (conv_is_depthwise(g)) {
-      dw_forward_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e);
+      dw_forward_last(g, in[0].ptr<T>(), in[1].ptr<T>(), out.ptr<T>(), e, filters_version(ctx, g));
       return;
     }
 #endif
