@@ -430,7 +430,7 @@ void Executor::forward_bulk() {
     std::vector<TBlob> in, out;
     for (const NodePtr& n : fwd_nodes_) {
       if (summed_.count(n.get())) continue;  // its parts summed in its buffer
-      BulkStep st{n->op, n->attrs, n->name, {}, {}, n->op->mutated_inputs(*n->attrs), {}};
+      BulkStep st{n->op, n->attrs, n->name, {}, {}, n->op->written_inputs(*n->attrs, false), {}};
       for (const NodeEntry& e : n->inputs) st.in.push_back(full_.entry(e));
       uint32_t nid = full_.id.at(n.get());
       for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e) st.out.push_back(e);

@@ -213,7 +213,7 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
   }
   const size_t c = static_cast<size_t>(in[size_t(nc) + 2].size());
   std::vector<T> mean(c), scale(c);
-  bn_ops::bn_inference_affine(bc, bn_in, out, mean.data(), scale.data());
+  bn_ops::bn_inference_affine(bc, bn_in, out, mean.data(), scale.data(), ctx.versions ? ctx.versions + nc : nullptr);
   conv_ops::ConvEpilogue<T> e;
   e.mean = mean.data();
   e.scale = scale.data();
@@ -251,6 +251,7 @@ const Op& conv_bn_op() {
     o->num_outputs_fn = [bn](const NodeAttrs& a) { return bn->outputs_for(*conv_bn(a).bn); };
     o->num_visible_fn = [bn](const NodeAttrs& a) { return bn->visible_outputs_for(*conv_bn(a).bn); };
     o->mutate_fn = [](const NodeAttrs& a) { return std::vector<int>{conv_bn(a).nconv + 2, conv_bn(a).nconv + 3}; };
+    o->mutates_in_training = true;
     // Each part's function on its own inputs, the convolution's output between them.
     auto split = [](const NodeAttrs& a, auto& in, auto& out, auto&& conv_fn, auto&& bn_fn) {
       const ConvBn& f = conv_bn(a);

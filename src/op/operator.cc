@@ -337,7 +337,8 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
   writes.clear();
   for (auto& a : inputs) reads.push_back(a.var());
   for (auto& a : results) writes.push_back(a.var());
-  for (int m : op->mutated_inputs(attrs)) writes.push_back(inputs[size_t(m)].var());
+  bool is_train = autograd::is_training();
+  for (int m : op->written_inputs(attrs, is_train)) writes.push_back(inputs[size_t(m)].var());
   // What each input will hold when the kernel runs: read before this work's own writes are
   // marked (an in-place input is read first).
   auto& versions = sc.versions;
@@ -348,7 +349,6 @@ void invoke(const Op* op, const std::shared_ptr<const NodeAttrs>& held,
 
   RandomStream rng;
   if (op->need_random) rng = random::next_stream(dev);
-  bool is_train = autograd::is_training();
   int64_t work = 0;
   for (auto& r : results) work += r.size();
   for (auto& a : inputs) work = std::max(work, a.size());

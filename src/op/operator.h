@@ -118,6 +118,9 @@ struct Op {
   // Instead of mutate_inputs, when which inputs the op writes depends on its parameters
   // (multi_sgd_mom_update: one momentum per weight).
   Fn<std::vector<int>(const NodeAttrs&)> mutate_fn;
+  // Those inputs are written in training mode only (BatchNorm's moving statistics): work in
+  // inference mode reads them, and their versions (Var::version) stay.
+  bool mutates_in_training = false;
   std::shared_ptr<ParamSchema> schema = std::make_shared<ParamSchema>();
   ShapeFn infer_shape;
   TypeFn infer_type;
@@ -194,6 +197,7 @@ struct Op {
   Op& grad(F&&) { return *this; }
 #endif
   Op& mutates(std::vector<int> idx) { mutate_inputs = std::move(idx); return *this; }
+  Op& mutates_only_in_training() { mutates_in_training = true; return *this; }
   Op& mutates(Fn<std::vector<int>(const NodeAttrs&)> f) {
     mutate_fn = std::move(f);
     return *this;
@@ -204,6 +208,10 @@ struct Op {
     return mutate_fn ? mutate_fn(a) : mutate_inputs;
   }
   bool mutates_any() const { return !mutate_inputs.empty() || bool(mutate_fn); }
+  // The inputs a call in this mode writes.
+  std::vector<int> written_inputs(const NodeAttrs& a, bool is_train) const {
+    return is_train || !mutates_in_training ? mutated_inputs(a) : std::vector<int>();
+  }
   int inputs_for(const NodeAttrs& a) const { return num_inputs >= 0 ? num_inputs : num_inputs_fn(a); }
   int outputs_for(const NodeAttrs& a) const { return num_outputs_fn ? num_outputs_fn(a) : num_outputs; }
   int visible_outputs_for(const NodeAttrs& a) const {

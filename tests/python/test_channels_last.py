@@ -78,6 +78,9 @@ def same_bits(dtype, shape):
     args["data"] = np.random.RandomState(1).uniform(-1, 1, shape).astype(dtype)
     os.environ["BRASS_CHANNELS_LAST"] = "0"
     first = bind(sym, args, aux, dtype)
+    os.environ["BRASS_FUSE"] = "0"
+    plain = bind(sym, args, aux, dtype)  # the ops one by one: nothing kept between calls
+    del os.environ["BRASS_FUSE"]
     os.environ["BRASS_CHANNELS_LAST"] = "1"
     last = bind(sym, args, aux, dtype)
     del os.environ["BRASS_CHANNELS_LAST"]
@@ -85,15 +88,19 @@ def same_bits(dtype, shape):
     want = first.forward(is_train=False)[0].asnumpy()
     got = last.forward(is_train=False)[0].asnumpy()
     np.testing.assert_array_equal(got, want)
-    # New weights: what the depthwise kernel keeps of its filters (their taps) follows them.
-    new_args, _ = params(sym, shape, dtype, seed=2)
-    for exe in (first, last):
-        for n, v in new_args.items():
-            if n != "data":
-                exe.arg_dict[n][:] = v
-    want2 = first.forward(is_train=False)[0].asnumpy()
-    assert not np.array_equal(want2, want)
-    np.testing.assert_array_equal(last.forward(is_train=False)[0].asnumpy(), want2)
+    # New weights, then new moving statistics: what the kernels keep between calls (the
+    # depthwise taps, BatchNorm's inverse std and scale) follows them.
+    new_args, new_aux = params(sym, shape, dtype, seed=2)
+    for arrays, new in (("arg_dict", new_args), ("aux_dict", new_aux)):
+        for exe in (plain, first, last):
+            for n, v in new.items():
+                if n != "data":
+                    getattr(exe, arrays)[n][:] = v
+        want2 = plain.forward(is_train=False)[0].asnumpy()
+        assert not np.array_equal(want2, want)
+        for exe in (first, last):
+            np.testing.assert_array_equal(exe.forward(is_train=False)[0].asnumpy(), want2)
+        want = want2
     with pytest.raises(mx.base.BrassError, match="channels-last.*batch statistics"):
         last.forward(is_train=True)[0].asnumpy()
 

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "engine/thread_pool.h"
+#include "kernel/gemm.h"
 
 #include "op/grad.h"
 #include "op/nn/float32_compute.h"
@@ -152,6 +153,12 @@ void moving_stats(const BNParam& p, const T* mm, const T* mv, int64_t c, T* mean
   }
 }
 
+// The factor of (x - mean) of channel i.
+template <class T>
+T scale_of(const BNParam& p, const T* gamma, int64_t i, T invstd) {
+  return (p.fix_gamma ? T(1) : gamma[i]) * invstd;
+}
+
 // The hidden outputs (mean, inverse std) with their requests, and the factor of (x - mean).
 template <class T>
 void put_stats(const OpContext& ctx, const BNParam& p, const T* gamma, const T* mean, const T* invstd,
@@ -159,7 +166,7 @@ void put_stats(const OpContext& ctx, const BNParam& p, const T* gamma, const T* 
   for (int64_t i = 0; i < c; ++i) {
     put(out[1].ptr<T>(), i, mean[i], ctx.req[1]);
     put(out[2].ptr<T>(), i, invstd[i], ctx.req[2]);
-    scale[i] = (p.fix_gamma ? T(1) : gamma[i]) * invstd[i];
+    scale[i] = scale_of(p, gamma, i, invstd[i]);
   }
 }
 
@@ -252,22 +259,61 @@ void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
                          const std::vector<TBlob>& out, const Epilogue& epi) {
   dispatch_f32_f64(in[0].dtype, "BatchNorm", [&](auto tag) { bn_forward<decltype(tag)>(c, in, out, &epi); });
 }
+// kernel::derived_cached's kind for BatchNorm's inverse std and scale (the convolutions' are
+// 1 to 3).
+constexpr int kInvStdKind = 4;
+
 template <class T>
 void bn_inference(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out, T* mean,
-                  T* scale) {
+                  T* scale, const uint64_t* versions) {
   const auto& p = ctx.param<BNParam>();
   const int64_t c = in[3].size();
-  std::vector<T> invstd(static_cast<size_t>(c));
-  moving_stats(p, in[3].ptr<T>(), in[4].ptr<T>(), c, mean, invstd.data());
-  put_stats(ctx, p, in[1].ptr<T>(), mean, invstd.data(), c, out, scale);
+  struct Kept {
+    uint64_t gamma;  // the version of gamma they were made from
+    double eps;
+    bool fix_gamma;
+    std::vector<T> invstd, scale;
+  };
+  // Kept under the moving variance's address and version; another gamma (or a node with
+  // other parameters on the same arrays) computes afresh.
+  std::shared_ptr<const Kept> kept;
+  if (versions && versions[0] && versions[3]) {
+    kept = std::static_pointer_cast<const Kept>(kernel::derived_cached(
+        in[4].ptr<T>(), kInvStdKind, c, int64_t(sizeof(T)), versions[3], [&] {
+          auto k = std::make_shared<Kept>();
+          k->gamma = versions[0];
+          k->eps = p.eps;
+          k->fix_gamma = p.fix_gamma;
+          k->invstd.resize(size_t(c));
+          k->scale.resize(size_t(c));
+          moving_stats(p, in[3].ptr<T>(), in[4].ptr<T>(), c, mean, k->invstd.data());
+          const T* gamma = in[1].ptr<T>();
+          for (int64_t i = 0; i < c; ++i) k->scale[size_t(i)] = scale_of(p, gamma, i, k->invstd[size_t(i)]);
+          return std::make_pair(std::shared_ptr<const void>(k), size_t(2 * c) * sizeof(T));
+        }));
+    if (kept->gamma != versions[0] || kept->eps != p.eps || kept->fix_gamma != p.fix_gamma) kept.reset();
+  }
+  if (!kept) {
+    std::vector<T> invstd(static_cast<size_t>(c));
+    moving_stats(p, in[3].ptr<T>(), in[4].ptr<T>(), c, mean, invstd.data());
+    put_stats(ctx, p, in[1].ptr<T>(), mean, invstd.data(), c, out, scale);
+    return;
+  }
+  const T* mm = in[3].ptr<T>();
+  std::copy(mm, mm + c, mean);
+  std::copy(kept->scale.begin(), kept->scale.end(), scale);
+  for (int64_t i = 0; i < c; ++i) {
+    put(out[1].ptr<T>(), i, mean[i], ctx.req[1]);
+    put(out[2].ptr<T>(), i, kept->invstd[size_t(i)], ctx.req[2]);
+  }
 }
 void bn_inference_affine(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
-                         float* mean, float* scale) {
-  bn_inference(ctx, in, out, mean, scale);
+                         float* mean, float* scale, const uint64_t* versions) {
+  bn_inference(ctx, in, out, mean, scale, versions);
 }
 void bn_inference_affine(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
-                         double* mean, double* scale) {
-  bn_inference(ctx, in, out, mean, scale);
+                         double* mean, double* scale, const uint64_t* versions) {
+  bn_inference(ctx, in, out, mean, scale, versions);
 }
 
 #if BRASS_TRAINING
@@ -293,6 +339,7 @@ void bn_backward_cpu(const OpContext& c, const std::vector<TBlob>& in,
         return a.param<BNParam>().output_mean_var ? 3 : 1;
       })
       .mutates({3, 4})
+      .mutates_only_in_training()
       .outputs_named({"output", "mean", "var"})
       .init_inputs({{3, "[\"zero\", {}]"}, {4, "[\"one\", {}]"}})
       .params<BNParam>()

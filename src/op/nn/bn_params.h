@@ -50,11 +50,13 @@ void bn_forward_epilogue(const OpContext& c, const std::vector<TBlob>& in,
 // BatchNorm on its moving statistics (not training, or use_global_stats), per channel: the
 // mean and scale of out = (data - mean) * scale + beta, as the forward computes them; the
 // hidden outputs (mean, inverse std) are written with their requests. in and out are
-// BatchNorm's (data unread); CPU, float32 or float64 as the data.
+// BatchNorm's (data unread); CPU, float32 or float64 as the data. versions: those of gamma,
+// beta, the moving mean and the moving variance (contents_version), or null: while they name
+// the arrays, the inverse std and scale are kept between calls (kernel::derived_cached).
 void bn_inference_affine(const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
-                         float* mean, float* scale);
+                         float* mean, float* scale, const uint64_t* versions = nullptr);
 void bn_inference_affine(const OpContext& c, const std::vector<TBlob>& in, const std::vector<TBlob>& out,
-                         double* mean, double* scale);
+                         double* mean, double* scale, const uint64_t* versions = nullptr);
 
 // data viewed as (outer, c, inner) around the channel axis; m = outer * inner elements per
 // channel.

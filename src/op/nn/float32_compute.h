@@ -51,7 +51,7 @@ void run_in_float32(const ComputeFn& fn, const OpContext& ctx, const std::vector
     if (is_small_float(out[k].dtype) && ctx.req[k] != Req::kNull)
       cast(out32[k], out[k], ctx.req[k] == Req::kAdd);
   if (ctx.attrs)
-    for (int i : ctx.attrs->op->mutated_inputs(*ctx.attrs))
+    for (int i : ctx.attrs->op->written_inputs(*ctx.attrs, ctx.is_train))
       if (size_t(i) < in.size() && is_small_float(in[i].dtype)) cast(in32[i], in[i], false);
 }
 
