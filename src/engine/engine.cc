@@ -44,6 +44,7 @@ struct OprBlock {
   Device dev;
   bool small = false;
   bool no_skip = false;  // wait markers run even when their variables carry errors
+  bool overwrites = false;  // see Engine::push
 };
 
 namespace {
@@ -76,6 +77,7 @@ void dedup(std::vector<VarPtr>& reads, std::vector<VarPtr>& writes) {
 std::exception_ptr first_error(const OprBlock& op) {
   for (auto* list : {&op.reads, &op.writes})
     for (auto& v : *list) {
+      if (list == &op.writes && op.overwrites) break;
       std::lock_guard<std::mutex> lk(v->mu);
       if (v->error) return v->error;
     }
@@ -113,22 +115,33 @@ void store_error(OprBlock& op, std::exception_ptr e, GlobalErrors& g) {
   g.add(e);
 }
 
+// After work that overwrites its variables succeeded: what they hold is no longer an error.
+void clear_errors(OprBlock& op) {
+  for (auto& v : op.writes) {
+    std::lock_guard<std::mutex> lk(v->mu);
+    v->error = nullptr;
+  }
+}
+
 // ---------------------------------------------------------------------------------------
 class NaiveEngine : public Engine {
  public:
   void do_push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-               const char* name, bool) override {
+               const char* name, bool, bool overwrites) override {
     OprBlock op;
     op.reads = std::move(reads);
     op.writes = std::move(writes);
     op.name = name;
     op.dev = dev;
+    op.overwrites = overwrites;
     if (auto e = first_error(op)) { store_error(op, e, errors_); return; }
     try {
       fn();
     } catch (...) {
       store_error(op, annotate_error(std::current_exception(), name), errors_);
+      return;
     }
+    if (overwrites) clear_errors(op);
   }
 
   void do_push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
@@ -246,7 +259,7 @@ thread_local int t_inline_depth = 0;
 class ThreadedEngine : public Engine {
  public:
   void do_push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-               const char* name, bool small) override {
+               const char* name, bool small, bool overwrites) override {
     auto* op = new OprBlock;
     op->fn = std::move(fn);
     op->reads = std::move(reads);
@@ -254,6 +267,7 @@ class ThreadedEngine : public Engine {
     op->name = name;
     op->dev = dev;
     op->small = small;
+    op->overwrites = overwrites;
     schedule(op);
   }
 
@@ -471,6 +485,7 @@ class ThreadedEngine : public Engine {
 
   void complete(OprBlock* op, std::exception_ptr e, bool inherited, OprBlock** next = nullptr) {
     if (e) store_error(*op, inherited ? e : annotate_error(e, op->name), errors_);
+    else if (op->overwrites) clear_errors(*op);
     std::vector<OprBlock*> ready;
     for (auto& v : op->reads) {
       std::lock_guard<std::mutex> lk(v->mu);

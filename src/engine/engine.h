@@ -79,10 +79,13 @@ class Engine {
   // `small` hints that the work is cheap: the threaded engine may run it on the pushing
   // thread when nothing blocks it, which saves a thread hop. Both give the written variables
   // new versions first.
+  // overwrites: the work writes all of every variable it writes, whatever it held, so errors
+  // stored there (an earlier write failed) neither skip it nor outlive its success: only its
+  // reads' errors are inherited.
   void push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-            const char* name, bool small = false) {
+            const char* name, bool small = false, bool overwrites = false) {
     mark_written(writes.data(), writes.size());
-    do_push(std::move(fn), std::move(reads), std::move(writes), dev, name, small);
+    do_push(std::move(fn), std::move(reads), std::move(writes), dev, name, small, overwrites);
   }
   void push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
                   const char* name) {
@@ -104,7 +107,7 @@ class Engine {
 
  protected:
   virtual void do_push(SyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes, Device dev,
-                       const char* name, bool small) = 0;
+                       const char* name, bool small, bool overwrites) = 0;
   virtual void do_push_async(AsyncFn fn, std::vector<VarPtr> reads, std::vector<VarPtr> writes,
                              Device dev, const char* name) = 0;
 };

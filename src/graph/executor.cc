@@ -422,7 +422,8 @@ struct Executor::BulkStep {
 // a closure and a thread hop each) and the next kernel starts right after the last. The work
 // reads the variables and writes every value, the inputs ops may write and the shared scratch; kernels see the same
 // requests, random streams (drawn here, in node order) and versions as op by op, except that a
-// value computed in this forward has no version (0: nothing derived from it is kept).
+// value computed in this forward has no version (0: nothing derived from it is kept). A forward
+// after a failed one runs again (Engine::push's overwrites).
 void Executor::forward_bulk() {
   if (!bulk_steps_) {
     auto steps = std::make_shared<std::vector<BulkStep>>();
@@ -475,6 +476,10 @@ void Executor::forward_bulk() {
     if (st.op->need_random) job->rng[s] = random::next_stream(dev_);
   }
   if (!bulk_temp_.is_none()) writes.push_back(bulk_temp_.var());
+  // The forward computes all of every value (a failed forward's errors on them go), unless
+  // some op writes a variable it reads.
+  bool overwrites = true;
+  for (const BulkStep& st : *bulk_steps_) overwrites = overwrites && st.mutated.empty();
   const Device dev = dev_;
   Engine::get().push(
       [job, dev] {
@@ -503,7 +508,7 @@ void Executor::forward_bulk() {
           }
         }
       },
-      std::move(reads), std::move(writes), dev_, "forward");
+      std::move(reads), std::move(writes), dev_, "forward", false, overwrites);
 }
 
 void Executor::finish_forward(bool is_train, bool fresh_outputs) {

@@ -302,6 +302,35 @@ def test_errors_name_what_is_wrong(exported, tmp_path):
         LIB.brass_model_free(m)
 
 
+def test_a_failed_forward_leaves_the_predictor_usable(tmp_path):
+    """A kernel that fails on the data it is given (an index out of bounds) reports it with the
+    node and op; the next forward on good data runs."""
+    y = mx.sym.take(mx.sym.relu(mx.sym.var("data")), mx.sym.var("idx"), mode="raise", name="pick") * 2
+    y.save(str(tmp_path / "take-symbol.json"))
+    mx.nd.save(str(tmp_path / "take.params"), {})
+    model = load(str(tmp_path / "take-symbol.json"), str(tmp_path / "take.params"))
+    status, pred = create(model, {"data": (3, 2), "idx": (1,)})
+    ok(status)
+    x = np.arange(6, dtype=np.float32).reshape(3, 2)
+    ok(LIB.brass_predictor_set_input(pred, b"data", x.ctypes.data, x.nbytes))
+    for i, want in ((7, None), (1, [[4, 6]]), (-9, None), (2, [[8, 10]])):
+        idx = np.array([i], np.float32)
+        ok(LIB.brass_predictor_set_input(pred, b"idx", idx.ctypes.data, idx.nbytes))
+        out = np.empty((1, 2), np.float32)
+        status = LIB.brass_predictor_forward(pred)
+        if status == 0:
+            status = LIB.brass_predictor_get_output(pred, 0, out.ctypes.data, out.nbytes)
+        if want is None:
+            assert status != 0
+            msg = LIB.brass_predict_last_error().decode()
+            assert "node 'pick' (take)" in msg and "out of bounds" in msg, msg
+        else:
+            ok(status)
+            np.testing.assert_array_equal(out, want)
+    LIB.brass_predictor_free(pred)
+    LIB.brass_model_free(model)
+
+
 def test_predictors_share_weights_and_run_concurrently(exported):
     model = load(exported["sym"], exported["params"])
     preds = []

@@ -415,13 +415,17 @@ def test_inference_forward_in_one_push_matches_op_by_op(monkeypatch, grads):
             np.testing.assert_array_equal(x, y)
 
 
-def test_inference_forward_in_one_push_names_the_failing_node():
+def test_inference_forward_in_one_push_names_the_failing_node_and_recovers():
     d, i = mx.sym.var("data"), mx.sym.var("idx")
     y = mx.sym.take(mx.sym.relu(d), i, mode="raise", name="pick_rows") * 2
     exe = y.simple_bind(mx.cpu(), grad_req="null", data=(3, 2), idx=(1,))
     exe.arg_dict["idx"][:] = [7]
     with pytest.raises(mx.BrassError, match=r"node 'pick_rows' \(take\).*index 7 is out of bounds"):
         exe.forward(is_train=False)[0].asnumpy()
+    # The failure does not stick to the executor's values: good input runs again.
+    exe.arg_dict["data"][:] = np.arange(6).reshape(3, 2)
+    exe.arg_dict["idx"][:] = [1]
+    np.testing.assert_array_equal(exe.forward(is_train=False)[0].asnumpy(), [[4, 6]])
 
 
 @pytest.mark.parametrize("module", ["brass.symbol.symbol", "brass.executor", "brass.name", "brass.attribute"])
