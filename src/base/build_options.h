@@ -13,6 +13,12 @@
 //                             grouped convolutions. A depthwise convolution then still runs,
 //                             as a grouped GEMM (slower, other rounding).
 //   BRASS_NO_THREADS          one thread: the engine runs everything on the caller's thread.
+//   BRASS_SPIN_US             how long (microseconds) an idle pool thread looks for work
+//                             before it sleeps: 50, 300 in predictor builds, whose callers run
+//                             forward after forward with a little work of their own between
+//                             (copying the input in and the output out) and would otherwise
+//                             wake sleeping threads at each one. BRASS_SPIN=0 turns spinning
+//                             off at run time.
 // Each registration in src/op sits under `#if BRASS_ALL_OPS || BRASS_OP_X ...` naming the
 // operators it registers; backward ones under `#if BRASS_TRAINING`.
 #pragma once
@@ -31,6 +37,9 @@
 #endif
 #ifndef BRASS_CONV_DEPTHWISE
 #define BRASS_CONV_DEPTHWISE 1
+#endif
+#ifndef BRASS_SPIN_US
+#define BRASS_SPIN_US (BRASS_TRAINING ? 50 : 300)
 #endif
 #if !BRASS_ALL_OPS && BRASS_TRAINING
 #error "op selection (BRASS_ALL_OPS 0) is for the predictor: define BRASS_PREDICT_ONLY too"

@@ -18,6 +18,8 @@
 
 #include <pthread.h>
 
+#include "base/build_options.h"
+
 namespace brass {
 namespace thread_pool_impl {
 
@@ -37,8 +39,8 @@ int configured_threads() {
 #endif
 }
 
-// Spins (with a pause) until ready() or about 50 microseconds have passed; true if ready.
-// BRASS_SPIN=0 turns spinning off (a machine shared with other busy processes).
+// Spins (with a pause) until ready() or about BRASS_SPIN_US microseconds have passed; true if
+// ready. BRASS_SPIN=0 turns spinning off (a machine shared with other busy processes).
 template <class F>
 bool spin_until(F&& ready) {
   static const bool off = [] {
@@ -46,7 +48,7 @@ bool spin_until(F&& ready) {
     return s && s[0] == '0';
   }();
   if (off) return ready();
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(50);
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(BRASS_SPIN_US);
   for (int i = 1;; ++i) {
     if (ready()) return true;
 #if defined(__x86_64__) || defined(__i386__)
