@@ -284,7 +284,7 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
   alias_sum_parts();
   keep_forward_ = opt.keep_forward;
   opt_ = opt;
-  bulk_ = !dev_.is_gpu() && Options::env_flag("BRASS_EXEC_BULK", true);
+  bulk_ = !dev_.is_gpu() && (!BRASS_TRAINING || Options::env_flag("BRASS_EXEC_BULK", true));
   for (const NodePtr& n : fwd_nodes_)
     if (!n->op->compute[0] || n->op->compute_nd) bulk_ = false;
 }
@@ -371,6 +371,7 @@ void Executor::rebind_grads(const std::vector<NDArray>& arg_grads) {
   alias_sum_parts();
 }
 
+#if BRASS_TRAINING  // the predictor runs every forward in pushes of whole steps (forward_bulk)
 void Executor::run(const NodePtr& n) {
   if (!summed_.empty() && summed_.count(n.get())) return;  // its parts summed in its buffer
   std::vector<NDArray> in, out;
@@ -389,6 +390,22 @@ void Executor::run(const NodePtr& n) {
     for (size_t o = 0; o < names.size(); ++o) monitor_(n->name + "_" + names[o], out[o]);
   }
 }
+#endif  // BRASS_TRAINING
+
+// Forward steps [first, last) of fwd_nodes_: in one push (forward_bulk) for inference (and
+// always in the predictor), else op by op.
+void Executor::run_steps(size_t first, size_t last, bool is_train) {
+  if (bulk_ && !monitor_ && (!is_train || !BRASS_TRAINING)) {
+    if (!bulk_steps_) prepare_bulk();
+    forward_bulk(size_t(bulk_index_[first]), size_t(bulk_index_[last]), is_train);
+    return;
+  }
+#if BRASS_TRAINING
+  for (size_t i = first; i < last; ++i) run(fwd_nodes_[i]);
+#else
+  fail(BRASS_ERR_UNSUPPORTED, "forward: ", monitor_ ? "a monitor" : "this graph", " needs the full library");
+#endif
+}
 
 void Executor::forward(bool is_train, bool fresh_outputs) {
   PassMode mode(is_train);
@@ -400,9 +417,7 @@ void Executor::forward(bool is_train, bool fresh_outputs) {
       }
     alias_sum_parts();
   }
-  if (!is_train && bulk_ && !monitor_) forward_bulk();
-  else
-    for (const NodePtr& n : fwd_nodes_) run(n);
+  run_steps(0, fwd_nodes_.size(), is_train);
   finish_forward(is_train, fresh_outputs);
 }
 
@@ -416,80 +431,94 @@ struct Executor::BulkStep {
   std::vector<Req> reqs;
 };
 
-// Inference forward as one piece of engine work (MXNet's bulk execution): the nodes run in
-// order on one thread, their kernels called straight, with the shapes, dtypes and memory
-// settled at bind, so a forward costs one push instead of one per op (shape inference, checks,
-// a closure and a thread hop each) and the next kernel starts right after the last. The work
-// reads the variables and writes every value, the inputs ops may write and the shared scratch; kernels see the same
-// requests, random streams (drawn here, in node order) and versions as op by op, except that a
-// value computed in this forward has no version (0: nothing derived from it is kept). A forward
-// after a failed one runs again (Engine::push's overwrites).
-void Executor::forward_bulk() {
-  if (!bulk_steps_) {
-    auto steps = std::make_shared<std::vector<BulkStep>>();
-    size_t temp = 0;
-    std::vector<TBlob> in, out;
-    for (const NodePtr& n : fwd_nodes_) {
-      if (summed_.count(n.get())) continue;  // its parts summed in its buffer
-      BulkStep st{n->op, n->attrs, n->name, {}, {}, n->op->written_inputs(*n->attrs, false), {}};
-      for (const NodeEntry& e : n->inputs) st.in.push_back(full_.entry(e));
-      uint32_t nid = full_.id.at(n.get());
-      for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e) st.out.push_back(e);
-      auto r = node_reqs_.find(n.get());
-      st.reqs = r != node_reqs_.end() ? r->second : std::vector<Req>(st.out.size(), Req::kWrite);
-      if (st.op->temp_size) {
-        in.clear();
-        out.clear();
-        for (uint32_t e : st.in) in.push_back(vals_[e].blob());
-        for (uint32_t e : st.out) out.push_back(vals_[e].blob());
-        temp = std::max(temp, st.op->temp_size(*st.attrs, in, out));
-      }
-      steps->push_back(std::move(st));
+void Executor::prepare_bulk() {
+  auto steps = std::make_shared<std::vector<BulkStep>>();
+  size_t temp = 0;
+  std::vector<TBlob> in, out;
+  bulk_index_.clear();
+  for (const NodePtr& n : fwd_nodes_) {
+    bulk_index_.push_back(int(steps->size()));
+    if (summed_.count(n.get())) continue;  // its parts summed in its buffer
+    BulkStep st{n->op, n->attrs, n->name, {}, {}, n->op->mutated_inputs(*n->attrs), {}};
+    for (const NodeEntry& e : n->inputs) st.in.push_back(full_.entry(e));
+    uint32_t nid = full_.id.at(n.get());
+    for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e) st.out.push_back(e);
+    auto r = node_reqs_.find(n.get());
+    st.reqs = r != node_reqs_.end() ? r->second : std::vector<Req>(st.out.size(), Req::kWrite);
+    if (st.op->temp_size) {
+      in.clear();
+      out.clear();
+      for (uint32_t e : st.in) in.push_back(vals_[e].blob());
+      for (uint32_t e : st.out) out.push_back(vals_[e].blob());
+      temp = std::max(temp, st.op->temp_size(*st.attrs, in, out));
     }
-    if (temp) bulk_temp_ = NDArray(Shape{int64_t(temp)}, DType::kUint8, dev_);
-    bulk_steps_ = std::move(steps);
+    steps->push_back(std::move(st));
   }
+  bulk_index_.push_back(int(steps->size()));
+  if (temp) bulk_temp_ = NDArray(Shape{int64_t(temp)}, DType::kUint8, dev_);
+  bulk_steps_ = std::move(steps);
+}
+
+// Steps [first, last) of bulk_steps_ as one piece of engine work (MXNet's bulk execution):
+// the nodes run in order on one thread, their kernels called straight, with the shapes, dtypes
+// and memory settled at bind, so a forward costs one push instead of one per op (shape
+// inference, checks, a closure and a thread hop each) and the next kernel starts right after
+// the last. The work reads what the steps read and do not write, and writes their values, the
+// inputs they may write in this mode and the shared scratch; kernels see the same requests,
+// random streams (drawn here, in node order) and versions as op by op, except that a value the
+// executor computes has no version (0: nothing derived from it is kept). A forward after a
+// failed one runs again (Engine::push's overwrites).
+void Executor::forward_bulk(size_t first, size_t last, bool is_train) {
+  if (first >= last) return;
   struct Job {
     std::shared_ptr<const std::vector<BulkStep>> steps;
+    size_t first, last;
+    bool is_train;
     std::vector<NDArray> vals;           // the arrays, alive until the work has run
     NDArray temp;
     std::vector<RandomStream> rng;       // per step
     std::vector<uint64_t> versions;      // per input of the steps that ask, in order
   };
+  const std::vector<BulkStep>& steps = *bulk_steps_;
   auto job = std::make_shared<Job>();
   job->steps = bulk_steps_;
+  job->first = first;
+  job->last = last;
+  job->is_train = is_train;
   job->vals = vals_;
   job->temp = bulk_temp_;
   std::vector<VarPtr> reads, writes;
-  std::vector<bool> computed(vals_.size(), false);
-  for (const BulkStep& st : *bulk_steps_)
-    for (uint32_t e : st.out) computed[e] = true;
-  job->rng.resize(bulk_steps_->size());
-  for (size_t s = 0; s < bulk_steps_->size(); ++s) {
-    const BulkStep& st = (*bulk_steps_)[s];
+  // 1: a value some step computes; 2: one these steps compute.
+  std::vector<char> computed(vals_.size(), 0);
+  for (size_t s = 0; s < steps.size(); ++s)
+    for (uint32_t e : steps[s].out) computed[e] = s >= first && s < last ? 2 : 1;
+  bool overwrites = true;  // unless some op writes a variable it reads
+  job->rng.resize(last - first);
+  for (size_t s = first; s < last; ++s) {
+    const BulkStep& st = steps[s];
     for (uint32_t e : st.in) {
-      if (!computed[e]) reads.push_back(vals_[e].var());
+      if (computed[e] != 2) reads.push_back(vals_[e].var());
       if (st.op->want_versions) job->versions.push_back(computed[e] ? 0 : contents_version(*vals_[e].var()));
     }
     for (uint32_t e : st.out) writes.push_back(vals_[e].var());
-    for (int i : st.mutated) writes.push_back(vals_[st.in[size_t(i)]].var());
-    if (st.op->need_random) job->rng[s] = random::next_stream(dev_);
+    if (is_train || !st.op->mutates_in_training)
+      for (int i : st.mutated) {
+        writes.push_back(vals_[st.in[size_t(i)]].var());
+        overwrites = false;
+      }
+    if (st.op->need_random) job->rng[s - first] = random::next_stream(dev_);
   }
   if (!bulk_temp_.is_none()) writes.push_back(bulk_temp_.var());
-  // The forward computes all of every value (a failed forward's errors on them go), unless
-  // some op writes a variable it reads.
-  bool overwrites = true;
-  for (const BulkStep& st : *bulk_steps_) overwrites = overwrites && st.mutated.empty();
   const Device dev = dev_;
   Engine::get().push(
       [job, dev] {
         std::vector<TBlob> in, out;
         OpContext ctx;
         ctx.dev = dev;
-        ctx.is_train = false;
+        ctx.is_train = job->is_train;
         void* temp = job->temp.is_none() ? nullptr : job->temp.data();
         const uint64_t* versions = job->versions.data();
-        for (size_t s = 0; s < job->steps->size(); ++s) {
+        for (size_t s = job->first; s < job->last; ++s) {
           const BulkStep& st = (*job->steps)[s];
           in.resize(st.in.size());
           out.resize(st.out.size());
@@ -497,7 +526,7 @@ void Executor::forward_bulk() {
           for (size_t i = 0; i < st.out.size(); ++i) out[i] = job->vals[st.out[i]].blob();
           ctx.attrs = st.attrs.get();
           ctx.req = st.reqs;
-          ctx.rng = job->rng[s];
+          ctx.rng = job->rng[s - job->first];
           ctx.temp = st.op->temp_size ? temp : nullptr;
           ctx.versions = st.op->want_versions ? versions : nullptr;
           if (st.op->want_versions) versions += st.in.size();
@@ -528,7 +557,7 @@ void Executor::forward_step(int step, bool is_train) {
   if (step < 0 || step > int(fwd_nodes_.size()))
     fail(BRASS_ERR_INDEX, "forward step ", step, " is out of range: the graph has ", fwd_nodes_.size(), " steps");
   PassMode mode(is_train);
-  if (step < int(fwd_nodes_.size())) run(fwd_nodes_[size_t(step)]);
+  if (step < int(fwd_nodes_.size())) run_steps(size_t(step), size_t(step) + 1, is_train);
   if (step + 1 >= int(fwd_nodes_.size())) finish_forward(is_train, false);
 }
 

@@ -86,7 +86,9 @@ class Executor {
   }
   void check_same(const NDArray& now, const NDArray& given, const char* what, const std::string& name) const;
   void run(const NodePtr& n);
-  void forward_bulk();
+  void run_steps(size_t first, size_t last, bool is_train);
+  void prepare_bulk();
+  void forward_bulk(size_t first, size_t last, bool is_train);
   void finish_forward(bool is_train, bool fresh_outputs);
   std::vector<int> plan_add_to(const std::vector<NodePtr>& order, const std::vector<bool>& persistent,
                                const std::vector<Shape>& sh, const std::vector<int>& ty,
@@ -114,12 +116,14 @@ class Executor {
   NDArray ones_;                              // default head gradient buffers, made once
   std::vector<NDArray> default_head_grads_;
   bool forward_done_ = false, forward_train_ = false, keep_forward_ = false;
-  // Inference forward as one piece of engine work (forward_bulk): whether every forward node
-  // can run that way (set at bind), its steps (made at the first such forward) and the scratch
+  // Forward steps as one piece of engine work (forward_bulk): whether every forward node can
+  // run that way (set at bind), the steps (made at the first such forward; summed add_n nodes
+  // have none), per node of fwd_nodes_ (and its end) the index of its step, and the scratch
   // memory they share (the most any step asks for).
   struct BulkStep;
   bool bulk_ = false;
   std::shared_ptr<const std::vector<BulkStep>> bulk_steps_;
+  std::vector<int> bulk_index_;
   NDArray bulk_temp_;
   Options opt_;
   std::function<void(const std::string&, const NDArray&)> monitor_;
