@@ -947,11 +947,16 @@ void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const Conv
   const std::vector<T> zeros(size_t(g.w * c), T(0));
   const kernel::Isa isa = kernel::active_isa();
   // Work units: an output row's channels in groups of kDwGroup (whole vectors on every ISA; the
-  // last group takes the rest), so that small planes (7 rows) still split evenly.
+  // last group takes the rest), so that small planes (7 rows) still split evenly. One run of
+  // rows per thread, in order: the caller (which starts first) usually takes the first, as it
+  // took the first rows of the GEMM that wrote this input, so each thread reads what its own
+  // cache holds (measured better than handing out short units as threads come free).
   constexpr int64_t kDwGroup = 64;
-  const int64_t groups = (c + kDwGroup - 1) / kDwGroup;
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(1, 9 * std::min(c, kDwGroup) * g.ow));
-  thread_pool::parallel_for(g.n * g.oh * groups, grain, [&](int64_t u0, int64_t u1) {
+  const int64_t groups = (c + kDwGroup - 1) / kDwGroup, units = g.n * g.oh * groups;
+  const int64_t threads = thread_pool::num_threads();
+  const int64_t grain = std::max<int64_t>({1, 16384 / std::max<int64_t>(1, 9 * std::min(c, kDwGroup) * g.ow),
+                                           (units + threads - 1) / threads});
+  thread_pool::parallel_for(units, grain, [&](int64_t u0, int64_t u1) {
     // kBytes: the vectors' width (the ISA's registers).
     auto units = [&](auto kBytes) BRASS_ALWAYS_INLINE {
       (void)kBytes;
