@@ -123,7 +123,7 @@ struct Scratch {
     return p;
   }
 };
-thread_local Scratch t_pack_a, t_pack_b;
+thread_local Scratch t_pack_a, t_pack_b, t_shared_b;
 
 std::atomic<int> g_forced_tasks{0};
 
@@ -408,6 +408,22 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   const int64_t tn = round_up(ceil_div(n, gn), nstep);
   gm = ceil_div(m, tm);
   gn = ceil_div(n, tn);
+  // A packer's columns (a convolution's gathered im2col matrix) cost far more to pack than
+  // kReadCost: when several tasks share columns (gm > 1: a product with few columns split by
+  // rows), they are packed once, by all threads, and the tasks read that packing.
+  if (packer && gm > 1) {
+    const int64_t nr = kd.nr, np = round_up(n, nr), panels = np / nr, kcs = pr.kc;
+    T* buf = static_cast<T*>(t_shared_b.get(sizeof(T) * size_t(np * k)));
+    thread_pool::parallel_for(ceil_div(k, kcs) * panels, 1, [&](int64_t t0, int64_t t1) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t pc = (t / panels) * kcs, j0 = (t % panels) * nr, kc = std::min(kcs, k - pc);
+        packer->fn(packer->ctx, j0, std::min(nr, n - j0), pc, kc, int(nr), buf + np * pc + j0 * kc);
+      }
+    });
+    pr.packer = nullptr;
+    pr.packed_b = buf;
+    pr.np = np;
+  }
   auto body = [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i = t / gn, j = t % gn;
