@@ -1068,6 +1068,12 @@ struct Im2colPack {
     const int64_t* rp = runs.data();
     const int64_t last = (cols - 1) / nr, tail = cols - last * nr;
     const int64_t step = g.sw / s.ps;  // along a run: 1 when the rows are split by the stride
+    // A contiguous run goes over as one fixed-size copy of kBlock elements where the slack is
+    // harmless: what it writes past the run lies in later depths of the same panel (written
+    // after it), and what it reads stays inside the sample.
+    constexpr int64_t kBlock = 32;
+    const T* const x_end = s.x + g.c * s.dp * s.hp * s.ps * s.wq;
+    const int64_t block_rows = kc - (kBlock + nr - 1) / nr;  // depths whose slack fits
     for (int64_t p = 0; p < kc; ++p) {
       const int64_t r = s.row0 + p0 + p;
       const int64_t kx = r % g.kw, ky = (r / g.kw) % g.kh, kz = (r / (g.kw * g.kh)) % g.kd;
@@ -1079,7 +1085,9 @@ struct Im2colPack {
         T* d = drow + rp[3 * q];
         const int64_t len = rp[3 * q + 1];
         const T* src = base + rp[3 * q + 2];
-        if (step == 1) {
+        if (step == 1 && len <= kBlock && p < block_rows && src + kBlock <= x_end) {
+          std::memcpy(d, src, sizeof(T) * size_t(kBlock));
+        } else if (step == 1) {
           int64_t u = 0;
           for (; u + 8 <= len; u += 8)
             for (int v = 0; v < 8; ++v) d[u + v] = src[u + v];
