@@ -948,7 +948,8 @@ def test_batchnorm_backward_many_elements_per_channel():
 def test_convolution_gradients_do_not_depend_on_the_thread_count():
     """Samples run in parallel; the weight gradient sums fixed blocks of them in order, so the
     bits are the same with one thread or several; so are a Winograd forward's (blocks of tile
-    rows and each GEMM on one thread)."""
+    rows and each GEMM on one thread: one thread takes the steps in turn over blocks shared by
+    all; two or three have tiles enough to take whole blocks each, blocks that cross samples)."""
     import subprocess
     import sys
     code = (

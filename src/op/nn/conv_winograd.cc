@@ -228,6 +228,11 @@ int64_t block_rows(const ConvGeom& g, int64_t tw, int64_t rows) {
   return (rows + nb - 1) / nb;
 }
 
+// Blocks of tiles each thread takes whole: V and M of a block in bytes (an L2's worth), and
+// the fewest tiles a thread must get for that (fewer, and its products are too narrow).
+constexpr int64_t kTileBlockBytes = int64_t(2) << 20;
+constexpr int64_t kMinTilesPerThread = 64;
+
 }  // namespace
 
 bool winograd_fits(const ConvGeom& g) {
@@ -262,53 +267,87 @@ void conv_winograd(const ConvGeom& g, const float* x, const float* w, float* y, 
   const int64_t th = (g.oh + 1) / 2, tw = (g.ow + 1) / 2, rows = g.n * th;
   const int64_t plane_in = g.h * g.w, plane_out = g.oh * g.ow;
   const auto filters = filters_for(w, g.f, g.c, adjoint, w_version);
+  const kernel::Isa isa = kernel::active_isa();
+  const bool add = req == Req::kAdd;
+  // The three steps over tile rows [r0, r0 + nr), V and M at vbuf and mbuf (ld = nr * tw
+  // tiles a row of each): the input transform of (channel, row) pairs [i0, i1), the products
+  // of points [x0, x1), the output transform (and epilogue) of filters [f0, f1).
+  auto transform_in = [&](int64_t r0, int64_t nr, float* vbuf, int64_t i0, int64_t i1) {
+    thread_local std::vector<float> buf;
+    buf.resize(size_t(kXi * (tw + 1)));
+    const int64_t ld = nr * tw;
+    kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t c = i / nr, r = r0 + i % nr, n = r / th;
+        input_row(g, tw, x + (n * g.c + c) * plane_in, r % th, buf.data(), vbuf + c * ld + (r - r0) * tw, g.c * ld);
+      }
+    });
+  };
+  auto products = [&](int64_t nr, const float* vbuf, float* mbuf, int64_t x0, int64_t x1) {
+    const int64_t ld = nr * tw;
+    for (int64_t xi = x0; xi < x1; ++xi)
+      kernel::gemm_packed<float>(filters->u[xi], ld, 1.f, false, vbuf + xi * g.c * ld, ld, nullptr, 0.f,
+                                 mbuf + xi * g.f * ld, ld);
+  };
+  auto transform_out = [&](int64_t r0, int64_t nr, const float* mbuf, int64_t f0, int64_t f1) {
+    thread_local std::vector<float> tmp;
+    tmp.resize(size_t(4 * tw));
+    const int64_t ld = nr * tw;
+    for (int64_t f = f0; f < f1; ++f) {
+      kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE {
+        for (int64_t r = r0; r < r0 + nr; ++r) {
+          const int64_t ty = r % th;
+          float* y0 = y + (r / th * g.f + f) * plane_out + 2 * ty * g.ow;
+          output_row(mbuf + f * ld + (r - r0) * tw, g.f * ld, tw, tmp.data(), y0,
+                     2 * ty + 1 < g.oh ? y0 + g.ow : nullptr, g.ow, add);
+        }
+      });
+      if (!epi) continue;
+      // The finished rows of each sample's plane of filter f.
+      for (int64_t r = r0; r < r0 + nr;) {
+        const int64_t n = r / th, end = std::min(r0 + nr, (n + 1) * th);
+        const int64_t ya = 2 * (r % th), yb = std::min(g.oh, 2 * ((end - 1) % th + 1));
+        epi->fn(epi->ctx, y + (n * g.f + f) * plane_out + ya * g.ow, plane_out, f, 1, (yb - ya) * g.ow);
+        r = end;
+      }
+    }
+  };
+  const int64_t threads = thread_pool::num_threads();
+  if (threads > 1 && !thread_pool::in_parallel() && rows * tw >= kMinTilesPerThread * threads) {
+    // Tiles enough for every thread: each block of tile rows goes through the three steps on
+    // one thread, its V and M staying in that core's cache, with no wait between the steps.
+    // Blocks of about kTileBlockBytes, as many as a multiple of the threads, rows spread evenly.
+    const int64_t per_tile = int64_t(kXi) * (g.c + g.f) * int64_t(sizeof(float));
+    const int64_t want = std::max<int64_t>(1, (rows * tw * per_tile + kTileBlockBytes - 1) / kTileBlockBytes);
+    const int64_t nb = std::min(rows, (want + threads - 1) / threads * threads);
+    thread_pool::parallel_for(nb, 1, [&](int64_t b0, int64_t b1) {
+      thread_local std::vector<float> scratch;
+      for (int64_t b = b0; b < b1; ++b) {
+        const int64_t r0 = b * rows / nb, nr = (b + 1) * rows / nb - r0;
+        scratch.resize(size_t(kXi * (g.c + g.f) * nr * tw));
+        float* const vbuf = scratch.data();
+        float* const mbuf = vbuf + kXi * g.c * nr * tw;
+        transform_in(r0, nr, vbuf, 0, g.c * nr);
+        products(nr, vbuf, mbuf, 0, kXi);
+        transform_out(r0, nr, mbuf, 0, g.f);
+      }
+    });
+    return;
+  }
+  // Few tiles: each step split across the threads in turn (the products by point), blocks of
+  // tile rows shared by all.
   const int64_t rb = block_rows(g, tw, rows);
   thread_local std::vector<float> scratch;
   scratch.resize(size_t(kXi * (g.c + g.f) * rb * tw));
   float* const vbuf = scratch.data();
   float* const mbuf = vbuf + kXi * g.c * rb * tw;
-  const kernel::Isa isa = kernel::active_isa();
-  const bool add = req == Req::kAdd;
   for (int64_t r0 = 0; r0 < rows; r0 += rb) {
-    const int64_t nr = std::min(rb, rows - r0), ld = nr * tw;
-    thread_pool::parallel_for(g.c * nr, std::max<int64_t>(1, 256 / tw), [&](int64_t i0, int64_t i1) {
-      thread_local std::vector<float> buf;
-      buf.resize(size_t(kXi * (tw + 1)));
-      kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE {
-        for (int64_t i = i0; i < i1; ++i) {
-          const int64_t c = i / nr, r = r0 + i % nr, n = r / th;
-          input_row(g, tw, x + (n * g.c + c) * plane_in, r % th, buf.data(), vbuf + c * ld + (r - r0) * tw,
-                    g.c * ld);
-        }
-      });
-    });
-    thread_pool::parallel_for(kXi, 1, [&](int64_t x0, int64_t x1) {
-      for (int64_t xi = x0; xi < x1; ++xi)
-        kernel::gemm_packed<float>(filters->u[xi], ld, 1.f, false, vbuf + xi * g.c * ld, ld, nullptr, 0.f,
-                                   mbuf + xi * g.f * ld, ld);
-    });
-    thread_pool::parallel_for(g.f, std::max<int64_t>(1, 64 / nr), [&](int64_t f0, int64_t f1) {
-      thread_local std::vector<float> tmp;
-      tmp.resize(size_t(4 * tw));
-      for (int64_t f = f0; f < f1; ++f) {
-        kernel::run_vectorized(isa, [&]() BRASS_ALWAYS_INLINE {
-          for (int64_t r = r0; r < r0 + nr; ++r) {
-            const int64_t ty = r % th;
-            float* y0 = y + (r / th * g.f + f) * plane_out + 2 * ty * g.ow;
-            output_row(mbuf + f * ld + (r - r0) * tw, g.f * ld, tw, tmp.data(), y0,
-                       2 * ty + 1 < g.oh ? y0 + g.ow : nullptr, g.ow, add);
-          }
-        });
-        if (!epi) continue;
-        // The finished rows of each sample's plane of filter f.
-        for (int64_t r = r0; r < r0 + nr;) {
-          const int64_t n = r / th, end = std::min(r0 + nr, (n + 1) * th);
-          const int64_t ya = 2 * (r % th), yb = std::min(g.oh, 2 * ((end - 1) % th + 1));
-          epi->fn(epi->ctx, y + (n * g.f + f) * plane_out + ya * g.ow, plane_out, f, 1, (yb - ya) * g.ow);
-          r = end;
-        }
-      }
-    });
+    const int64_t nr = std::min(rb, rows - r0);
+    thread_pool::parallel_for(g.c * nr, std::max<int64_t>(1, 256 / tw),
+                              [&](int64_t i0, int64_t i1) { transform_in(r0, nr, vbuf, i0, i1); });
+    thread_pool::parallel_for(kXi, 1, [&](int64_t x0, int64_t x1) { products(nr, vbuf, mbuf, x0, x1); });
+    thread_pool::parallel_for(g.f, std::max<int64_t>(1, 64 / nr),
+                              [&](int64_t f0, int64_t f1) { transform_out(r0, nr, mbuf, f0, f1); });
   }
 }
 
