@@ -948,8 +948,8 @@ def test_batchnorm_backward_many_elements_per_channel():
 def test_convolution_gradients_do_not_depend_on_the_thread_count():
     """Samples run in parallel; the weight gradient sums fixed blocks of them in order, so the
     bits are the same with one thread or several; so are a Winograd forward's (blocks of tile
-    rows and each GEMM on one thread: one thread takes the steps in turn over blocks shared by
-    all; two or three have tiles enough to take whole blocks each, blocks that cross samples)."""
+    rows and each GEMM on one thread: with tiles enough, whole blocks on each thread, blocks
+    that cross samples; with few, each step split across the threads in turn)."""
     import subprocess
     import sys
     code = (
@@ -963,7 +963,10 @@ def test_convolution_gradients_do_not_depend_on_the_thread_count():
         "x2 = mx.nd.array(rs.randn(3, 16, 20, 21), dtype='float32')\n"
         "w2 = mx.nd.array(rs.randn(24, 16, 3, 3), dtype='float32')\n"
         "y2 = mx.nd.Convolution(x2, w2, kernel=(3, 3), num_filter=24, pad=(1, 1), no_bias=True)  # Winograd\n"
-        "print(*(a.asnumpy().tobytes().hex() for a in (y, w.grad, x.grad, y2)))\n")
+        "x3 = mx.nd.array(rs.randn(1, 16, 12, 13), dtype='float32')\n"
+        "w3 = mx.nd.array(rs.randn(17, 16, 3, 3), dtype='float32')\n"
+        "y3 = mx.nd.Convolution(x3, w3, kernel=(3, 3), num_filter=17, pad=(1, 1), no_bias=True)  # 42 tiles\n"
+        "print(*(a.asnumpy().tobytes().hex() for a in (y, w.grad, x.grad, y2, y3)))\n")
     outs = []
     for threads in ("1", "2", "3"):
         env = dict(os.environ, BRASS_NUM_THREADS=threads)

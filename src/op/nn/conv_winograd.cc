@@ -313,10 +313,11 @@ void conv_winograd(const ConvGeom& g, const float* x, const float* w, float* y, 
     }
   };
   const int64_t threads = thread_pool::num_threads();
-  if (threads > 1 && !thread_pool::in_parallel() && rows * tw >= kMinTilesPerThread * threads) {
+  if (!thread_pool::in_parallel() && rows * tw >= kMinTilesPerThread * threads) {
     // Tiles enough for every thread: each block of tile rows goes through the three steps on
-    // one thread, its V and M staying in that core's cache, with no wait between the steps.
-    // Blocks of about kTileBlockBytes, as many as a multiple of the threads, rows spread evenly.
+    // one thread, its V and M staying in that core's cache (and, block after block, in the
+    // same scratch), with no wait between the steps. Blocks of about kTileBlockBytes, as many
+    // as a multiple of the threads, rows spread evenly.
     const int64_t per_tile = int64_t(kXi) * (g.c + g.f) * int64_t(sizeof(float));
     const int64_t want = std::max<int64_t>(1, (rows * tw * per_tile + kTileBlockBytes - 1) / kTileBlockBytes);
     const int64_t nb = std::min(rows, (want + threads - 1) / threads * threads);
