@@ -206,9 +206,13 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
       sh = infer_shapes(full_, shapes);
       ty = infer_types(full_, types);
     };
-    int convs = 0, pairs = 0, groups = 0, blocks = 0;
+    int convs = 0, pairs = 0, groups = 0, blocks = 0, sums = 0;
     heads = fuse_conv_bn(full_, heads, ty, &convs);
     if (convs) rebuild();
+    if (convs && grad_entries_.empty()) {
+      heads = fuse_conv_residual(full_, heads, ty, &sums);
+      if (sums) rebuild();
+    }
     if (convs && opt.channels_last && grad_entries_.empty()) {
       heads = store_channels_last(full_, heads, sh, &blocks);
       if (blocks) rebuild();
@@ -217,7 +221,7 @@ Executor::Executor(const Symbol& sym, Device dev, std::vector<NDArray> args, std
     if (pairs) rebuild();
     heads = fuse_pointwise(full_, heads, ty, in_fwd, &groups);
     if (groups) rebuild();
-    fused_ = convs + pairs + groups + blocks;
+    fused_ = convs + pairs + groups + blocks + sums;
   }
   for (uint32_t nid = 0; nid < full_.nodes.size(); ++nid)
     for (uint32_t e = full_.row[nid]; e < full_.row[nid + 1]; ++e)

@@ -184,9 +184,23 @@ struct ConvBn {
   std::shared_ptr<const NodeAttrs> conv, bn, act;  // act: null, relu or clip
   int nconv;  // the convolution's inputs (data, weight[, bias]); BatchNorm's four follow
   conv_ops::ConvStorage storage;  // store_channels_last
+  bool residual = false;  // a last input added before the activation (fuse_conv_residual)
 };
 
 const ConvBn& conv_bn(const NodeAttrs& a) { return *static_cast<const ConvBn*>(a.parsed.get()); }
+
+// The fused activation (relu or clip) into e.
+template <class T>
+void set_act(const ConvBn& f, conv_ops::ConvEpilogue<T>* e) {
+  if (f.act->op->name == "clip") {
+    e->act = conv_ops::ConvAct::kClip;
+    const auto bounds = matrix_ops::clip_bounds<T>(f.act->param<matrix_ops::ClipParam>());
+    e->lo = bounds.lo;
+    e->hi = bounds.hi;
+  } else {
+    e->act = conv_ops::ConvAct::kRelu;
+  }
+}
 
 template <class T>
 void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
@@ -194,7 +208,12 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
   const auto nc = static_cast<std::ptrdiff_t>(f.nconv);
   const std::vector<TBlob> conv_in(in.begin(), in.begin() + nc);
   std::vector<TBlob> bn_in{out[0]};
-  bn_in.insert(bn_in.end(), in.begin() + nc, in.end());
+  bn_in.insert(bn_in.end(), in.begin() + nc, in.begin() + nc + 4);
+  conv_ops::ConvEpilogue<T> e;
+  if (f.residual) {
+    e.residual = in.back().ptr<T>();
+    e.residual_of = out[0].ptr<T>();
+  }
   OpContext cc = ctx;
   cc.attrs = f.conv.get();
   cc.req.assign(1, ctx.req[0]);
@@ -205,29 +224,27 @@ void run_conv_bn_as(const OpContext& ctx, const std::vector<TBlob>& in, const st
     if (f.storage.in_last || f.storage.out_last)
       fail(BRASS_ERR_UNSUPPORTED, "_ConvolutionBatchNorm: a value stored channels-last (an inference bind) ",
            "cannot run BatchNorm on batch statistics (is_train)");
-    // Batch statistics: the convolution's output first, then BatchNorm in place on it.
+    // Batch statistics: the convolution's output first, then BatchNorm in place on it (then
+    // the residual and the activation).
     f.conv->op->compute[0](cc, conv_in, {out[0]});
-    if (f.act) bn_then(ctx, f.bn.get(), f.act.get(), bn_in, out);
-    else f.bn->op->compute[0](bc, bn_in, out);
+    if (f.act && !f.residual) {
+      bn_then(ctx, f.bn.get(), f.act.get(), bn_in, out);
+      return;
+    }
+    f.bn->op->compute[0](bc, bn_in, out);
+    if (f.residual) {
+      if (f.act) set_act(f, &e);
+      conv_ops::conv_epilogue_rows(e, out[0].ptr<T>(), 1, int64_t(out[0].size()));
+    }
     return;
   }
   const size_t c = static_cast<size_t>(in[size_t(nc) + 2].size());
   std::vector<T> mean(c), scale(c);
   bn_ops::bn_inference_affine(bc, bn_in, out, mean.data(), scale.data(), ctx.versions ? ctx.versions + nc : nullptr);
-  conv_ops::ConvEpilogue<T> e;
   e.mean = mean.data();
   e.scale = scale.data();
   e.shift = in[size_t(nc) + 1].ptr<T>();
-  if (f.act) {
-    if (f.act->op->name == "clip") {
-      e.act = conv_ops::ConvAct::kClip;
-      const auto bounds = matrix_ops::clip_bounds<T>(f.act->param<matrix_ops::ClipParam>());
-      e.lo = bounds.lo;
-      e.hi = bounds.hi;
-    } else {
-      e.act = conv_ops::ConvAct::kRelu;
-    }
-  }
+  if (f.act) set_act(f, &e);
   conv_ops::conv_forward_epilogue(cc, conv_in, out[0], e, f.storage);
 }
 
@@ -247,7 +264,7 @@ const Op& conv_bn_op() {
     auto* o = new Op();
     o->name = "_ConvolutionBatchNorm";
     o->num_inputs = -1;
-    o->num_inputs_fn = [](const NodeAttrs& a) { return conv_bn(a).nconv + 4; };
+    o->num_inputs_fn = [](const NodeAttrs& a) { return conv_bn(a).nconv + 4 + int(conv_bn(a).residual); };
     o->num_outputs_fn = [bn](const NodeAttrs& a) { return bn->outputs_for(*conv_bn(a).bn); };
     o->num_visible_fn = [bn](const NodeAttrs& a) { return bn->visible_outputs_for(*conv_bn(a).bn); };
     o->mutate_fn = [](const NodeAttrs& a) { return std::vector<int>{conv_bn(a).nconv + 2, conv_bn(a).nconv + 3}; };
@@ -259,7 +276,7 @@ const Op& conv_bn_op() {
       // BatchNorm's output has its data's shape and type: what is known of it seeds the
       // convolution's output.
       std::remove_reference_t<decltype(in)> ci(in.begin(), in.begin() + nc), bi(1, out[0]), co(1, out[0]);
-      bi.insert(bi.end(), in.begin() + nc, in.end());
+      bi.insert(bi.end(), in.begin() + nc, in.begin() + nc + 4);
       if (!conv_fn(*f.conv, ci, co)) return false;
       bi[0] = co[0];
       const bool ok = bn_fn(*f.bn, bi, out);
@@ -267,11 +284,21 @@ const Op& conv_bn_op() {
       std::copy(bi.begin() + 1, bi.end(), in.begin() + nc);
       return ok;
     };
+    // The residual: the output's shape and type.
     o->infer_shape = [conv, bn, split](const NodeAttrs& a, std::vector<Shape>& in, std::vector<Shape>& out) {
-      return split(a, in, out, conv->infer_shape, bn->infer_shape);
+      const bool ok = split(a, in, out, conv->infer_shape, bn->infer_shape);
+      if (ok && conv_bn(a).residual) infer::assign_shape(in.back(), out[0], "_ConvolutionBatchNorm", "residual");
+      return ok;
     };
     o->infer_type = [conv, bn, split](const NodeAttrs& a, std::vector<int>& in, std::vector<int>& out) {
-      return split(a, in, out, conv->infer_type, bn->infer_type);
+      const bool ok = split(a, in, out, conv->infer_type, bn->infer_type);
+      if (ok && conv_bn(a).residual) {
+        if (in.back() < 0) in.back() = out[0];
+        else if (in.back() != out[0])
+          fail(BRASS_ERR_DTYPE, "_ConvolutionBatchNorm: residual of type ", dtype_name(DType(in.back())),
+               " for an output of type ", dtype_name(DType(out[0])));
+      }
+      return ok;
     };
     o->temp_size = [conv](const NodeAttrs& a, const std::vector<TBlob>& in, const std::vector<TBlob>& out) {
       const ConvBn& f = conv_bn(a);
@@ -425,13 +452,59 @@ std::vector<NodeEntry> fuse_conv_bn(const IndexedGraph& g, const std::vector<Nod
   return rb.heads(heads);
 }
 
+std::vector<NodeEntry> fuse_conv_residual(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                          const std::vector<int>& types, int* fused) {
+  *fused = 0;
+  const std::vector<int> readers = count_readers(g, heads);
+  // The value of e when its node is a fused convolution without an activation or residual,
+  // one group, whose output only `reader` reads.
+  auto plain_conv = [&](const NodeEntry& e) {
+    const Node& c = *e.node;
+    if (c.is_variable() || c.op != &conv_bn_op() || e.index != 0 || readers[g.entry(e)] != 1) return false;
+    const ConvBn& f = conv_bn(*c.attrs);
+    return !f.act && !f.residual && !f.storage.in_last && !f.storage.out_last &&
+           f.conv->param<conv_ops::ConvParam>().num_group == 1;
+  };
+  Rebuild rb;
+  for (const NodePtr& n : g.nodes) {
+    if (n->is_variable()) continue;
+    // act(conv + r) or act(r + conv): the sum's only reader, all of one type.
+    const Node* add = n->inputs.size() == 1 ? n->inputs[0].node.get() : nullptr;
+    int side = -1;
+    if (epilogue_act(*n) && add && !add->is_variable() && add->op->name == "elemwise_add" &&
+        n->inputs[0].index == 0 && readers[g.entry(n->inputs[0])] == 1 && add->inputs.size() == 2) {
+      const int t = types[g.entry(NodeEntry{n, 0})];
+      const bool same = types[g.entry(n->inputs[0])] == t && types[g.entry(add->inputs[0])] == t &&
+                        types[g.entry(add->inputs[1])] == t;
+      for (int s = 0; same && s < 2 && side < 0; ++s)
+        if (plain_conv(add->inputs[size_t(s)]) && add->inputs[size_t(s)].node != add->inputs[size_t(1 - s)].node)
+          side = s;
+    }
+    if (side < 0) {
+      rb.copy_if_changed(n);
+      continue;
+    }
+    const Node& conv = *add->inputs[size_t(side)].node;
+    auto prog = std::make_shared<ConvBn>(conv_bn(*conv.attrs));
+    prog->act = n->attrs;
+    prog->residual = true;
+    NodePtr f = fused_node(conv_bn_op(), conv, prog);
+    f->name = n->name;  // the value it stands for
+    for (const NodeEntry& e : conv.inputs) f->inputs.push_back(rb.map(e));
+    f->inputs.push_back(rb.map(add->inputs[size_t(1 - side)]));
+    rb.repl[n.get()] = f;
+    ++*fused;
+  }
+  return rb.heads(heads);
+}
+
 std::vector<NodeEntry> store_channels_last(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
                                            const std::vector<Shape>& shapes, int* blocks) {
   *blocks = 0;
   const std::vector<int> readers = count_readers(g, heads);
   // A fused convolution's geometry (its data's shape known).
   auto geom = [&](const Node* n, conv_ops::ConvGeom* out) {
-    if (!n || n->is_variable() || n->op != &conv_bn_op()) return false;
+    if (!n || n->is_variable() || n->op != &conv_bn_op() || conv_bn(*n->attrs).residual) return false;
     const Shape& ds = shapes[g.entry(n->inputs[0])];
     if (!ds.known()) return false;
     *out = conv_ops::conv_geom(conv_bn(*n->attrs).conv->param<conv_ops::ConvParam>(), ds, "Convolution");

@@ -39,6 +39,14 @@ std::vector<NodeEntry> fuse_bn_activation(const IndexedGraph& g, const std::vect
 std::vector<NodeEntry> fuse_conv_bn(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
                                     const std::vector<int>& types, int* fused);
 
+// New heads of the graph of g (made from fuse_conv_bn's) where each relu or clip of an
+// elemwise_add (each the only reader of its input) of a fused convolution without an
+// activation (one group, its output read by that sum alone) and another value of its type
+// becomes one node: the convolution's epilogue adds the other value after BatchNorm, then
+// applies the activation (ResNet's blocks), the same bits as the three ops. *fused counts them.
+std::vector<NodeEntry> fuse_conv_residual(const IndexedGraph& g, const std::vector<NodeEntry>& heads,
+                                          const std::vector<int>& types, int* fused);
+
 // New heads of the graph of g (made from fuse_conv_bn's) where each fused pointwise ->
 // depthwise -> pointwise chain (MobileNet's block: each link the only reader of its input)
 // keeps its two inner values channels-last (conv_ops::ConvStorage): the depthwise convolution

@@ -768,6 +768,24 @@ def test_batchnorm_activation_fusion(monkeypatch):
     np.testing.assert_array_equal(y1, y2)
 
 
+def _bind_conv_bn(monkeypatch, sym, shape, fuse, dtype, req, edge, seed):
+    """An executor of a Convolution ("c") -> BatchNorm ("bn") net, fused or not, its values
+    drawn from seed; edge: channel 0 all -0 after BatchNorm (gamma 0, beta -0), channel 1 NaN
+    (moving var < 0)."""
+    monkeypatch.setenv("BRASS_FUSE", "1" if fuse else "0")
+    exe = sym.simple_bind(mx.cpu(), data=shape, type_dict={"data": dtype}, grad_req=req)
+    r = np.random.RandomState(seed)
+    for k in sorted(exe.arg_dict):
+        exe.arg_dict[k][:] = r.uniform(-1, 1, exe.arg_dict[k].shape)
+    for k in sorted(exe.aux_dict):
+        exe.aux_dict[k][:] = r.uniform(0.5, 1.5, exe.aux_dict[k].shape)
+    if edge:
+        exe.arg_dict["bn_gamma"][0:1] = 0.0
+        exe.arg_dict["bn_beta"][0:1] = -0.0
+        exe.aux_dict["bn_moving_var"][1:2] = -1.0
+    return exe
+
+
 def test_convolution_batchnorm_fusion(monkeypatch):
     """Inference executors run each channels-first Convolution whose output only a BatchNorm
     reads, with the relu or clip that alone reads BatchNorm's output, as one node: BatchNorm's
@@ -789,17 +807,7 @@ def test_convolution_batchnorm_fusion(monkeypatch):
         return act(y) if act else y
 
     def run(sym, shape, fuse, dtype, train, req="null", edge=False):
-        monkeypatch.setenv("BRASS_FUSE", "1" if fuse else "0")
-        exe = sym.simple_bind(mx.cpu(), data=shape, type_dict={"data": dtype}, grad_req=req)
-        r = np.random.RandomState(3)
-        for k in sorted(exe.arg_dict):
-            exe.arg_dict[k][:] = r.uniform(-1, 1, exe.arg_dict[k].shape)
-        for k in sorted(exe.aux_dict):
-            exe.aux_dict[k][:] = r.uniform(0.5, 1.5, exe.aux_dict[k].shape)
-        if edge:  # channel 0 all -0 after BatchNorm (gamma 0, beta -0), channel 1 NaN (var < 0)
-            exe.arg_dict["bn_gamma"][0:1] = 0.0
-            exe.arg_dict["bn_beta"][0:1] = -0.0
-            exe.aux_dict["bn_moving_var"][1:2] = -1.0
+        exe = _bind_conv_bn(monkeypatch, sym, shape, fuse, dtype, req, edge, seed=3)
         out = exe.forward(is_train=train)[0].asnumpy()
         return exe, out, {k: v.asnumpy() for k, v in exe.aux_dict.items()}
 
@@ -860,5 +868,71 @@ def test_convolution_batchnorm_fusion(monkeypatch):
     np.testing.assert_array_equal(y1, y2)
     for e in (g, p):
         e.backward(mx.nd.ones(y1.shape))
+    for k in p.grad_dict:
+        np.testing.assert_array_equal(g.grad_dict[k].asnumpy(), p.grad_dict[k].asnumpy())
+
+
+def test_convolution_residual_fusion(monkeypatch):
+    """Inference executors fold ResNet's sum into the fused convolution: act(BatchNorm(conv(x))
+    + r) (relu or clip, the sum either way round, the sum read by the activation alone) is one
+    node whose epilogue adds r after BatchNorm. The same bits as unfused (-0 and NaN too) on
+    the GEMM strips and Winograd's tile blocks, one sample and several, float32 and float64,
+    in training mode (batch statistics) too, and its intermediate values are gone from the
+    plan; a sum whose value is read elsewhere, grouped convolutions, an activation the
+    epilogue does not apply and gradients leave the sum apart."""
+    def net(conv, act, r_first, keep_sum=False):
+        x = mx.sym.var("data")
+        y = mx.sym.Convolution(x, name="c", no_bias=True, **conv)
+        y = mx.sym.BatchNorm(y, name="bn", fix_gamma=False)
+        s = mx.sym.elemwise_add(x, y) if r_first else mx.sym.elemwise_add(y, x)
+        out = act(s)
+        return mx.sym.Group([out, s * 2]) if keep_sum else out
+
+    def run(sym, shape, fuse, dtype, train, req="null", edge=False):
+        exe = _bind_conv_bn(monkeypatch, sym, shape, fuse, dtype, req, edge, seed=5)
+        if edge:  # and -0 residuals in channel 0
+            exe.arg_dict["data"][:, 0:1] = -0.0
+        return exe, [o.asnumpy() for o in exe.forward(is_train=train)]
+
+    def same(sym, shape, dtype, train=False, sums=1, edge=False):
+        f, a = run(sym, shape, True, dtype, train, edge=edge)
+        p, b = run(sym, shape, False, dtype, train, edge=edge)
+        fused = f.memory_plan
+        assert p.memory_plan["fused"] == 0
+        for x, y in zip(a, b):
+            np.testing.assert_array_equal(x.view(np.uint8), y.view(np.uint8))
+        return fused, a[0]
+
+    relu = lambda s: mx.sym.Activation(s, act_type="relu")  # noqa: E731
+    clip = lambda s: mx.sym.clip(s, a_min=-0.5, a_max=0.7)  # noqa: E731
+    gemm = dict(kernel=(3, 3), pad=(1, 1), num_filter=6)      # 6 channels: im2col and the GEMM
+    wino = dict(kernel=(3, 3), pad=(1, 1), num_filter=16)     # 16 channels: Winograd
+    one = dict(kernel=(1, 1), num_filter=6)
+    for conv, c, hw in ((gemm, 6, (9, 8)), (wino, 16, (20, 21)), (wino, 16, (6, 7)), (one, 6, (5, 5))):
+        for act in (relu, clip):
+            for r_first in (False, True):
+                for n in (1, 3):
+                    for dtype in ("float32", "float64"):
+                        plan, _ = same(net(conv, act, r_first), (n, c) + hw, dtype)
+                        # conv + BatchNorm, then the sum and activation: one node, no value between
+                        # (only BatchNorm's two hidden outputs)
+                        assert plan["fused"] == 2, plan
+                        assert plan["naive_bytes"] == 2 * c * np.dtype(dtype).itemsize, (plan, conv, r_first, n, dtype)
+        same(net(conv, relu, True), (3, c) + hw, "float32", train=True)  # batch statistics
+        _, y = same(net(conv, relu, False), (2, c) + hw, "float32", edge=True)
+        assert np.isnan(y[:, 1]).all()
+    # the sum also read elsewhere: conv + BatchNorm fuse, the sum stays
+    plan, _ = same(net(gemm, relu, False, keep_sum=True), (2, 6, 9, 8), "float32")
+    assert plan["naive_bytes"] >= 2 * 6 * 4 + 2 * 6 * 9 * 8 * 4  # a value between
+    # grouped: the sum stays apart
+    plan, _ = same(net(dict(gemm, num_group=2), relu, False), (2, 6, 9, 8), "float32")
+    assert plan["naive_bytes"] >= 2 * 6 * 4 + 2 * 6 * 9 * 8 * 4  # a value between
+    # with gradients: apart, gradients as unfused
+    sym = net(gemm, relu, True)
+    g, a = run(sym, (2, 6, 9, 8), True, "float32", True, req="write")
+    p, b = run(sym, (2, 6, 9, 8), False, "float32", True, req="write")
+    np.testing.assert_array_equal(a[0], b[0])
+    for e in (g, p):
+        e.backward(mx.nd.ones(a[0].shape))
     for k in p.grad_dict:
         np.testing.assert_array_equal(g.grad_dict[k].asnumpy(), p.grad_dict[k].asnumpy())

@@ -442,5 +442,10 @@ void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, c
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
                            const ConvEpilogue<double>& epi, ConvStorage storage = {});
 
+// The epilogue alone on y in place, rows (filters from 0) of cols elements each (one row when
+// the epilogue has no BatchNorm terms).
+void conv_epilogue_rows(const ConvEpilogue<float>& epi, float* y, int64_t rows, int64_t cols);
+void conv_epilogue_rows(const ConvEpilogue<double>& epi, double* y, int64_t rows, int64_t cols);
+
 }  // namespace conv_ops
 }  // namespace brass

@@ -256,12 +256,13 @@ struct ChannelPost {
     }
     return p;
   }
-  BRASS_ALWAYS_INLINE T operator()(T v) const {
-    if (kBn) v = (v - m) * s + h;
+  BRASS_ALWAYS_INLINE T norm(T v) const { return kBn ? (v - m) * s + h : v; }
+  BRASS_ALWAYS_INLINE T act(T v) const {
     if (kAct == ConvAct::kRelu) v = unary_ops::Relu::map(v);
     if (kAct == ConvAct::kClip) v = matrix_ops::clip_value(v, lo, hi);
     return v;
   }
+  BRASS_ALWAYS_INLINE T operator()(T v) const { return act(norm(v)); }
 };
 
 // The epilogue's work after the bias for one filter as one branch-free map for every kind
@@ -303,37 +304,43 @@ struct AnyPost {
   }
 };
 
-template <class T, bool kBias, bool kBn, ConvAct kAct>
+template <class T, bool kBias, bool kBn, ConvAct kAct, bool kRes>
 BRASS_ALWAYS_INLINE inline void epi_row(const ConvEpilogue<T>& e, int64_t f, T* __restrict y, int64_t n) {
   const T b = kBias ? e.bias[f] : T(0);
   const auto post = ChannelPost<T, kBn, kAct>::of(&e, f);
+  const T* __restrict r = kRes ? e.residual + (y - e.residual_of) : nullptr;
   for (int64_t j = 0; j < n; ++j) {
     T v = y[j];
     if (kBias) v = v + b;
-    y[j] = post(v);
+    if (kRes) y[j] = post.act(post.norm(v) + r[j]);
+    else y[j] = post(v);
   }
 }
 
-template <class T, bool kBias, bool kBn>
+template <class T, bool kBias, bool kBn, bool kRes>
 BRASS_ALWAYS_INLINE inline void epi_rows_act(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
                                              int64_t rows, int64_t cols) {
   for (int64_t r = 0; r < rows; ++r) {
     T* y = c + r * ldc;
     switch (e.act) {
-      case ConvAct::kRelu: epi_row<T, kBias, kBn, ConvAct::kRelu>(e, f0 + r, y, cols); break;
-      case ConvAct::kClip: epi_row<T, kBias, kBn, ConvAct::kClip>(e, f0 + r, y, cols); break;
-      default: epi_row<T, kBias, kBn, ConvAct::kNone>(e, f0 + r, y, cols); break;
+      case ConvAct::kRelu: epi_row<T, kBias, kBn, ConvAct::kRelu, kRes>(e, f0 + r, y, cols); break;
+      case ConvAct::kClip: epi_row<T, kBias, kBn, ConvAct::kClip, kRes>(e, f0 + r, y, cols); break;
+      default: epi_row<T, kBias, kBn, ConvAct::kNone, kRes>(e, f0 + r, y, cols); break;
     }
   }
 }
 
+// A residual comes with BatchNorm (the fused convolution's; conv_epilogue_rows passes an
+// exact identity), so only those loops are built for it.
 template <class T>
 BRASS_ALWAYS_INLINE inline void epi_rows_any(const ConvEpilogue<T>& e, T* c, int64_t ldc, int64_t f0,
                                              int64_t rows, int64_t cols) {
-  if (e.bias && e.scale) epi_rows_act<T, true, true>(e, c, ldc, f0, rows, cols);
-  else if (e.bias) epi_rows_act<T, true, false>(e, c, ldc, f0, rows, cols);
-  else if (e.scale) epi_rows_act<T, false, true>(e, c, ldc, f0, rows, cols);
-  else epi_rows_act<T, false, false>(e, c, ldc, f0, rows, cols);
+  if (e.residual && e.bias) epi_rows_act<T, true, true, true>(e, c, ldc, f0, rows, cols);
+  else if (e.residual) epi_rows_act<T, false, true, true>(e, c, ldc, f0, rows, cols);
+  else if (e.bias && e.scale) epi_rows_act<T, true, true, false>(e, c, ldc, f0, rows, cols);
+  else if (e.bias) epi_rows_act<T, true, false, false>(e, c, ldc, f0, rows, cols);
+  else if (e.scale) epi_rows_act<T, false, true, false>(e, c, ldc, f0, rows, cols);
+  else epi_rows_act<T, false, false, false>(e, c, ldc, f0, rows, cols);
 }
 
 // Rows [f0, f0+rows) (filters), cols elements each, ldc apart, built for isa's vectors.
@@ -345,7 +352,7 @@ void epi_rows(kernel::Isa isa, const ConvEpilogue<T>& e, T* c, int64_t ldc, int6
 
 template <class T>
 bool epi_any(const ConvEpilogue<T>& e) {
-  return e.bias || e.scale || e.act != ConvAct::kNone;
+  return e.bias || e.scale || e.residual || e.act != ConvAct::kNone;
 }
 
 // The GEMM's epilogue for one group's product: its rows are filters from f0 on.
@@ -1219,7 +1226,7 @@ void conv_fwd_impl(const ConvGeom& g, const T* x, const T* w, const T* bias, T* 
         const T* wg = w + gi * g.fg * g.k;
         const GroupEpi<T> ge{&epi, gi * g.fg, isa};
         const ConvEpilogue<T> re = epi.from_row(gi * g.fg);  // for the micro-kernel's registers
-        const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge, &re};
+        const kernel::Epilogue<T> ke{&GroupEpi<T>::run, &ge, epi.residual ? nullptr : &re};
         const kernel::Epilogue<T>* ep = has_epi ? &ke : nullptr;
         if (implicit) {
           const Im2colPack<T> src{xs, &g, gi * g.k, dp, hp, wq, ps};
@@ -1409,6 +1416,9 @@ void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, cons
          "Convolution: a fused epilogue needs channels-first data of its type and a write request");
   if (ctx.req[0] == Req::kNull) return;
   const T* bias = prm.no_bias ? nullptr : in[2].ptr<T>();
+  if (epi.residual && (st.in_last || st.out_last || g.g != 1 || !epi.scale))
+    fail(BRASS_ERR_INTERNAL, "Convolution: a residual without BatchNorm, or in a grouped or channels-last ",
+         "convolution's epilogue");
   // One pixel per plane: both storages are the same.
   if ((st.in_last || st.out_last) && g.h * g.w * g.p > 1) {
     if (!conv_storage_fits(g, st))
@@ -1431,6 +1441,31 @@ void conv_forward_fused(const OpContext& ctx, const std::vector<TBlob>& in, cons
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
                            const ConvEpilogue<float>& epi, ConvStorage storage) {
   conv_forward_fused(ctx, in, out, epi, storage);
+}
+
+template <class T>
+void epilogue_rows(ConvEpilogue<T> e, T* y, int64_t rows, int64_t cols) {
+  // Without BatchNorm's terms, an exact identity in their place: (v - 0) * 1 + -0 is v, -0 too.
+  const T zero = T(0), one = T(1), minus_zero = -T(0);
+  if (!e.scale) {
+    if (rows != 1) fail(BRASS_ERR_INTERNAL, "Convolution: an epilogue without BatchNorm over several filters");
+    e.mean = &zero;
+    e.scale = &one;
+    e.shift = &minus_zero;
+  }
+  epi_rows(kernel::active_isa(), e, y, cols, 0, rows, cols);
+}
+
+void conv_epilogue_rows(const ConvEpilogue<float>& epi, float* y, int64_t rows, int64_t cols) {
+  epilogue_rows(epi, y, rows, cols);
+}
+void conv_epilogue_rows(const ConvEpilogue<double>& epi, double* y, int64_t rows, int64_t cols) {
+#ifdef BRASS_LEAN_DTYPES
+  (void)epi, (void)y, (void)rows, (void)cols;
+  fail_dtype_not_built(DType::kFloat64, "Convolution");
+#else
+  epilogue_rows(epi, y, rows, cols);
+#endif
 }
 void conv_forward_epilogue(const OpContext& ctx, const std::vector<TBlob>& in, const TBlob& out,
                            const ConvEpilogue<double>& epi, ConvStorage storage) {
