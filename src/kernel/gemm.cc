@@ -341,6 +341,22 @@ void gemv(bool ta, bool tb, int64_t n, int64_t k, T alpha, const T* a, int64_t l
   thread_pool::parallel_for(n, grain, body);
 }
 
+// rows x k of an operand in panels of r rows into dst (the layout run_tile reads: mp = rows
+// rounded up to r, depth blocks of kcs each holding every panel), in parallel
+// tasks of grain (depth block, panel) pairs.
+template <class T, class F>
+void pack_panels_into(int64_t rows, int64_t k, int64_t r, int64_t kcs, int64_t mp, T* dst, int64_t grain,
+                      const F& pack) {
+  const int64_t panels = mp / r, blocks = ceil_div(k, kcs);
+  thread_pool::parallel_for(blocks * panels, grain, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t pc = (t / panels) * kcs, i0 = (t % panels) * r;
+      const int64_t kc = std::min(kcs, k - pc);
+      pack(i0, std::min(r, rows - i0), pc, kc, dst + mp * pc + i0 * kc);
+    }
+  });
+}
+
 template <class T>
 void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
           const T* b, int64_t ldb, T beta, T* c, int64_t ldc, const PackB<T>* packer = nullptr,
@@ -412,13 +428,10 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   // kReadCost: when several tasks share columns (gm > 1: a product with few columns split by
   // rows), they are packed once, by all threads, and the tasks read that packing.
   if (packer && gm > 1) {
-    const int64_t nr = kd.nr, np = round_up(n, nr), panels = np / nr, kcs = pr.kc;
+    const int64_t nr = kd.nr, np = round_up(n, nr);
     T* buf = static_cast<T*>(t_shared_b.get(sizeof(T) * size_t(np * k)));
-    thread_pool::parallel_for(ceil_div(k, kcs) * panels, 1, [&](int64_t t0, int64_t t1) {
-      for (int64_t t = t0; t < t1; ++t) {
-        const int64_t pc = (t / panels) * kcs, j0 = (t % panels) * nr, kc = std::min(kcs, k - pc);
-        packer->fn(packer->ctx, j0, std::min(nr, n - j0), pc, kc, int(nr), buf + np * pc + j0 * kc);
-      }
+    pack_panels_into(n, k, nr, pr.kc, np, buf, 1, [&](int64_t j0, int64_t cols, int64_t pc, int64_t kc, T* d) {
+      packer->fn(packer->ctx, j0, cols, pc, kc, int(nr), d);
     });
     pr.packer = nullptr;
     pr.packed_b = buf;
@@ -468,15 +481,7 @@ PackedA<T> pack_panels(Isa isa, int64_t rows, int64_t k, int64_t r, int64_t kcma
   const size_t bytes = round_up(int64_t(sizeof(T)) * p.mp * k + gemm_internal::kPackSlack, 64);
   p.data.reset(static_cast<T*>(host_alloc(bytes)));
   if (!p.data) throw std::bad_alloc();
-  const int64_t panels = p.mp / r, blocks = ceil_div(k, p.kc), kcs = p.kc;
-  T* dst = p.data.get();
-  thread_pool::parallel_for(blocks * panels, 8, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t pc = (t / panels) * kcs, i0 = (t % panels) * r;
-      const int64_t kc = std::min(kcs, k - pc);
-      pack(i0, std::min(r, rows - i0), pc, kc, dst + p.mp * pc + i0 * kc);
-    }
-  });
+  pack_panels_into(rows, k, r, p.kc, p.mp, p.data.get(), 8, pack);
   return p;
 }
 }  // namespace gemm_impl
