@@ -49,29 +49,49 @@ bool enabled() {
 // 16 U_xi one after another. adjoint: w_fc is the given filters' (c, f) kernel, flipped.
 void transform_filters(const float* w, int64_t f, int64_t c, bool adjoint, float* u) {
   const int64_t fc = f * c;
-  thread_pool::parallel_for(fc, 512, [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      float k[9];
-      if (adjoint) {
-        const float* src = w + ((i % c) * f + i / c) * 9;
-        for (int j = 0; j < 9; ++j) k[j] = src[8 - j];
-      } else {
-        std::copy(w + i * 9, w + i * 9 + 9, k);
+  // Each run of kRun pairs lands in a local buffer, then in the 16 planes one plane at a
+  // time: storing the 16 values of a pair straight to their planes, fc floats apart (a power
+  // of two in most networks), kept 16 streams in the same cache sets, and stores missed.
+  constexpr int64_t kRun = 64;
+  thread_pool::parallel_for((fc + kRun - 1) / kRun, 8, [&](int64_t r0, int64_t r1) {
+    float buf[kXi][kRun];
+    for (int64_t i0 = r0 * kRun; i0 < std::min(fc, r1 * kRun); i0 += kRun) {
+      const int64_t n = std::min(kRun, fc - i0);
+      for (int64_t q = 0; q < n; ++q) {
+        const int64_t i = i0 + q;
+        // Read in place: a copy into a local array was reread across its stores' boundaries,
+        // which store forwarding does not serve.
+        float flipped[9];
+        const float* k = w + i * 9;
+        if (adjoint) {
+          const float* src = w + ((i % c) * f + i / c) * 9;
+          for (int j = 0; j < 9; ++j) flipped[j] = src[8 - j];
+          k = flipped;
+        }
+        // G k, column by column, then each row of it times G^T; in named values, not arrays,
+        // which GCC's straight-line vectorizer stores and reloads in overlapping pieces.
+        const auto g = [&](int j, float& t0, float& t1, float& t2, float& t3) BRASS_ALWAYS_INLINE {
+          t0 = k[j];
+          t1 = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
+          t2 = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
+          t3 = k[6 + j];
+        };
+        const auto row = [&](int r, float a, float b, float c) BRASS_ALWAYS_INLINE {
+          buf[r * 4 + 0][q] = a;
+          buf[r * 4 + 1][q] = 0.5f * (a + b + c);
+          buf[r * 4 + 2][q] = 0.5f * (a - b + c);
+          buf[r * 4 + 3][q] = c;
+        };
+        float a0, a1, a2, a3, b0, b1, b2, b3, c0, c1, c2, c3;
+        g(0, a0, a1, a2, a3);
+        g(1, b0, b1, b2, b3);
+        g(2, c0, c1, c2, c3);
+        row(0, a0, b0, c0);
+        row(1, a1, b1, c1);
+        row(2, a2, b2, c2);
+        row(3, a3, b3, c3);
       }
-      float t[4][3];  // G k
-      for (int j = 0; j < 3; ++j) {
-        t[0][j] = k[j];
-        t[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
-        t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
-        t[3][j] = k[6 + j];
-      }
-      for (int r = 0; r < 4; ++r) {
-        const float a = t[r][0], b = t[r][1], c = t[r][2];
-        u[(r * 4 + 0) * fc + i] = a;
-        u[(r * 4 + 1) * fc + i] = 0.5f * (a + b + c);
-        u[(r * 4 + 2) * fc + i] = 0.5f * (a - b + c);
-        u[(r * 4 + 3) * fc + i] = c;
-      }
+      for (int xi = 0; xi < kXi; ++xi) std::memcpy(u + xi * fc + i0, buf[xi], sizeof(float) * size_t(n));
     }
   });
 }
