@@ -216,41 +216,54 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
           // through the epilogue's function.
           const RowEpilogue<T>* rs = re && re->columns && rn < nr && !kd.cmax ? nullptr : re;
           const int64_t at = rs && rs->columns ? jc + jr : -1;
-          for (int64_t ir = 0; ir < mc; ir += mr) {
-            const int64_t rm = std::min<int64_t>(mr, mc - ir);
-            const T* ap = ablk + ir * kc;
-            T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
-            // At C's right edge, the half kernel where the left half is whole, then the column
-            // kernels, straight on C.
-            if (rn < nr && kd.cmax) {
-              int64_t j = 0;
-              if (kd.half && rm == mr && rn >= nr / 2) {  // the tile's left half whole
-                if (rs) kd.half_epi(kc, ap, bp, cp, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at : ic + ir);
+          // At C's right edge: the half kernel on each full-height tile where the left half is
+          // whole, then the column kernels across the strip's tiles at once, straight on C.
+          if (rn < nr && kd.cmax) {
+            const int64_t tiles = ceil_div(mc, mr), full = mc / mr, rml = mc - (tiles - 1) * mr;
+            const bool half = kd.half && rn >= nr / 2 && full > 0;
+            T* cs = pr.c + ic * pr.ldc + jc + jr;
+            if (half)
+              for (int64_t t = 0; t < full; ++t) {
+                const T* ap = ablk + t * mr * kc;
+                T* cp = cs + t * mr * pr.ldc;
+                if (rs) kd.half_epi(kc, ap, bp, cp, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at : ic + t * mr);
                 else kd.half(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
-                j = nr / 2;
               }
-              for (; j < rn; j += kd.cmax) {
+            const auto cols = [&](int64_t t0, int64_t nt, int64_t rm, int64_t j0) {
+              for (int64_t j = j0; j < rn; j += kd.cmax) {
                 const int64_t r = std::min<int64_t>(kd.cmax, rn - j);
-                kd.cols[r](kc, ap, bp + j, cp + j, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at + j : ic + ir, rm);
+                kd.cols[r](kc, ablk + t0 * mr * kc, nt, bp + j, cs + t0 * mr * pr.ldc + j, pr.ldc, pr.alpha, beta,
+                           rs, at >= 0 ? at + j : ic + t0 * mr, rm);
               }
-              continue;
-            }
-            // The kernel for the tile's rows (rows[rm]: cut down at C's bottom edge, else the
-            // whole one on a copy), on C or, at C's right edge, on a copy.
-            auto place = [&](const auto& rows, auto whole, auto call) {
-              const auto fn = rm < mr && rows[rm] ? rows[rm] : whole;
-              auto run = [&](T* cc, int64_t ld) { call(fn, cc, ld); };
-              if (rn == nr && (rm == mr || fn != whole)) run(cp, pr.ldc);
-              else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
             };
-            if (rs)
-              place(kd.rows_epi, kd.fn_epi, [&](MicroKernelEpi<T> fn, T* cc, int64_t ld) {
-                fn(kc, ap, bp, cc, ld, pr.alpha, beta, rs, at >= 0 ? at : ic + ir);
-              });
-            else
-              place(kd.rows, kd.fn, [&](MicroKernel<T> fn, T* cc, int64_t ld) {
-                fn(kc, ap, bp, cc, ld, pr.alpha, beta);
-              });
+            if (!half) {
+              cols(0, tiles, rml, 0);
+            } else {
+              cols(0, full, mr, nr / 2);
+              if (full < tiles) cols(full, 1, rml, 0);
+            }
+          } else {
+            for (int64_t ir = 0; ir < mc; ir += mr) {
+              const int64_t rm = std::min<int64_t>(mr, mc - ir);
+              const T* ap = ablk + ir * kc;
+              T* cp = pr.c + (ic + ir) * pr.ldc + jc + jr;
+              // The kernel for the tile's rows (rows[rm]: cut down at C's bottom edge, else the
+              // whole one on a copy), on C or, at C's right edge, on a copy.
+              auto place = [&](const auto& rows, auto whole, auto call) {
+                const auto fn = rm < mr && rows[rm] ? rows[rm] : whole;
+                auto run = [&](T* cc, int64_t ld) { call(fn, cc, ld); };
+                if (rn == nr && (rm == mr || fn != whole)) run(cp, pr.ldc);
+                else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
+              };
+              if (rs)
+                place(kd.rows_epi, kd.fn_epi, [&](MicroKernelEpi<T> fn, T* cc, int64_t ld) {
+                  fn(kc, ap, bp, cc, ld, pr.alpha, beta, rs, at >= 0 ? at : ic + ir);
+                });
+              else
+                place(kd.rows, kd.fn, [&](MicroKernel<T> fn, T* cc, int64_t ld) {
+                  fn(kc, ap, bp, cc, ld, pr.alpha, beta);
+                });
+            }
           }
           // The strip (mc rows x nr columns) is final after the last depth block, and in L1.
           if (pr.epi && last && !rs)

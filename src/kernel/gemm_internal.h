@@ -26,11 +26,13 @@ template <class T>
 using MicroKernelEpi = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
                                 T beta, const RowEpilogue<T>* e, int64_t r0);
 
-// The first r columns of MicroKernel's tile (C's right edge, r < nr), storing its first rm
-// rows, with the row epilogue when e is set (micro_kernel_cols in gemm_microkernel.inc). Each
-// element's arithmetic is MicroKernel's (and MicroKernelEpi's).
+// The first r columns of MicroKernel's tile (C's right edge, r < nr) for `tiles` tiles down
+// C's rows at once: A's panels one after another from a (mr * kc apart), tile t on C's rows
+// from c + t * mr * ldc, the last tile's first rm rows stored (the others' mr), with the row
+// epilogue when e is set (rows r0 + t * mr ..; micro_kernel_cols in gemm_microkernel.inc).
+// Each element's arithmetic is MicroKernel's (and MicroKernelEpi's).
 template <class T>
-using MicroKernelCols = void (*)(int64_t kc, const T* a, const T* b, T* c, int64_t ldc, T alpha,
+using MicroKernelCols = void (*)(int64_t kc, const T* a, int64_t tiles, const T* b, T* c, int64_t ldc, T alpha,
                                  T beta, const RowEpilogue<T>* e, int64_t r0, int64_t rm);
 
 // Packed A is read up to kPackSlack bytes past its last panel (the column kernels load a panel
