@@ -936,3 +936,40 @@ def test_convolution_residual_fusion(monkeypatch):
         e.backward(mx.nd.ones(a[0].shape))
     for k in p.grad_dict:
         np.testing.assert_array_equal(g.grad_dict[k].asnumpy(), p.grad_dict[k].asnumpy())
+
+
+@pytest.mark.parametrize("fn,args,dtype", [("uniform", (-2.0, 3.0), "float32"), ("normal", (1.0, 2.0), "float64"),
+                                           ("randint", (-3, 7), "int32")])
+def test_sym_random_draws_what_nd_random_draws(fn, args, dtype):
+    """mx.sym.random's nodes draw, after the same seed, the values mx.nd.random draws; each
+    forward draws anew; the dtype and shape are the node's."""
+    mx.random.seed(7)
+    want = getattr(mx.nd.random, fn)(*args, shape=(3, 50), dtype=dtype).asnumpy()
+    mx.random.seed(7)
+    s = getattr(mx.sym.random, fn)(*args, shape=(3, 50), dtype=dtype, name="r")
+    assert s.list_outputs() == ["r_output"]
+    assert s.infer_shape()[1] == [(3, 50)]
+    e = s.bind(mx.cpu(), {})
+    got = e.forward()[0].asnumpy()
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, want)
+    assert (e.forward()[0].asnumpy() != got).any()
+    if fn != "normal":
+        assert got.min() >= args[0] and got.max() < args[1]
+
+
+def test_sym_random_in_a_graph_and_refusals():
+    x = mx.sym.var("x")
+    y = x + mx.sym.random.normal(0, 0.1, shape=(2, 3))
+    assert y.infer_shape(x=(2, 3))[1] == [(2, 3)]
+    out = y.bind(mx.cpu(), {"x": mx.nd.ones((2, 3))}).forward()[0].asnumpy()
+    assert np.abs(out - 1).max() < 1.0 and (out != 1).all()
+    with pytest.raises(mx.base.BrassError, match="sym.random.uniform: low is a Symbol"):
+        mx.sym.random.uniform(mx.sym.var("lo"), 1, shape=(2,))
+
+
+def test_sym_random_doctest():
+    import doctest
+    import brass.symbol.random as r
+    res = doctest.testmod(r)
+    assert res.attempted > 0 and res.failed == 0

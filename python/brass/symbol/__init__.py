@@ -6,3 +6,4 @@ from .symbol import (Symbol, var, Variable, Group, load, load_json, zeros, ones,
 generate(globals())
 del generate
 from . import image  # noqa: E402,F401
+from . import random  # noqa: E402,F401
