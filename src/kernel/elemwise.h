@@ -58,6 +58,18 @@ template <class C> StoreFn<C> storer(DType t) {
   return dispatch_dtype(t, [](auto tag) -> StoreFn<C> { return &store_as<C, decltype(tag)>; });
 }
 
+// Whether storage type T runs straight on the arrays: T is its own compute type C and, in the
+// predictor's lean builds (BRASS_LEAN_DTYPES), a floating type. There int64 goes through the
+// converters like int32 and uint8, whose compute type it shares: each functor is compiled
+// once for the integers rather than twice (integer arithmetic is rare in inference).
+template <class T, class C>
+constexpr bool runs_direct() {
+#ifdef BRASS_LEAN_DTYPES
+  if (!std::is_floating_point<T>::value) return false;
+#endif
+  return std::is_same<T, C>::value;
+}
+
 // Default compute type choice for functors (override with a member template `compute`).
 struct DefaultCompute {
   template <class T> struct compute { using type = typename ComputeOf<T>::type; };
@@ -118,7 +130,7 @@ void unary(const TBlob& in, const TBlob& out, Req req) {
   dispatch_dtype(in.dtype, [&](auto tag) {
     using T = decltype(tag);
     using C = typename F::template compute<T>::type;
-    if constexpr (std::is_same<T, C>::value) unary_direct<F, T>(in, out, req);
+    if constexpr (runs_direct<T, C>()) unary_direct<F, T>(in, out, req);
     else unary_generic<F, C>(in, out, req);
     return 0;
   });
@@ -223,7 +235,7 @@ void binary_broadcast(const TBlob& a, const TBlob& b, const TBlob& out, Req req)
   dispatch_dtype(out.dtype, [&](auto tag) {
     using T = decltype(tag);
     using C = typename F::template compute<T>::type;
-    if constexpr (std::is_same<T, C>::value) broadcast_direct<F, T>(a, b, out, req, p);
+    if constexpr (runs_direct<T, C>()) broadcast_direct<F, T>(a, b, out, req, p);
     else broadcast_generic<F, C>(a, b, out, req, p);
     return 0;
   });
@@ -268,7 +280,7 @@ void binary_scalar(const TBlob& in, double scalar, bool reverse, const TBlob& ou
     // MXNet casts the scalar to the array's type (so 2.5 acts as 2 on int arrays); float16
     // and bfloat16 arrays keep it in float.
     C s = std::is_floating_point<C>::value ? C(scalar) : convert<C>(convert<T>(scalar));
-    if constexpr (std::is_same<T, C>::value) {
+    if constexpr (runs_direct<T, C>()) {
       if (reverse) scalar_direct<F, T, true>(in, s, out, req);
       else scalar_direct<F, T, false>(in, s, out, req);
     } else {
