@@ -102,7 +102,7 @@ const KernelDesc<T>& kernel_for(Isa isa) {
     case Isa::kNeon: d = &neon; break;
     default: break;
   }
-  return d->fn ? *d : scalar;
+  return d->fn || d->fn_epi ? *d : scalar;
 }
 
 // Grow-only, 64-byte aligned scratch, one per thread, so tasks never share packing space.
@@ -220,14 +220,13 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
           // whole, then the column kernels across the strip's tiles at once, straight on C.
           if (rn < nr && kd.cmax) {
             const int64_t tiles = ceil_div(mc, mr), full = mc / mr, rml = mc - (tiles - 1) * mr;
-            const bool half = kd.half && rn >= nr / 2 && full > 0;
+            const bool half = kd.half_epi && rn >= nr / 2 && full > 0;
             T* cs = pr.c + ic * pr.ldc + jc + jr;
             if (half)
               for (int64_t t = 0; t < full; ++t) {
                 const T* ap = ablk + t * mr * kc;
                 T* cp = cs + t * mr * pr.ldc;
-                if (rs) kd.half_epi(kc, ap, bp, cp, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at : ic + t * mr);
-                else kd.half(kc, ap, bp, cp, pr.ldc, pr.alpha, beta);
+                kd.half_epi(kc, ap, bp, cp, pr.ldc, pr.alpha, beta, rs, at >= 0 ? at : ic + t * mr);
               }
             const auto cols = [&](int64_t t0, int64_t nt, int64_t rm, int64_t j0) {
               for (int64_t j = j0; j < rn; j += kd.cmax) {
@@ -255,7 +254,7 @@ void run_tile(const KernelDesc<T>& kd, const Problem<T>& pr, int64_t m0, int64_t
                 if (rn == nr && (rm == mr || fn != whole)) run(cp, pr.ldc);
                 else edge_tile(run, nr, cp, pr.ldc, rm, rn, beta);
               };
-              if (rs)
+              if (kd.fn_epi)  // with the epilogue rs, or none (null)
                 place(kd.rows_epi, kd.fn_epi, [&](MicroKernelEpi<T> fn, T* cc, int64_t ld) {
                   fn(kc, ap, bp, cc, ld, pr.alpha, beta, rs, at >= 0 ? at : ic + ir);
                 });

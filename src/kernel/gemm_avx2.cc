@@ -93,9 +93,8 @@ namespace gemm_internal {
 KernelDesc<float> avx2_f32() {
   KernelDesc<float> d;
 #if defined(__x86_64__)
-  d.fn = gemm_avx2_impl::micro_kernel<float, 6, 2>;
   d.fn_epi = gemm_avx2_impl::micro_kernel_epi<float, 6, 2>;
-  gemm_avx2_impl::fill_rows<float, 6, 2>(d.rows, d.rows_epi, std::make_index_sequence<5>());
+  gemm_avx2_impl::fill_rows<float, 6, 2>(d.rows_epi, std::make_index_sequence<5>());
   gemm_avx2_impl::fill_cols<float, 6, 2>(d.cols, &d.cmax, std::make_index_sequence<8>());
   d.pack_a = gemm_avx2_impl::pack<float, 6>;
   d.pack_b = gemm_avx2_impl::pack<float, 16>;
@@ -111,9 +110,8 @@ KernelDesc<float> avx2_f32() {
 KernelDesc<double> avx2_f64() {
   KernelDesc<double> d;
 #if defined(__x86_64__) && !defined(BRASS_LEAN_DTYPES)  // the predictor's lean builds have no float64 kernels
-  d.fn = gemm_avx2_impl::micro_kernel<double, 6, 2>;
   d.fn_epi = gemm_avx2_impl::micro_kernel_epi<double, 6, 2>;
-  gemm_avx2_impl::fill_rows<double, 6, 2>(d.rows, d.rows_epi, std::make_index_sequence<5>());
+  gemm_avx2_impl::fill_rows<double, 6, 2>(d.rows_epi, std::make_index_sequence<5>());
   gemm_avx2_impl::fill_cols<double, 6, 2>(d.cols, &d.cmax, std::make_index_sequence<4>());
   d.pack_a = gemm_avx2_impl::pack<double, 6>;
   d.pack_b = gemm_avx2_impl::pack<double, 8>;

@@ -159,11 +159,9 @@ namespace gemm_internal {
 KernelDesc<float> avx512_f32() {
   KernelDesc<float> d;
 #if defined(__x86_64__)
-  d.fn = gemm_avx512_impl::micro_kernel<float, 14, 2>;
   d.fn_epi = gemm_avx512_impl::micro_kernel_epi<float, 14, 2>;
-  gemm_avx512_impl::fill_rows<float, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());
+  gemm_avx512_impl::fill_rows<float, 14, 2>(d.rows_epi, std::make_index_sequence<13>());
   gemm_avx512_impl::fill_cols<float, 14, 2>(d.cols, &d.cmax, std::make_index_sequence<16>());
-  d.half = gemm_avx512_impl::micro_kernel_half<float, 14, 2>;
   d.half_epi = gemm_avx512_impl::micro_kernel_half_epi<float, 14, 2>;
   d.pack_a = gemm_avx512_impl::pack<float, 14>;
   d.pack_b = gemm_avx512_impl::pack_f32<32>;
@@ -179,11 +177,9 @@ KernelDesc<float> avx512_f32() {
 KernelDesc<double> avx512_f64() {
   KernelDesc<double> d;
 #if defined(__x86_64__) && !defined(BRASS_LEAN_DTYPES)  // the predictor's lean builds have no float64 kernels
-  d.fn = gemm_avx512_impl::micro_kernel<double, 14, 2>;
   d.fn_epi = gemm_avx512_impl::micro_kernel_epi<double, 14, 2>;
-  gemm_avx512_impl::fill_rows<double, 14, 2>(d.rows, d.rows_epi, std::make_index_sequence<13>());
+  gemm_avx512_impl::fill_rows<double, 14, 2>(d.rows_epi, std::make_index_sequence<13>());
   gemm_avx512_impl::fill_cols<double, 14, 2>(d.cols, &d.cmax, std::make_index_sequence<8>());
-  d.half = gemm_avx512_impl::micro_kernel_half<double, 14, 2>;
   d.half_epi = gemm_avx512_impl::micro_kernel_half_epi<double, 14, 2>;
   d.pack_a = gemm_avx512_impl::pack<double, 14>;
   d.pack_b = gemm_avx512_impl::pack<double, 16>;

@@ -106,8 +106,8 @@ __attribute__((always_inline)) inline void pack_block(bool contiguous, const T* 
   }
 }
 
-// A micro-kernel and the cache blocking tuned for it. fn == nullptr: not built for this
-// target (the driver then falls back to the portable kernel).
+// A micro-kernel and the cache blocking tuned for it: fn, or fn_epi (x86). Neither set: not
+// built for this target (the driver then falls back to the portable kernel).
 template <class T>
 struct KernelDesc {
   MicroKernel<T> fn = nullptr;
@@ -119,16 +119,17 @@ struct KernelDesc {
   // keeps its stride mr), for C's bottom edge. Each row's arithmetic is fn's, so the bits
   // do not depend on which of the two computed an element.
   MicroKernel<T> rows[16] = {};
-  // Where set: fn and rows[] with a row epilogue (else the driver runs Epilogue::fn).
+  // Where set: the kernel and rows[] with a row epilogue (else the driver runs
+  // Epilogue::fn), which the driver then runs for every product, given no epilogue (null)
+  // where it has none: one copy of each kernel, not two.
   MicroKernelEpi<T> fn_epi = nullptr;
   MicroKernelEpi<T> rows_epi[16] = {};
   // cols[r], 0 < r <= cmax, where set: the column kernels for C's right edge (a tile of rn
   // columns runs as kernels of cmax columns and one of the rest).
   MicroKernelCols<T> cols[32] = {};
   int cmax = 0;
-  // Where set: fn (and fn_epi) for the left half of the tile's columns (B's panel keeps its
-  // width nr), which a right edge of at least nr / 2 columns runs first on full-height tiles.
-  MicroKernel<T> half = nullptr;
+  // Where set: fn_epi for the left half of the tile's columns (B's panel keeps its width nr),
+  // which a right edge of at least nr / 2 columns runs first on full-height tiles.
   MicroKernelEpi<T> half_epi = nullptr;
 };
 
