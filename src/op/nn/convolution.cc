@@ -951,7 +951,11 @@ void dw_forward_last(const ConvGeom& g, const T* x, const T* w, T* y, const Conv
                      uint64_t w_version) {
   const int64_t c = g.c, s = g.sh;
   const DwChannels<T> q(w, c, epi, w_version);
-  const std::vector<T> zeros(size_t(g.w * c), T(0));
+  // The row that padding rows read: w * c zeros, kept per thread and grown when a layer needs
+  // more (only ever read; the pool's threads read the caller's while it waits).
+  static thread_local std::vector<T> zero_row;
+  if (zero_row.size() < size_t(g.w * c)) zero_row.assign(size_t(g.w * c), T(0));
+  const std::vector<T>& zeros = zero_row;
   const kernel::Isa isa = kernel::active_isa();
   // Work units: an output row's channels in groups of kDwGroup (whole vectors on every ISA; the
   // last group takes the rest), so that small planes (7 rows) still split evenly. One run of
