@@ -413,8 +413,9 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
   }
   tasks = std::max<int64_t>(1, std::min(tasks, mtiles * ntiles));
   // With column kernels a task's columns need not be whole panels (its last ones run on them):
-  // the columns split evenly, in steps of 8.
-  const int64_t nstep = kd.cmax ? std::min<int64_t>(8, kd.nr) : kd.nr;
+  // the columns split evenly, in steps of 8. Not B packed whole, whose panels are read from
+  // each task's first column on: there whole panels.
+  const int64_t nstep = kd.cmax && !packed_b ? std::min<int64_t>(8, kd.nr) : kd.nr;
   int64_t gm = 1, gn = 1;
   for (; tasks > 1; --tasks) {
     double best = -1;

@@ -70,10 +70,10 @@ def bind(sym, args, aux, dtype):
 SHAPES = [(1, 3, 9, 9), (2, 3, 16, 12), (1, 3, 2, 7), (1, 3, 1, 1), (1, 3, 3, 1)]
 
 
-def same_bits(dtype, shape):
-    """The net bound channels-first and channels-last: five blocks stored channels-last
+def same_bits(dtype, shape, sym=None, blocks=5):
+    """The net bound channels-first and channels-last: its blocks stored channels-last
     (counted with the fused groups), the same bits, and training mode refused."""
-    sym = net()
+    sym = net() if sym is None else sym
     args, aux = params(sym, shape, dtype)
     args["data"] = np.random.RandomState(1).uniform(-1, 1, shape).astype(dtype)
     os.environ["BRASS_CHANNELS_LAST"] = "0"
@@ -84,7 +84,7 @@ def same_bits(dtype, shape):
     os.environ["BRASS_CHANNELS_LAST"] = "1"
     last = bind(sym, args, aux, dtype)
     del os.environ["BRASS_CHANNELS_LAST"]
-    assert last.memory_plan["fused"] == first.memory_plan["fused"] + 5
+    assert last.memory_plan["fused"] == first.memory_plan["fused"] + blocks
     want = first.forward(is_train=False)[0].asnumpy()
     got = last.forward(is_train=False)[0].asnumpy()
     np.testing.assert_array_equal(got, want)
@@ -121,6 +121,20 @@ def test_same_bits_on_every_isa(isa):
             "for dt in ('float32', 'float64'):\n"
             "    for shape in ((2, 3, 16, 12), (1, 3, 9, 9)): t.same_bits(dt, shape)\n")
     env = dict(os.environ, BRASS_ISA=isa)
+    run = subprocess.run([sys.executable, "-c", prog, os.path.dirname(os.path.abspath(__file__))], env=env,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+
+
+def test_wide_blocks_split_across_many_threads():
+    """Products split into many tasks (eight threads): a task's columns of the filters packed
+    once as B start at a whole panel, so a wide expansion on a small plane (960 filters, 49
+    pixels) gives the same bits as channels-first."""
+    prog = ("import sys; sys.path.insert(0, sys.argv[1]); import test_channels_last as t, brass as mx\n"
+            "y = t.block(mx.sym.Variable('data'), 160, 160, 6, 1, 'w0')\n"
+            "y = t.block(y, 160, 24, 6, 1, 'w1')\n"
+            "t.same_bits('float32', (1, 160, 7, 7), y, blocks=2)\n")
+    env = dict(os.environ, BRASS_NUM_THREADS="8")
     run = subprocess.run([sys.executable, "-c", prog, os.path.dirname(os.path.abspath(__file__))], env=env,
                          capture_output=True, text=True)
     assert run.returncode == 0, run.stdout + run.stderr
