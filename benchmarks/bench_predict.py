@@ -2,7 +2,7 @@
 MobileNetV2 1.0 at 224x224, and start-up (process start to first output, loading the model
 from files), side by side in one run.
 
-    python benchmarks/bench_predict.py [--repeats 30] [--threads 2] [--out build/bench-predict]
+    python benchmarks/bench_predict.py [--repeats 30] [--rounds 7] [--threads 2] [--out build/bench-predict]
 
 The models come from Brass's model zoo (Xavier-initialised weights: timing does not depend on
 their values), exported in MXNet's format; the same graph and weights are written as ONNX
@@ -11,9 +11,12 @@ before anything is timed. The predictor is built from the amalgamation twice: wi
 portable default (`c++ -std=c++17 -O2`) and with `-O3 -march=native`, each linked with
 benchmarks/bench_predict_app.c. ONNX Runtime gets the same thread count (intra-op threads,
 sequential execution, all graph optimisations). Latency: the median of --repeats forwards
-after one warm-up (input copied in, forward, output copied out). Start-up: the wall time of a
-whole process that loads the files, binds, runs once and prints (the C app; for ONNX Runtime a
-Python process that imports it, creates the session and runs once), best of three.
+after one warm-up (input copied in, forward, output copied out), taken in --rounds rounds that
+interleave the three (each app, then ONNX Runtime), so that a change in the machine's speed
+(these machines are shared) falls on all of them alike; the ratio is taken per round, and the
+table gives the medians over the rounds and the range of the ratio. Start-up: the wall time of
+a whole process that loads the files, binds, runs once and prints (the C app; for ONNX Runtime
+a Python process that imports it, creates the session and runs once), best of three.
 """
 import argparse
 import json
@@ -150,20 +153,27 @@ def build_app(out, tag, flags):
     return os.path.join(work, "bench_predict_app"), seconds
 
 
+def app_env(threads):
+    return dict(os.environ, BRASS_NUM_THREADS=str(threads))
+
+
 def time_app(app, prefix, repeats, threads):
-    env = dict(os.environ, BRASS_NUM_THREADS=str(threads))
+    """The median milliseconds of repeats forwards in one process of the app."""
     p = subprocess.run([app, prefix + "-symbol.json", prefix + "-0000.params", *map(str, SHAPE), str(repeats)],
-                       capture_output=True, text=True, check=True, env=env)
-    lines = p.stdout.split()
-    ms = [float(v) for v in p.stdout.splitlines()[1:-1]]
+                       capture_output=True, text=True, check=True, env=app_env(threads))
+    assert p.stdout.split()[0] == "first"
+    return statistics.median(float(v) for v in p.stdout.splitlines()[1:-1])
+
+
+def start_app(app, prefix, threads):
+    """Process start to first output, best of three."""
     start = []
     for _ in range(3):
         t0 = time.perf_counter()
         subprocess.run([app, prefix + "-symbol.json", prefix + "-0000.params", *map(str, SHAPE), "0"],
-                       capture_output=True, check=True, env=env)
+                       capture_output=True, check=True, env=app_env(threads))
         start.append(time.perf_counter() - t0)
-    assert lines[0] == "first"
-    return statistics.median(ms), min(start), p.stderr.strip()
+    return min(start)
 
 
 ORT_ONCE = """
@@ -174,7 +184,7 @@ print(s.run(None, {"data": np.zeros((1, 3, 224, 224), np.float32)})[0].ravel()[0
 """
 
 
-def time_ort(prefix, repeats, threads):
+def ort_session(prefix, threads):
     import onnxruntime as ort
     o = ort.SessionOptions()
     o.intra_op_num_threads, o.inter_op_num_threads = threads, 1
@@ -183,22 +193,33 @@ def time_ort(prefix, repeats, threads):
     s = ort.InferenceSession(prefix + ".onnx", o, providers=["CPUExecutionProvider"])
     x = np.random.RandomState(1).uniform(-1, 1, SHAPE).astype(np.float32)
     s.run(None, {"data": x})
+    return s, x
+
+
+def time_ort(session, repeats):
+    s, x = session
+    s.run(None, {"data": x})  # warm again after the apps ran
     ms = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         s.run(None, {"data": x})
         ms.append(1e3 * (time.perf_counter() - t0))
+    return statistics.median(ms)
+
+
+def start_ort(prefix, threads):
     start = []
     for _ in range(3):
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-c", ORT_ONCE, prefix + ".onnx", str(threads)], capture_output=True, check=True)
         start.append(time.perf_counter() - t0)
-    return statistics.median(ms), min(start)
+    return min(start)
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(ROOT, "build", "bench-predict"))
     a = ap.parse_args()
@@ -210,18 +231,27 @@ def main():
         apps[tag], secs = build_app(a.out, tag.split()[0].strip("-"), flags)
         print("built the predictor (%s) in %.1f s" % (tag, secs), flush=True)
     import onnxruntime as ort
-    print("ONNX Runtime %s, %d threads each; batch 1, 224x224; median of %d" % (ort.__version__, a.threads, a.repeats))
+    print("ONNX Runtime %s, %d threads each; batch 1, 224x224; medians of %d forwards, over %d interleaved rounds"
+          % (ort.__version__, a.threads, a.repeats, a.rounds))
     print()
     print("| model | Brass portable -O2 (ms) | Brass -O3 -march=native (ms) | ONNX Runtime (ms) | "
-          "best Brass / ORT | start-up Brass (s) | start-up ORT (s) |")
+          "best Brass / ORT (range) | start-up Brass (s) | start-up ORT (s) |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
     for name in ("resnet18_v1", "mobilenet_v2_1_0"):
         prefix = export(name, a.out)
-        res = {tag: time_app(app, prefix, a.repeats, a.threads) for tag, app in apps.items()}
-        ort_ms, ort_start = time_ort(prefix, a.repeats, a.threads)
-        port, native = res["portable -O2"], res["-O3 -march=native"]
-        print("| %s | %.1f | %.1f | %.1f | %.2f | %.3f | %.3f |" % (
-            name, port[0], native[0], ort_ms, min(port[0], native[0]) / ort_ms, port[1], ort_start), flush=True)
+        session = ort_session(prefix, a.threads)
+        ms = {tag: [] for tag in list(apps) + ["ort"]}
+        ratios = []
+        for _ in range(a.rounds):
+            for tag, app in apps.items():
+                ms[tag].append(time_app(app, prefix, a.repeats, a.threads))
+            ms["ort"].append(time_ort(session, a.repeats))
+            ratios.append(min(ms[tag][-1] for tag in apps) / ms["ort"][-1])
+        med = {tag: statistics.median(v) for tag, v in ms.items()}
+        print("| %s | %.1f | %.1f | %.1f | %.2f (%.2f-%.2f) | %.3f | %.3f |" % (
+            name, med["portable -O2"], med["-O3 -march=native"], med["ort"], statistics.median(ratios), min(ratios),
+            max(ratios), start_app(apps["portable -O2"], prefix, a.threads), start_ort(prefix, a.threads)),
+            flush=True)
 
 
 if __name__ == "__main__":
