@@ -532,6 +532,54 @@ def test_pooling_max_pads_with_minus_infinity():
     assert np.all(out == -5)
 
 
+@pytest.mark.parametrize("isa", ["scalar", "avx2", "avx512"])
+def test_max_pooling_wide_rows_on_every_isa(isa, tmp_path):
+    """Max pooling's rows in each ISA's vectors (strides 1 and 2, the last vector overlapping
+    the one before it): widths around the vector sizes, padded and not, with NaN (never the
+    maximum) and -0 before +0 (the first of equal maxima wins), the same bits as the
+    element-by-element scan."""
+    import json
+    import subprocess
+    import sys
+    rs = np.random.RandomState(5)
+    cases = [(w, k, s, p) for w in (16, 17, 31, 33, 40, 67, 112) for (k, s, p) in
+             ((3, 2, 1), (3, 1, 1), (2, 2, 0), (3, 2, 0), (5, 1, 2), (2, 1, 0))]
+    arrays = {}
+    for i, (w, k, s, p) in enumerate(cases):
+        x = rs.uniform(-1, 1, (1, 2, 5, w)).astype("float32")
+        x[0, 0, 1, 3] = np.nan
+        x[0, 1, 2, :] = 0.0
+        x[0, 1, 2, ::3] = -0.0
+        arrays[str(i)] = x
+    np.savez(tmp_path / "in.npz", **arrays)
+    prog = ("import sys, json, numpy as np, brass as mx\n"
+            "cases = json.loads(sys.argv[1]); a = np.load(sys.argv[2]); out = {}\n"
+            "for i, (w, k, s, p) in enumerate(cases):\n"
+            "    out[str(i)] = mx.nd.Pooling(mx.nd.array(a[str(i)]), kernel=(k, k), stride=(s, s), pad=(p, p),\n"
+            "                                pool_type='max').asnumpy()\n"
+            "np.savez(sys.argv[3], **out)\n")
+    run = subprocess.run([sys.executable, "-c", prog, json.dumps(cases), str(tmp_path / "in.npz"),
+                          str(tmp_path / "out.npz")], env=dict(os.environ, BRASS_ISA=isa), capture_output=True,
+                         text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    got = np.load(tmp_path / "out.npz")
+    for i, (w, k, s, p) in enumerate(cases):
+        x = arrays[str(i)]
+        oh, ow = (5 + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        want = np.full((1, 2, oh, ow), -np.inf, np.float32)
+        for c in range(2):
+            for oy in range(oh):
+                for ox in range(ow):
+                    v = np.float32(-np.inf)
+                    for iy in range(max(0, oy * s - p), min(5, oy * s - p + k)):
+                        for ix in range(max(0, ox * s - p), min(w, ox * s - p + k)):
+                            if x[0, c, iy, ix] > v:
+                                v = x[0, c, iy, ix]
+                    want[0, c, oy, ox] = v
+        np.testing.assert_array_equal(got[str(i)], want)
+        assert np.array_equal(np.signbit(got[str(i)]), np.signbit(want)), (w, k, s, p)
+
+
 def _pool_backward_ref(x, hg, prm, pool_type):
     """The data gradient of sum(hg * pool(x)) by the window rules (max: first maximum)."""
     one_d = x.ndim == 3

@@ -4,8 +4,11 @@
 // (cuda/nn_conv.cu); both devices compute the gradient as a gather per input element, so they
 // agree and are deterministic.
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "base/xinline.h"
@@ -119,10 +122,87 @@ BRASS_ALWAYS_INLINE inline void pool_taps_at(const T* __restrict row, C* __restr
   }
 }
 
+#if defined(__GNUC__)
+#if !defined(__clang__)
+// Inlined throughout (no vector crosses a call): GCC's note on passing 64-byte vectors without
+// AVX-512 does not apply.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+template <int kBytes>
+struct MaxLanes {
+  typedef float V __attribute__((vector_size(kBytes)));
+  typedef int32_t M __attribute__((vector_size(kBytes)));
+};
+
+// Max pooling over whole windows in explicit vectors of kBytes (GCC's and Clang's vector
+// extensions), for strides 1 and 2: output columns [f0, f1) (at least a vector's worth) take
+// rows[0 .. nrows) (the window's data rows, in order) tap by tap, kU vectors of outputs at a
+// time as independent chains, each output its elements in pool_taps_at's order. The last
+// vector overlaps the one before it rather than leaving a scalar tail: the maximum taken
+// again over the same elements changes nothing (the first of equal maxima stays), so the same
+// bits.
+template <int S, int kBytes, int... I>
+BRASS_ALWAYS_INLINE inline void max_rows_lanes(const float* const* rows, int64_t nrows, float* acc, int64_t k,
+                                               int64_t p, int64_t f0, int64_t f1, std::integer_sequence<int, I...>) {
+  using V = typename MaxLanes<kBytes>::V;
+  using M = typename MaxLanes<kBytes>::M;
+  constexpr int L = kBytes / int(sizeof(float));
+  constexpr int kU = 4;
+  static_assert(sizeof...(I) == L, "one index per lane");
+  auto ld = [](V& v, const float* q) BRASS_ALWAYS_INLINE { std::memcpy(&v, q, sizeof v); };
+  // a = max(a, the data under outputs o .. o+L-1 at tap src), lane by lane as pool_taps_at
+  // (u > a ? u : a). Stride 2: the even lanes of src[0 .. L) and the odd ones of
+  // src[L-1 .. 2L-1), so nothing past the last tap is read. (Vectors by reference: nothing
+  // returns one.)
+  auto take = [&](V& a, const float* src) BRASS_ALWAYS_INLINE {
+    V u;
+    if constexpr (S == 1) {
+      ld(u, src);
+    } else {
+      V lo, hi;
+      ld(lo, src);
+      ld(hi, src + L - 1);
+#if defined(__clang__)
+      u = __builtin_shufflevector(lo, hi, (I < L / 2 ? 2 * I : L + 2 * (I - L / 2) + 1)...);
+#else
+      const M pick = {(I < L / 2 ? 2 * I : L + 2 * (I - L / 2) + 1)...};
+      u = __builtin_shuffle(lo, hi, pick);
+#endif
+    }
+    const M gt = u > a;
+    a = (V)(((M)u & gt) | ((M)a & ~gt));
+  };
+  int64_t o = f0;
+  for (; o + kU * L <= f1; o += kU * L) {
+    V a[kU];
+    for (int u = 0; u < kU; ++u) ld(a[u], acc + o + u * L);
+    for (int64_t r = 0; r < nrows; ++r)
+      for (int64_t kx = 0; kx < k; ++kx) {
+        const float* src = rows[r] + o * S - p + kx;
+        for (int u = 0; u < kU; ++u) take(a[u], src + u * L * S);
+      }
+    for (int u = 0; u < kU; ++u) std::memcpy(acc + o + u * L, &a[u], sizeof(V));
+  }
+  for (; o < f1; o += L) {
+    if (o + L > f1) o = f1 - L;
+    V a;
+    ld(a, acc + o);
+    for (int64_t r = 0; r < nrows; ++r)
+      for (int64_t kx = 0; kx < k; ++kx) take(a, rows[r] + o * S - p + kx);
+    std::memcpy(acc + o, &a, sizeof a);
+  }
+}
+#if !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
 template <class T, class C>
 void pool_taps(kernel::Isa isa, const PoolGeom& g, const T* row, C* acc, int64_t f0, int64_t f1) {
   const int64_t s = g.s[2], k = g.k[2], p = g.p[2];
   const bool max = g.type == kPoolMax;
+
   auto body = [&]() BRASS_ALWAYS_INLINE {
     // Strides 1 and 2 as constants, which the loops vectorize with.
     if (s == 1) pool_taps_at<T, C>(row, acc, 1, k, p, max, f0, f1);
@@ -131,6 +211,37 @@ void pool_taps(kernel::Isa isa, const PoolGeom& g, const T* row, C* acc, int64_t
   };
   if constexpr (std::is_same<T, float>::value) kernel::run_vectorized(isa, body);
   else body();
+}
+
+// Whether max_rows_lanes serves a row of outputs: float max pooling, stride 1 or 2 along the
+// row, at least a vector of whole windows and at most kMaxRows data rows per window.
+constexpr int64_t kMaxRows = 16;
+template <class T, class C>
+bool max_rows_fit(const PoolGeom& g, int64_t f0, int64_t f1) {
+#if defined(__GNUC__)
+  return std::is_same<T, float>::value && std::is_same<C, float>::value && g.type == kPoolMax &&
+         (g.s[2] == 1 || g.s[2] == 2) && f1 - f0 >= 16 && g.k[0] * g.k[1] <= kMaxRows;
+#else
+  (void)g, (void)f0, (void)f1;
+  return false;
+#endif
+}
+
+template <class T, class C>
+void pool_max_rows(kernel::Isa isa, const PoolGeom& g, const T* const* rows, int64_t nrows, C* acc, int64_t f0,
+                   int64_t f1) {
+#if defined(__GNUC__)
+  if constexpr (std::is_same<T, float>::value && std::is_same<C, float>::value) {
+    kernel::run_vectorized_width(isa, [&](auto kBytes) BRASS_ALWAYS_INLINE {
+      constexpr int kB = decltype(kBytes)::value;
+      const auto lanes = std::make_integer_sequence<int, kB / int(sizeof(float))>();
+      if (g.s[2] == 1) max_rows_lanes<1, kB>(rows, nrows, acc, g.k[2], g.p[2], f0, f1, lanes);
+      else max_rows_lanes<2, kB>(rows, nrows, acc, g.k[2], g.p[2], f0, f1, lanes);
+    });
+  }
+#else
+  (void)isa, (void)g, (void)rows, (void)nrows, (void)acc, (void)f0, (void)f1;
+#endif
 }
 
 // An output's accumulated value finished (avg: divided by its window's count n; lp: the
@@ -196,15 +307,20 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
   const int64_t f0 = taps ? rw.full_lo : ow, f1 = taps ? rw.full_hi : ow;
   const kernel::Isa isa = kernel::active_isa();
   const bool max_write = g.type == kPoolMax && req != Req::kAdd;
+  // Max pooling's whole windows in vectors over all of a window's rows at once.
+  const bool by_rows = taps && max_rows_fit<T, C>(g, f0, f1);
   thread_pool::parallel_for(rows, grain, [&](int64_t r0, int64_t r1) {
     std::vector<C> acc(static_cast<size_t>(ow));
     for (int64_t r = r0; r < r1; ++r) {
       const RowAt at(g, r);
       const T* xp = x + at.pl * g.xc;
       std::fill(acc.begin(), acc.end(), g.type == kPoolMax ? neg_inf : C(0));
+      const T* wrows[kMaxRows];  // the window's data rows, for max_rows_lanes
+      int64_t nrows = 0;
       for (int64_t a = at.w.lo[0]; a < at.w.hi[0]; ++a)
         for (int64_t b = at.w.lo[1]; b < at.w.hi[1]; ++b) {
           const T* row = xp + a * g.xst[0] + b * g.xst[1];
+          if (by_rows) wrows[nrows++] = row;
           auto window = [&](int64_t ox) {
             C v = acc[size_t(ox)];
             for (int64_t e = rw.lo[size_t(ox)]; e < rw.hi[size_t(ox)]; ++e) {
@@ -218,9 +334,10 @@ void pool_rows(const PoolGeom& g, const T* x, T* y, Req req, C neg_inf) {
             acc[size_t(ox)] = v;
           };
           for (int64_t ox = 0; ox < f0; ++ox) window(ox);
-          if (taps) pool_taps(isa, g, row, acc.data(), f0, f1);
+          if (taps && !by_rows) pool_taps(isa, g, row, acc.data(), f0, f1);
           for (int64_t ox = f1; ox < ow; ++ox) window(ox);
         }
+      if (by_rows) pool_max_rows(isa, g, wrows, nrows, acc.data(), f0, f1);
       T* out = y + at.pl * g.oc + at.oz * g.ost[0] + at.oy * g.ost[1];
       if (max_write) {  // nothing to finish: a copy, which vectorizes
         const C* a = acc.data();
