@@ -434,13 +434,15 @@ void gemm(bool ta, bool tb, int64_t m, int64_t n, int64_t k, T alpha, const T* a
     if (best >= 0) break;  // else no grid of this many tasks fits the tiles; try fewer
   }
   const int64_t tm = round_up(ceil_div(m, gm), kd.mr);
-  const int64_t tn = round_up(ceil_div(n, gn), nstep);
   gm = ceil_div(m, tm);
-  gn = ceil_div(n, tn);
   // A packer's columns (a convolution's gathered im2col matrix) cost far more to pack than
   // kReadCost: when several tasks share columns (gm > 1: a product with few columns split by
-  // rows), they are packed once, by all threads, and the tasks read that packing.
-  if (packer && gm > 1) {
+  // rows), they are packed once, by all threads, and the tasks read that packing. Tasks read
+  // such a packing, like B packed whole, from their first column on: whole panels each.
+  const bool shared_b = packer && gm > 1;
+  const int64_t tn = round_up(ceil_div(n, gn), shared_b ? int64_t(kd.nr) : nstep);
+  gn = ceil_div(n, tn);
+  if (shared_b) {
     const int64_t nr = kd.nr, np = round_up(n, nr);
     T* buf = static_cast<T*>(t_shared_b.get(sizeof(T) * size_t(np * k)));
     pack_panels_into(n, k, nr, pr.kc, np, buf, 1, [&](int64_t j0, int64_t cols, int64_t pc, int64_t kc, T* d) {

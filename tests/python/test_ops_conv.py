@@ -997,7 +997,8 @@ def test_convolution_gradients_do_not_depend_on_the_thread_count():
     """Samples run in parallel; the weight gradient sums fixed blocks of them in order, so the
     bits are the same with one thread or several; so are a Winograd forward's (blocks of tile
     rows and each GEMM on one thread: with tiles enough, whole blocks on each thread, blocks
-    that cross samples; with few, each step split across the threads in turn)."""
+    that cross samples; with few, each step split across the threads in turn), and an
+    im2col product split into many tasks."""
     import subprocess
     import sys
     code = (
@@ -1014,13 +1015,18 @@ def test_convolution_gradients_do_not_depend_on_the_thread_count():
         "x3 = mx.nd.array(rs.randn(1, 16, 12, 13), dtype='float32')\n"
         "w3 = mx.nd.array(rs.randn(17, 16, 3, 3), dtype='float32')\n"
         "y3 = mx.nd.Convolution(x3, w3, kernel=(3, 3), num_filter=17, pad=(1, 1), no_bias=True)  # 42 tiles\n"
-        "print(*(a.asnumpy().tobytes().hex() for a in (y, w.grad, x.grad, y2, y3)))\n")
+        "x4 = mx.nd.array(rs.randn(1, 64, 20, 20), dtype='float32')\n"
+        "w4 = mx.nd.array(rs.randn(256, 64, 3, 3), dtype='float32')\n"
+        "y4 = mx.nd.Convolution(x4, w4, kernel=(3, 3), stride=(2, 2), num_filter=256, pad=(1, 1), no_bias=True)\n"
+        "print(*(a.asnumpy().tobytes().hex() for a in (y, w.grad, x.grad, y2, y3, y4)))\n")
     outs = []
-    for threads in ("1", "2", "3"):
+    # Eight threads: tasks split both the filters and the 100 columns of y4's shared im2col
+    # packing, each task from a whole panel on.
+    for threads in ("1", "2", "3", "8"):
         env = dict(os.environ, BRASS_NUM_THREADS=threads)
         outs.append(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                                    timeout=300, check=True).stdout)
-    assert outs[0] == outs[1] == outs[2]
+    assert outs[0] == outs[1] == outs[2] == outs[3]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
