@@ -202,7 +202,6 @@ template <class T, class C>
 void pool_taps(kernel::Isa isa, const PoolGeom& g, const T* row, C* acc, int64_t f0, int64_t f1) {
   const int64_t s = g.s[2], k = g.k[2], p = g.p[2];
   const bool max = g.type == kPoolMax;
-
   auto body = [&]() BRASS_ALWAYS_INLINE {
     // Strides 1 and 2 as constants, which the loops vectorize with.
     if (s == 1) pool_taps_at<T, C>(row, acc, 1, k, p, max, f0, f1);
