@@ -2,6 +2,7 @@
 // (avx512, avx2, neon, scalar); a forced ISA the machine lacks falls back to the best one.
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "base/xinline.h"
@@ -84,6 +85,17 @@ inline void run_vectorized_width(Isa isa, const F& f) {
 #endif
   run_base_vec([&]() BRASS_ALWAYS_INLINE { f(std::integral_constant<int, 16>()); });
 }
+
+#if defined(__GNUC__)
+// The vectors such a body works in (GCC's and Clang's vector extensions): V holds kBytes of
+// T, M the lane masks its comparisons give.
+template <class T, int kBytes>
+struct Lanes {
+  typedef T V __attribute__((vector_size(kBytes)));
+  using M = decltype(V{} > V{});
+  static constexpr int64_t kLanes = kBytes / int64_t(sizeof(T));
+};
+#endif
 
 }  // namespace kernel
 }  // namespace brass

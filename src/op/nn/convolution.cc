@@ -856,14 +856,11 @@ BRASS_ALWAYS_INLINE inline void dw_taps_at(const T* const* row, int64_t w, int64
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
-// The same pixel in vectors of kBytes of channels (GCC's and Clang's vector extensions, as
-// wide as the registers of the ISA they are built for), the channels' taps and epilogue terms
-// loaded once for a row. Element-wise, the operations of dw_pixel_last in its order.
+// The same pixel in vectors of kBytes of channels (kernel::Lanes, as wide as the registers of
+// the ISA they are built for), the channels' taps and epilogue terms loaded once for a row.
+// Element-wise, the operations of dw_pixel_last in its order.
 template <class T, int kBytes>
-struct DwLanes {
-  typedef T V __attribute__((vector_size(kBytes)));
-  static constexpr int64_t kLanes = kBytes / sizeof(T);
-};
+using DwLanes = kernel::Lanes<T, kBytes>;
 
 // A row's pixels for the channels from cb: k[t] the taps, put(o, a) stores the window sum a at
 // o with the epilogue. The pixels whose window is inside the row [first, last) read the input
@@ -903,7 +900,7 @@ BRASS_ALWAYS_INLINE inline void dw_row_lanes(const T* const* row, int64_t w, int
                                              int64_t last, const T* zeros, const DwChannels<T>& q, int64_t c,
                                              int64_t cb, T* out) {
   using V = typename DwLanes<T, kBytes>::V;
-  using M = decltype(V{} > V{});
+  using M = typename DwLanes<T, kBytes>::M;
   auto ld = [](V& v, const T* p) BRASS_ALWAYS_INLINE { std::memcpy(&v, p, sizeof v); };
   V k[9], b, m, sc, h, lo, hi;
   for (int t = 0; t < 9; ++t) ld(k[t], q.taps + t * c + cb);

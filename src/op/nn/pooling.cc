@@ -129,12 +129,6 @@ BRASS_ALWAYS_INLINE inline void pool_taps_at(const T* __restrict row, C* __restr
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
-template <int kBytes>
-struct MaxLanes {
-  typedef float V __attribute__((vector_size(kBytes)));
-  typedef int32_t M __attribute__((vector_size(kBytes)));
-};
-
 // Max pooling over whole windows in explicit vectors of kBytes (GCC's and Clang's vector
 // extensions), for strides 1 and 2: output columns [f0, f1) (at least a vector's worth) take
 // rows[0 .. nrows) (the window's data rows, in order) tap by tap, kU vectors of outputs at a
@@ -145,9 +139,9 @@ struct MaxLanes {
 template <int S, int kBytes, int... I>
 BRASS_ALWAYS_INLINE inline void max_rows_lanes(const float* const* rows, int64_t nrows, float* acc, int64_t k,
                                                int64_t p, int64_t f0, int64_t f1, std::integer_sequence<int, I...>) {
-  using V = typename MaxLanes<kBytes>::V;
-  using M = typename MaxLanes<kBytes>::M;
-  constexpr int L = kBytes / int(sizeof(float));
+  using V = typename kernel::Lanes<float, kBytes>::V;
+  using M = typename kernel::Lanes<float, kBytes>::M;
+  constexpr int L = int(kernel::Lanes<float, kBytes>::kLanes);
   constexpr int kU = 4;
   static_assert(sizeof...(I) == L, "one index per lane");
   auto ld = [](V& v, const float* q) BRASS_ALWAYS_INLINE { std::memcpy(&v, q, sizeof v); };
